@@ -1,0 +1,256 @@
+/**
+ * Frame shapes of the Switchboard wire protocol (docs/protocol.md is the normative text).
+ * Pure: no Node imports, shared by server and client.
+ */
+import { ProtocolError } from './errors.ts';
+
+/** A position in a channel's stream. `epoch` changes when the stream is reset (history lost). */
+export interface StreamPosition {
+  offset: number;
+  epoch: string;
+}
+
+/** Who published or joined. */
+export interface ClientInfo {
+  user: string;
+  client: string;
+  /** Connection-level info from the token's `info` claim, if any. */
+  info?: unknown;
+}
+
+// ---- client → server -------------------------------------------------------------------------
+
+export interface ConnectCommand {
+  t: 'connect';
+  id: number;
+  token?: string;
+  name?: string;
+  version?: string;
+}
+export interface SubscribeCommand {
+  t: 'sub';
+  id: number;
+  ch: string;
+  recover?: StreamPosition;
+}
+export interface UnsubscribeCommand {
+  t: 'unsub';
+  id: number;
+  ch: string;
+}
+export interface PublishCommand {
+  t: 'pub';
+  id: number;
+  ch: string;
+  data: unknown;
+  /** Idempotency key: a retried publish with the same key is acknowledged with the first position. */
+  key?: string;
+}
+export interface PresenceCommand {
+  t: 'presence';
+  id: number;
+  ch: string;
+}
+export interface HistoryCommand {
+  t: 'history';
+  id: number;
+  ch: string;
+  limit?: number;
+  since?: StreamPosition;
+  reverse?: boolean;
+}
+export interface RefreshCommand {
+  t: 'refresh';
+  id: number;
+  token: string;
+}
+export interface PongCommand {
+  t: 'pong';
+}
+/** A frame type this server does not know, but with an id so it can be answered with error 104. */
+export interface UnknownCommand {
+  t: 'unknown';
+  id: number;
+  type: string;
+}
+
+export type Command =
+  | ConnectCommand
+  | SubscribeCommand
+  | UnsubscribeCommand
+  | PublishCommand
+  | PresenceCommand
+  | HistoryCommand
+  | RefreshCommand
+  | PongCommand
+  | UnknownCommand;
+
+// ---- server → client -------------------------------------------------------------------------
+
+/** A publication as carried in history and recovery lists (channel and epoch are implied). */
+export interface PublicationData {
+  data: unknown;
+  o: number;
+  info?: ClientInfo;
+}
+
+export interface PubPush extends PublicationData {
+  t: 'pub';
+  ch: string;
+  e: string;
+}
+export interface JoinPush {
+  t: 'join' | 'leave';
+  ch: string;
+  info: ClientInfo;
+}
+/** Publications `from..to` (inclusive) of `ch` were not delivered (conflated or dropped); fetch them from history. */
+export interface GapPush {
+  t: 'gap';
+  ch: string;
+  e: string;
+  from: number;
+  to: number;
+}
+/** The server ended a subscription. `resubscribe: true` asks the client to subscribe again (with recovery). */
+export interface UnsubPush {
+  t: 'unsub';
+  ch: string;
+  code: number;
+  reason: string;
+  resubscribe: boolean;
+}
+export interface PingPush {
+  t: 'ping';
+}
+export interface DisconnectPush {
+  t: 'disconnect';
+  code: number;
+  reason: string;
+  reconnect: boolean;
+  delay?: number;
+}
+export interface OkReply {
+  t: 'ok';
+  id: number;
+  [field: string]: unknown;
+}
+export interface ErrReply {
+  t: 'err';
+  id: number;
+  code: number;
+  message: string;
+  temporary: boolean;
+}
+
+export type ServerFrame = PubPush | JoinPush | GapPush | UnsubPush | PingPush | DisconnectPush | OkReply | ErrReply;
+
+// ---- validation ------------------------------------------------------------------------------
+
+/** Limits applied while validating a decoded frame. */
+export interface FrameLimits {
+  /** Longest accepted string field (channel, token, key, name). */
+  maxStringLength: number;
+}
+
+export const defaultFrameLimits: FrameLimits = { maxStringLength: 8192 };
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(o: Record<string, unknown>, k: string, limits: FrameLimits, required: true): string;
+function str(o: Record<string, unknown>, k: string, limits: FrameLimits, required: false): string | undefined;
+function str(o: Record<string, unknown>, k: string, limits: FrameLimits, required: boolean): string | undefined {
+  const v = o[k];
+  if (v === undefined || v === null) {
+    if (required) throw new ProtocolError(`field "${k}" is required`);
+    return undefined;
+  }
+  if (typeof v !== 'string') throw new ProtocolError(`field "${k}" must be a string`);
+  if (v.length > limits.maxStringLength) throw new ProtocolError(`field "${k}" is longer than ${limits.maxStringLength}`);
+  return v;
+}
+
+function id(o: Record<string, unknown>): number {
+  const v = o.id;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
+    throw new ProtocolError('field "id" must be a positive integer');
+  }
+  return v;
+}
+
+function position(v: unknown, field: string, limits: FrameLimits): StreamPosition | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!isObject(v)) throw new ProtocolError(`field "${field}" must be an object {epoch, offset}`);
+  const offset = v.offset;
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) {
+    throw new ProtocolError(`field "${field}.offset" must be a non-negative integer`);
+  }
+  const epoch = str(v, 'epoch', limits, true);
+  return { offset, epoch };
+}
+
+/**
+ * Checks that a decoded value is a valid client command and returns it typed. Unknown fields are
+ * ignored (forward compatibility); a wrong type or a missing required field throws ProtocolError.
+ * A frame whose `t` is unknown but which carries a valid `id` comes back as `{t: 'unknown'}` so
+ * the server can answer error 104 and keep the connection.
+ */
+export function validateCommand(v: unknown, limits: FrameLimits = defaultFrameLimits): Command {
+  if (!isObject(v)) throw new ProtocolError('frame must be an object');
+  const t = v.t;
+  if (typeof t !== 'string') throw new ProtocolError('field "t" (frame type) must be a string');
+  switch (t) {
+    case 'pong':
+      return { t: 'pong' };
+    case 'connect': {
+      const c: ConnectCommand = { t, id: id(v) };
+      const token = str(v, 'token', limits, false);
+      const name = str(v, 'name', limits, false);
+      const version = str(v, 'version', limits, false);
+      if (token !== undefined) c.token = token;
+      if (name !== undefined) c.name = name;
+      if (version !== undefined) c.version = version;
+      return c;
+    }
+    case 'sub': {
+      const c: SubscribeCommand = { t, id: id(v), ch: str(v, 'ch', limits, true) };
+      const recover = position(v.recover, 'recover', limits);
+      if (recover) c.recover = recover;
+      return c;
+    }
+    case 'unsub':
+      return { t, id: id(v), ch: str(v, 'ch', limits, true) };
+    case 'pub': {
+      if (!('data' in v) || v.data === undefined) throw new ProtocolError('field "data" is required');
+      const c: PublishCommand = { t, id: id(v), ch: str(v, 'ch', limits, true), data: v.data };
+      const key = str(v, 'key', limits, false);
+      if (key !== undefined) c.key = key;
+      return c;
+    }
+    case 'presence':
+      return { t, id: id(v), ch: str(v, 'ch', limits, true) };
+    case 'history': {
+      const c: HistoryCommand = { t, id: id(v), ch: str(v, 'ch', limits, true) };
+      if (v.limit !== undefined && v.limit !== null) {
+        if (typeof v.limit !== 'number' || !Number.isSafeInteger(v.limit) || v.limit < 0) {
+          throw new ProtocolError('field "limit" must be a non-negative integer');
+        }
+        c.limit = v.limit;
+      }
+      const since = position(v.since, 'since', limits);
+      if (since) c.since = since;
+      if (v.reverse !== undefined && v.reverse !== null) {
+        if (typeof v.reverse !== 'boolean') throw new ProtocolError('field "reverse" must be a boolean');
+        c.reverse = v.reverse;
+      }
+      return c;
+    }
+    case 'refresh':
+      return { t, id: id(v), token: str(v, 'token', limits, true) };
+    default:
+      if (t.length > 64) throw new ProtocolError('unknown frame type');
+      return { t: 'unknown', id: id(v), type: t };
+  }
+}

@@ -1,0 +1,4 @@
+export * from './codes.ts';
+export * from './errors.ts';
+export * from './frames.ts';
+export * from './codec.ts';

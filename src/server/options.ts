@@ -1,0 +1,239 @@
+/**
+ * Node configuration: one `resolveOptions()` merges defaults, rejects unknown keys (naming the bad
+ * field) and checks types, for config files, environment variables and code alike.
+ */
+
+/** Who may do something in a namespace. */
+export type Access = 'anonymous' | 'authenticated' | 'none';
+
+export interface NamespaceOptions {
+  /** Who may subscribe. @default 'authenticated' */
+  subscribe: Access;
+  /** Who may publish from a client connection (the server API always may). @default 'none' */
+  publish: Access;
+  /** Who may read presence (when presence is on). @default 'authenticated' */
+  presenceRead: Access;
+  /** Who may read history. @default 'authenticated' */
+  historyRead: Access;
+  /** Publications kept per channel; 0 keeps none (no recovery). @default 0 */
+  historySize: number;
+  /** Seconds a publication stays in history. @default 300 */
+  historyTtl: number;
+  /** Whether subscribers may recover missed publications by position. Needs historySize > 0. @default false */
+  recover: boolean;
+  /** Keep a presence set for channels of this namespace. @default false */
+  presence: boolean;
+  /** Push join/leave events to subscribers. @default false */
+  joinLeave: boolean;
+  /** Under backpressure, replace unsent publications of a channel by the newest (with a gap marker). @default false */
+  lossy: boolean;
+}
+
+export interface JwtOptions {
+  /** HS256 shared secret. */
+  secret?: string;
+  /** PEM (SPKI) public key for RS256 or ES256. */
+  publicKey?: string;
+  /** Algorithms accepted; derived from the key kind when absent. */
+  algorithms?: string[];
+  /** Required `aud` claim, when set. */
+  audience?: string;
+  /** Required `iss` claim, when set. */
+  issuer?: string;
+}
+
+export interface NodeOptions {
+  /** Name of this node in a cluster. @default `${hostname}-${pid}` */
+  name: string;
+  /** HTTP port; 0 picks a free one. @default 8000 */
+  port: number;
+  /** Listen address. @default '0.0.0.0' */
+  host: string;
+  /**
+   * Development mode: anonymous clients may connect; the default namespace allows anonymous
+   * subscribe/publish/presence/history, keeps history and is recoverable. Printed loudly at start.
+   * @default false
+   */
+  insecure: boolean;
+  /** JWT verification. Required unless `insecure` or `allowAnonymous`. */
+  jwt: JwtOptions;
+  /** Accept connections without a token (user ""). @default false (true when insecure) */
+  allowAnonymous: boolean;
+  /** Key for the HTTP server API (`Authorization: apikey KEY`). Without one the API is off (unless insecure). */
+  apiKey: string;
+  /** Allowed `Origin` values for WebSocket upgrades; '*' allows any. Empty = same host only. @default [] */
+  allowedOrigins: string[];
+  /** Options of the default namespace (channels without `ns:`). */
+  defaultNamespace: NamespaceOptions;
+  /** Named namespaces: channel `chat:room1` uses `namespaces.chat`. Missing fields take the NamespaceOptions defaults. */
+  namespaces: Record<string, NamespaceOptions>;
+  /** Seconds between server pings. @default 25 */
+  pingInterval: number;
+  /** Seconds to wait for a pong after a ping. @default 10 */
+  pongTimeout: number;
+  /** Seconds a new connection has to send `connect`. @default 10 */
+  connectTimeout: number;
+  /** Largest accepted inbound message in bytes. @default 65536 */
+  maxMessageBytes: number;
+  /** Outbound bytes queued per connection before the slow-consumer policy applies. @default 1048576 */
+  maxQueueBytes: number;
+  /** Maximum subscriptions per connection. @default 512 */
+  maxSubscriptions: number;
+  /** Commands per second per connection (token bucket rate). @default 200 */
+  rateLimit: number;
+  /** Token bucket size. @default 400 */
+  rateBurst: number;
+  /** Commands processed concurrently per connection before reading pauses. @default 64 */
+  maxInflight: number;
+  /** Maximum channel name length. @default 255 */
+  maxChannelLength: number;
+  /** Seconds a presence entry lives without refresh. @default 60 */
+  presenceTtl: number;
+  /** Seconds an idempotency key is remembered. @default 300 */
+  idempotencyTtl: number;
+  /** Maximum publications per recovery page (reply and each following batch). @default 1000 */
+  recoveryPageSize: number;
+  /** Maximum connections to this node; past it upgrades get 503. @default 100000 */
+  maxConnections: number;
+}
+
+export const defaultNamespaceOptions: NamespaceOptions = {
+  subscribe: 'authenticated',
+  publish: 'none',
+  presenceRead: 'authenticated',
+  historyRead: 'authenticated',
+  historySize: 0,
+  historyTtl: 300,
+  recover: false,
+  presence: false,
+  joinLeave: false,
+  lossy: false,
+};
+
+/** The default namespace in insecure (development) mode: everything on, anyone may do anything. */
+export const insecureNamespaceOptions: NamespaceOptions = {
+  subscribe: 'anonymous',
+  publish: 'anonymous',
+  presenceRead: 'anonymous',
+  historyRead: 'anonymous',
+  historySize: 1000,
+  historyTtl: 3600,
+  recover: true,
+  presence: true,
+  joinLeave: true,
+  lossy: false,
+};
+
+export function defaultNodeOptions(): NodeOptions {
+  return {
+    name: '',
+    port: 8000,
+    host: '0.0.0.0',
+    insecure: false,
+    jwt: {},
+    allowAnonymous: false,
+    apiKey: '',
+    allowedOrigins: [],
+    defaultNamespace: { ...defaultNamespaceOptions },
+    namespaces: {},
+    pingInterval: 25,
+    pongTimeout: 10,
+    connectTimeout: 10,
+    maxMessageBytes: 65536,
+    maxQueueBytes: 1 << 20,
+    maxSubscriptions: 512,
+    rateLimit: 200,
+    rateBurst: 400,
+    maxInflight: 64,
+    maxChannelLength: 255,
+    presenceTtl: 60,
+    idempotencyTtl: 300,
+    recoveryPageSize: 1000,
+    maxConnections: 100_000,
+  };
+}
+
+/** Deep-partial input accepted by resolveOptions. */
+export type NodeOptionsInput = Partial<Omit<NodeOptions, 'defaultNamespace' | 'namespaces' | 'jwt'>> & {
+  jwt?: JwtOptions;
+  defaultNamespace?: Partial<NamespaceOptions>;
+  namespaces?: Record<string, Partial<NamespaceOptions>>;
+};
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const ACCESS: readonly string[] = ['anonymous', 'authenticated', 'none'];
+
+function checkKeys(obj: object, allowed: object, where: string): void {
+  for (const k of Object.keys(obj)) {
+    if (!(k in allowed)) throw new ConfigError(`unknown option "${where}${k}"`);
+  }
+}
+
+function checkType(value: unknown, like: unknown, field: string): void {
+  if (Array.isArray(like)) {
+    if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) {
+      throw new ConfigError(`option "${field}" must be an array of strings`);
+    }
+    return;
+  }
+  if (typeof value !== typeof like) throw new ConfigError(`option "${field}" must be a ${typeof like}, got ${JSON.stringify(value)}`);
+  if (typeof like === 'number' && (!Number.isFinite(value as number) || (value as number) < 0)) {
+    throw new ConfigError(`option "${field}" must be a non-negative number, got ${String(value)}`);
+  }
+}
+
+function resolveNamespace(input: Partial<NamespaceOptions> | undefined, base: NamespaceOptions, where: string): NamespaceOptions {
+  const out = { ...base };
+  if (input === undefined) return out;
+  if (typeof input !== 'object' || input === null) throw new ConfigError(`option "${where}" must be an object`);
+  checkKeys(input, base, `${where}.`);
+  for (const [k, v] of Object.entries(input)) {
+    const key = k as keyof NamespaceOptions;
+    checkType(v, base[key], `${where}.${k}`);
+    if (['subscribe', 'publish', 'presenceRead', 'historyRead'].includes(k) && !ACCESS.includes(v as string)) {
+      throw new ConfigError(`option "${where}.${k}" must be one of ${ACCESS.join(', ')}`);
+    }
+    (out as Record<string, unknown>)[key] = v;
+  }
+  if (out.recover && out.historySize === 0) throw new ConfigError(`option "${where}.recover" needs historySize > 0`);
+  return out;
+}
+
+const NAMESPACE_NAME = /^[A-Za-z0-9_\-.]{1,64}$/;
+
+/** Merges `input` over the defaults. Throws ConfigError naming the first bad field. */
+export function resolveOptions(input: NodeOptionsInput = {}): NodeOptions {
+  const d = defaultNodeOptions();
+  if (typeof input !== 'object' || input === null) throw new ConfigError('options must be an object');
+  checkKeys(input, d, '');
+  const insecure = input.insecure ?? false;
+  const out: NodeOptions = { ...d };
+  for (const [k, v] of Object.entries(input)) {
+    if (v === undefined || k === 'defaultNamespace' || k === 'namespaces' || k === 'jwt') continue;
+    checkType(v, (d as unknown as Record<string, unknown>)[k], k);
+    (out as unknown as Record<string, unknown>)[k] = v;
+  }
+  if (input.jwt !== undefined) {
+    if (typeof input.jwt !== 'object' || input.jwt === null) throw new ConfigError('option "jwt" must be an object');
+    checkKeys(input.jwt, { secret: 1, publicKey: 1, algorithms: 1, audience: 1, issuer: 1 }, 'jwt.');
+    out.jwt = { ...input.jwt };
+  }
+  if (insecure) {
+    if (input.allowAnonymous === undefined) out.allowAnonymous = true;
+    if (input.allowedOrigins === undefined) out.allowedOrigins = ['*'];
+  }
+  out.defaultNamespace = resolveNamespace(input.defaultNamespace, insecure ? insecureNamespaceOptions : defaultNamespaceOptions, 'defaultNamespace');
+  out.namespaces = {};
+  for (const [name, ns] of Object.entries(input.namespaces ?? {})) {
+    if (!NAMESPACE_NAME.test(name)) throw new ConfigError(`namespace name "${name}" must match ${NAMESPACE_NAME}`);
+    out.namespaces[name] = resolveNamespace(ns, defaultNamespaceOptions, `namespaces.${name}`);
+  }
+  if (out.port > 65535 || !Number.isInteger(out.port)) throw new ConfigError(`option "port" must be an integer 0–65535`);
+  if (out.pingInterval <= 0 || out.pongTimeout <= 0) throw new ConfigError('options "pingInterval" and "pongTimeout" must be > 0');
+  if (out.rateBurst < 1) throw new ConfigError('option "rateBurst" must be >= 1');
+  if (!out.name) out.name = `node-${Math.random().toString(36).slice(2, 8)}`;
+  return out;
+}
