@@ -1,0 +1,209 @@
+/**
+ * HTTP server API for backends: POST /api/{publish,broadcast,presence,history,disconnect,info}
+ * with a JSON body and `Authorization: apikey KEY`. Bodies are size-limited and validated; every
+ * failure is a 4xx with `{"error": {"code", "message"}}`.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { checkDepth } from '../protocol/codec.ts';
+import { ProtocolError, ReplyError } from '../protocol/errors.ts';
+import type { StreamPosition } from '../protocol/frames.ts';
+import { resolveChannel } from '../server/channels.ts';
+import { toData } from '../server/commands.ts';
+import { sendJson, type SwitchboardNode } from '../server/node.ts';
+
+/** Largest accepted API body. */
+export const MAX_API_BODY = 1 << 20;
+
+class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type Body = Record<string, unknown>;
+
+export async function handleApi(node: SwitchboardNode, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  try {
+    const method = url.pathname.slice('/api/'.length);
+    const op = OPS[method];
+    if (!op) throw new ApiError(404, `unknown API method "${method.slice(0, 64)}"; methods: ${Object.keys(OPS).join(', ')}`);
+    if (req.method !== 'POST') throw new ApiError(405, 'use POST');
+    authorize(node, req);
+    const body = await readJson(req);
+    const result = await op(node, body);
+    sendJson(res, 200, { result });
+  } catch (err) {
+    if (err instanceof ApiError) return sendJson(res, err.status, { error: { code: err.status, message: err.message } });
+    if (err instanceof ReplyError) return sendJson(res, 400, { error: { code: err.code, message: err.message } });
+    throw err;
+  }
+}
+
+function authorize(node: SwitchboardNode, req: IncomingMessage): void {
+  const key = node.options.apiKey;
+  if (!key) {
+    if (node.options.insecure) return;
+    throw new ApiError(403, 'the server API is disabled: set apiKey (SWITCHBOARD_API_KEY)');
+  }
+  const header = req.headers.authorization ?? '';
+  const m = /^apikey\s+(.+)$/i.exec(header);
+  if (!m) throw new ApiError(401, 'missing "Authorization: apikey KEY" header');
+  const given = Buffer.from(m[1]!.trim());
+  const want = Buffer.from(key);
+  if (given.length !== want.length || !timingSafeEqual(given, want)) throw new ApiError(401, 'invalid API key');
+}
+
+async function readJson(req: IncomingMessage): Promise<Body> {
+  const type = req.headers['content-type'] ?? '';
+  if (!/^application\/json\b/i.test(type)) throw new ApiError(415, 'Content-Type must be application/json');
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_API_BODY) throw new ApiError(413, `body over ${MAX_API_BODY} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_API_BODY) {
+      req.destroy();
+      throw new ApiError(413, `body over ${MAX_API_BODY} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    checkDepth(v);
+  } catch (err) {
+    if (err instanceof ProtocolError) throw new ApiError(400, err.message);
+    throw new ApiError(400, `malformed JSON: ${(err as Error).message}`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ApiError(400, 'body must be a JSON object');
+  return v as Body;
+}
+
+function str(b: Body, k: string, required: true): string;
+function str(b: Body, k: string, required: false): string | undefined;
+function str(b: Body, k: string, required: boolean): string | undefined {
+  const v = b[k];
+  if (v === undefined || v === null) {
+    if (required) throw new ApiError(400, `field "${k}" is required`);
+    return undefined;
+  }
+  if (typeof v !== 'string' || v.length === 0 || v.length > 8192) throw new ApiError(400, `field "${k}" must be a non-empty string`);
+  return v;
+}
+
+function int(b: Body, k: string): number | undefined {
+  const v = b[k];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new ApiError(400, `field "${k}" must be a non-negative integer`);
+  return v;
+}
+
+function known(b: Body, fields: string[]): void {
+  for (const k of Object.keys(b)) if (!fields.includes(k)) throw new ApiError(400, `unknown field "${k.slice(0, 64)}"; allowed: ${fields.join(', ')}`);
+}
+
+function data(b: Body): unknown {
+  if (!('data' in b) || b.data === undefined) throw new ApiError(400, 'field "data" is required');
+  return b.data;
+}
+
+function position(v: unknown): StreamPosition | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object' || Array.isArray(v)) throw new ApiError(400, 'field "since" must be {epoch, offset}');
+  const p = v as Body;
+  const offset = int(p, 'offset');
+  const epoch = str(p, 'epoch', true);
+  if (offset === undefined) throw new ApiError(400, 'field "since.offset" is required');
+  return { epoch, offset };
+}
+
+const OPS: Record<string, (node: SwitchboardNode, b: Body) => Promise<unknown>> = {
+  async publish(node, b) {
+    known(b, ['channel', 'data', 'idempotencyKey']);
+    const opts: { idempotencyKey?: string } = {};
+    const key = str(b, 'idempotencyKey', false);
+    if (key !== undefined) opts.idempotencyKey = key;
+    return node.publish(str(b, 'channel', true), data(b), opts);
+  },
+
+  async broadcast(node, b) {
+    known(b, ['channels', 'data']);
+    const channels = b.channels;
+    if (!Array.isArray(channels) || channels.length === 0 || channels.length > 10_000 || channels.some((c) => typeof c !== 'string')) {
+      throw new ApiError(400, 'field "channels" must be a non-empty array of at most 10000 strings');
+    }
+    const d = data(b);
+    const responses = await Promise.all(
+      (channels as string[]).map(async (ch) => {
+        try {
+          return await node.publish(ch, d);
+        } catch (err) {
+          if (err instanceof ReplyError) return { error: { code: err.code, message: err.message } };
+          return { error: { code: 100, message: (err as Error).message } };
+        }
+      }),
+    );
+    return { responses };
+  },
+
+  async presence(node, b) {
+    known(b, ['channel']);
+    const ch = str(b, 'channel', true);
+    const { options } = resolveChannel(ch, node.options);
+    if (!options.presence) throw new ApiError(400, 'presence is off for this namespace');
+    return { presence: await node.broker.presence(ch) };
+  },
+
+  async presence_stats(node, b) {
+    known(b, ['channel']);
+    const ch = str(b, 'channel', true);
+    const { options } = resolveChannel(ch, node.options);
+    if (!options.presence) throw new ApiError(400, 'presence is off for this namespace');
+    return node.broker.presenceStats(ch);
+  },
+
+  async history(node, b) {
+    known(b, ['channel', 'limit', 'since', 'reverse']);
+    const ch = str(b, 'channel', true);
+    const { options } = resolveChannel(ch, node.options);
+    if (options.historySize === 0) throw new ApiError(400, 'history is off for this namespace');
+    const opts: { limit: number; since?: StreamPosition; reverse?: boolean } = { limit: Math.min(int(b, 'limit') ?? 100, 1000) };
+    const since = position(b.since);
+    if (since) opts.since = since;
+    if (b.reverse !== undefined) {
+      if (typeof b.reverse !== 'boolean') throw new ApiError(400, 'field "reverse" must be a boolean');
+      opts.reverse = b.reverse;
+    }
+    const h = await node.broker.history(ch, opts);
+    return { epoch: h.position.epoch, offset: h.position.offset, publications: h.publications.map(toData) };
+  },
+
+  async disconnect(node, b) {
+    known(b, ['user', 'client', 'reconnect', 'delay', 'reason']);
+    const user = b.user === undefined ? undefined : typeof b.user === 'string' ? b.user : undefined;
+    if (b.user !== undefined && user === undefined) throw new ApiError(400, 'field "user" must be a string');
+    const client = str(b, 'client', false);
+    if (user === undefined && client === undefined) throw new ApiError(400, 'give "user" or "client"');
+    if (b.reconnect !== undefined && typeof b.reconnect !== 'boolean') throw new ApiError(400, 'field "reconnect" must be a boolean');
+    const opts: { reconnect?: boolean; delay?: number; reason?: string } = {};
+    if (b.reconnect !== undefined) opts.reconnect = b.reconnect as boolean;
+    const delay = int(b, 'delay');
+    if (delay !== undefined) opts.delay = delay;
+    const reason = str(b, 'reason', false);
+    if (reason !== undefined) opts.reason = reason.slice(0, 100);
+    const target: { user?: string; client?: string } = {};
+    if (user !== undefined) target.user = user;
+    if (client !== undefined) target.client = client;
+    return { disconnected: node.disconnect(target, opts) };
+  },
+
+  async info(node, b) {
+    known(b, []);
+    return { nodes: [node.info()] };
+  },
+};

@@ -1,0 +1,81 @@
+/**
+ * The Broker carries publications between nodes and keeps what must outlive a node: history with
+ * positions, presence, idempotency keys. The memory broker (broker/memory.ts) is the reference
+ * implementation; every broker passes the same contract suite (test/broker/contract.ts).
+ */
+import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
+
+export interface Publication {
+  /** Position in the channel's stream; 1 for the first publication, then +1 with no gaps. */
+  offset: number;
+  data: unknown;
+  /** Publisher, when a client published. */
+  info?: ClientInfo;
+}
+
+export interface PublishOptions {
+  /** Publications kept in the channel's history (0: none kept, but the offset still advances). */
+  historySize: number;
+  /** Milliseconds a publication stays in history. */
+  historyTtlMs: number;
+  /** With a key seen on this channel within `idempotencyTtlMs`, nothing is published and the first position is returned. */
+  idempotencyKey?: string;
+  idempotencyTtlMs?: number;
+  info?: ClientInfo;
+}
+
+export interface HistoryOptions {
+  /** Return publications after this position. If the epoch differs, the list is empty. */
+  since?: StreamPosition;
+  /** Most publications returned; 0 returns only the position. */
+  limit: number;
+  /** Newest first (only without `since`). */
+  reverse?: boolean;
+}
+
+export interface HistoryResult {
+  publications: Publication[];
+  /** The stream's top position when read. */
+  position: StreamPosition;
+}
+
+export interface BrokerHandler {
+  /** A publication for a channel this node subscribed to, in offset order per channel. */
+  onPublication(channel: string, pub: Publication, epoch: string): void;
+  onJoin(channel: string, info: ClientInfo): void;
+  onLeave(channel: string, info: ClientInfo): void;
+}
+
+export interface Broker {
+  /** Name for logs and metrics (memory, redis, nats). */
+  readonly name: string;
+  /** Sets the receiver of this node's subscribed events. Called once before any subscribe. */
+  setHandler(handler: BrokerHandler): void;
+  /**
+   * Appends to history and delivers to every node subscribed to the channel. History append and
+   * delivery are atomic per channel: subscribers see publications in offset order, and a history
+   * read never shows a publication before its offset was assigned.
+   */
+  publish(channel: string, data: unknown, opts: PublishOptions): Promise<StreamPosition>;
+  publishJoin(channel: string, info: ClientInfo): Promise<void>;
+  publishLeave(channel: string, info: ClientInfo): Promise<void>;
+  /** Node-level subscription: this node starts receiving the channel's events. Resolves once active. */
+  subscribe(channel: string): Promise<void>;
+  unsubscribe(channel: string): Promise<void>;
+  history(channel: string, opts: HistoryOptions): Promise<HistoryResult>;
+  removeHistory(channel: string): Promise<void>;
+  presenceAdd(channel: string, clientId: string, info: ClientInfo, ttlMs: number): Promise<void>;
+  presenceRemove(channel: string, clientId: string): Promise<void>;
+  presence(channel: string): Promise<Record<string, ClientInfo>>;
+  presenceStats(channel: string): Promise<{ clients: number; users: number }>;
+  close(): Promise<void>;
+}
+
+/** A short random id (epochs, client ids): 64 bits, URL-safe. */
+export function randomId(bytes = 8): string {
+  const a = new Uint8Array(bytes);
+  globalThis.crypto.getRandomValues(a);
+  let s = '';
+  for (const b of a) s += b.toString(36).padStart(2, '0');
+  return s;
+}

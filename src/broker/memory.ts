@@ -1,0 +1,214 @@
+/**
+ * The embedded single-node broker: history, presence and idempotency keys in process memory.
+ * Delivery is synchronous inside publish(), which makes "append + deliver" trivially atomic.
+ */
+import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
+import { randomId, type Broker, type BrokerHandler, type HistoryOptions, type HistoryResult, type Publication, type PublishOptions } from './broker.ts';
+
+interface Entry extends Publication {
+  expireAt: number;
+}
+
+class Stream {
+  readonly epoch = randomId();
+  top = 0;
+  /** Kept publications, oldest first; `head` is the index of the oldest live one. */
+  items: Entry[] = [];
+  head = 0;
+  touchedAt = 0;
+
+  trim(now: number, size: number): void {
+    while (this.items.length - this.head > size) this.head++;
+    while (this.head < this.items.length && this.items[this.head]!.expireAt <= now) this.head++;
+    // Compact once the dead prefix dominates, so the array does not grow without bound.
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  get live(): number {
+    return this.items.length - this.head;
+  }
+}
+
+export interface MemoryBrokerOptions {
+  /** @default systemClock */
+  clock?: Clock;
+  /** Milliseconds a stream's position (epoch and top offset) is kept after its last publication once its history is empty. @default 86400000 */
+  streamTtlMs?: number;
+  /** Sweep period for expired presence, keys and streams. @default 5000 */
+  sweepMs?: number;
+}
+
+export class MemoryBroker implements Broker {
+  readonly name = 'memory';
+  private handler: BrokerHandler | null = null;
+  private readonly streams = new Map<string, Stream>();
+  private readonly keys = new Map<string, { position: StreamPosition; expireAt: number }>();
+  private readonly presenceSets = new Map<string, Map<string, { info: ClientInfo; expireAt: number }>>();
+  private readonly subscribed = new Set<string>();
+  private readonly clock: Clock;
+  private readonly streamTtlMs: number;
+  private sweeper: TimerHandle | undefined;
+  private closed = false;
+
+  constructor(options: MemoryBrokerOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.streamTtlMs = options.streamTtlMs ?? 86_400_000;
+    this.sweeper = this.clock.setInterval(() => this.sweep(), options.sweepMs ?? 5000);
+  }
+
+  setHandler(handler: BrokerHandler): void {
+    this.handler = handler;
+  }
+
+  async publish(channel: string, data: unknown, opts: PublishOptions): Promise<StreamPosition> {
+    this.checkOpen();
+    const now = this.clock.now();
+    let keyId: string | undefined;
+    if (opts.idempotencyKey !== undefined) {
+      keyId = `${channel}\u0000${opts.idempotencyKey}`;
+      const seen = this.keys.get(keyId);
+      if (seen && seen.expireAt > now) return { ...seen.position };
+    }
+    let stream = this.streams.get(channel);
+    if (!stream) {
+      stream = new Stream();
+      this.streams.set(channel, stream);
+    }
+    const offset = ++stream.top;
+    stream.touchedAt = now;
+    const pub: Publication = { offset, data };
+    if (opts.info) pub.info = opts.info;
+    if (opts.historySize > 0) {
+      stream.items.push({ ...pub, expireAt: now + opts.historyTtlMs });
+      stream.trim(now, opts.historySize);
+    }
+    const position = { offset, epoch: stream.epoch };
+    if (keyId !== undefined) this.keys.set(keyId, { position, expireAt: now + (opts.idempotencyTtlMs ?? 300_000) });
+    if (this.subscribed.has(channel)) this.handler?.onPublication(channel, pub, stream.epoch);
+    return { ...position };
+  }
+
+  async publishJoin(channel: string, info: ClientInfo): Promise<void> {
+    this.checkOpen();
+    if (this.subscribed.has(channel)) this.handler?.onJoin(channel, info);
+  }
+
+  async publishLeave(channel: string, info: ClientInfo): Promise<void> {
+    this.checkOpen();
+    if (this.subscribed.has(channel)) this.handler?.onLeave(channel, info);
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    this.checkOpen();
+    this.subscribed.add(channel);
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    this.subscribed.delete(channel);
+  }
+
+  async history(channel: string, opts: HistoryOptions): Promise<HistoryResult> {
+    this.checkOpen();
+    let stream = this.streams.get(channel);
+    if (!stream) {
+      // Materialise the stream so its epoch is stable from the first read on.
+      stream = new Stream();
+      stream.touchedAt = this.clock.now();
+      this.streams.set(channel, stream);
+    }
+    const now = this.clock.now();
+    stream.trim(now, Number.MAX_SAFE_INTEGER);
+    const position = { offset: stream.top, epoch: stream.epoch };
+    const limit = Math.max(0, opts.limit);
+    if (limit === 0) return { publications: [], position };
+    const out: Publication[] = [];
+    const items = stream.items;
+    if (opts.since) {
+      if (opts.since.epoch !== stream.epoch) return { publications: [], position };
+      // Offsets are consecutive among kept items: jump straight to the first one after `since`.
+      const first = stream.live > 0 ? items[stream.head]!.offset : stream.top + 1;
+      let i = stream.head + Math.max(0, opts.since.offset + 1 - first);
+      for (; i < items.length && out.length < limit; i++) out.push(strip(items[i]!));
+      return { publications: out, position };
+    }
+    if (opts.reverse) {
+      for (let i = items.length - 1; i >= stream.head && out.length < limit; i--) out.push(strip(items[i]!));
+    } else {
+      for (let i = Math.max(stream.head, items.length - limit); i < items.length; i++) out.push(strip(items[i]!));
+    }
+    return { publications: out, position };
+  }
+
+  async removeHistory(channel: string): Promise<void> {
+    const s = this.streams.get(channel);
+    if (s) {
+      s.items = [];
+      s.head = 0;
+    }
+  }
+
+  async presenceAdd(channel: string, clientId: string, info: ClientInfo, ttlMs: number): Promise<void> {
+    this.checkOpen();
+    let set = this.presenceSets.get(channel);
+    if (!set) {
+      set = new Map();
+      this.presenceSets.set(channel, set);
+    }
+    set.set(clientId, { info, expireAt: this.clock.now() + ttlMs });
+  }
+
+  async presenceRemove(channel: string, clientId: string): Promise<void> {
+    const set = this.presenceSets.get(channel);
+    if (!set) return;
+    set.delete(clientId);
+    if (set.size === 0) this.presenceSets.delete(channel);
+  }
+
+  async presence(channel: string): Promise<Record<string, ClientInfo>> {
+    this.checkOpen();
+    const out: Record<string, ClientInfo> = {};
+    const now = this.clock.now();
+    for (const [id, e] of this.presenceSets.get(channel) ?? []) if (e.expireAt > now) out[id] = e.info;
+    return out;
+  }
+
+  async presenceStats(channel: string): Promise<{ clients: number; users: number }> {
+    const p = await this.presence(channel);
+    const users = new Set(Object.values(p).map((i) => i.user));
+    return { clients: Object.keys(p).length, users: users.size };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.clock.clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+
+  /** Drops expired presence entries, idempotency keys, history and idle streams. */
+  sweep(): void {
+    const now = this.clock.now();
+    for (const [k, v] of this.keys) if (v.expireAt <= now) this.keys.delete(k);
+    for (const [ch, set] of this.presenceSets) {
+      for (const [id, e] of set) if (e.expireAt <= now) set.delete(id);
+      if (set.size === 0) this.presenceSets.delete(ch);
+    }
+    for (const [ch, s] of this.streams) {
+      s.trim(now, Number.MAX_SAFE_INTEGER);
+      if (s.live === 0 && !this.subscribed.has(ch) && now - s.touchedAt > this.streamTtlMs) this.streams.delete(ch);
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new Error('broker is closed');
+  }
+}
+
+function strip(e: Entry): Publication {
+  const p: Publication = { offset: e.offset, data: e.data };
+  if (e.info) p.info = e.info;
+  return p;
+}

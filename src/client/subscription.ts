@@ -1,0 +1,265 @@
+/**
+ * One channel subscription: its state, its position (exactly-once delivery via
+ * {@link StreamTracker}), and the app's callbacks. The Client owns the connection and calls the
+ * `_on…` methods; the app sees `publish`, `presence`, `history`, `unsubscribe` and `position`.
+ */
+import type { ClientInfo, PubPush, StreamPosition, SubscribeCommand } from '../protocol/frames.ts';
+import { safeCall } from './emitter.ts';
+import { replyPosition, replyPubs } from './inbound.ts';
+import { StreamTracker, type Gap } from './position.ts';
+
+export type SubscriptionState = 'subscribing' | 'subscribed' | 'unsubscribed';
+
+/** A publication delivered to the app. */
+export interface Publication {
+  channel: string;
+  data: unknown;
+  epoch: string;
+  offset: number;
+  /** Who published it, when a client did. */
+  info?: ClientInfo;
+}
+
+/** Publications the app did not receive. Every gap is reported; nothing is skipped silently. */
+export interface GapEvent extends Gap {
+  channel: string;
+  /** Always false: these publications were not delivered (fetch them with `history` if needed). */
+  recovered: false;
+}
+
+export interface SubscribedEvent {
+  channel: string;
+  /** The stream top when the subscription (re)started. */
+  epoch: string;
+  offset: number;
+  /** Whether the namespace keeps history that can be recovered from. */
+  recoverable: boolean;
+  /** Present on resubscribes that asked for recovery: whether every missed publication follows. */
+  recovered?: boolean;
+  /** True after the first subscribe (a reconnect or a server `unsub` with `resubscribe`). */
+  resubscribed: boolean;
+}
+
+export interface UnsubscribedEvent {
+  channel: string;
+  /** The server's code, or 0 when the app called `unsubscribe()` / `close()`. */
+  code: number;
+  reason: string;
+}
+
+export interface SubscriptionOptions {
+  /** Each publication, exactly once and in offset order. */
+  onPublication?: (pub: Publication) => void;
+  /** A client joined the channel (namespaces with join/leave on). */
+  onJoin?: (info: ClientInfo) => void;
+  /** A client left the channel. */
+  onLeave?: (info: ClientInfo) => void;
+  /** Publications were missed: recovery failed, a `gap` push, an offset jump, or an epoch change. */
+  onGap?: (gap: GapEvent) => void;
+  /** The subscription became active (also after each resubscribe). */
+  onSubscribed?: (ev: SubscribedEvent) => void;
+  /** The subscription ended for good (app, server, or client close). */
+  onUnsubscribed?: (ev: UnsubscribedEvent) => void;
+  /** The subscription failed (permanent server error) or a callback threw. */
+  onError?: (err: Error) => void;
+  /** Resubscribe from the last position so missed publications are replayed. @default true */
+  recover?: boolean;
+  /** Start from this position (e.g. one saved by the app), recovering what came after it. @default undefined */
+  since?: StreamPosition;
+}
+
+export interface HistoryOptions {
+  /** Most publications returned (server default 100, cap 1000; 0 returns only the position). */
+  limit?: number;
+  /** Only publications after this position. */
+  since?: StreamPosition;
+  /** Newest first. @default false */
+  reverse?: boolean;
+}
+
+export interface HistoryResult {
+  epoch: string;
+  offset: number;
+  publications: Publication[];
+}
+
+/** What a Subscription needs from its Client. Internal. */
+export interface SubscriptionHost {
+  publish(channel: string, data: unknown, opts?: { key?: string }): Promise<StreamPosition>;
+  request(frame: Record<string, unknown>): Promise<Record<string, unknown>>;
+  removeSubscription(sub: Subscription): void;
+  emitPublication(pub: Publication): void;
+  emitGap(gap: GapEvent): void;
+  reportCallbackError(err: unknown, channel: string): void;
+}
+
+export class Subscription {
+  private _state: SubscriptionState = 'subscribing';
+  private readonly tracker: StreamTracker;
+  /** Publications that arrived while the (re)subscribe was in flight; applied after the reply. */
+  private held: PubPush[] = [];
+  private everSubscribed = false;
+  /** Consecutive temporary subscribe failures (backoff). Internal. */
+  _attempts = 0;
+  /** Pending retry timer. Internal. */
+  _retryTimer: unknown;
+
+  /** @internal Use `client.subscribe()`. */
+  constructor(
+    private readonly host: SubscriptionHost,
+    readonly channel: string,
+    private readonly options: SubscriptionOptions = {},
+  ) {
+    this.tracker = new StreamTracker(options.since);
+  }
+
+  get state(): SubscriptionState {
+    return this._state;
+  }
+
+  /** The last processed position, or undefined before the first subscribe reply. */
+  get position(): StreamPosition | undefined {
+    return this.tracker.position;
+  }
+
+  /**
+   * Publishes to this channel (also while offline: queued, see `maxOfflineQueue`). Resolves with
+   * the publication's position once the server has stored it.
+   */
+  publish(data: unknown, opts: { key?: string } = {}): Promise<StreamPosition> {
+    return this.host.publish(this.channel, data, opts);
+  }
+
+  /** Clients present in the channel, keyed by client id. */
+  async presence(): Promise<Record<string, ClientInfo>> {
+    const reply = await this.host.request({ t: 'presence', ch: this.channel });
+    const p = reply.presence;
+    return typeof p === 'object' && p !== null ? (p as Record<string, ClientInfo>) : {};
+  }
+
+  /** Reads the channel's history (docs/protocol.md "history"). */
+  async history(opts: HistoryOptions = {}): Promise<HistoryResult> {
+    const frame: Record<string, unknown> = { t: 'history', ch: this.channel };
+    if (opts.limit !== undefined) frame.limit = opts.limit;
+    if (opts.since !== undefined) frame.since = { epoch: opts.since.epoch, offset: opts.since.offset };
+    if (opts.reverse !== undefined) frame.reverse = opts.reverse;
+    const reply = await this.host.request(frame);
+    const pos = replyPosition(reply, 'history');
+    const publications = replyPubs(reply).map((p) => this.toPublication(pos.epoch, p));
+    return { epoch: pos.epoch, offset: pos.offset, publications };
+  }
+
+  /** Ends the subscription. Idempotent. */
+  unsubscribe(): void {
+    if (this._state === 'unsubscribed') return;
+    this.host.removeSubscription(this);
+    this._ended(0, 'unsubscribe called');
+  }
+
+  // ---- called by the Client ------------------------------------------------------------------
+
+  /** The `sub` command to send now (with `recover` when there is a position to recover from). */
+  _subscribeFrame(): Omit<SubscribeCommand, 'id'> {
+    this._state = 'subscribing';
+    this.held = [];
+    const frame: Omit<SubscribeCommand, 'id'> = { t: 'sub', ch: this.channel };
+    const pos = this.tracker.position;
+    if (pos && this.options.recover !== false) frame.recover = pos;
+    return frame;
+  }
+
+  /** The subscribe reply. Throws ProtocolError on a malformed reply. */
+  _onSubscribeReply(reply: Record<string, unknown>, askedRecovery: boolean): void {
+    const top = replyPosition(reply, 'sub');
+    const pubs = replyPubs(reply);
+    const resubscribed = this.everSubscribed;
+    this._state = 'subscribed';
+    this._attempts = 0;
+    this.everSubscribed = true;
+    const ev: SubscribedEvent = { channel: this.channel, epoch: top.epoch, offset: top.offset, recoverable: reply.recoverable === true, resubscribed };
+    if (askedRecovery) {
+      ev.recovered = reply.recovered === true;
+      if (ev.recovered) {
+        for (const p of pubs) this.deliver(top.epoch, p);
+      } else {
+        const gap = this.tracker.lost(top);
+        if (gap) this.reportGap(gap);
+      }
+    } else if (resubscribed) {
+      // Recovery is off for this subscription: what was published meanwhile is lost. Say so.
+      const gap = this.tracker.lost(top);
+      if (gap && gap.from !== undefined) this.reportGap(gap);
+    } else {
+      this.tracker.reset(top);
+    }
+    safeCall(this.options.onSubscribed, ev, (e) => this.callbackError(e));
+    const held = this.held;
+    this.held = [];
+    for (const p of held) this.deliver(p.e, p);
+  }
+
+  _onPub(frame: PubPush): void {
+    if (this._state === 'subscribing') this.held.push(frame);
+    else if (this._state === 'subscribed') this.deliver(frame.e, frame);
+  }
+
+  _onGapPush(epoch: string, from: number, to: number): void {
+    if (this._state === 'unsubscribed') return;
+    const gap = this.tracker.skip(epoch, from, to);
+    if (gap) this.reportGap(gap);
+  }
+
+  _onJoin(info: ClientInfo): void {
+    if (this._state === 'subscribed') safeCall(this.options.onJoin, info, (e) => this.callbackError(e));
+  }
+
+  _onLeave(info: ClientInfo): void {
+    if (this._state === 'subscribed') safeCall(this.options.onLeave, info, (e) => this.callbackError(e));
+  }
+
+  /** The connection dropped: the subscription waits for the next connection (and recovery). */
+  _onConnectionLost(): void {
+    if (this._state === 'unsubscribed') return;
+    this._state = 'subscribing';
+    this.held = [];
+  }
+
+  /** The server refused the subscription for good. */
+  _fail(err: Error): void {
+    safeCall(this.options.onError, err, (e) => this.callbackError(e));
+    this._ended(0, err.message);
+  }
+
+  /** The subscription is over (app, server `unsub` without resubscribe, or client close). */
+  _ended(code: number, reason: string): void {
+    if (this._state === 'unsubscribed') return;
+    this._state = 'unsubscribed';
+    this.held = [];
+    safeCall(this.options.onUnsubscribed, { channel: this.channel, code, reason }, (e) => this.callbackError(e));
+  }
+
+  private deliver(epoch: string, p: { data: unknown; o: number; info?: unknown }): void {
+    const verdict = this.tracker.accept(epoch, p.o);
+    if (!verdict.deliver) return;
+    if (verdict.gap) this.reportGap(verdict.gap);
+    const pub = this.toPublication(epoch, p);
+    safeCall(this.options.onPublication, pub, (e) => this.callbackError(e));
+    this.host.emitPublication(pub);
+  }
+
+  private reportGap(gap: Gap): void {
+    const ev: GapEvent = { channel: this.channel, recovered: false, ...gap };
+    safeCall(this.options.onGap, ev, (e) => this.callbackError(e));
+    this.host.emitGap(ev);
+  }
+
+  private toPublication(epoch: string, p: { data: unknown; o: number; info?: unknown }): Publication {
+    const pub: Publication = { channel: this.channel, data: p.data, epoch, offset: p.o };
+    if (p.info !== undefined && p.info !== null) pub.info = p.info as ClientInfo;
+    return pub;
+  }
+
+  private callbackError(err: unknown): void {
+    this.host.reportCallbackError(err, this.channel);
+  }
+}

@@ -1,0 +1,116 @@
+/** Command handlers: one function per client frame type (docs/protocol.md). */
+import { disconnect } from '../protocol/codes.ts';
+import { ReplyError } from '../protocol/errors.ts';
+import type { Command, ConnectCommand, HistoryCommand, PublicationData, PublishCommand, RefreshCommand } from '../protocol/frames.ts';
+import type { Publication } from '../broker/broker.ts';
+import { allowed, resolveChannel } from './channels.ts';
+import { SessionState, type Session } from './session.ts';
+import { subscribe } from './subscribe.ts';
+
+export async function runCommand(s: Session, cmd: Exclude<Command, { t: 'pong' }>): Promise<void> {
+  switch (cmd.t) {
+    case 'connect':
+      return connect(s, cmd);
+    case 'refresh':
+      return refresh(s, cmd);
+    case 'sub':
+      return subscribe(s, cmd);
+    case 'unsub':
+      s.unsubscribeLocal(cmd.ch);
+      return s.reply(cmd.id);
+    case 'pub':
+      return publish(s, cmd);
+    case 'presence':
+      return presence(s, cmd.id, cmd.ch);
+    case 'history':
+      return history(s, cmd);
+    case 'unknown':
+      throw new ReplyError('unknownFrame', JSON.stringify(cmd.type.slice(0, 32)));
+  }
+}
+
+async function connect(s: Session, cmd: ConnectCommand): Promise<void> {
+  const { ctx } = s;
+  let id;
+  try {
+    id = await ctx.auth.verify(cmd.token);
+  } catch (err) {
+    if (err instanceof ReplyError) {
+      s.replyError(cmd.id, err);
+      // An expired token is fixable by the client (fetch a new one and reconnect); a bad one is not.
+      s.close(disconnect(err.code === 109 ? 'expired' : 'invalidToken'));
+      return;
+    }
+    throw err;
+  }
+  if (s.state !== SessionState.Connecting) return;
+  s.user = id.user;
+  if (id.info !== undefined) s.connInfo = id.info;
+  s.expiresAt = id.expiresAt;
+  if (cmd.name) s.clientName = cmd.name.slice(0, 64);
+  s.state = SessionState.Connected;
+  ctx.onConnected(s);
+  const fields: Record<string, unknown> = {
+    client: s.id,
+    user: s.user,
+    node: ctx.options.name,
+    ping: ctx.options.pingInterval,
+    pong: ctx.options.pongTimeout,
+  };
+  if (id.expiresAt > 0) fields.ttl = Math.max(0, Math.floor((id.expiresAt - ctx.clock.now()) / 1000));
+  s.reply(cmd.id, fields);
+}
+
+async function refresh(s: Session, cmd: RefreshCommand): Promise<void> {
+  const id = await s.ctx.auth.verify(cmd.token);
+  if (id.user !== s.user) throw new ReplyError('unauthorized', 'refresh token is for another user');
+  s.expiresAt = id.expiresAt;
+  const fields: Record<string, unknown> = {};
+  if (id.expiresAt > 0) fields.ttl = Math.max(0, Math.floor((id.expiresAt - s.ctx.clock.now()) / 1000));
+  s.reply(cmd.id, fields);
+}
+
+async function publish(s: Session, cmd: PublishCommand): Promise<void> {
+  const { ctx } = s;
+  const { options: ns } = resolveChannel(cmd.ch, ctx.options);
+  if (!allowed(ns.publish, s.user)) throw new ReplyError('permissionDenied');
+  const opts: Parameters<typeof ctx.broker.publish>[2] = {
+    historySize: ns.historySize,
+    historyTtlMs: ns.historyTtl * 1000,
+    info: s.info,
+    idempotencyTtlMs: ctx.options.idempotencyTtl * 1000,
+  };
+  if (cmd.key !== undefined) opts.idempotencyKey = cmd.key;
+  let pos;
+  try {
+    pos = await ctx.broker.publish(cmd.ch, cmd.data, opts);
+  } catch (err) {
+    throw new ReplyError('brokerUnavailable', (err as Error).message, { cause: err });
+  }
+  ctx.stats.publishes++;
+  s.reply(cmd.id, { epoch: pos.epoch, offset: pos.offset });
+}
+
+async function presence(s: Session, id: number, ch: string): Promise<void> {
+  const { options: ns } = resolveChannel(ch, s.ctx.options);
+  if (!ns.presence) throw new ReplyError('notAvailable', 'presence is off for this namespace');
+  if (!allowed(ns.presenceRead, s.user)) throw new ReplyError('permissionDenied');
+  s.reply(id, { presence: await s.ctx.broker.presence(ch) });
+}
+
+async function history(s: Session, cmd: HistoryCommand): Promise<void> {
+  const { options: ns } = resolveChannel(cmd.ch, s.ctx.options);
+  if (ns.historySize === 0) throw new ReplyError('notAvailable', 'history is off for this namespace');
+  if (!allowed(ns.historyRead, s.user)) throw new ReplyError('permissionDenied');
+  const opts: Parameters<typeof s.ctx.broker.history>[1] = { limit: Math.min(cmd.limit ?? 100, 1000) };
+  if (cmd.since) opts.since = cmd.since;
+  if (cmd.reverse) opts.reverse = true;
+  const h = await s.ctx.broker.history(cmd.ch, opts);
+  s.reply(cmd.id, { epoch: h.position.epoch, offset: h.position.offset, pubs: h.publications.map(toData) });
+}
+
+export function toData(p: Publication): PublicationData {
+  const d: PublicationData = { data: p.data, o: p.offset };
+  if (p.info) d.info = p.info;
+  return d;
+}

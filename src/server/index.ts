@@ -1,0 +1,5 @@
+export { startNode, SwitchboardNode, type StartOptions, type RouteHandler } from './node.ts';
+export { resolveOptions, ConfigError, type NodeOptions, type NodeOptionsInput, type NamespaceOptions } from './options.ts';
+export { Session } from './session.ts';
+export type { Transport, TransportHandler } from './transport.ts';
+export type { Format } from './format.ts';

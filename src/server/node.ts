@@ -1,0 +1,359 @@
+/**
+ * A Switchboard node: the HTTP server, its transports, the session registry, the heartbeat ticker,
+ * the write flusher and the server-side operations the HTTP API exposes.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { handleApi } from '../api/http.ts';
+import type { Broker } from '../broker/broker.ts';
+import { MemoryBroker } from '../broker/memory.ts';
+import { Metrics } from '../metrics/metrics.ts';
+import { disconnect as makeDisconnect, type Disconnect } from '../protocol/codes.ts';
+import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
+import { acceptUpgrade, checkUpgrade, HandshakeError, refuseUpgrade } from '../transports/websocket/handshake.ts';
+import { WebSocketTransport } from '../transports/websocket/transport.ts';
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
+import { Authenticator } from './auth.ts';
+import { resolveChannel } from './channels.ts';
+import type { SessionContext } from './context.ts';
+import { wsJson, wsMsgpack } from './format.ts';
+import { Hub } from './hub.ts';
+import { resolveOptions, type NodeOptions, type NodeOptionsInput } from './options.ts';
+import { Session, SessionState } from './session.ts';
+import { Stats } from './stats.ts';
+
+export interface StartOptions extends NodeOptionsInput {
+  /** Broker to use; a MemoryBroker (closed with the node) when absent. */
+  broker?: Broker;
+  /** @default systemClock */
+  clock?: Clock;
+}
+
+/** An extra HTTP route, for transports and pages added by other modules. Return true when handled. */
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
+
+export class SwitchboardNode implements SessionContext {
+  readonly options: NodeOptions;
+  readonly broker: Broker;
+  readonly hub: Hub;
+  readonly auth: Authenticator;
+  readonly clock: Clock;
+  readonly stats = new Stats();
+  readonly metrics: Metrics;
+  readonly server: Server;
+  readonly startedAt: number;
+  /** Every session, connected or not yet. */
+  readonly sessions = new Set<Session>();
+  private readonly byClient = new Map<string, Session>();
+  private readonly byUser = new Map<string, Set<Session>>();
+  private readonly routes: RouteHandler[] = [];
+  private readonly ownsBroker: boolean;
+  private flushQueue: Session[] = [];
+  private flushScheduled = false;
+  private ticker: TimerHandle | undefined;
+  private closing: Promise<void> | null = null;
+  draining = false;
+
+  constructor(input: StartOptions = {}) {
+    const { broker, clock, ...rest } = input;
+    this.options = resolveOptions(rest);
+    this.clock = clock ?? systemClock;
+    this.ownsBroker = !broker;
+    this.broker = broker ?? new MemoryBroker({ clock: this.clock });
+    this.hub = new Hub(this.broker);
+    this.auth = new Authenticator(this.options);
+    if (!this.auth.configured && !this.options.allowAnonymous) {
+      throw new Error('no JWT key configured (jwt.secret or jwt.publicKey) and anonymous access is off: nobody could connect');
+    }
+    this.startedAt = this.clock.now();
+    this.metrics = new Metrics(this);
+    this.server = createServer({ keepAliveTimeout: 5000, requestTimeout: 30_000, headersTimeout: 10_000 });
+    this.server.on('request', (req, res) => void this.onRequest(req, res));
+    this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    this.server.on('clientError', (_err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  /** ws:// URL of the WebSocket endpoint (loopback host when bound to all interfaces). */
+  get wsUrl(): string {
+    return `ws://${this.hostForUrl}:${this.port}/connection/websocket`;
+  }
+
+  get httpUrl(): string {
+    return `http://${this.hostForUrl}:${this.port}`;
+  }
+
+  private get hostForUrl(): string {
+    const h = this.options.host;
+    if (h === '0.0.0.0' || h === '::' || h === '') return '127.0.0.1';
+    return h.includes(':') ? `[${h}]` : h;
+  }
+
+  /** Connected sessions (past the connect command). */
+  get connectionCount(): number {
+    return this.byClient.size;
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const tick = Math.max(20, Math.min(1000, (Math.min(this.options.pingInterval, this.options.pongTimeout) * 1000) / 4));
+    this.ticker = this.clock.setInterval(() => this.tick(), tick);
+  }
+
+  /** Adds an HTTP route tried before the built-in 404. */
+  route(handler: RouteHandler): void {
+    this.routes.push(handler);
+  }
+
+  // ---- SessionContext --------------------------------------------------------------------------
+
+  scheduleFlush(session: Session): void {
+    this.flushQueue.push(session);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushAll);
+    }
+  }
+
+  private readonly flushAll = (): void => {
+    this.flushScheduled = false;
+    const q = this.flushQueue;
+    this.flushQueue = [];
+    for (const s of q) s.flush();
+  };
+
+  onConnected(s: Session): void {
+    this.byClient.set(s.id, s);
+    let set = this.byUser.get(s.user);
+    if (!set) this.byUser.set(s.user, (set = new Set()));
+    set.add(s);
+    const ping = this.options.pingInterval * 1000;
+    // Spread first pings over the interval so connections made together do not ping together.
+    s.nextPingAt = this.clock.now() + ping / 2 + Math.random() * (ping / 2);
+  }
+
+  onClosed(s: Session): void {
+    this.sessions.delete(s);
+    if (this.byClient.get(s.id) === s) this.byClient.delete(s.id);
+    const set = this.byUser.get(s.user);
+    if (set) {
+      set.delete(s);
+      if (set.size === 0) this.byUser.delete(s.user);
+    }
+  }
+
+  // ---- transports ------------------------------------------------------------------------------
+
+  /** Registers a session for a transport that a module has accepted (WebSocket here; SSE and polling elsewhere). */
+  addSession(s: Session): void {
+    this.sessions.add(s);
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://x');
+    } catch {
+      return refuseUpgrade(socket, 400, 'bad request URL');
+    }
+    if (url.pathname !== '/connection/websocket') return refuseUpgrade(socket, 404, 'no WebSocket endpoint here; use /connection/websocket');
+    if (this.draining || this.closing) return refuseUpgrade(socket, 503, 'node is draining', { 'Retry-After': '1' });
+    if (this.sessions.size >= this.options.maxConnections) return refuseUpgrade(socket, 503, 'connection limit reached', { 'Retry-After': '5' });
+    if (!this.originAllowed(req)) return refuseUpgrade(socket, 403, 'origin not allowed');
+    let hs;
+    try {
+      hs = checkUpgrade(req, url);
+    } catch (err) {
+      if (err instanceof HandshakeError) return refuseUpgrade(socket, err.status, err.message, err.headers);
+      throw err;
+    }
+    acceptUpgrade(socket, hs);
+    const transport = new WebSocketTransport(socket as Socket, hs.codec === 'msgpack' ? wsMsgpack : wsJson, this.options.maxMessageBytes);
+    const session = new Session(this, transport);
+    this.addSession(session);
+    transport.attach(session, head);
+  }
+
+  /** `Origin` check for browser connections (no Origin header: not a browser, allowed). */
+  originAllowed(req: IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    if (!origin) return true;
+    const allowed = this.options.allowedOrigins;
+    if (allowed.includes('*') || allowed.includes(origin)) return true;
+    if (allowed.length > 0) return false;
+    try {
+      return new URL(origin).host === req.headers.host;
+    } catch {
+      return false;
+    }
+  }
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://x');
+    } catch {
+      return sendJson(res, 400, { error: { code: 400, message: 'bad request URL' } });
+    }
+    try {
+      if (url.pathname === '/healthz') {
+        return sendJson(res, this.draining ? 503 : 200, { status: this.draining ? 'draining' : 'ok', node: this.options.name, connections: this.connectionCount });
+      }
+      if (url.pathname === '/metrics' && req.method === 'GET') {
+        const body = await this.metrics.render();
+        res.writeHead(200, { 'Content-Type': this.metrics.contentType });
+        res.end(body);
+        return;
+      }
+      if (url.pathname.startsWith('/api/')) return await handleApi(this, req, res, url);
+      for (const r of this.routes) if (await r(req, res, url)) return;
+      sendJson(res, 404, { error: { code: 404, message: `no route for ${req.method} ${url.pathname}` } });
+    } catch (err) {
+      console.error('switchboard: request failed:', err);
+      if (!res.headersSent) sendJson(res, 500, { error: { code: 500, message: 'internal server error' } });
+      else res.destroy();
+    }
+  }
+
+  // ---- heartbeat, expiry, presence refresh -----------------------------------------------------
+
+  private tick(): void {
+    const now = this.clock.now();
+    const o = this.options;
+    const connectDeadline = o.connectTimeout * 1000;
+    for (const s of this.sessions) {
+      if (s.state === SessionState.New || s.state === SessionState.Connecting) {
+        if (now - s.startedAt > connectDeadline) s.close(makeDisconnect('stale'));
+        continue;
+      }
+      if (s.state !== SessionState.Connected) continue;
+      if (s.pongDeadline > 0 && now > s.pongDeadline) {
+        s.close(makeDisconnect('noPong'));
+        continue;
+      }
+      if (s.expiresAt > 0 && now >= s.expiresAt) {
+        s.close(makeDisconnect('expired'));
+        continue;
+      }
+      if (now >= s.nextPingAt) {
+        s.enqueue(this.pingBytes(s));
+        if (s.pongDeadline === 0) s.pongDeadline = now + o.pongTimeout * 1000;
+        s.nextPingAt = now + o.pingInterval * 1000;
+      }
+      if (s.nextPresenceAt > 0 && now >= s.nextPresenceAt) this.refreshPresence(s, now);
+    }
+  }
+
+  private readonly pings = new Map<string, Buffer>();
+
+  private pingBytes(s: Session): Buffer {
+    const f = s.transport.format;
+    let b = this.pings.get(f.key);
+    if (!b) this.pings.set(f.key, (b = f.encode({ t: 'ping' })));
+    return b;
+  }
+
+  private refreshPresence(s: Session, now: number): void {
+    const ttl = this.options.presenceTtl * 1000;
+    s.nextPresenceAt = now + ttl / 3;
+    let any = false;
+    for (const [ch, sub] of s.subs ?? []) {
+      if (!sub.ns.presence || sub.held !== null) continue;
+      any = true;
+      this.broker.presenceAdd(ch, s.id, s.info, ttl).catch(() => {});
+    }
+    if (!any) s.nextPresenceAt = 0;
+  }
+
+  // ---- server-side operations (HTTP API, embedding apps) ---------------------------------------
+
+  /** Publishes from the server side (no permission check; namespace history settings apply). */
+  async publish(channel: string, data: unknown, opts: { idempotencyKey?: string; info?: ClientInfo } = {}): Promise<StreamPosition> {
+    const { options: ns } = resolveChannel(channel, this.options);
+    const p: Parameters<Broker['publish']>[2] = {
+      historySize: ns.historySize,
+      historyTtlMs: ns.historyTtl * 1000,
+      idempotencyTtlMs: this.options.idempotencyTtl * 1000,
+    };
+    if (opts.idempotencyKey !== undefined) p.idempotencyKey = opts.idempotencyKey;
+    if (opts.info) p.info = opts.info;
+    const pos = await this.broker.publish(channel, data, p);
+    this.stats.publishes++;
+    return pos;
+  }
+
+  /** Disconnects by client id or user id. Returns how many connections were closed. */
+  disconnect(target: { client?: string; user?: string }, opts: { reconnect?: boolean; delay?: number; reason?: string } = {}): number {
+    const d: Disconnect =
+      opts.reconnect === false
+        ? makeDisconnect('forceNoReconnect', opts.reason ? { reason: opts.reason } : undefined)
+        : makeDisconnect('reconnectRequested', { ...(opts.reason ? { reason: opts.reason } : {}), ...(opts.delay !== undefined ? { delay: opts.delay } : {}) });
+    const victims: Session[] = [];
+    if (target.client !== undefined) {
+      const s = this.byClient.get(target.client);
+      if (s) victims.push(s);
+    }
+    if (target.user !== undefined) victims.push(...(this.byUser.get(target.user) ?? []));
+    for (const s of victims) s.close(d);
+    return victims.length;
+  }
+
+  /** This node's view, for /api/info and the admin page. */
+  info(): Record<string, unknown> {
+    const mem = process.memoryUsage();
+    return {
+      name: this.options.name,
+      broker: this.broker.name,
+      uptime: Math.round((this.clock.now() - this.startedAt) / 1000),
+      connections: this.connectionCount,
+      sessions: this.sessions.size,
+      channels: this.hub.channelCount,
+      publishes: this.stats.publishes,
+      deliveries: this.hub.deliveries,
+      rssBytes: mem.rss,
+      draining: this.draining,
+    };
+  }
+
+  /** Stops accepting, disconnects everyone with `3001 shutdown` (reconnect), closes the broker it owns. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.clock.clearInterval(this.ticker);
+      this.ticker = undefined;
+      const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+      const d = makeDisconnect('shutdown', { delay: Math.floor(Math.random() * 1000) });
+      for (const s of [...this.sessions]) s.close(d);
+      this.server.closeAllConnections();
+      await closed;
+      if (this.ownsBroker) await this.broker.close();
+    })();
+    return this.closing;
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const json = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(json), 'Cache-Control': 'no-store' });
+  res.end(json);
+}
+
+/** Creates a node and starts listening. */
+export async function startNode(input: StartOptions = {}): Promise<SwitchboardNode> {
+  const node = new SwitchboardNode(input);
+  await node.listen();
+  return node;
+}

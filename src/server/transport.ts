@@ -1,0 +1,40 @@
+/**
+ * One client's pipe, as the Session sees it. The transport owns reading (it calls the handler);
+ * the session only writes. WebSocket, SSE and long polling each adapt their byte pipe to this.
+ */
+import type { Disconnect } from '../protocol/codes.ts';
+import type { Format } from './format.ts';
+
+export type TransportKind = 'websocket' | 'sse' | 'poll';
+
+export interface Transport {
+  readonly kind: TransportKind;
+  /** How frames are encoded for this transport; pushes are cached per format. */
+  readonly format: Format;
+  /** Remote address for logs and per-IP limits. */
+  readonly remoteAddress: string;
+  /**
+   * Writes formatted chunks in order, in as few syscalls as the transport can.
+   * Returns false once the transport's own buffer is past its high watermark.
+   */
+  write(chunks: readonly Buffer[]): boolean;
+  /** Bytes accepted by write() but not yet handed to the kernel. */
+  readonly bufferedBytes: number;
+  /** Stop reading from the peer (inbound backpressure); resume() undoes it. */
+  pause(): void;
+  resume(): void;
+  /** Closes after flushing what was written; `d` goes into the close frame where there is one. Idempotent. */
+  close(d: Disconnect): void;
+}
+
+/** What a transport calls on its session. */
+export interface TransportHandler {
+  /** One inbound message (one or more frames in the session's codec). */
+  onMessage(data: Buffer): void;
+  /** The transport's buffer went back under its watermark. */
+  onDrain(): void;
+  /** The peer broke the transport's own framing (or sent an oversize message); the session decides how to close. */
+  onTransportError(d: Disconnect): void;
+  /** The transport is gone (peer closed, error, or after close()). Called once. */
+  onClose(code: number, reason: string): void;
+}

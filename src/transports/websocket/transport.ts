@@ -1,0 +1,126 @@
+/**
+ * WebSocket transport: adapts an upgraded TCP socket to the Session's Transport. Our own RFC 6455
+ * implementation rather than `ws`: server frames are pre-built once per publication and written
+ * as-is to every subscriber, and an idle connection carries nothing but the socket and two small
+ * objects (see docs/benchmarks.md for the memory per connection this buys).
+ */
+import type { Socket } from 'node:net';
+import type { Disconnect } from '../../protocol/codes.ts';
+import { disconnect } from '../../protocol/codes.ts';
+import type { Format } from '../../server/format.ts';
+import type { Transport, TransportHandler } from '../../server/transport.ts';
+import { closeFrame, frame, Opcode } from './frame.ts';
+import { Receiver } from './receiver.ts';
+
+/** Concatenate a batch into one buffer below this size (one copy beats a writev of many small chunks). */
+const CONCAT_LIMIT = 256 * 1024;
+/** Socket buffer size past which write() reports backpressure. */
+const HIGH_WATERMARK = 64 * 1024;
+
+export class WebSocketTransport implements Transport {
+  readonly kind = 'websocket' as const;
+  readonly remoteAddress: string;
+  private handler: TransportHandler | null = null;
+  private readonly receiver: Receiver;
+  private closing = false;
+  private done = false;
+  private peerCode = 1006;
+  private peerReason = '';
+
+  constructor(
+    private readonly socket: Socket,
+    readonly format: Format,
+    maxMessageBytes: number,
+  ) {
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.receiver = new Receiver(maxMessageBytes, this);
+  }
+
+  /** Starts reading. `head` is whatever arrived with the upgrade request after its headers. */
+  attach(handler: TransportHandler, head: Buffer): void {
+    this.handler = handler;
+    const socket = this.socket;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.receiver.write(chunk));
+    socket.on('drain', () => this.handler?.onDrain());
+    socket.on('error', () => socket.destroy());
+    socket.on('end', () => socket.end());
+    socket.on('close', () => this.finish());
+    if (head.length > 0) this.receiver.write(head);
+  }
+
+  get bufferedBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  write(chunks: readonly Buffer[]): boolean {
+    if (this.closing || chunks.length === 0) return false;
+    const socket = this.socket;
+    if (chunks.length === 1) return socket.write(chunks[0]!) && socket.writableLength < HIGH_WATERMARK;
+    let total = 0;
+    for (const c of chunks) total += c.length;
+    if (total <= CONCAT_LIMIT) socket.write(Buffer.concat(chunks as Buffer[], total));
+    else {
+      socket.cork();
+      for (const c of chunks) socket.write(c);
+      socket.uncork();
+    }
+    return socket.writableLength < HIGH_WATERMARK;
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  close(d: Disconnect): void {
+    if (this.closing) return;
+    this.closing = true;
+    const socket = this.socket;
+    if (socket.writable) {
+      socket.end(closeFrame(d.code, d.reason));
+      // A peer that never answers the close (or never reads) must not pin the socket.
+      socket.setTimeout(3000, () => socket.destroy());
+    } else socket.destroy();
+  }
+
+  // ---- receiver callbacks ----------------------------------------------------------------------
+
+  onMessage(data: Buffer): void {
+    if (!this.closing) this.handler?.onMessage(data);
+  }
+
+  onPing(data: Buffer): void {
+    if (!this.closing) this.socket.write(frame(Opcode.pong, data));
+  }
+
+  onPong(): void {}
+
+  onClose(code: number, reason: string): void {
+    this.peerCode = code;
+    this.peerReason = reason;
+    if (!this.closing) {
+      this.closing = true;
+      // Echo the close (RFC 6455 §5.5.1), then half-close; the socket's 'close' finishes us.
+      const echo = code === 1005 ? 1000 : code;
+      this.socket.end(closeFrame(echo, ''));
+      this.socket.setTimeout(3000, () => this.socket.destroy());
+    }
+  }
+
+  onError(closeCode: number, message: string): void {
+    const d = closeCode === 1009 ? disconnect('messageTooLarge', { reason: message.slice(0, 100) }) : disconnect('badRequest', { reason: `bad request: ${message}`.slice(0, 100) });
+    if (this.handler) this.handler.onTransportError(d);
+    else this.close(d);
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.closing = true;
+    this.handler?.onClose(this.peerCode, this.peerReason);
+  }
+}
