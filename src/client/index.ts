@@ -1,0 +1,42 @@
+/**
+ * Switchboard client SDK (browser + Node): `import { Client } from 'switchboard-rt/client'`.
+ * See docs/client.md.
+ */
+export { Client, LocalDisconnect } from './client.ts';
+export type { ClientState, ClientEvents, ConnectedEvent, DisconnectedEvent, StateEvent, ClientErrorEvent } from './client.ts';
+export { Subscription } from './subscription.ts';
+export type {
+  SubscriptionOptions,
+  SubscriptionState,
+  Publication,
+  GapEvent,
+  SubscribedEvent,
+  UnsubscribedEvent,
+  HistoryOptions,
+  HistoryResult,
+} from './subscription.ts';
+export type { Gap, GapReason } from './position.ts';
+export { StreamTracker } from './position.ts';
+export { resolveClientOptions, defaultClientOptions } from './options.ts';
+export type { ClientOptions } from './options.ts';
+export { backoffDelay, backoffCap } from './backoff.ts';
+export type { BackoffOptions } from './backoff.ts';
+export { TokenManager } from './token.ts';
+export type { TokenState, TokenManagerOptions } from './token.ts';
+export { OfflineQueue } from './offline-queue.ts';
+export { websocketTransport, resolveWebSocket } from './transport-websocket.ts';
+export type { ClientTransport, TransportFactory, TransportContext, TransportEvents, TransportClose, WebSocketLike, WebSocketConstructor } from './transport.ts';
+export {
+  ClientError,
+  ServerError,
+  TimeoutError,
+  ConnectionLostError,
+  NotConnectedError,
+  OfflineQueueFullError,
+  ClientClosedError,
+  MessageTooLargeError,
+  UnauthorizedError,
+  UnsubscribedError,
+} from './errors.ts';
+export { platformClock } from './clock.ts';
+export type { StreamPosition, ClientInfo } from '../protocol/frames.ts';
