@@ -1,0 +1,139 @@
+/** Command-line parsing for bench/run.ts, kept pure so it can be tested without running anything. */
+import { SYSTEMS, type SystemName } from './loadgen/dialect.ts';
+
+export const SCENARIOS = ['fanout', 'memory', 'turn'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export interface BenchOptions {
+  /** Scenarios to run, in order. @default ['fanout', 'memory'] */
+  scenarios: ScenarioName[];
+  systems: SystemName[];
+  json: boolean;
+  /** @default 1000 */
+  subscribers: number;
+  /** @default 10000 */
+  connections: number;
+  /** Throughput and latency phase length. @default 5 */
+  seconds: number;
+  /** @default 1 */
+  warmup: number;
+  /** Publishes/s in the latency phase. @default 100 */
+  rate: number;
+  /** @default 256 */
+  window: number;
+  /** Subscriber worker processes for fan-out. @default 2 */
+  workers: number;
+  /** Pin the server to CPU 0 and the load generator to the other CPUs. @default true */
+  pin: boolean;
+  /** Directory for server CPU profiles, when profiling. */
+  cpuProf: string | undefined;
+  /** Arguments after `turn`, passed to bench/turn.ts. */
+  turnArgs: string[];
+}
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export const USAGE = `usage: npm run bench -- [fanout|memory|turn ...] [options]
+  --json               print one JSON document {"results": [...]} instead of the table
+  --systems a,b        subset of ${SYSTEMS.join(',')} (default: all)
+  --subscribers N      fan-out subscribers (default 1000)
+  --connections N      idle connections for the memory scenario (default 10000)
+  --seconds S          length of the throughput phase and of the latency phase (default 5)
+  --warmup S           warm-up flood before measuring (default 1)
+  --rate N             publishes/s in the latency phase (default 100 = 100 K deliveries/s at 1000 subscribers)
+  --window N           unacknowledged publishes in flight while flooding (default 256)
+  --workers N          subscriber worker processes, 1-2 recommended (default 2)
+  --no-pin             do not pin the server to CPU 0 (and the load generator to the others)
+  --cpu-prof [DIR]     write a V8 CPU profile of each server child (default DIR .bench-tmp/prof)
+Without a scenario: fanout and memory. 'turn' runs bench/turn.ts (all later arguments go to it).`;
+
+function positiveNumber(flag: string, v: string | undefined, integer: boolean): number {
+  const n = Number(v);
+  if (v === undefined || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
+    throw new UsageError(`${flag} needs a positive ${integer ? 'integer' : 'number'}, got ${v ?? 'nothing'}`);
+  }
+  return n;
+}
+
+export function parseArgs(argv: readonly string[]): BenchOptions {
+  const o: BenchOptions = {
+    scenarios: [],
+    systems: [...SYSTEMS],
+    json: false,
+    subscribers: 1000,
+    connections: 10_000,
+    seconds: 5,
+    warmup: 1,
+    rate: 100,
+    window: 256,
+    workers: 2,
+    pin: true,
+    cpuProf: undefined,
+    turnArgs: [],
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = (): string | undefined => argv[++i];
+    switch (a) {
+      case 'fanout':
+      case 'memory':
+        o.scenarios.push(a);
+        break;
+      case 'turn':
+        o.scenarios.push('turn');
+        o.turnArgs = argv.slice(i + 1);
+        i = argv.length;
+        break;
+      case '--json':
+        o.json = true;
+        break;
+      case '--systems': {
+        const list = (value() ?? '').split(',').filter(Boolean);
+        const bad = list.find((s) => !(SYSTEMS as readonly string[]).includes(s));
+        if (list.length === 0 || bad !== undefined) throw new UsageError(`--systems takes a list of ${SYSTEMS.join(', ')}; got ${bad ?? 'nothing'}`);
+        o.systems = list as SystemName[];
+        break;
+      }
+      case '--subscribers':
+        o.subscribers = positiveNumber(a, value(), true);
+        break;
+      case '--connections':
+        o.connections = positiveNumber(a, value(), true);
+        break;
+      case '--seconds':
+        o.seconds = positiveNumber(a, value(), false);
+        break;
+      case '--warmup': {
+        const v = value();
+        o.warmup = v === '0' ? 0 : positiveNumber(a, v, false);
+        break;
+      }
+      case '--rate':
+        o.rate = positiveNumber(a, value(), false);
+        break;
+      case '--window':
+        o.window = positiveNumber(a, value(), true);
+        break;
+      case '--workers':
+        o.workers = positiveNumber(a, value(), true);
+        break;
+      case '--no-pin':
+        o.pin = false;
+        break;
+      case '--cpu-prof': {
+        const next = argv[i + 1];
+        o.cpuProf = next !== undefined && !next.startsWith('-') && !(SCENARIOS as readonly string[]).includes(next) ? value()! : '.bench-tmp/prof';
+        break;
+      }
+      case '--help':
+      case '-h':
+        throw new UsageError(USAGE);
+      default:
+        throw new UsageError(`unknown argument ${a}\n${USAGE}`);
+    }
+  }
+  if (o.scenarios.length === 0) o.scenarios = ['fanout', 'memory'];
+  return o;
+}

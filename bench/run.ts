@@ -1,0 +1,122 @@
+/**
+ * `npm run bench` — Switchboard against socket.io 4 and a plain `ws` broadcast, in one run.
+ * See bench/README.md for the method and its pitfalls. Progress goes to stderr; the table (or,
+ * with --json, one JSON document) goes to stdout. Exits 1 if any system failed a scenario.
+ */
+import { execFileSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { mkdirSync } from 'node:fs';
+import { parseArgs, UsageError, type BenchOptions } from './cli.ts';
+import { isResultRow, type ResultRow, type ScenarioOutcome } from './result.ts';
+import { runFanout } from './scenarios/fanout.ts';
+import { runMemory } from './scenarios/memory.ts';
+import { renderTable, renderTargets } from './table.ts';
+
+const log = (line: string): void => {
+  process.stderr.write(`[bench] ${line}\n`);
+};
+
+/**
+ * Pins this process (and so the workers it forks) to every CPU but 0, and returns the CPU list for
+ * the server ("0"), so the server gets one core to itself and never competes with its load.
+ */
+function pinCpus(enabled: boolean): string | undefined {
+  const cpus = availableParallelism();
+  if (!enabled || cpus < 2) return undefined;
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', `1-${cpus - 1}`, String(process.pid)], { stdio: 'ignore' });
+    return '0';
+  } catch {
+    log('taskset unavailable: server and load generator are not pinned');
+    return undefined;
+  }
+}
+
+/** bench/turn.ts belongs to another module; it may not exist yet, so it is imported by name at run time. */
+async function runTurn(args: string[]): Promise<ResultRow[]> {
+  const spec = new URL('./turn.ts', import.meta.url).href;
+  let mod: { run?: unknown };
+  try {
+    mod = (await import(spec)) as { run?: unknown };
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND') throw new Error('the TURN benchmark (bench/turn.ts) does not exist yet');
+    throw err;
+  }
+  if (typeof mod.run !== 'function') throw new Error('bench/turn.ts does not export run(argv)');
+  const rows: unknown = await (mod.run as (argv: string[]) => unknown)(args);
+  if (!Array.isArray(rows) || !rows.every(isResultRow)) throw new Error('bench/turn.ts run() did not return result rows');
+  return rows;
+}
+
+async function main(o: BenchOptions): Promise<number> {
+  const serverCpus = pinCpus(o.pin);
+  if (o.cpuProf) mkdirSync(o.cpuProf, { recursive: true });
+  const outcomes: ScenarioOutcome[] = [];
+  for (const scenario of o.scenarios) {
+    if (scenario === 'turn') {
+      try {
+        for (const row of await runTurn(o.turnArgs)) outcomes.push({ row, notes: [] });
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        log(`turn: ${message}`);
+        outcomes.push({ row: { scenario: 'turn', system: 'switchboard', deliveriesPerSec: null, p50Ms: null, p99Ms: null, kibPerConnection: null }, notes: [], error: message });
+      }
+      continue;
+    }
+    for (const system of o.systems) {
+      log(`${scenario}: ${system}`);
+      const outcome =
+        scenario === 'fanout'
+          ? await runFanout(system, {
+              subscribers: o.subscribers,
+              seconds: o.seconds,
+              warmupSeconds: o.warmup,
+              rate: o.rate,
+              window: o.window,
+              workers: o.workers,
+              ...(serverCpus ? { serverCpus } : {}),
+              ...(o.cpuProf ? { cpuProfDir: o.cpuProf } : {}),
+              log,
+            })
+          : await runMemory(system, { connections: o.connections, ...(serverCpus ? { serverCpus } : {}), log });
+      if (outcome.error) log(`${scenario} ${system} FAILED: ${outcome.error}`);
+      for (const n of outcome.notes) log(`${scenario} ${system}: ${n}`);
+      outcomes.push(outcome);
+    }
+  }
+  const rows = outcomes.map((x) => x.row);
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify({ results: rows }, null, 2)}\n`);
+  } else {
+    const lines = [renderTable(rows), ''];
+    const targets = renderTargets(rows);
+    if (targets.length > 0) lines.push('Targets (issue 2):', ...targets.map((t) => `  ${t}`), '');
+    const notes = outcomes.flatMap((x) => [
+      ...(x.error ? [`${x.row.scenario} ${x.row.system}: FAILED: ${x.error}`] : []),
+      ...x.notes.map((n) => `${x.row.scenario} ${x.row.system}: ${n}`),
+    ]);
+    if (notes.length > 0) lines.push('Notes:', ...notes.map((n) => `  ${n}`));
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+  return outcomes.some((x) => x.error) ? 1 : 0;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  let options: BenchOptions;
+  try {
+    options = parseArgs(process.argv.slice(2));
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
+  main(options).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,58 @@
+/** The human-readable report: a table with ratios against socket.io, then the issue's targets. */
+import type { ResultRow } from './result.ts';
+
+/** Targets from issue 2. */
+export const TARGETS = {
+  /** Switchboard deliveries/s ≥ this × socket.io's. */
+  throughputVsSocketIo: 20,
+  /** p99 publish→deliver latency at 100 K deliveries/s, ms. */
+  p99Ms: 5,
+  /** Switchboard KiB per idle connection ≤ this × socket.io's. */
+  memoryVsSocketIo: 0.5,
+} as const;
+
+function baseline(rows: readonly ResultRow[], scenario: string): ResultRow | undefined {
+  return rows.find((r) => r.scenario === scenario && r.system === 'socketio');
+}
+
+/** deliveries/s ratio for throughput rows, KiB ratio for memory rows; null when not comparable. */
+export function ratioVsSocketIo(row: ResultRow, rows: readonly ResultRow[]): number | null {
+  const base = baseline(rows, row.scenario);
+  if (!base) return null;
+  if (row.deliveriesPerSec !== null && base.deliveriesPerSec) return row.deliveriesPerSec / base.deliveriesPerSec;
+  if (row.kibPerConnection !== null && base.kibPerConnection) return row.kibPerConnection / base.kibPerConnection;
+  return null;
+}
+
+const fmt = (v: number | null, digits = 0): string =>
+  v === null ? '-' : v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+export function renderTable(rows: readonly ResultRow[]): string {
+  const header = ['system', 'scenario', 'deliveries/s', 'p50 ms', 'p99 ms', 'KiB/conn', 'vs socket.io'];
+  const body = rows.map((r) => {
+    const ratio = ratioVsSocketIo(r, rows);
+    return [r.system, r.scenario, fmt(r.deliveriesPerSec), fmt(r.p50Ms, 2), fmt(r.p99Ms, 2), fmt(r.kibPerConnection, 2), ratio === null ? '-' : `${ratio.toFixed(2)}×`];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  return [line(header), `|${widths.map((w, i) => (i < 2 ? `${'-'.repeat(w + 1)}-` : `-${'-'.repeat(w)}:`)).join('|')}|`, ...body.map(line)].join('\n');
+}
+
+/** One line per target that this run can judge. */
+export function renderTargets(rows: readonly ResultRow[]): string[] {
+  const out: string[] = [];
+  const sb = (scenario: string): ResultRow | undefined => rows.find((r) => r.scenario === scenario && r.system === 'switchboard');
+  const fan = sb('fanout');
+  const mem = sb('memory');
+  const check = (ok: boolean): string => (ok ? 'met' : 'MISSED');
+  if (fan) {
+    const ratio = ratioVsSocketIo({ ...fan, kibPerConnection: null }, rows);
+    if (ratio !== null) out.push(`deliveries/s ≥ ${TARGETS.throughputVsSocketIo}× socket.io: ${ratio.toFixed(1)}× — ${check(ratio >= TARGETS.throughputVsSocketIo)}`);
+    if (fan.p99Ms !== null) out.push(`p99 ≤ ${TARGETS.p99Ms} ms at the fixed load: ${fan.p99Ms.toFixed(2)} ms — ${check(fan.p99Ms <= TARGETS.p99Ms)}`);
+  }
+  if (mem) {
+    const ratio = ratioVsSocketIo(mem, rows);
+    if (ratio !== null) out.push(`idle memory ≤ ${TARGETS.memoryVsSocketIo}× socket.io: ${ratio.toFixed(2)}× — ${check(ratio <= TARGETS.memoryVsSocketIo)}`);
+  }
+  return out;
+}
