@@ -1,0 +1,115 @@
+/**
+ * Effective configuration for `switchboard start`: defaults ← config file ← SWITCHBOARD_* env ←
+ * command-line flags. Every top-level option has an environment variable: the option name in
+ * UPPER_SNAKE_CASE with the SWITCHBOARD_ prefix (pingInterval → SWITCHBOARD_PING_INTERVAL).
+ */
+import { readFileSync } from 'node:fs';
+import { ConfigError, defaultNodeOptions, resolveOptions, type NodeOptions, type NodeOptionsInput } from '../server/options.ts';
+
+const SECRET_FIELDS = ['secret', 'apiKey', 'publicKey', 'turnSecret', 'adminSecret', 'password'];
+
+export function envName(option: string): string {
+  return 'SWITCHBOARD_' + option.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+}
+
+/** Reads SWITCHBOARD_* variables into option input, typed by each option's default. */
+export function optionsFromEnv(env: NodeJS.ProcessEnv): NodeOptionsInput {
+  const out: Record<string, unknown> = {};
+  const defaults = defaultNodeOptions() as unknown as Record<string, unknown>;
+  for (const [key, def] of Object.entries(defaults)) {
+    if (key === 'jwt' || key === 'defaultNamespace' || key === 'namespaces') continue;
+    const raw = env[envName(key)];
+    if (raw === undefined || raw === '') continue;
+    out[key] = parseValue(raw, def, envName(key));
+  }
+  if (env.PORT && env.SWITCHBOARD_PORT === undefined) out.port = parseValue(env.PORT, 0, 'PORT');
+  const jwt: Record<string, unknown> = {};
+  if (env.SWITCHBOARD_JWT_SECRET) jwt.secret = env.SWITCHBOARD_JWT_SECRET;
+  if (env.SWITCHBOARD_JWT_PUBLIC_KEY) jwt.publicKey = readMaybeFile(env.SWITCHBOARD_JWT_PUBLIC_KEY);
+  if (env.SWITCHBOARD_JWT_AUDIENCE) jwt.audience = env.SWITCHBOARD_JWT_AUDIENCE;
+  if (env.SWITCHBOARD_JWT_ISSUER) jwt.issuer = env.SWITCHBOARD_JWT_ISSUER;
+  if (Object.keys(jwt).length > 0) out.jwt = jwt;
+  for (const [k, name] of [['namespaces', 'SWITCHBOARD_NAMESPACES'], ['defaultNamespace', 'SWITCHBOARD_DEFAULT_NAMESPACE']] as const) {
+    const raw = env[name];
+    if (!raw) continue;
+    try {
+      out[k] = JSON.parse(raw);
+    } catch (err) {
+      throw new ConfigError(`${name} must be JSON: ${(err as Error).message}`);
+    }
+  }
+  return out as NodeOptionsInput;
+}
+
+function parseValue(raw: string, like: unknown, name: string): unknown {
+  if (typeof like === 'number') {
+    const n = Number(raw);
+    if (!Number.isFinite(n)) throw new ConfigError(`${name} must be a number, got "${raw}"`);
+    return n;
+  }
+  if (typeof like === 'boolean') {
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+  }
+  if (Array.isArray(like)) return raw.split(',').map((s) => s.trim()).filter(Boolean);
+  return raw;
+}
+
+/** A PEM given inline, or a path to a file holding it. */
+function readMaybeFile(v: string): string {
+  if (v.includes('-----BEGIN')) return v;
+  return readFileSync(v, 'utf8');
+}
+
+export interface LoadedConfig {
+  options: NodeOptions;
+  /** Sections for other modules (e.g. `turn`), passed through unvalidated here. */
+  extra: Record<string, unknown>;
+}
+
+/** Sections of the config file that belong to modules other than the node core. */
+export const EXTRA_SECTIONS = ['turn', 'admin', 'broker'];
+
+export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv, flags: NodeOptionsInput): LoadedConfig {
+  let fromFile: Record<string, unknown> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+    }
+    try {
+      fromFile = JSON.parse(text);
+    } catch (err) {
+      throw new ConfigError(`config file ${file} is not valid JSON: ${(err as Error).message}`);
+    }
+    if (typeof fromFile !== 'object' || fromFile === null || Array.isArray(fromFile)) throw new ConfigError(`config file ${file} must hold a JSON object`);
+  }
+  const extra: Record<string, unknown> = {};
+  for (const k of EXTRA_SECTIONS) {
+    if (k in fromFile) {
+      extra[k] = fromFile[k];
+      delete fromFile[k];
+    }
+  }
+  const fromEnv = optionsFromEnv(env);
+  const merged: Record<string, unknown> = { ...fromFile, ...fromEnv, ...flags };
+  for (const k of ['jwt', 'defaultNamespace'] as const) {
+    const parts = [fromFile[k], (fromEnv as Record<string, unknown>)[k], (flags as Record<string, unknown>)[k]].filter((x) => x !== undefined);
+    if (parts.length > 0) merged[k] = Object.assign({}, ...parts);
+  }
+  return { options: resolveOptions(merged as NodeOptionsInput), extra };
+}
+
+/** The options as JSON with every secret replaced by "***". */
+export function maskSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(maskSecrets);
+  if (typeof value !== 'object' || value === null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = SECRET_FIELDS.includes(k) && typeof v === 'string' && v !== '' ? '***' : maskSecrets(v);
+  }
+  return out;
+}

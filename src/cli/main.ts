@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+/**
+ * `switchboard start | token` — see `switchboard help`.
+ * Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration or usage.
+ */
+import { parseArgs } from 'node:util';
+import { SignJWT } from 'jose';
+import { ConfigError, type NodeOptionsInput } from '../server/options.ts';
+import { startNode, type SwitchboardNode } from '../server/node.ts';
+import { loadConfig, maskSecrets } from './config.ts';
+
+const HELP = `switchboard — real-time messaging server
+
+Usage:
+  switchboard start [--config switchboard.json] [--port N] [--host H] [--dev]
+  switchboard token --user ID [--ttl 1h] [--secret S | --config F] [--info JSON]
+  switchboard help
+
+start   Runs a node. Options come from the config file, then SWITCHBOARD_* environment variables
+        (option name in UPPER_SNAKE_CASE, e.g. SWITCHBOARD_PING_INTERVAL=25), then flags.
+        --dev turns on insecure development mode: anonymous clients, an open server API and a
+        default namespace with history, recovery, presence and client publishing.
+token   Prints a development JWT (HS256) for a user, signed with jwt.secret
+        (SWITCHBOARD_JWT_SECRET, --secret or the config file).
+`;
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`switchboard: ${message}\n`);
+  process.exit(code);
+}
+
+function parseTtl(s: string): number {
+  const m = /^(\d+)\s*([smhd]?)$/.exec(s.trim());
+  if (!m) fail(`--ttl must look like 30s, 15m, 1h or 7d (got "${s}")`);
+  const n = Number(m[1]);
+  return n * ({ '': 1, s: 1, m: 60, h: 3600, d: 86400 } as Record<string, number>)[m[2]!]!;
+}
+
+async function start(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { config: { type: 'string', short: 'c' }, port: { type: 'string' }, host: { type: 'string' }, dev: { type: 'boolean' } },
+    strict: true,
+  });
+  const flags: NodeOptionsInput = {};
+  if (values.port !== undefined) flags.port = Number(values.port);
+  if (values.host !== undefined) flags.host = values.host;
+  if (values.dev || /^(1|true)$/i.test(process.env.SWITCHBOARD_INSECURE ?? '')) flags.insecure = true;
+  let node: SwitchboardNode;
+  try {
+    const cfg = loadConfig(values.config ?? process.env.SWITCHBOARD_CONFIG, process.env, flags);
+    console.log('switchboard: effective configuration ' + JSON.stringify(maskSecrets(cfg.options)));
+    if (cfg.options.insecure) {
+      console.warn(
+        [
+          '',
+          '  ************************************************************************',
+          '  *  INSECURE DEVELOPMENT MODE: anonymous clients may connect, subscribe  *',
+          '  *  and publish; the server API needs no key. Do not expose this port.  *',
+          '  ************************************************************************',
+          '',
+        ].join('\n'),
+      );
+    }
+    node = await startNode(cfg.options);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(`configuration error: ${err.message}`);
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') fail(`port in use: ${(err as Error).message}`, 1);
+    throw err;
+  }
+  console.log(`switchboard: node ${node.options.name} listening on ${node.httpUrl} (WebSocket ${node.wsUrl}, broker ${node.broker.name})`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`switchboard: ${signal} received, disconnecting ${node.connectionCount} clients with a reconnect code`);
+    node.close().then(
+      () => {
+        console.log('switchboard: stopped');
+        process.exit(0);
+      },
+      (err) => {
+        console.error('switchboard: error while stopping', err);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function token(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { user: { type: 'string', short: 'u' }, ttl: { type: 'string' }, secret: { type: 'string' }, config: { type: 'string', short: 'c' }, info: { type: 'string' } },
+    strict: true,
+  });
+  if (values.user === undefined) fail('token needs --user ID');
+  let secret = values.secret ?? process.env.SWITCHBOARD_JWT_SECRET;
+  if (!secret && values.config) {
+    try {
+      secret = loadConfig(values.config, {}, { insecure: true }).options.jwt.secret;
+    } catch (err) {
+      fail((err as Error).message);
+    }
+  }
+  if (!secret) fail('no secret: pass --secret, set SWITCHBOARD_JWT_SECRET, or --config with jwt.secret');
+  const claims: Record<string, unknown> = {};
+  if (values.info) {
+    try {
+      claims.info = JSON.parse(values.info);
+    } catch {
+      fail('--info must be JSON');
+    }
+  }
+  const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject(values.user).setIssuedAt();
+  if (values.ttl !== '0') jwt.setExpirationTime(Math.floor(Date.now() / 1000) + parseTtl(values.ttl ?? '1h'));
+  console.log(await jwt.sign(new TextEncoder().encode(secret)));
+}
+
+const [cmd, ...rest] = process.argv.slice(2);
+try {
+  if (cmd === 'start') await start(rest);
+  else if (cmd === 'token') await token(rest);
+  else if (cmd === 'help' || cmd === '--help' || cmd === '-h' || cmd === undefined) console.log(HELP);
+  else fail(`unknown command "${cmd}"\n\n${HELP}`);
+} catch (err) {
+  if ((err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    fail((err as Error).message);
+  }
+  console.error(err);
+  process.exit(1);
+}
