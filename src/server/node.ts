@@ -68,13 +68,31 @@ export class SwitchboardNode implements SessionContext {
     }
     this.startedAt = this.clock.now();
     this.metrics = new Metrics(this);
-    this.server = createServer({ keepAliveTimeout: 5000, requestTimeout: 30_000, headersTimeout: 10_000 });
-    this.server.on('request', (req, res) => void this.onRequest(req, res));
-    this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    this.server = createServer({ keepAliveTimeout: 5000, requestTimeout: 30_000, headersTimeout: 10_000, connectionsCheckingInterval: 1000 });
+    this.server.on('connection', (socket: Socket) => this.guardHandshake(socket));
+    this.server.on('request', (req, res) => {
+      this.clock.clearTimeout((req.socket as GuardedSocket)[HANDSHAKE_GUARD]);
+      void this.onRequest(req, res);
+    });
+    this.server.on('upgrade', (req, socket, head) => {
+      this.clock.clearTimeout((socket as GuardedSocket)[HANDSHAKE_GUARD]);
+      this.onUpgrade(req, socket, head);
+    });
     this.server.on('clientError', (_err, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });
+  }
+
+  /**
+   * Slowloris guard: a connection that has not completed its request headers (or upgrade) within
+   * `handshakeTimeout` is destroyed. Node's own headersTimeout is not enough on its own: it is
+   * only checked periodically, and not at all in some embeddings.
+   */
+  private guardHandshake(socket: Socket): void {
+    const timer = this.clock.setTimeout(() => socket.destroy(), this.options.handshakeTimeout * 1000);
+    (socket as GuardedSocket)[HANDSHAKE_GUARD] = timer;
+    socket.once('close', () => this.clock.clearTimeout(timer));
   }
 
   get port(): number {
@@ -344,6 +362,9 @@ export class SwitchboardNode implements SessionContext {
     return this.closing;
   }
 }
+
+const HANDSHAKE_GUARD = Symbol('handshakeGuard');
+type GuardedSocket = Duplex & { [HANDSHAKE_GUARD]?: TimerHandle };
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const json = JSON.stringify(body);

@@ -71,6 +71,8 @@ export interface NodeOptions {
   pingInterval: number;
   /** Seconds to wait for a pong after a ping. @default 10 */
   pongTimeout: number;
+  /** Seconds a new TCP connection has to complete its HTTP request or WebSocket upgrade headers (slowloris guard). @default 10 */
+  handshakeTimeout: number;
   /** Seconds a new connection has to send `connect`. @default 10 */
   connectTimeout: number;
   /** Largest accepted inbound message in bytes. @default 65536 */
@@ -138,6 +140,7 @@ export function defaultNodeOptions(): NodeOptions {
     namespaces: {},
     pingInterval: 25,
     pongTimeout: 10,
+    handshakeTimeout: 10,
     connectTimeout: 10,
     maxMessageBytes: 65536,
     maxQueueBytes: 1 << 20,

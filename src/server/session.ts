@@ -73,7 +73,10 @@ export class Session implements TransportHandler, HubSubscriber {
   private refused = 0;
   private inflight = 0;
   private paused = false;
-  private connecting: Promise<void> | null = null;
+  /** Completion of the latest barrier command (see dispatch()). */
+  private gate: Promise<void> | null = null;
+  /** Non-barrier commands in flight since the latest barrier. */
+  private active: Promise<void>[] | null = null;
 
   // outbound
   private pending: Array<Buffer | LossySlot> = [];
@@ -156,17 +159,36 @@ export class Session implements TransportHandler, HubSubscriber {
       this.replyError(cmd.id, new ReplyError('tooManyRequests'));
       return;
     }
-    // Commands pipelined behind connect wait for it, so they run with the connection's identity.
-    if (this.connecting && cmd.t !== 'connect') {
-      const after = this.connecting;
-      this.begin();
-      after.then(() => this.run(cmd), () => this.end());
+    this.begin();
+    this.dispatch(cmd);
+  }
+
+  /**
+   * Ordering: connect, sub, unsub and refresh change what later commands mean, so they are
+   * barriers — they start after every earlier command finished, and later commands start after
+   * them ("sub then pub" delivers the publication to the new subscription). Everything else
+   * (pub, history, presence) runs concurrently, so a pipelining publisher is not serialised on
+   * broker round trips.
+   */
+  private dispatch(cmd: Exclude<Command, { t: 'pong' }>): void {
+    const barrier = cmd.t === 'connect' || cmd.t === 'sub' || cmd.t === 'unsub' || cmd.t === 'refresh';
+    if (barrier) {
+      const prior: Promise<unknown>[] = this.active ?? [];
+      if (this.gate) prior.push(this.gate);
+      this.active = null;
+      const done = (prior.length > 0 ? Promise.allSettled(prior).then(() => this.run(cmd)) : this.run(cmd)).then(noop, noop);
+      this.gate = done;
+      done.then(() => {
+        if (this.gate === done) this.gate = null;
+      });
       return;
     }
-    this.begin();
-    const p = this.run(cmd);
-    if (cmd.t === 'connect') this.connecting = p.then(() => {
-      this.connecting = null;
+    const p = (this.gate ? this.gate.then(() => this.run(cmd)) : this.run(cmd)).then(noop, noop);
+    const active = (this.active ??= []);
+    active.push(p);
+    p.then(() => {
+      const i = this.active?.indexOf(p) ?? -1;
+      if (i !== -1) this.active!.splice(i, 1);
     });
   }
 
@@ -186,12 +208,12 @@ export class Session implements TransportHandler, HubSubscriber {
   }
 
   private async run(cmd: Exclude<Command, { t: 'pong' }>): Promise<void> {
+    if (this.state === SessionState.Closed) return this.end();
     this.ctx.stats.count(this.ctx.stats.commands, cmd.t);
     try {
-      if (this.state === SessionState.Closed) return;
       await runCommand(this, cmd);
     } catch (err) {
-      if (this.state === SessionState.Closed) return;
+      if ((this.state as SessionState) === SessionState.Closed) return;
       if (err instanceof ReplyError) this.replyError(cmd.id, err);
       else {
         this.replyError(cmd.id, new ReplyError('internal', undefined, { cause: err }));
