@@ -6,112 +6,37 @@
  * Protocol: docs/protocol.md. Pure pieces live beside it: backoff.ts, token.ts, offline-queue.ts,
  * position.ts; the transport seam in transport.ts.
  */
-import { codecs, MAX_FRAMES_PER_MESSAGE, type Codec } from '../protocol/codec.ts';
+import { codecs } from '../protocol/codec.ts';
 import { DisconnectCode, shouldReconnect } from '../protocol/codes.ts';
 import type { ClientInfo, ServerFrame, StreamPosition } from '../protocol/frames.ts';
 import type { TimerHandle } from '../util/clock.ts';
 import { backoffDelay } from './backoff.ts';
 import { TypedEmitter } from './emitter.ts';
-import { ClientClosedError, ClientError, ConnectionLostError, MessageTooLargeError, NotConnectedError, ServerError, TimeoutError, UnauthorizedError } from './errors.ts';
+import { CommandChannel } from './commands.ts';
+import { ClientClosedError, ClientError, ConnectionLostError, ServerError, TimeoutError, UnauthorizedError } from './errors.ts';
+import { Watchdog } from './heartbeat.ts';
 import { parseServerFrame, replyPosition } from './inbound.ts';
-import { OfflineQueue, type QueuedPublish } from './offline-queue.ts';
+import { Publisher } from './publisher.ts';
 import { resolveClientOptions, type ClientOptions } from './options.ts';
-import { Subscription, type GapEvent, type Publication, type SubscriptionHost, type SubscriptionOptions } from './subscription.ts';
+import { Subscription, type SubscriptionHost, type SubscriptionOptions } from './subscription.ts';
 import { TokenManager } from './token.ts';
 import type { ClientTransport } from './transport.ts';
 
-export type ClientState = 'disconnected' | 'connecting' | 'connected' | 'closed';
-
-/**
- * Disconnect codes the CLIENT decides on (0–999, below every wire code). Wire codes (3000–3999)
- * and WebSocket close codes (1000–2999) are passed through unchanged.
- */
-export const LocalDisconnect = {
-  /** `disconnect()` or `close()` was called. */
-  disconnectCalled: { code: 0, reason: 'disconnect called', reconnect: false },
-  /** Nothing arrived for `ping + pong` seconds: the server or the network is gone. */
-  noPing: { code: 1, reason: 'no ping from server', reconnect: true },
-  /** No transport could be opened. */
-  transportFailed: { code: 2, reason: 'transport failed to open', reconnect: true },
-  /** The server sent bytes or a frame that break the protocol. */
-  badProtocol: { code: 3, reason: 'bad protocol from server', reconnect: true },
-  /** The connect command failed (timeout, temporary error, token fetch failure). */
-  connectFailed: { code: 4, reason: 'connect failed', reconnect: true },
-  /** `getToken` threw UnauthorizedError, or the server refused the token. */
-  unauthorized: { code: 5, reason: 'unauthorized', reconnect: false },
-  /** A subscribe got no reply in time. */
-  subscribeTimeout: { code: 6, reason: 'subscribe timeout', reconnect: true },
-} as const;
-
-export interface StateEvent {
-  state: ClientState;
-  previous: ClientState;
-}
-export interface ConnectedEvent {
-  /** This connection's id (also `client.id`). */
-  client: string;
-  node: string;
-  /** Name of the transport in use, e.g. `websocket`. */
-  transport: string;
-}
-export interface DisconnectedEvent {
-  code: number;
-  reason: string;
-  /** Whether the client will reconnect on its own. */
-  reconnect: boolean;
-}
-export interface ClientErrorEvent {
-  type: 'connect' | 'token' | 'refresh' | 'subscribe' | 'protocol' | 'callback';
-  error: Error;
-  channel?: string;
-}
-
-export interface ClientEvents {
-  [event: string]: unknown;
-  state: StateEvent;
-  connected: ConnectedEvent;
-  disconnected: DisconnectedEvent;
-  error: ClientErrorEvent;
-  /** Every publication of every subscription. */
-  publication: Publication;
-  /** Every gap of every subscription. */
-  gap: GapEvent;
-}
-
-interface Disconnect {
-  code: number;
-  reason: string;
-  reconnect: boolean;
-  delay?: number;
-}
-
-/** Sync callbacks of one command in flight (sync so ordering with following frames is kept). */
-interface Pending {
-  ok(reply: Record<string, unknown>): void;
-  err(error: Error): void;
-  /** The connection ended before the reply. */
-  lost(): void;
-  timer: TimerHandle;
-}
+import { LocalDisconnect, type ClientEvents, type ClientState, type Disconnect } from './events.ts';
+export { LocalDisconnect } from './events.ts';
+export type { ClientState, ClientEvents, StateEvent, ConnectedEvent, DisconnectedEvent, ClientErrorEvent } from './events.ts';
 
 function toError(err: unknown): Error {
   return err instanceof Error ? err : new ClientError(String(err));
 }
 
-function randomPrefix(): string {
-  const c = (globalThis as { crypto?: { getRandomValues?: (a: Uint32Array) => Uint32Array } }).crypto;
-  const a = new Uint32Array(2);
-  if (c?.getRandomValues) c.getRandomValues(a);
-  else for (let i = 0; i < a.length; i++) a[i] = Math.floor(Math.random() * 2 ** 32);
-  return Array.from(a, (n) => n.toString(36)).join('');
-}
-
 export class Client extends TypedEmitter<ClientEvents> {
   /** Resolved options (frozen). */
   readonly options: Readonly<ClientOptions>;
-  private readonly codec: Codec;
+  private readonly commands: CommandChannel;
+  private readonly watchdog: Watchdog;
   private readonly tokens: TokenManager;
-  private readonly queue: OfflineQueue;
+  private readonly publisher: Publisher;
   private readonly subs = new Map<string, Subscription>();
 
   private _state: ClientState = 'disconnected';
@@ -123,23 +48,13 @@ export class Client extends TypedEmitter<ClientEvents> {
   private generation = 0;
   private transport: ClientTransport | undefined;
   private opening: AbortController | undefined;
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 1;
-  private outbox: Array<{ frame: Record<string, unknown>; id?: number }> = [];
-  private flushScheduled = false;
   /** Reconnect attempt number since the last successful connect (backoff exponent). */
   private attempt = 0;
   private reconnectTimer: TimerHandle | undefined;
-  private watchdog: TimerHandle | undefined;
-  private lastReceived = 0;
-  private deadAfterMs = 0;
   private refreshTimer: TimerHandle | undefined;
   private refreshing: Promise<void> | undefined;
-  private readonly retries = new Map<TimerHandle, QueuedPublish>();
   private readonly subRetryTimers = new Set<TimerHandle>();
   private waiters: Array<{ resolve(): void; reject(err: Error): void }> = [];
-  private pubSeq = 0;
-  private readonly keyPrefix = randomPrefix();
   private readonly host: SubscriptionHost;
 
   /**
@@ -152,7 +67,8 @@ export class Client extends TypedEmitter<ClientEvents> {
   ) {
     super();
     this.options = Object.freeze(resolveClientOptions(options));
-    this.codec = codecs[this.options.format];
+    this.commands = new CommandChannel(codecs[this.options.format], this.options.clock, this.options);
+    this.watchdog = new Watchdog(this.options.clock);
     const tokenOpts: ConstructorParameters<typeof TokenManager>[0] = {
       retry: { minDelay: Math.max(this.options.minDelay, 1000), maxDelay: this.options.maxDelay },
       random: this.options.random,
@@ -160,7 +76,14 @@ export class Client extends TypedEmitter<ClientEvents> {
     if (this.options.token !== undefined) tokenOpts.token = this.options.token;
     if (this.options.getToken !== undefined) tokenOpts.getToken = this.options.getToken;
     this.tokens = new TokenManager(tokenOpts);
-    this.queue = new OfflineQueue(this.options.maxOfflineQueue);
+    this.publisher = new Publisher(
+      {
+        isConnected: () => this._state === 'connected',
+        send: (frame, handlers) => this.commands.send(frame, handlers),
+        refreshToken: this.tokens.canRefresh ? () => void this.refreshInPlace() : undefined,
+      },
+      this.options,
+    );
     this.onListenerError = (error, event) => {
       if (event === 'error') console.error('switchboard: an "error" listener threw', error);
       else this.safeEmit('error', { type: 'callback', error: toError(error) });
@@ -192,7 +115,7 @@ export class Client extends TypedEmitter<ClientEvents> {
   }
   /** Publishes waiting for a connection. */
   get offlineQueueSize(): number {
-    return this.queue.size;
+    return this.publisher.queued;
   }
 
   /**
@@ -224,13 +147,7 @@ export class Client extends TypedEmitter<ClientEvents> {
   close(): void {
     if (this._state === 'closed') return;
     this.disconnect();
-    const err = new ClientClosedError('client closed');
-    this.queue.rejectAll(err);
-    for (const [timer, entry] of this.retries) {
-      this.options.clock.clearTimeout(timer);
-      entry.reject(err);
-    }
-    this.retries.clear();
+    this.publisher.close(new ClientClosedError('client closed'));
     for (const sub of [...this.subs.values()]) sub._ended(0, 'client closed');
     this.subs.clear();
     this.tokens.close();
@@ -263,19 +180,7 @@ export class Client extends TypedEmitter<ClientEvents> {
    */
   publish(channel: string, data: unknown, opts: { key?: string } = {}): Promise<StreamPosition> {
     if (this._state === 'closed') return Promise.reject(new ClientClosedError('client closed'));
-    return new Promise<StreamPosition>((resolve, reject) => {
-      const key = opts.key ?? (this.options.idempotencyKeys ? `${this.keyPrefix}-${this.pubSeq}` : undefined);
-      const entry: QueuedPublish = { seq: this.pubSeq++, channel, data, key, attempts: 0, resolve, reject };
-      if (this._state === 'connected') {
-        this.sendPublish(entry);
-        return;
-      }
-      try {
-        this.queue.enqueue(entry);
-      } catch (err) {
-        reject(toError(err));
-      }
-    });
+    return this.publisher.publish(channel, data, opts.key);
   }
 
   /** Presence of a channel (no subscription needed). */
@@ -312,6 +217,7 @@ export class Client extends TypedEmitter<ClientEvents> {
         return;
       }
       this.transport = transport;
+      this.commands.attach(transport);
       stage = 'connect';
       const frame: Record<string, unknown> = { t: 'connect', name: this.options.name };
       if (token !== undefined) frame.token = token;
@@ -333,7 +239,7 @@ export class Client extends TypedEmitter<ClientEvents> {
       this.opening = abort;
       const timer = this.options.clock.setTimeout(() => abort.abort(), this.options.timeout);
       try {
-        const ctx: Parameters<typeof factory.create>[0] = { url: this.url, codec: this.codec, signal: abort.signal };
+        const ctx: Parameters<typeof factory.create>[0] = { url: this.url, codec: codecs[this.options.format], signal: abort.signal };
         if (this.options.websocket) ctx.websocket = this.options.websocket;
         return await factory.create(ctx, {
           message: (data) => this.onMessage(gen, data),
@@ -385,13 +291,13 @@ export class Client extends TypedEmitter<ClientEvents> {
     this.attempt = 0;
     const ping = typeof reply.ping === 'number' ? reply.ping : 0;
     const pong = typeof reply.pong === 'number' ? reply.pong : 0;
-    this.startWatchdog(gen, ping > 0 ? (ping + pong) * 1000 : 0);
+    this.watchdog.start(ping > 0 ? (ping + pong) * 1000 : 0, () => this.handleDisconnect(gen, { ...LocalDisconnect.noPing }));
     this.scheduleRefresh(typeof reply.ttl === 'number' ? reply.ttl : undefined);
     this._state = 'connected'; // set first so the sends below go out; events after them
     // Resubscribe first, then flush publishes queued while offline, in the order they were made:
     // all of it reaches the socket before anything the app does in its `connected` listener.
     for (const sub of this.subs.values()) this.sendSubscribe(sub);
-    for (const entry of this.queue.drain()) this.sendPublish(entry);
+    this.publisher.flush();
     this._state = 'connecting';
     this.setState('connected');
     const waiters = this.waiters;
@@ -439,19 +345,12 @@ export class Client extends TypedEmitter<ClientEvents> {
     this.transport = undefined;
     // Close codes a client may send: 1000 or 3000–4999.
     t?.close(d.code >= 3000 && d.code < 5000 ? d.code : 1000, d.reason.slice(0, 100));
-    clock.clearTimeout(this.watchdog);
-    this.watchdog = undefined;
+    this.watchdog.stop();
     clock.clearTimeout(this.refreshTimer);
     this.refreshTimer = undefined;
     for (const timer of this.subRetryTimers) clock.clearTimeout(timer);
     this.subRetryTimers.clear();
-    this.outbox = [];
-    const pending = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of pending) {
-      clock.clearTimeout(p.timer);
-      p.lost();
-    }
+    this.commands.detach();
     for (const sub of this.subs.values()) sub._onConnectionLost();
     this._id = undefined;
   }
@@ -468,31 +367,6 @@ export class Client extends TypedEmitter<ClientEvents> {
   }
 
   // ---- heartbeat and token refresh ------------------------------------------------------------
-
-  /**
-   * Watchdog: the connection is dead when NOTHING arrived for `ping + pong` seconds. Rather than
-   * re-arming a timer per message (costly at high rates), messages stamp `lastReceived` and the
-   * timer re-arms itself for the remaining time when it fires early.
-   */
-  private startWatchdog(gen: number, deadAfterMs: number): void {
-    const clock = this.options.clock;
-    clock.clearTimeout(this.watchdog);
-    this.watchdog = undefined;
-    this.deadAfterMs = deadAfterMs;
-    if (deadAfterMs <= 0) return;
-    this.lastReceived = clock.now();
-    const check = (): void => {
-      if (gen !== this.generation) return;
-      const idle = clock.now() - this.lastReceived;
-      if (idle >= this.deadAfterMs) {
-        this.watchdog = undefined;
-        this.handleDisconnect(gen, { ...LocalDisconnect.noPing });
-        return;
-      }
-      this.watchdog = clock.setTimeout(check, this.deadAfterMs - idle);
-    };
-    this.watchdog = clock.setTimeout(check, deadAfterMs);
-  }
 
   private scheduleRefresh(ttlSeconds: number | undefined): void {
     const clock = this.options.clock;
@@ -544,119 +418,8 @@ export class Client extends TypedEmitter<ClientEvents> {
 
   // ---- commands -------------------------------------------------------------------------------
 
-  /** Sends a command and waits for its reply. Rejects with NotConnectedError without a transport. */
   private request(frame: Record<string, unknown>): Promise<Record<string, unknown>> {
-    return new Promise((resolve, reject) => {
-      this.send(frame, {
-        ok: resolve,
-        err: reject,
-        lost: () => reject(new ConnectionLostError(`connection lost before the reply to "${String(frame.t)}"`)),
-      });
-    });
-  }
-
-  /** Sends a command with sync reply callbacks. */
-  private send(frame: Record<string, unknown>, cb: Omit<Pending, 'timer'>): void {
-    if (!this.transport) {
-      cb.err(new NotConnectedError(`not connected (state ${this._state})`));
-      return;
-    }
-    const id = this.nextId++;
-    const timer = this.options.clock.setTimeout(() => {
-      if (this.pending.delete(id)) cb.err(new TimeoutError(`no reply to "${String(frame.t)}" within ${this.options.timeout} ms`));
-    }, this.options.timeout);
-    this.pending.set(id, { ...cb, timer });
-    this.outbox.push({ frame: { ...frame, id }, id });
-    this.scheduleFlush();
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    // Commands issued in the same turn travel in one message (the protocol allows many frames).
-    queueMicrotask(() => this.flush());
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    const items = this.outbox;
-    this.outbox = [];
-    const t = this.transport;
-    if (!t) return;
-    for (let i = 0; i < items.length; i += MAX_FRAMES_PER_MESSAGE) this.sendChunk(t, items.slice(i, i + MAX_FRAMES_PER_MESSAGE));
-  }
-
-  /** Encodes frames into one message; halves the chunk while it exceeds `maxMessageBytes`. */
-  private sendChunk(t: ClientTransport, items: Array<{ frame: Record<string, unknown>; id?: number }>): void {
-    let bytes: Uint8Array | undefined;
-    let failure: Error | undefined;
-    try {
-      bytes = this.codec.encodeMany(items.map((i) => i.frame));
-    } catch (err) {
-      failure = new ClientError(`cannot encode "${String(items[0]?.frame.t)}" with ${this.codec.name}`, { cause: err });
-    }
-    if (bytes && bytes.length <= this.options.maxMessageBytes) {
-      t.send(bytes);
-      return;
-    }
-    if (items.length > 1) {
-      const half = Math.ceil(items.length / 2);
-      this.sendChunk(t, items.slice(0, half));
-      this.sendChunk(t, items.slice(half));
-      return;
-    }
-    const item = items[0];
-    if (!item) return;
-    const err = failure ?? new MessageTooLargeError(`"${String(item.frame.t)}" is ${bytes?.length} bytes, more than maxMessageBytes (${this.options.maxMessageBytes})`);
-    if (item.id === undefined) return;
-    const p = this.pending.get(item.id);
-    if (!p) return;
-    this.pending.delete(item.id);
-    this.options.clock.clearTimeout(p.timer);
-    p.err(err);
-  }
-
-  /** Frames without a reply (pong). */
-  private sendNoReply(frame: Record<string, unknown>): void {
-    if (!this.transport) return;
-    this.outbox.push({ frame });
-    this.scheduleFlush();
-  }
-
-  private sendPublish(entry: QueuedPublish): void {
-    entry.attempts++;
-    const frame: Record<string, unknown> = { t: 'pub', ch: entry.channel, data: entry.data };
-    if (entry.key !== undefined) frame.key = entry.key;
-    this.send(frame, {
-      ok: (reply) => {
-        try {
-          entry.resolve(replyPosition(reply, 'pub'));
-        } catch (err) {
-          entry.reject(toError(err));
-        }
-      },
-      err: (err) => this.onPublishError(entry, err),
-      lost: () => {
-        // Resent after reconnecting: with its key the server publishes it at most once.
-        if (entry.key !== undefined) this.queue.requeue(entry);
-        else entry.reject(new ConnectionLostError('connection lost before the publish was acknowledged (no idempotency key, so it is not resent; its outcome is unknown)'));
-      },
-    });
-  }
-
-  private onPublishError(entry: QueuedPublish, err: Error): void {
-    const retryable = err instanceof ServerError && (err.temporary || (err.code === 109 && this.tokens.canRefresh));
-    if (!retryable || entry.key === undefined || entry.attempts > this.options.publishRetries) {
-      entry.reject(err);
-      return;
-    }
-    if (err.code === 109) void this.refreshInPlace();
-    const timer = this.options.clock.setTimeout(() => {
-      this.retries.delete(timer);
-      if (this._state === 'connected') this.sendPublish(entry);
-      else this.queue.requeue(entry);
-    }, backoffDelay(entry.attempts - 1, this.options, this.options.random, 100));
-    this.retries.set(timer, entry);
+    return this.commands.request(frame);
   }
 
   // ---- subscriptions --------------------------------------------------------------------------
@@ -666,7 +429,7 @@ export class Client extends TypedEmitter<ClientEvents> {
     const frame = sub._subscribeFrame();
     const askedRecovery = frame.recover !== undefined;
     const current = (): boolean => gen === this.generation && this.subs.get(sub.channel) === sub;
-    this.send(frame as unknown as Record<string, unknown>, {
+    this.commands.send(frame as unknown as Record<string, unknown>, {
       ok: (reply) => {
         if (!current()) return;
         try {
@@ -705,17 +468,17 @@ export class Client extends TypedEmitter<ClientEvents> {
   private removeSubscription(sub: Subscription): void {
     if (this.subs.get(sub.channel) !== sub) return;
     this.subs.delete(sub.channel);
-    if (this._state === 'connected') this.send({ t: 'unsub', ch: sub.channel }, { ok: () => {}, err: () => {}, lost: () => {} });
+    if (this._state === 'connected') this.commands.send({ t: 'unsub', ch: sub.channel }, { ok: () => {}, err: () => {}, lost: () => {} });
   }
 
   // ---- inbound --------------------------------------------------------------------------------
 
   private onMessage(gen: number, data: string | Uint8Array): void {
     if (gen !== this.generation) return;
-    this.lastReceived = this.options.clock.now();
+    this.watchdog.touch();
     let frames: unknown[];
     try {
-      frames = this.codec.decode(data);
+      frames = codecs[this.options.format].decode(data);
     } catch (err) {
       this.protocolFailure(gen, toError(err));
       return;
@@ -736,15 +499,9 @@ export class Client extends TypedEmitter<ClientEvents> {
   private onFrame(gen: number, f: ServerFrame): void {
     switch (f.t) {
       case 'ok':
-      case 'err': {
-        const p = this.pending.get(f.id);
-        if (!p) return;
-        this.pending.delete(f.id);
-        this.options.clock.clearTimeout(p.timer);
-        if (f.t === 'ok') p.ok(f);
-        else p.err(new ServerError(f.code, f.message, f.temporary));
+      case 'err':
+        this.commands.onReply(f);
         return;
-      }
       case 'pub':
         this.subs.get(f.ch)?._onPub(f);
         return;
@@ -770,7 +527,7 @@ export class Client extends TypedEmitter<ClientEvents> {
         return;
       }
       case 'ping':
-        this.sendNoReply({ t: 'pong' });
+        this.commands.sendNoReply({ t: 'pong' });
         return;
       case 'disconnect': {
         const d: Disconnect = { code: f.code, reason: f.reason, reconnect: f.reconnect ?? shouldReconnect(f.code) };
