@@ -84,7 +84,7 @@ export const jsonCodec: Codec = {
   },
 };
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, int64AsType: 'number' });
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true, moreTypes: false, int64AsType: 'number' });
 
 export const msgpackCodec: Codec = {
   name: 'msgpack',
