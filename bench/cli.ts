@@ -25,6 +25,8 @@ export interface BenchOptions {
   workers: number;
   /** Pin the server to CPU 0 and the load generator to the other CPUs. @default true */
   pin: boolean;
+  /** Fan-out: skip the throughput phase (profile the fixed-load path alone). @default false */
+  latencyOnly: boolean;
   /** Directory for server CPU profiles, when profiling. */
   cpuProf: string | undefined;
   /** Arguments after `turn`, passed to bench/turn.ts. */
@@ -45,6 +47,7 @@ export const USAGE = `usage: npm run bench -- [fanout|memory|turn ...] [options]
   --rate N             publishes/s in the latency phase (default 100 = 100 K deliveries/s at 1000 subscribers)
   --window N           unacknowledged publishes in flight while flooding (default 256)
   --workers N          subscriber worker processes, 1-2 recommended (default 2)
+  --latency-only       fan-out: skip the throughput phase (e.g. to profile the fixed-load path)
   --no-pin             do not pin the server to CPU 0 (and the load generator to the others)
   --cpu-prof [DIR]     write a V8 CPU profile of each server child (default DIR .bench-tmp/prof)
 Without a scenario: fanout and memory. 'turn' runs bench/turn.ts (all later arguments go to it).`;
@@ -70,6 +73,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     window: 256,
     workers: 2,
     pin: true,
+    latencyOnly: false,
     cpuProf: undefined,
     turnArgs: [],
   };
@@ -118,6 +122,9 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
         break;
       case '--workers':
         o.workers = positiveNumber(a, value(), true);
+        break;
+      case '--latency-only':
+        o.latencyOnly = true;
         break;
       case '--no-pin':
         o.pin = false;

@@ -76,6 +76,7 @@ async function main(o: BenchOptions): Promise<number> {
               rate: o.rate,
               window: o.window,
               workers: o.workers,
+              skipThroughput: o.latencyOnly,
               ...(serverCpus ? { serverCpus } : {}),
               ...(o.cpuProf ? { cpuProfDir: o.cpuProf } : {}),
               log,

@@ -11,6 +11,13 @@ const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const HEADER_END = Buffer.from('\r\n\r\n');
 /** Upgrade responses larger than this are refused (the server is misbehaving). */
 const MAX_RESPONSE_HEAD = 16 * 1024;
+/**
+ * One read buffer shared by every connection of the process (net's `onread` option): reads are
+ * handled synchronously, so no connection needs the bytes after its callback returns. This skips
+ * the per-read Buffer allocation and the stream machinery behind 'data' events, which together cost
+ * more than the frame counting itself.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 
 export interface RawWebSocketOptions {
   host: string;
@@ -50,10 +57,25 @@ export class RawWebSocket {
     const key = randomBytes(16).toString('base64');
     const expectedAccept = createHash('sha1').update(key + WS_GUID).digest('base64');
     return new Promise<void>((resolve, reject) => {
-      const socket = connect(localAddress ? { host, port, localAddress } : { host, port });
+      let head: Buffer | null = Buffer.alloc(0);
+      const onRead = (n: number, buf: Uint8Array): boolean => {
+        const chunk = buf as Buffer;
+        if (head === null) {
+          this.handlers.onChunk?.();
+          reader.push(chunk, n);
+        } else {
+          readHead(Buffer.from(chunk.subarray(0, n)));
+        }
+        return true;
+      };
+      const socket = connect({
+        host,
+        port,
+        ...(localAddress ? { localAddress } : {}),
+        onread: { buffer: READ_BUFFER, callback: onRead },
+      });
       this.socket = socket;
       socket.setNoDelay(true);
-      let head: Buffer | null = Buffer.alloc(0);
       let settled = false;
       const fail = (err: Error): void => {
         if (settled) return;
@@ -72,13 +94,8 @@ export class RawWebSocket {
             '\r\n',
         );
       });
-      socket.on('data', (chunk: Buffer) => {
-        if (head === null) {
-          this.handlers.onChunk?.();
-          reader.push(chunk);
-          return;
-        }
-        head = Buffer.concat([head, chunk]);
+      const readHead = (chunk: Buffer): void => {
+        head = Buffer.concat([head!, chunk]);
         const end = head.indexOf(HEADER_END);
         if (end < 0) {
           if (head.length > MAX_RESPONSE_HEAD) fail(new Error('upgrade response head too large'));
@@ -98,7 +115,7 @@ export class RawWebSocket {
           this.handlers.onChunk?.();
           reader.push(rest);
         }
-      });
+      };
       socket.on('error', (err) => fail(err));
       socket.on('close', () => {
         fail(new Error('connection closed during upgrade'));

@@ -79,11 +79,15 @@ export class FrameReader {
 
   constructor(private readonly onFrame: FrameHandler) {}
 
-  push(chunk: Buffer): void {
-    const n = chunk.length;
+  /**
+   * Parses `chunk[0, length)`. The chunk may be reused by the caller afterwards: frames are handed
+   * out synchronously and partial ones are copied.
+   */
+  push(chunk: Buffer, length: number = chunk.length): void {
+    const n = length;
     let pos = 0;
-    if (this.body !== null) pos = this.fillBody(chunk, 0);
-    if (pos < n && this.headLen > 0) pos = this.fillHead(chunk, pos);
+    if (this.body !== null) pos = this.fillBody(chunk, 0, n);
+    if (pos < n && this.headLen > 0) pos = this.fillHead(chunk, pos, n);
     while (pos < n) {
       const hlen = parseHeader(chunk, pos, n);
       if (hlen === 0) {
@@ -99,26 +103,26 @@ export class FrameReader {
         pos = end;
       } else {
         this.startBody(opcode, lastPayloadLength);
-        pos = this.fillBody(chunk, start);
+        pos = this.fillBody(chunk, start, n);
       }
     }
   }
 
   /** Completes a header split across reads; returns the position after what it consumed. */
-  private fillHead(chunk: Buffer, pos: number): number {
-    const take = Math.min(MAX_HEADER - this.headLen, chunk.length - pos);
+  private fillHead(chunk: Buffer, pos: number, n: number): number {
+    const take = Math.min(MAX_HEADER - this.headLen, n - pos);
     chunk.copy(this.head, this.headLen, pos, pos + take);
     const avail = this.headLen + take;
     const hlen = parseHeader(this.head, 0, avail);
     if (hlen === 0) {
       this.headLen = avail;
-      return chunk.length;
+      return n;
     }
     const consumed = hlen - this.headLen; // header bytes that came from this chunk
     const opcode = this.head[0]! & 0x0f;
     this.headLen = 0;
     this.startBody(opcode, lastPayloadLength);
-    return this.fillBody(chunk, pos + consumed);
+    return this.fillBody(chunk, pos + consumed, n);
   }
 
   private startBody(opcode: number, length: number): void {
@@ -127,9 +131,9 @@ export class FrameReader {
     this.bodyOpcode = opcode;
   }
 
-  private fillBody(chunk: Buffer, pos: number): number {
+  private fillBody(chunk: Buffer, pos: number, n: number): number {
     const body = this.body!;
-    const take = Math.min(body.length - this.bodyFilled, chunk.length - pos);
+    const take = Math.min(body.length - this.bodyFilled, n - pos);
     chunk.copy(body, this.bodyFilled, pos, pos + take);
     this.bodyFilled += take;
     if (this.bodyFilled === body.length) {

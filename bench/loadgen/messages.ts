@@ -30,6 +30,8 @@ export interface WorkerReport {
   problems: string[];
   /** CPU time (µs, user + system) used since the measurement started, and the wall time. */
   cpuUs: number;
+  /** The system (kernel) part of cpuUs. */
+  sysUs: number;
   wallUs: number;
 }
 

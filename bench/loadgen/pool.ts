@@ -32,6 +32,8 @@ export interface MergedReport {
   problems: string[];
   /** Per-worker CPU utilisation over the measurement, 0..1 each. */
   cpu: number[];
+  /** Per-worker share of that CPU time spent in the kernel, 0..1 each. */
+  sysShare: number[];
 }
 
 class WorkerHandle {
@@ -73,7 +75,10 @@ export class WorkerPool {
   /** Forks `n` workers (they inherit this process's CPU affinity). */
   static start(n: number): WorkerPool {
     const workers = Array.from({ length: n }, () => {
-      const child = fork(WORKER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 2, 2, 'ipc'] });
+      // BENCH_PROFILE_WORKERS=DIR profiles the load generator itself (is it the bottleneck?).
+      const prof = process.env.BENCH_PROFILE_WORKERS;
+      const execArgv = ['--import', 'tsx', ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : [])];
+      const child = fork(WORKER, [], { execArgv, stdio: ['ignore', 2, 2, 'ipc'] });
       return new WorkerHandle(child);
     });
     return new WorkerPool(workers);
@@ -143,6 +148,7 @@ export class WorkerPool {
       lost: reports.reduce((s, r) => s + r.lost, 0),
       problems: reports.flatMap((r) => r.problems),
       cpu: reports.map((r) => (r.wallUs > 0 ? r.cpuUs / r.wallUs : 0)),
+      sysShare: reports.map((r) => (r.cpuUs > 0 ? r.sysUs / r.cpuUs : 0)),
     };
   }
 

@@ -18,12 +18,16 @@ export interface FloodOptions {
   /** Unacknowledged publishes allowed in flight. @default 256 */
   window?: number;
   /**
-   * Flow control on delivery, not just on acks: stop while more than this many publishes are not
-   * yet delivered to every subscriber (according to `deliveredPerSubscriber`). Without it a server
-   * that acks before delivering (socket.io, the ws baseline) would queue an unbounded backlog.
-   * @default 1000
+   * Flow control on delivery, not just on acks: the publisher stays at most this far ahead of
+   * what every subscriber has received, in time: about as many publishes as the system delivered
+   * in the last `aheadMs` (at least `minAhead`). Without it a server that acks before delivering
+   * (socket.io, the ws baseline) would queue an unbounded backlog, and a fixed bound in messages
+   * would be seconds of backlog for a slow system but too little to keep a fast one busy.
+   * @default 250
    */
-  maxAhead?: number;
+  aheadMs?: number;
+  /** @default 32 */
+  minAhead?: number;
   /** Publishes delivered to each subscriber so far (fed by the workers' progress reports). */
   deliveredPerSubscriber: () => number;
 }
@@ -81,8 +85,11 @@ export class Publisher {
   flood(o: FloodOptions): Promise<PublishStats> {
     this.reset();
     const window = o.window ?? 256;
-    const maxAhead = o.maxAhead ?? 1000;
+    const aheadUs = (o.aheadMs ?? 250) * 1000;
+    const minAhead = o.minAhead ?? 32;
     const startUs = nowMicros();
+    // (time, delivered per subscriber) samples covering the last aheadMs.
+    const history: Array<[number, number]> = [];
     const deadline = startUs + o.durationMs * 1000;
     return new Promise((resolve) => {
       let stopped = false;
@@ -105,8 +112,12 @@ export class Publisher {
           return finish();
         }
         const frames: Buffer[] = [];
-        const ahead = this.published - o.deliveredPerSubscriber();
-        let budget = Math.min(window - (this.published - this.acked), maxAhead - ahead);
+        const delivered = o.deliveredPerSubscriber();
+        history.push([now, delivered]);
+        while (history.length > 1 && history[0]![0] < now - aheadUs) history.shift();
+        const recent = delivered - history[0]![1];
+        const maxAhead = Math.max(minAhead, recent);
+        let budget = Math.min(window - (this.published - this.acked), maxAhead - (this.published - delivered));
         while (budget-- > 0) frames.push(this.frame());
         if (frames.length > 0) this.ws.sendFrames(frames);
       };

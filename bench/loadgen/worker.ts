@@ -98,6 +98,7 @@ function report(): void {
     lost,
     problems,
     cpuUs: cpu.user + cpu.system,
+    sysUs: cpu.system,
     wallUs: nowMicros() - wallStart,
   });
   problems = [];

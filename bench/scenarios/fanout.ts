@@ -26,6 +26,8 @@ export interface FanoutOptions {
   rate: number;
   /** Unacknowledged publishes in flight during the flood. */
   window: number;
+  /** Measure only latency (for profiling the fixed-load path). @default false */
+  skipThroughput?: boolean;
   /** Subscriber worker processes. */
   workers: number;
   serverCpus?: string;
@@ -36,6 +38,8 @@ export interface FanoutOptions {
 const HOST = '127.0.0.1';
 /** A drain is over when the count has not moved for this long. */
 const DRAIN_IDLE_MS = 3000;
+/** How often workers report their delivery count (the publisher's flow control runs on it). */
+const PROGRESS_MS = 10;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -55,10 +59,69 @@ async function drain(pool: WorkerPool, expected: number): Promise<void> {
 
 const round = (x: number, digits: number): number => Number(x.toFixed(digits));
 
+interface Phase {
+  server: ServerProcess;
+  pool: WorkerPool;
+  publisher: Publisher;
+  o: FanoutOptions;
+  notes: string[];
+}
+
+/** Flood for `seconds`, drain, and return deliveries/s. */
+async function throughputPhase({ server, pool, publisher, o, notes }: Phase): Promise<number> {
+  const flood = { window: o.window, deliveredPerSubscriber: (): number => pool.delivered / o.subscribers };
+  if (o.warmupSeconds > 0) {
+    pool.measure(false, PROGRESS_MS);
+    const w = await publisher.flood({ ...flood, durationMs: o.warmupSeconds * 1000 });
+    await drain(pool, w.published * o.subscribers);
+    await pool.report();
+  }
+  const cpu0 = await server.cpu();
+  pool.measure(false, PROGRESS_MS);
+  const st = await publisher.flood({ ...flood, durationMs: o.seconds * 1000 });
+  await drain(pool, st.published * o.subscribers);
+  const cpu1 = await server.cpu();
+  const tp = await pool.report();
+  const expected = st.published * o.subscribers;
+  const spanUs = tp.lastUs - st.startUs;
+  notes.push(
+    `throughput: ${st.published} publishes, ${tp.delivered}/${expected} deliveries in ${(spanUs / 1e6).toFixed(2)} s; ` +
+      `server CPU ${cpuNote(cpu0, cpu1, spanUs)}, loadgen workers CPU ${tp.cpu.map(pct).join(' + ')} (kernel share ${tp.sysShare.map(pct).join(', ')})`,
+  );
+  if (tp.cpu.some((c) => c > 0.9)) notes.push('warning: a load worker was > 90 % busy, the load generator may have limited throughput');
+  if (tp.delivered < expected) notes.push(`warning: ${expected - tp.delivered} deliveries missing after the drain`);
+  for (const p of [...st.problems, ...tp.problems]) notes.push(`problem: ${p}`);
+  return spanUs > 0 ? Math.round(tp.delivered / (spanUs / 1e6)) : 0;
+}
+
+/** Publish at the fixed rate for `seconds`; return p50/p99 in ms. */
+async function latencyPhase({ server, pool, publisher, o, notes }: Phase): Promise<{ p50: number | null; p99: number | null }> {
+  const cpu0 = await server.cpu();
+  pool.measure(true, PROGRESS_MS);
+  const lt = await publisher.paced(o.rate, o.seconds * 1000);
+  await drain(pool, lt.published * o.subscribers);
+  const cpu1 = await server.cpu();
+  const lat = await pool.report();
+  const spanUs = Math.max(1, lat.lastUs - lt.startUs);
+  const q = (x: number): number | null => {
+    const v = lat.latency.quantile(x);
+    return v === null ? null : round(v / 1000, 3);
+  };
+  notes.push(
+    `latency: ${o.rate} publishes/s × ${o.subscribers} = ${o.rate * o.subscribers} deliveries/s offered, ` +
+      `${lat.latency.count} samples, p90 ${q(0.9) ?? '-'} ms, max ${q(1) ?? '-'} ms; ` +
+      `server CPU ${cpuNote(cpu0, cpu1, spanUs)}, loadgen workers CPU ${lat.cpu.map(pct).join(' + ')}`,
+  );
+  const expected = lt.published * o.subscribers;
+  if (lat.delivered < expected) notes.push(`warning: ${expected - lat.delivered} latency-phase deliveries missing`);
+  for (const p of [...lt.problems, ...lat.problems]) notes.push(`problem: ${p}`);
+  if (lat.lost > 0) notes.push(`warning: ${lat.lost} subscriber connections lost`);
+  return { p50: q(0.5), p99: q(0.99) };
+}
+
 export async function runFanout(system: SystemName, o: FanoutOptions): Promise<ScenarioOutcome> {
   const row = emptyRow('fanout', system);
   const notes: string[] = [];
-  const dialect = dialects[system];
   let server: ServerProcess | undefined;
   let pool: WorkerPool | undefined;
   let publisher: Publisher | undefined;
@@ -71,52 +134,16 @@ export async function runFanout(system: SystemName, o: FanoutOptions): Promise<S
     const t0 = Date.now();
     await pool.open({ system, role: 'subscriber', host: HOST, port: server.port, count: o.subscribers, concurrency: 50 });
     o.log(`${system}: ${o.subscribers} subscribers ready in ${Date.now() - t0} ms`);
-    publisher = await Publisher.open(dialect, { host: HOST, port: server.port });
-    const perSub = (): number => pool!.delivered / o.subscribers;
-    const flood = { window: o.window, deliveredPerSubscriber: perSub };
-
-    if (o.warmupSeconds > 0) {
-      pool.measure(false);
-      const w = await publisher.flood({ ...flood, durationMs: o.warmupSeconds * 1000 });
-      await drain(pool, w.published * o.subscribers);
-      await pool.report();
+    publisher = await Publisher.open(dialects[system], { host: HOST, port: server.port });
+    const phase: Phase = { server, pool, publisher, o, notes };
+    if (!o.skipThroughput) {
+      row.deliveriesPerSec = await throughputPhase(phase);
+      o.log(`${system}: throughput ${row.deliveriesPerSec} deliveries/s`);
     }
-
-    const cpu0 = await server.cpuMicros();
-    pool.measure(false);
-    const st = await publisher.flood({ ...flood, durationMs: o.seconds * 1000 });
-    await drain(pool, st.published * o.subscribers);
-    const cpu1 = await server.cpuMicros();
-    const tp = await pool.report();
-    const expected = st.published * o.subscribers;
-    const spanUs = tp.lastUs - st.startUs;
-    row.deliveriesPerSec = spanUs > 0 ? Math.round(tp.delivered / (spanUs / 1e6)) : 0;
-    notes.push(
-      `throughput: ${st.published} publishes, ${tp.delivered}/${expected} deliveries in ${(spanUs / 1e6).toFixed(2)} s; ` +
-        `server CPU ${pct((cpu1 - cpu0) / spanUs)}, loadgen workers CPU ${tp.cpu.map(pct).join(' + ')}`,
-    );
-    if (tp.cpu.some((c) => c > 0.9)) notes.push('warning: a load worker was > 90 % busy, the load generator may have limited throughput');
-    if (tp.delivered < expected) notes.push(`warning: ${expected - tp.delivered} deliveries missing after the drain`);
-    for (const p of [...st.problems, ...tp.problems]) notes.push(`problem: ${p}`);
-    o.log(`${system}: throughput ${row.deliveriesPerSec} deliveries/s`);
-
-    pool.measure(true);
-    const lt = await publisher.paced(o.rate, o.seconds * 1000);
-    await drain(pool, lt.published * o.subscribers);
-    const lat = await pool.report();
-    const p50 = lat.latency.quantile(0.5);
-    const p99 = lat.latency.quantile(0.99);
-    row.p50Ms = p50 === null ? null : round(p50 / 1000, 3);
-    row.p99Ms = p99 === null ? null : round(p99 / 1000, 3);
-    const max = lat.latency.quantile(1);
-    notes.push(
-      `latency: ${o.rate} publishes/s × ${o.subscribers} = ${o.rate * o.subscribers} deliveries/s offered, ` +
-        `${lat.latency.count} samples, max ${max === null ? '-' : (max / 1000).toFixed(1)} ms`,
-    );
-    if (lat.delivered < lt.published * o.subscribers) notes.push(`warning: ${lt.published * o.subscribers - lat.delivered} latency-phase deliveries missing`);
-    for (const p of [...lt.problems, ...lat.problems]) notes.push(`problem: ${p}`);
-    if (lat.lost > 0) notes.push(`warning: ${lat.lost} subscriber connections lost`);
-    o.log(`${system}: latency p50 ${row.p50Ms} ms p99 ${row.p99Ms} ms`);
+    const { p50, p99 } = await latencyPhase(phase);
+    row.p50Ms = p50;
+    row.p99Ms = p99;
+    o.log(`${system}: latency p50 ${p50} ms p99 ${p99} ms`);
     return { row, notes };
   } catch (err) {
     return { row, notes, error: err instanceof Error ? err.message : String(err) };
@@ -125,6 +152,11 @@ export async function runFanout(system: SystemName, o: FanoutOptions): Promise<S
     await pool?.close();
     await server?.stop();
   }
+}
+
+function cpuNote(a: { cpuUs: number; sysUs: number }, b: { cpuUs: number; sysUs: number }, wallUs: number): string {
+  const used = b.cpuUs - a.cpuUs;
+  return `${pct(used / wallUs)} (kernel share ${pct(used > 0 ? (b.sysUs - a.sysUs) / used : 0)})`;
 }
 
 function pct(x: number): string {

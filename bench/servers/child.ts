@@ -62,7 +62,7 @@ export async function serve(name: string, start: () => Promise<RunningServer>): 
         return;
       case 'cpu': {
         const c = process.cpuUsage();
-        reply({ type: 'cpu', cpuUs: c.user + c.system });
+        reply({ type: 'cpu', cpuUs: c.user + c.system, sysUs: c.system });
         return;
       }
       case 'stop':

@@ -7,4 +7,4 @@ export type ServerReply =
   /** Bytes, read after forced GC. */
   | { type: 'memory'; rss: number; heapUsed: number; external: number }
   /** Total CPU time (user + system) of the process so far, µs. */
-  | { type: 'cpu'; cpuUs: number };
+  | { type: 'cpu'; cpuUs: number; sysUs: number };

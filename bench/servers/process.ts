@@ -5,13 +5,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { SystemName } from '../loadgen/dialect.ts';
 import type { ServerReply, ServerRequest } from './messages.ts';
 
 export interface ServerProcessOptions {
   /** CPU list for `taskset -c` (e.g. "0"); unpinned when absent. */
   cpus?: string;
-  /** Write a V8 CPU profile of the server into this directory (`node --cpu-prof`). */
+  /** Write V8 CPU profiles of the server into `<cpuProfDir>/<system>/` (`node --cpu-prof`). */
   cpuProfDir?: string;
   /** Milliseconds to wait for the port. @default 30000 */
   startTimeoutMs?: number;
@@ -36,7 +37,9 @@ export class ServerProcess {
   static async start(system: SystemName, o: ServerProcessOptions = {}): Promise<ServerProcess> {
     const entry = fileURLToPath(new URL(`./${system}.ts`, import.meta.url));
     const nodeArgs = ['--import', 'tsx', '--expose-gc'];
-    if (o.cpuProfDir) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', o.cpuProfDir, '--cpu-prof-name', `${system}-${Date.now()}.cpuprofile`);
+    // One directory per system; V8 names files CPU.<date>.<pid>.<thread>.<seq>.cpuprofile, and the
+    // main thread is thread 0 (tsx's loader thread writes a second, uninteresting profile).
+    if (o.cpuProfDir) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', join(o.cpuProfDir, system));
     nodeArgs.push(entry);
     const [cmd, args] = o.cpus ? ['taskset', ['-c', o.cpus, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
     const child = spawn(cmd, args, { stdio: ['ignore', 2, 2, 'ipc'] });
@@ -94,9 +97,10 @@ export class ServerProcess {
     return { rss, heapUsed, external };
   }
 
-  /** CPU time used by the server process so far, µs. */
-  async cpuMicros(): Promise<number> {
-    return (await this.request({ type: 'cpu' }, 'cpu')).cpuUs;
+  /** CPU time used by the server process so far (total and kernel part), µs. */
+  async cpu(): Promise<{ cpuUs: number; sysUs: number }> {
+    const { cpuUs, sysUs } = await this.request({ type: 'cpu' }, 'cpu');
+    return { cpuUs, sysUs };
   }
 
   /** Asks the child to close and waits for it to exit (SIGKILL after 10 s); idempotent. */

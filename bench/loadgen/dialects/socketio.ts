@@ -32,7 +32,7 @@ class SocketIoSession implements Session {
     }
     if (this.state === 'ready') {
       if (a === C4 && buf[start + 1] === C2) {
-        const m = buf.indexOf(MARKER, start + 2);
+        const m = buf.indexOf(MARKER, start + 2); // found within a few bytes: the payload leads the event
         if (m >= 0 && m < end) this.hooks.delivery(buf, m);
         else this.hooks.problem(`event without the bench payload: ${buf.toString('utf8', start, Math.min(end, start + 200))}`);
         return;
