@@ -1,0 +1,59 @@
+/**
+ * Smoke test of `npm run bench`: a tiny fan-out (20 subscribers, 1 s phases) against every system
+ * under test, through the real CLI in a child process. It proves the harness, the three server
+ * children and the raw-socket load generator work end to end; the numbers themselves are not
+ * checked beyond "something was delivered".
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+interface Row {
+  scenario: string;
+  system: string;
+  deliveriesPerSec: number | null;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  kibPerConnection: number | null;
+}
+
+function runBench(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`bench did not finish within ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+test('bench fanout runs tiny on switchboard, socket.io and ws', { timeout: 60_000 }, async () => {
+  const { code, stdout, stderr } = await runBench(
+    ['fanout', '--json', '--subscribers', '20', '--seconds', '1', '--warmup', '0', '--rate', '50', '--workers', '1'],
+    55_000,
+  );
+  assert.equal(code, 0, `bench exited with ${code}\n${stderr}`);
+  const doc = JSON.parse(stdout) as { results: Row[] };
+  const systems = doc.results.map((r) => r.system).sort();
+  assert.deepEqual(systems, ['socketio', 'switchboard', 'ws']);
+  for (const r of doc.results) {
+    assert.equal(r.scenario, 'fanout');
+    assert.ok(r.deliveriesPerSec !== null && r.deliveriesPerSec > 0, `${r.system} delivered nothing`);
+    assert.ok(r.p50Ms !== null && r.p99Ms !== null && r.p99Ms >= r.p50Ms, `${r.system} has no latency`);
+    assert.equal(r.kibPerConnection, null);
+  }
+  // CPU warnings can happen on a busy CI machine; lost connections and missing deliveries cannot.
+  assert.doesNotMatch(stderr, /FAILED|problem:|missing|lost/, stderr);
+});
