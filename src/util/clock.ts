@@ -16,24 +16,28 @@ export interface Clock {
   clearInterval(handle: TimerHandle | undefined): void;
 }
 
-/** The process clock. Timers it makes are unref()ed: none of them should keep a process alive. */
+/**
+ * The process clock for servers. Timers it makes are unref()ed where the platform has unref
+ * (Node): a server's background timers must not keep a stopping process alive. Browser timers
+ * are plain numbers and are returned as they are.
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout(fn, ms) {
-    const t = setTimeout(fn, ms);
-    t.unref();
+    const t = setTimeout(fn, ms) as unknown as TimerHandle;
+    t.unref?.();
     return t;
   },
   clearTimeout(h) {
-    if (h) clearTimeout(h as NodeJS.Timeout);
+    if (h !== undefined) clearTimeout(h as Parameters<typeof clearTimeout>[0]);
   },
   setInterval(fn, ms) {
-    const t = setInterval(fn, ms);
-    t.unref();
+    const t = setInterval(fn, ms) as unknown as TimerHandle;
+    t.unref?.();
     return t;
   },
   clearInterval(h) {
-    if (h) clearInterval(h as NodeJS.Timeout);
+    if (h !== undefined) clearInterval(h as Parameters<typeof clearInterval>[0]);
   },
 };
 
