@@ -204,6 +204,6 @@ const OPS: Record<string, (node: SwitchboardNode, b: Body) => Promise<unknown>> 
 
   async info(node, b) {
     known(b, []);
-    return { nodes: [node.info()] };
+    return { nodes: node.clusterInfo() };
   },
 };

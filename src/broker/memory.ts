@@ -33,6 +33,17 @@ class Stream {
   }
 }
 
+/**
+ * The state several MemoryBroker handles share: one backend with many handles behaves like one
+ * Redis with many nodes (used to test multi-node behaviour in one process).
+ */
+class MemoryBackend {
+  readonly streams = new Map<string, Stream>();
+  readonly keys = new Map<string, { position: StreamPosition; expireAt: number }>();
+  readonly presenceSets = new Map<string, Map<string, { info: ClientInfo; expireAt: number }>>();
+  readonly handles = new Set<MemoryBroker>();
+}
+
 export interface MemoryBrokerOptions {
   /** @default systemClock */
   clock?: Clock;
@@ -45,23 +56,42 @@ export interface MemoryBrokerOptions {
 export class MemoryBroker implements Broker {
   readonly name = 'memory';
   private handler: BrokerHandler | null = null;
-  private readonly streams = new Map<string, Stream>();
-  private readonly keys = new Map<string, { position: StreamPosition; expireAt: number }>();
-  private readonly presenceSets = new Map<string, Map<string, { info: ClientInfo; expireAt: number }>>();
-  private readonly subscribed = new Set<string>();
+  private readonly backend: MemoryBackend;
+  private readonly streams: Map<string, Stream>;
+  private readonly keys: Map<string, { position: StreamPosition; expireAt: number }>;
+  private readonly presenceSets: Map<string, Map<string, { info: ClientInfo; expireAt: number }>>;
+  /** Channels this handle (node) subscribed to. */
+  readonly subscribed = new Set<string>();
+  private readonly options: MemoryBrokerOptions;
   private readonly clock: Clock;
   private readonly streamTtlMs: number;
   private sweeper: TimerHandle | undefined;
   private closed = false;
 
-  constructor(options: MemoryBrokerOptions = {}) {
+  constructor(options: MemoryBrokerOptions = {}, backend?: MemoryBackend) {
+    this.options = options;
+    this.backend = backend ?? new MemoryBackend();
+    this.backend.handles.add(this);
+    this.streams = this.backend.streams;
+    this.keys = this.backend.keys;
+    this.presenceSets = this.backend.presenceSets;
     this.clock = options.clock ?? systemClock;
     this.streamTtlMs = options.streamTtlMs ?? 86_400_000;
     this.sweeper = this.clock.setInterval(() => this.sweep(), options.sweepMs ?? 5000);
   }
 
+  /** Another handle on the same in-memory state: a second "node" on the same broker. */
+  peer(): MemoryBroker {
+    return new MemoryBroker(this.options, this.backend);
+  }
+
   setHandler(handler: BrokerHandler): void {
     this.handler = handler;
+  }
+
+  /** Calls `fn` with the handler of every open handle subscribed to `channel`. */
+  private each(channel: string, fn: (h: BrokerHandler) => void): void {
+    for (const b of this.backend.handles) if (b.handler && b.subscribed.has(channel)) fn(b.handler);
   }
 
   async publish(channel: string, data: unknown, opts: PublishOptions): Promise<StreamPosition> {
@@ -88,18 +118,19 @@ export class MemoryBroker implements Broker {
     }
     const position = { offset, epoch: stream.epoch };
     if (keyId !== undefined) this.keys.set(keyId, { position, expireAt: now + (opts.idempotencyTtlMs ?? 300_000) });
-    if (this.subscribed.has(channel)) this.handler?.onPublication(channel, pub, stream.epoch);
+    const epoch = stream.epoch;
+    this.each(channel, (h) => h.onPublication(channel, pub, epoch));
     return { ...position };
   }
 
   async publishJoin(channel: string, info: ClientInfo): Promise<void> {
     this.checkOpen();
-    if (this.subscribed.has(channel)) this.handler?.onJoin(channel, info);
+    this.each(channel, (h) => h.onJoin(channel, info));
   }
 
   async publishLeave(channel: string, info: ClientInfo): Promise<void> {
     this.checkOpen();
-    if (this.subscribed.has(channel)) this.handler?.onLeave(channel, info);
+    this.each(channel, (h) => h.onLeave(channel, info));
   }
 
   async subscribe(channel: string): Promise<void> {
@@ -184,6 +215,8 @@ export class MemoryBroker implements Broker {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.backend.handles.delete(this);
+    this.subscribed.clear();
     this.clock.clearInterval(this.sweeper);
     this.sweeper = undefined;
   }
@@ -198,7 +231,7 @@ export class MemoryBroker implements Broker {
     }
     for (const [ch, s] of this.streams) {
       s.trim(now, Number.MAX_SAFE_INTEGER);
-      if (s.live === 0 && !this.subscribed.has(ch) && now - s.touchedAt > this.streamTtlMs) this.streams.delete(ch);
+      if (s.live === 0 && ![...this.backend.handles].some((b) => b.subscribed.has(ch)) && now - s.touchedAt > this.streamTtlMs) this.streams.delete(ch);
     }
   }
 

@@ -73,8 +73,13 @@ async function start(argv: string[]): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`switchboard: ${signal} received, disconnecting ${node.connectionCount} clients with a reconnect code`);
-    node.close().then(
+    console.log(`switchboard: ${signal} received, draining ${node.connectionCount} clients over ${node.options.drainWindow} s (code 3001, reconnect)`);
+    // A second signal stops at once.
+    process.once(signal as NodeJS.Signals, () => process.exit(1));
+    node
+      .drain()
+      .then(() => node.close())
+      .then(
       () => {
         console.log('switchboard: stopped');
         process.exit(0);

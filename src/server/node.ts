@@ -15,6 +15,7 @@ import { acceptUpgrade, checkUpgrade, HandshakeError, refuseUpgrade } from '../t
 import { WebSocketTransport } from '../transports/websocket/transport.ts';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 import { Authenticator } from './auth.ts';
+import { Cluster, type ClusterEntry, type NodeInfo } from './cluster.ts';
 import { resolveChannel } from './channels.ts';
 import type { SessionContext } from './context.ts';
 import { wsJson, wsMsgpack } from './format.ts';
@@ -43,6 +44,7 @@ export class SwitchboardNode implements SessionContext {
   readonly metrics: Metrics;
   readonly server: Server;
   readonly startedAt: number;
+  readonly cluster: Cluster;
   /** Every session, connected or not yet. */
   readonly sessions = new Set<Session>();
   private readonly byClient = new Map<string, Session>();
@@ -68,6 +70,7 @@ export class SwitchboardNode implements SessionContext {
     }
     this.startedAt = this.clock.now();
     this.metrics = new Metrics(this);
+    this.cluster = new Cluster(this);
     this.server = createServer({ keepAliveTimeout: 5000, requestTimeout: 30_000, headersTimeout: 10_000, connectionsCheckingInterval: 1000 });
     this.server.on('connection', (socket: Socket) => this.guardHandshake(socket));
     this.server.on('request', (req, res) => {
@@ -129,6 +132,7 @@ export class SwitchboardNode implements SessionContext {
     });
     const tick = Math.max(20, Math.min(1000, (Math.min(this.options.pingInterval, this.options.pongTimeout) * 1000) / 4));
     this.ticker = this.clock.setInterval(() => this.tick(), tick);
+    await this.cluster.start();
   }
 
   /** Adds an HTTP route tried before the built-in 404. */
@@ -330,26 +334,53 @@ export class SwitchboardNode implements SessionContext {
     return victims.length;
   }
 
-  /** This node's view, for /api/info and the admin page. */
-  info(): Record<string, unknown> {
-    const mem = process.memoryUsage();
+  /** This node's own figures, as reported to the cluster registry. */
+  nodeInfo(): NodeInfo {
     return {
       name: this.options.name,
-      broker: this.broker.name,
-      uptime: Math.round((this.clock.now() - this.startedAt) / 1000),
       connections: this.connectionCount,
-      sessions: this.sessions.size,
       channels: this.hub.channelCount,
+      draining: this.draining,
+      uptime: Math.round((this.clock.now() - this.startedAt) / 1000),
       publishes: this.stats.publishes,
       deliveries: this.hub.deliveries,
-      rssBytes: mem.rss,
-      draining: this.draining,
+      rssBytes: process.memoryUsage().rss,
+      time: this.clock.now(),
     };
+  }
+
+  /** Every node of the cluster from the broker-carried registry (stale entries say so). */
+  clusterInfo(): ClusterEntry[] {
+    return this.cluster.entries();
+  }
+
+  /**
+   * Graceful drain: stop accepting (healthz 503, upgrades 503), then disconnect clients in equal
+   * batches over `windowMs` with `3001 shutdown` and a jittered reconnect delay, so they land on
+   * other nodes gradually and recover from history there. Resolves when none are left.
+   */
+  async drain(windowMs = this.options.drainWindow * 1000): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    this.cluster.report();
+    const step = 100;
+    const rounds = Math.max(1, Math.floor(windowMs / step));
+    const perRound = Math.max(1, Math.ceil(this.sessions.size / rounds));
+    while (this.sessions.size > 0) {
+      let n = 0;
+      for (const s of [...this.sessions]) {
+        if (n++ >= perRound) break;
+        s.close(makeDisconnect('shutdown', { delay: Math.floor(Math.random() * 1000) }));
+      }
+      if (this.sessions.size === 0) break;
+      await new Promise<void>((resolve) => this.clock.setTimeout(resolve, step));
+    }
   }
 
   /** Stops accepting, disconnects everyone with `3001 shutdown` (reconnect), closes the broker it owns. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.cluster.stop();
       this.clock.clearInterval(this.ticker);
       this.ticker = undefined;
       const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));

@@ -97,6 +97,16 @@ export interface NodeOptions {
   recoveryPageSize: number;
   /** Maximum connections to this node; past it upgrades get 503. @default 100000 */
   maxConnections: number;
+  /** Seconds over which a draining node (SIGTERM) disconnects its clients, in batches. @default 10 */
+  drainWindow: number;
+  /** Seconds between this node's reports to the cluster registry. @default 2 */
+  nodeInfoInterval: number;
+  /** Ask clients to move when this node is far above the cluster average. @default true */
+  rebalance: boolean;
+  /** "Far above": more than average × (1 + threshold). @default 0.25 */
+  rebalanceThreshold: number;
+  /** No rebalancing below this many connections. @default 100 */
+  rebalanceMinConnections: number;
 }
 
 export const defaultNamespaceOptions: NamespaceOptions = {
@@ -153,6 +163,11 @@ export function defaultNodeOptions(): NodeOptions {
     idempotencyTtl: 300,
     recoveryPageSize: 1000,
     maxConnections: 100_000,
+    drainWindow: 10,
+    nodeInfoInterval: 2,
+    rebalance: true,
+    rebalanceThreshold: 0.25,
+    rebalanceMinConnections: 100,
   };
 }
 
@@ -236,6 +251,7 @@ export function resolveOptions(input: NodeOptionsInput = {}): NodeOptions {
   }
   if (out.port > 65535 || !Number.isInteger(out.port)) throw new ConfigError(`option "port" must be an integer 0–65535`);
   if (out.pingInterval <= 0 || out.pongTimeout <= 0) throw new ConfigError('options "pingInterval" and "pongTimeout" must be > 0');
+  if (out.nodeInfoInterval <= 0) throw new ConfigError('option "nodeInfoInterval" must be > 0');
   if (out.rateBurst < 1) throw new ConfigError('option "rateBurst" must be >= 1');
   if (!out.name) out.name = `node-${Math.random().toString(36).slice(2, 8)}`;
   return out;

@@ -6,7 +6,11 @@ import { brokerContract } from './contract.ts';
 
 brokerContract('memory', async () => {
   const broker = new MemoryBroker({ sweepMs: 200 });
-  return { broker, close: () => broker.close() };
+  const peer = broker.peer();
+  return { broker, peer, close: async () => {
+    await peer.close();
+    await broker.close();
+  } };
 });
 
 test('memory broker: idle streams are forgotten after streamTtl, and a new epoch starts', async () => {
