@@ -11,6 +11,8 @@ import { MemoryBroker } from '../broker/memory.ts';
 import { Metrics } from '../metrics/metrics.ts';
 import { disconnect as makeDisconnect, type Disconnect } from '../protocol/codes.ts';
 import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
+import { installPolling } from '../transports/poll/endpoint.ts';
+import { installSse } from '../transports/sse/endpoint.ts';
 import { acceptUpgrade, checkUpgrade, HandshakeError, refuseUpgrade } from '../transports/websocket/handshake.ts';
 import { WebSocketTransport } from '../transports/websocket/transport.ts';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
@@ -49,6 +51,7 @@ export class SwitchboardNode implements SessionContext {
   readonly sessions = new Set<Session>();
   private readonly byClient = new Map<string, Session>();
   private readonly byUser = new Map<string, Set<Session>>();
+  private readonly perIp = new Map<string, number>();
   private readonly routes: RouteHandler[] = [];
   private readonly ownsBroker: boolean;
   private flushQueue: Session[] = [];
@@ -85,6 +88,9 @@ export class SwitchboardNode implements SessionContext {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });
+    });
+    installSse(this);
+    installPolling(this);
   }
 
   /**
@@ -168,7 +174,12 @@ export class SwitchboardNode implements SessionContext {
   }
 
   onClosed(s: Session): void {
-    this.sessions.delete(s);
+    if (this.sessions.delete(s)) {
+      const ip = s.transport.remoteAddress;
+      const n = (this.perIp.get(ip) ?? 1) - 1;
+      if (n <= 0) this.perIp.delete(ip);
+      else this.perIp.set(ip, n);
+    }
     if (this.byClient.get(s.id) === s) this.byClient.delete(s.id);
     const set = this.byUser.get(s.user);
     if (set) {
@@ -182,6 +193,20 @@ export class SwitchboardNode implements SessionContext {
   /** Registers a session for a transport that a module has accepted (WebSocket here; SSE and polling elsewhere). */
   addSession(s: Session): void {
     this.sessions.add(s);
+    const ip = s.transport.remoteAddress;
+    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+  }
+
+  /**
+   * Whether a new connection from `ip` is acceptable now. Transports call this before creating a
+   * session; the answer is an HTTP status and message to refuse with, or null.
+   */
+  admit(ip: string): { status: number; message: string; retryAfter: string } | null {
+    if (this.draining || this.closing) return { status: 503, message: 'node is draining', retryAfter: '1' };
+    if (this.sessions.size >= this.options.maxConnections) return { status: 503, message: 'connection limit reached', retryAfter: '5' };
+    const perIp = this.options.maxConnectionsPerIp;
+    if (perIp > 0 && (this.perIp.get(ip) ?? 0) >= perIp) return { status: 429, message: `too many connections from this address (limit ${perIp})`, retryAfter: '10' };
+    return null;
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -193,8 +218,8 @@ export class SwitchboardNode implements SessionContext {
       return refuseUpgrade(socket, 400, 'bad request URL');
     }
     if (url.pathname !== '/connection/websocket') return refuseUpgrade(socket, 404, 'no WebSocket endpoint here; use /connection/websocket');
-    if (this.draining || this.closing) return refuseUpgrade(socket, 503, 'node is draining', { 'Retry-After': '1' });
-    if (this.sessions.size >= this.options.maxConnections) return refuseUpgrade(socket, 503, 'connection limit reached', { 'Retry-After': '5' });
+    const refusal = this.admit((socket as Socket).remoteAddress ?? '');
+    if (refusal) return refuseUpgrade(socket, refusal.status, refusal.message, { 'Retry-After': refusal.retryAfter });
     if (!this.originAllowed(req)) return refuseUpgrade(socket, 403, 'origin not allowed');
     let hs;
     try {

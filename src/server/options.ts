@@ -97,6 +97,11 @@ export interface NodeOptions {
   recoveryPageSize: number;
   /** Maximum connections to this node; past it upgrades get 503. @default 100000 */
   maxConnections: number;
+  /**
+   * Connections per remote IP address; 0 = no limit. Off by default because behind a load
+   * balancer every connection comes from the balancer's address. @default 0
+   */
+  maxConnectionsPerIp: number;
   /** Seconds over which a draining node (SIGTERM) disconnects its clients, in batches. @default 10 */
   drainWindow: number;
   /** Seconds between this node's reports to the cluster registry. @default 2 */
@@ -163,6 +168,7 @@ export function defaultNodeOptions(): NodeOptions {
     idempotencyTtl: 300,
     recoveryPageSize: 1000,
     maxConnections: 100_000,
+    maxConnectionsPerIp: 0,
     drainWindow: 10,
     nodeInfoInterval: 2,
     rebalance: true,

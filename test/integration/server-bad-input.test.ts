@@ -240,6 +240,24 @@ describe('bad input on the WebSocket entry point', () => {
   });
 });
 
+test('too many connections from one address → HTTP 429; maxConnections → HTTP 503', async () => {
+  const node = await startNode({ port: 0, host: '127.0.0.1', insecure: true, maxConnectionsPerIp: 3, maxConnections: 5 });
+  const ok = await Promise.all([1, 2, 3].map(() => RawClient.connect(node.wsUrl)));
+  await assert.rejects(RawClient.open(node.wsUrl), /HTTP 429/);
+  ok[0]!.close();
+  await ok[0]!.closed;
+  await new Promise((r) => setTimeout(r, 50));
+  const again = await RawClient.connect(node.wsUrl);
+  assert.equal(again.closeCode, 0, 'a slot freed by a close is usable again');
+  for (const c of [...ok, again]) c.close();
+  await node.close();
+  const full = await startNode({ port: 0, host: '127.0.0.1', insecure: true, maxConnections: 2 });
+  const two = await Promise.all([1, 2].map(() => RawClient.connect(full.wsUrl)));
+  await assert.rejects(RawClient.open(full.wsUrl), /HTTP 503/);
+  for (const c of two) c.close();
+  await full.close();
+});
+
 test('a node refuses to start with neither a JWT key nor anonymous access', async () => {
   await assert.rejects(startNode({ port: 0, host: '127.0.0.1' }), /no JWT key configured/);
 });

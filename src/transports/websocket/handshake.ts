@@ -77,5 +77,6 @@ const STATUS_TEXT: Record<number, string> = {
   404: 'Not Found',
   405: 'Method Not Allowed',
   426: 'Upgrade Required',
+  429: 'Too Many Requests',
   503: 'Service Unavailable',
 };
