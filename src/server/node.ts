@@ -11,6 +11,8 @@ import { MemoryBroker } from '../broker/memory.ts';
 import { Metrics } from '../metrics/metrics.ts';
 import { disconnect as makeDisconnect, type Disconnect } from '../protocol/codes.ts';
 import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
+import { installPolling } from '../transports/poll/endpoint.ts';
+import { installSse } from '../transports/sse/endpoint.ts';
 import { acceptUpgrade, checkUpgrade, HandshakeError, refuseUpgrade } from '../transports/websocket/handshake.ts';
 import { WebSocketTransport } from '../transports/websocket/transport.ts';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
@@ -86,6 +88,8 @@ export class SwitchboardNode implements SessionContext {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });
+    installSse(this);
+    installPolling(this);
   }
 
   /**
