@@ -1,0 +1,169 @@
+/**
+ * Key layout and Lua scripts of the Redis broker (docs/brokers.md "Data layout in Redis").
+ *
+ * Every key of a channel carries the channel in a hash tag, `<prefix>:{<channel>}:<kind>`, so in a
+ * Redis Cluster all of a channel's keys and its shard pub/sub channel live in one slot and a
+ * script may touch them together. Channel names cannot contain `{` or `}` (docs/protocol.md); if a
+ * caller passed one anyway, every key of that channel would still share its tag prefix, so the
+ * keys still land together.
+ *
+ * Why scripts: a publish must assign the next offset, append to history and PUBLISH the payload as
+ * one step. Redis runs a script without interleaving any other command, so two publishers can
+ * never take the same offset, and the order of messages on the pub/sub channel is the order of
+ * offsets. Time comes from the server's TIME, never from a node's clock, so TTLs agree across nodes.
+ */
+
+/** Redis key names of one channel. */
+export interface ChannelKeys {
+  /** Hash: `e` epoch, `o` top offset. Lives `streamTtl` after the last publish. */
+  meta: string;
+  /** Stream: entry id `<offset>-0`, fields `d` (data JSON), `x` (expiry, ms since epoch), `i` (info JSON, optional). */
+  stream: string;
+  /** Hash: client id → info JSON. */
+  presence: string;
+  /** Sorted set: client id scored by its presence expiry (ms since epoch). */
+  presenceExpiry: string;
+  /** Pub/sub channel carrying publications, joins and leaves. */
+  pubsub: string;
+  /** Prefix of idempotency keys: `<idem><key>` holds `<epoch>:<offset>`. */
+  idem: string;
+}
+
+export function channelKeys(prefix: string, channel: string): ChannelKeys {
+  const base = `${prefix}:{${channel}}`;
+  return { meta: `${base}:m`, stream: `${base}:h`, presence: `${base}:p`, presenceExpiry: `${base}:z`, pubsub: `${base}:c`, idem: `${base}:k:` };
+}
+
+/** Current server time in ms, and the helper that drops expired history entries from the head. */
+const PRELUDE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function fmt(n) return string.format('%.0f', n) end
+local function trim_expired(stream)
+  while true do
+    local head = redis.call('XRANGE', stream, '-', '+', 'COUNT', 64)
+    if #head == 0 then return end
+    for _, e in ipairs(head) do
+      local f = e[2]
+      local x = 0
+      for j = 1, #f, 2 do if f[j] == 'x' then x = tonumber(f[j + 1]) end end
+      if x > now then
+        redis.call('XTRIM', stream, 'MINID', e[1])
+        return
+      end
+    end
+    local last = head[#head][1]
+    local ms = string.match(last, '^(%d+)')
+    redis.call('XTRIM', stream, 'MINID', fmt(tonumber(ms) + 1) .. '-0')
+    if #head < 64 then return end
+  end
+end
+local function ensure_meta(meta, stream, candidate, ttl)
+  local epoch = redis.call('HGET', meta, 'e')
+  if not epoch then
+    -- A new stream (first use, or its position expired, or Redis lost its data): new epoch,
+    -- and any history left under the key belongs to the old one.
+    epoch = candidate
+    redis.call('HSET', meta, 'e', epoch, 'o', 0)
+    redis.call('DEL', stream)
+    redis.call('PEXPIRE', meta, ttl)
+  end
+  return epoch
+end
+`;
+
+/**
+ * KEYS: meta, stream, idempotency key (or '' for none).
+ * ARGV: pubsub channel, data JSON, info JSON (or ''), historySize, historyTtlMs, streamTtlMs,
+ *       epoch candidate, idempotency TTL ms, publish command (PUBLISH or SPUBLISH).
+ * Returns {epoch, offset, duplicate(0|1)}.
+ */
+export const PUBLISH_SCRIPT = `${PRELUDE}
+local meta, stream, idem = KEYS[1], KEYS[2], KEYS[3]
+if idem ~= '' then
+  local seen = redis.call('GET', idem)
+  if seen then
+    local e, o = string.match(seen, '^(.*):(%d+)$')
+    return {e, tonumber(o), 1}
+  end
+end
+local size, ttl, streamTtl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local keep = math.max(streamTtl, ttl)
+local epoch = ensure_meta(meta, stream, ARGV[7], keep)
+local offset = redis.call('HINCRBY', meta, 'o', 1)
+redis.call('PEXPIRE', meta, keep)
+local info = ARGV[3]
+if size > 0 and ttl > 0 then
+  if info ~= '' then
+    redis.call('XADD', stream, 'MAXLEN', size, fmt(offset) .. '-0', 'd', ARGV[2], 'x', fmt(now + ttl), 'i', info)
+  else
+    redis.call('XADD', stream, 'MAXLEN', size, fmt(offset) .. '-0', 'd', ARGV[2], 'x', fmt(now + ttl))
+  end
+  redis.call('PEXPIRE', stream, ttl)
+end
+local msg = '{"o":' .. fmt(offset) .. ',"e":"' .. epoch .. '","d":' .. ARGV[2]
+if info ~= '' then msg = msg .. ',"i":' .. info end
+redis.call(ARGV[9], ARGV[1], msg .. '}')
+if idem ~= '' then redis.call('SET', idem, epoch .. ':' .. fmt(offset), 'PX', tonumber(ARGV[8])) end
+return {epoch, offset, 0}
+`;
+
+/**
+ * KEYS: meta, stream.
+ * ARGV: epoch candidate, streamTtlMs, mode ('top' | 'since' | 'newest' | 'reverse'), since epoch,
+ *       since offset, limit.
+ * Returns {epoch, top offset, entries} where entries are XRANGE replies, oldest first except for
+ * 'reverse'. Expired entries are trimmed first, so what is returned is live.
+ */
+export const HISTORY_SCRIPT = `${PRELUDE}
+local meta, stream = KEYS[1], KEYS[2]
+local epoch = ensure_meta(meta, stream, ARGV[1], tonumber(ARGV[2]))
+local top = tonumber(redis.call('HGET', meta, 'o') or '0')
+local mode, limit = ARGV[3], tonumber(ARGV[6])
+if mode == 'top' or limit <= 0 then return {epoch, top, {}} end
+trim_expired(stream)
+local entries
+if mode == 'since' then
+  if ARGV[4] ~= epoch then return {epoch, top, {}} end
+  entries = redis.call('XRANGE', stream, fmt(tonumber(ARGV[5]) + 1) .. '-0', '+', 'COUNT', limit)
+elseif mode == 'reverse' then
+  entries = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', limit)
+else
+  local rev = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', limit)
+  entries = {}
+  for i = #rev, 1, -1 do entries[#entries + 1] = rev[i] end
+end
+return {epoch, top, entries}
+`;
+
+/**
+ * KEYS: presence hash (client id → info JSON), presence zset (client id → expiry ms).
+ * ARGV: mode ('add' | 'remove' | 'list'), client id, ttl ms, info JSON.
+ * Expiry is checked against server time on every read ('list' first drops expired members from
+ * both); the keys' own TTL (the longest entry) bounds memory when nobody reads them.
+ * 'list' returns a flat array client, info JSON, … of live entries.
+ */
+export const PRESENCE_SCRIPT = `${PRELUDE}
+local hash, zset, mode = KEYS[1], KEYS[2], ARGV[1]
+if mode == 'add' then
+  local ttl = tonumber(ARGV[3])
+  redis.call('HSET', hash, ARGV[2], ARGV[4])
+  redis.call('ZADD', zset, now + ttl, ARGV[2])
+  if redis.call('PTTL', zset) < ttl then
+    redis.call('PEXPIRE', zset, ttl)
+    redis.call('PEXPIRE', hash, ttl)
+  end
+  return 1
+elseif mode == 'remove' then
+  redis.call('ZREM', zset, ARGV[2])
+  return redis.call('HDEL', hash, ARGV[2])
+end
+local expired = redis.call('ZRANGEBYSCORE', zset, '-inf', now)
+if #expired > 0 then
+  for i = 1, #expired, 1000 do
+    redis.call('HDEL', hash, unpack(expired, i, math.min(i + 999, #expired)))
+  end
+  redis.call('ZREMRANGEBYSCORE', zset, '-inf', now)
+end
+return redis.call('HGETALL', hash)
+`;

@@ -1,0 +1,339 @@
+/**
+ * The Redis broker: publications over Redis pub/sub (one subscription per node per channel; the
+ * Hub reference-counts local subscribers), history in a Redis stream per channel with the
+ * `(epoch, offset)` position in a hash beside it, presence in a hash + sorted set of expiries,
+ * idempotency keys as `SET PX`. A publish is one Lua script that assigns the offset, appends to
+ * history, sets the idempotency key and PUBLISHes the payload, so order on the wire is offset
+ * order and offsets never repeat (redis-scripts.ts). With `cluster` it talks to a Redis Cluster
+ * and uses sharded pub/sub (SSUBSCRIBE/SPUBLISH); hash tags keep a channel's keys in one slot.
+ *
+ * Pipelining: ioredis auto-pipelining sends every command issued in the same tick in one write,
+ * so a node publishing many messages pays one round trip per batch, not per message.
+ *
+ * Wire format of a pub/sub message (JSON, built by the script without re-encoding `data`):
+ * `{"o":<offset>,"e":"<epoch>","d":<data>,"i":<info>?}` for a publication, `{"j":<info>}` for a
+ * join and `{"l":<info>}` for a leave.
+ */
+import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
+import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
+import { randomId, type Broker, type BrokerHandler, type HistoryOptions, type HistoryResult, type Publication, type PublishOptions } from './broker.ts';
+import { channelKeys, HISTORY_SCRIPT, PRESENCE_SCRIPT, PUBLISH_SCRIPT } from './redis-scripts.ts';
+import { Sequencer } from './redis-sequencer.ts';
+
+export interface RedisBrokerOptions {
+  /** URL of a single Redis (`redis://[:password@]host:port[/db]`). Ignored when `cluster` is set. @default 'redis://127.0.0.1:6379' */
+  url?: string;
+  /** Seed nodes of a Redis Cluster (`host:port` or `redis://host:port`). Turns on sharded pub/sub. @default undefined */
+  cluster?: string[];
+  /** Prefix of every key and pub/sub channel, so several deployments can share a Redis. @default 'sb' */
+  prefix?: string;
+  /** Milliseconds a stream's position (epoch, top offset) is kept after its last publication. @default 86400000 */
+  streamTtlMs?: number;
+  /** Idempotency window when a publish gives none. @default 300000 */
+  idempotencyTtlMs?: number;
+  /** Name for logs and metrics. @default 'redis' */
+  name?: string;
+  /** Where connection trouble is reported (rate-limited to one line per 5 s per kind). @default console.warn */
+  log?: (message: string) => void;
+  /** Extra ioredis options for every connection (timeouts, TLS, password). @default {} */
+  redis?: RedisOptions;
+}
+
+/** The reset marker: a publication with this epoch tells the node's sessions to resubscribe (see `reset`). */
+export const RESET_EPOCH = '';
+
+type Reply = [string, number | string, (number | string)?];
+type Entry = [string, string[]];
+
+interface ScriptCommands {
+  sbPublish(...args: Array<string | number>): Promise<Reply>;
+  sbHistory(...args: Array<string | number>): Promise<[string, number | string, Entry[]]>;
+  sbPresence(...args: Array<string | number>): Promise<string[] | number>;
+}
+
+/** A hook the node may implement to learn of a broken stream directly (see RedisBroker#reset). */
+interface ResetAwareHandler extends BrokerHandler {
+  onStreamReset?(channel: string): void;
+}
+
+export class RedisBroker implements Broker {
+  readonly name: string;
+  /** Command connection (or the cluster client). */
+  readonly client: Redis | Cluster;
+  private readonly sub: Redis | Cluster;
+  private readonly clustered: boolean;
+  private readonly prefix: string;
+  private readonly streamTtlMs: number;
+  private readonly idempotencyTtlMs: number;
+  private readonly log: (message: string) => void;
+  private readonly lastLog = new Map<string, number>();
+  private handler: ResetAwareHandler | null = null;
+  /** pub/sub channel name → channel. */
+  private readonly byPubsub = new Map<string, string>();
+  private readonly seq: Sequencer;
+  private connectedOnce = false;
+  private closing: Promise<void> | null = null;
+
+  constructor(options: RedisBrokerOptions = {}) {
+    this.name = options.name ?? 'redis';
+    this.prefix = options.prefix ?? 'sb';
+    this.streamTtlMs = options.streamTtlMs ?? 86_400_000;
+    this.idempotencyTtlMs = options.idempotencyTtlMs ?? 300_000;
+    this.log = options.log ?? ((m) => console.warn(m));
+    const base: RedisOptions = {
+      maxRetriesPerRequest: 3,
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+      enableAutoPipelining: true,
+      ...options.redis,
+    };
+    this.seq = new Sequencer({
+      history: (ch, o) => this.history(ch, o),
+      deliver: (ch, pub, epoch) => this.handler?.onPublication(ch, pub, epoch),
+      reset: (ch) => this.reset(ch),
+      onError: (ch, err) => this.warn('fill', `${this.name}: could not read history of ${ch} to fill a gap: ${(err as Error).message}`),
+    });
+    if (options.cluster && options.cluster.length > 0) {
+      this.clustered = true;
+      const cluster = new Cluster(options.cluster.map(parseNode), { enableAutoPipelining: true, shardedSubscribers: true, redisOptions: base });
+      this.client = cluster;
+      this.sub = cluster;
+      cluster.on('smessage', (pubsub: string, message: string) => this.onMessage(pubsub, message));
+      // The cluster's sharded subscribers reconnect and resubscribe by themselves; messages sent
+      // while one was down are read back from history.
+      cluster.on('subscribersReady', () => this.seq.resyncAll());
+      cluster.on('+subscriber', () => this.seq.resyncAll());
+    } else {
+      this.clustered = false;
+      const client = new Redis(options.url ?? 'redis://127.0.0.1:6379', base);
+      // autoResubscribe is off: we resubscribe ourselves on `ready`, wait for it, then read
+      // what was missed (resubscribing first means nothing falls between the read and the live feed).
+      const sub = client.duplicate({ autoResubscribe: false, enableAutoPipelining: false, maxRetriesPerRequest: null });
+      this.client = client;
+      this.sub = sub;
+      sub.on('message', (pubsub: string, message: string) => this.onMessage(pubsub, message));
+      sub.on('ready', () => {
+        if (!this.connectedOnce) {
+          this.connectedOnce = true;
+          return;
+        }
+        void this.resubscribe();
+      });
+    }
+    for (const c of new Set([this.client, this.sub])) c.on('error', (err: Error) => this.warn('conn', `${this.name}: ${err.message}`));
+    this.client.defineCommand('sbPublish', { numberOfKeys: 3, lua: PUBLISH_SCRIPT });
+    this.client.defineCommand('sbHistory', { numberOfKeys: 2, lua: HISTORY_SCRIPT });
+    this.client.defineCommand('sbPresence', { numberOfKeys: 2, lua: PRESENCE_SCRIPT });
+  }
+
+  private get scripts(): ScriptCommands {
+    return this.client as unknown as ScriptCommands;
+  }
+
+  setHandler(handler: BrokerHandler): void {
+    this.handler = handler;
+  }
+
+  async publish(channel: string, data: unknown, opts: PublishOptions): Promise<StreamPosition> {
+    this.checkOpen();
+    const k = channelKeys(this.prefix, channel);
+    const idem = opts.idempotencyKey !== undefined ? k.idem + opts.idempotencyKey : '';
+    const r = await this.scripts.sbPublish(
+      k.meta,
+      k.stream,
+      idem,
+      k.pubsub,
+      JSON.stringify(data) ?? 'null',
+      opts.info ? JSON.stringify(opts.info) : '',
+      Math.max(0, Math.floor(opts.historySize)),
+      Math.max(0, Math.floor(opts.historyTtlMs)),
+      this.streamTtlMs,
+      randomId(),
+      Math.max(1, Math.floor(opts.idempotencyTtlMs ?? this.idempotencyTtlMs)),
+      this.clustered ? 'SPUBLISH' : 'PUBLISH',
+    );
+    return { epoch: String(r[0]), offset: Number(r[1]) };
+  }
+
+  async publishJoin(channel: string, info: ClientInfo): Promise<void> {
+    await this.publishRaw(channel, JSON.stringify({ j: info }));
+  }
+
+  async publishLeave(channel: string, info: ClientInfo): Promise<void> {
+    await this.publishRaw(channel, JSON.stringify({ l: info }));
+  }
+
+  private async publishRaw(channel: string, message: string): Promise<void> {
+    this.checkOpen();
+    const { pubsub } = channelKeys(this.prefix, channel);
+    if (this.clustered) await (this.client as Cluster).spublish(pubsub, message);
+    else await this.client.publish(pubsub, message);
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    this.checkOpen();
+    const { pubsub } = channelKeys(this.prefix, channel);
+    this.byPubsub.set(pubsub, channel);
+    this.seq.track(channel);
+    try {
+      if (this.clustered) await (this.sub as Cluster).ssubscribe(pubsub);
+      else await this.sub.subscribe(pubsub);
+      // Seed the sequencer with the top position, so a publication lost before the first one
+      // that arrives is noticed as a gap (the sessions read their own start position after this).
+      const top = await this.history(channel, { limit: 0 });
+      this.seq.seed(channel, top.position.epoch, top.position.offset);
+    } catch (err) {
+      if (this.byPubsub.get(pubsub) === channel) {
+        this.byPubsub.delete(pubsub);
+        this.seq.untrack(channel);
+      }
+      throw err;
+    }
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    const { pubsub } = channelKeys(this.prefix, channel);
+    this.byPubsub.delete(pubsub);
+    this.seq.untrack(channel);
+    if (this.closing) return;
+    if (this.clustered) await (this.sub as Cluster).sunsubscribe(pubsub);
+    else await this.sub.unsubscribe(pubsub);
+  }
+
+  async history(channel: string, opts: HistoryOptions): Promise<HistoryResult> {
+    this.checkOpen();
+    const k = channelKeys(this.prefix, channel);
+    const limit = Math.max(0, Math.floor(opts.limit));
+    const mode = limit === 0 ? 'top' : opts.since ? 'since' : opts.reverse ? 'reverse' : 'newest';
+    const r = await this.scripts.sbHistory(k.meta, k.stream, randomId(), this.streamTtlMs, mode, opts.since?.epoch ?? '', opts.since?.offset ?? 0, limit);
+    const position = { epoch: String(r[0]), offset: Number(r[1]) };
+    return { publications: r[2].map(toPublication), position };
+  }
+
+  async removeHistory(channel: string): Promise<void> {
+    this.checkOpen();
+    await this.client.del(channelKeys(this.prefix, channel).stream);
+  }
+
+  async presenceAdd(channel: string, clientId: string, info: ClientInfo, ttlMs: number): Promise<void> {
+    this.checkOpen();
+    const k = channelKeys(this.prefix, channel);
+    await this.scripts.sbPresence(k.presence, k.presenceExpiry, 'add', clientId, Math.max(1, Math.floor(ttlMs)), JSON.stringify(info));
+  }
+
+  async presenceRemove(channel: string, clientId: string): Promise<void> {
+    this.checkOpen();
+    const k = channelKeys(this.prefix, channel);
+    await this.scripts.sbPresence(k.presence, k.presenceExpiry, 'remove', clientId, 0, '');
+  }
+
+  async presence(channel: string): Promise<Record<string, ClientInfo>> {
+    this.checkOpen();
+    const k = channelKeys(this.prefix, channel);
+    const flat = (await this.scripts.sbPresence(k.presence, k.presenceExpiry, 'list', '', 0, '')) as string[];
+    const out: Record<string, ClientInfo> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = JSON.parse(flat[i + 1]!) as ClientInfo;
+    return out;
+  }
+
+  async presenceStats(channel: string): Promise<{ clients: number; users: number }> {
+    const p = await this.presence(channel);
+    const users = new Set(Object.values(p).map((i) => i.user));
+    return { clients: Object.keys(p).length, users: users.size };
+  }
+
+  /** Closes both connections. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const conns = [...new Set([this.sub, this.client])];
+      await Promise.all(conns.map((c) => c.quit().catch(() => c.disconnect())));
+    })();
+    return this.closing;
+  }
+
+  // ---- receiving -------------------------------------------------------------------------------
+
+  private onMessage(pubsub: string, message: string): void {
+    const channel = this.byPubsub.get(pubsub);
+    if (channel === undefined || !this.handler) return;
+    let m: WireMessage;
+    try {
+      m = JSON.parse(message) as WireMessage;
+    } catch {
+      this.warn('decode', `${this.name}: undecodable message on ${pubsub}`);
+      return;
+    }
+    if (typeof m.o === 'number' && typeof m.e === 'string') {
+      const pub: Publication = { offset: m.o, data: m.d };
+      if (m.i) pub.info = m.i;
+      this.seq.receive(channel, m.e, pub);
+    } else if (m.j) this.handler.onJoin(channel, m.j);
+    else if (m.l) this.handler.onLeave(channel, m.l);
+  }
+
+  /** After a reconnect: subscribe to everything again, then read what was missed meanwhile. */
+  private async resubscribe(): Promise<void> {
+    const names = [...this.byPubsub.keys()];
+    try {
+      for (let i = 0; i < names.length; i += 1000) await (this.sub as Redis).subscribe(...names.slice(i, i + 1000));
+    } catch (err) {
+      // The connection dropped again; the next `ready` repeats this.
+      this.warn('resub', `${this.name}: resubscribe failed: ${(err as Error).message}`);
+      return;
+    }
+    if (names.length > 0) this.log(`${this.name}: reconnected, resubscribed ${names.length} channels`);
+    this.seq.resyncAll();
+  }
+
+  /**
+   * A channel's continuity is broken (its epoch changed while we were away, or history no longer
+   * covers what we missed). The node's contract for that is an epoch change on a publication: a
+   * session that sees a publication whose epoch differs from the one it subscribed at sends the
+   * client `unsub` with `resubscribe: true`, and the resubscribe's recovery says whether anything
+   * was lost. We deliver such a marker (epoch RESET_EPOCH, which no stream ever has, offset 0, no
+   * data); no session forwards it, because the epoch check comes first. A handler that implements
+   * `onStreamReset(channel)` gets that call instead.
+   */
+  private reset(channel: string): void {
+    const h = this.handler;
+    if (!h) return;
+    this.warn(`reset:${channel}`, `${this.name}: stream ${channel} lost continuity; its subscribers resubscribe`);
+    if (h.onStreamReset) h.onStreamReset(channel);
+    else h.onPublication(channel, { offset: 0, data: null }, RESET_EPOCH);
+  }
+
+  private warn(kind: string, message: string): void {
+    const now = Date.now();
+    if ((this.lastLog.get(kind) ?? 0) + 5000 > now) return;
+    this.lastLog.set(kind, now);
+    this.log(message);
+  }
+
+  private checkOpen(): void {
+    if (this.closing) throw new Error(`${this.name} broker is closed`);
+  }
+}
+
+interface WireMessage {
+  o?: number;
+  e?: string;
+  d?: unknown;
+  i?: ClientInfo;
+  j?: ClientInfo;
+  l?: ClientInfo;
+}
+
+function toPublication(e: Entry): Publication {
+  const [id, f] = e;
+  const pub: Publication = { offset: Number(id.slice(0, id.indexOf('-'))), data: null };
+  for (let i = 0; i + 1 < f.length; i += 2) {
+    if (f[i] === 'd') pub.data = JSON.parse(f[i + 1]!);
+    else if (f[i] === 'i') pub.info = JSON.parse(f[i + 1]!) as ClientInfo;
+  }
+  return pub;
+}
+
+/** `host:port` or `redis://host:port` → ioredis cluster node. */
+export function parseNode(s: string): ClusterNode {
+  const u = new URL(s.includes('://') ? s : `redis://${s}`);
+  return { host: u.hostname, port: Number(u.port || 6379) };
+}

@@ -1,0 +1,148 @@
+/**
+ * Redis instances for tests: the shared one at 127.0.0.1:6379 (SWITCHBOARD_TEST_REDIS_URL), and
+ * throwaway `redis-server` processes on free ports (temp dir, no persistence), killed and removed
+ * by `stop()` and on process exit even when a test fails.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const SHARED_REDIS_URL = process.env.SWITCHBOARD_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** True when something accepts TCP at host:port within `ms`. */
+export function reachable(host: string, port: number, ms = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port });
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(ms, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+/**
+ * Whether a backend test may run: true when reachable; false (the caller skips) when not and not
+ * in CI; throws in CI, where the service must be there, so a missing service fails loudly.
+ */
+export async function requireService(what: string, host: string, port: number): Promise<boolean> {
+  if (await reachable(host, port)) return true;
+  if (process.env.CI === 'true') throw new Error(`${what} is not reachable at ${host}:${port}, and CI=true: the service must be running`);
+  return false;
+}
+
+/** A free TCP port on loopback (and port+10000 free too, for Redis Cluster's bus port). */
+export async function freePort(withBus = false): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const srv = createServer();
+      srv.once('error', reject);
+      srv.listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    if (!withBus) return port;
+    if (port + 10000 < 65536 && !(await reachable('127.0.0.1', port + 10000, 200))) return port;
+  }
+  throw new Error('no free port found');
+}
+
+const live = new Set<ChildProcess>();
+const dirs = new Set<string>();
+process.once('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+export interface RedisProcess {
+  port: number;
+  url: string;
+  dir: string;
+  proc: ChildProcess;
+  /** SIGKILL (or another signal) and wait for exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts a fresh, empty server on the same port (after kill). */
+  restart(): Promise<void>;
+  /** Kills the server and removes its directory. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Starts `redis-server` on a free port with no persistence. */
+export async function startRedis(extraArgs: string[] = [], port?: number): Promise<RedisProcess> {
+  const p = port ?? (await freePort(extraArgs.includes('--cluster-enabled')));
+  const dir = mkdtempSync(join(tmpdir(), 'sb-redis-'));
+  dirs.add(dir);
+  const launch = async (): Promise<ChildProcess> => {
+    const proc = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--logfile', join(dir, 'redis.log'), ...extraArgs], { stdio: 'ignore' });
+    live.add(proc);
+    proc.once('exit', () => live.delete(proc));
+    const end = Date.now() + 5000;
+    while (!(await reachable('127.0.0.1', p, 200))) {
+      if (proc.exitCode !== null || Date.now() > end) throw new Error(`redis-server on port ${p} did not start`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return proc;
+  };
+  const rp: RedisProcess = {
+    port: p,
+    url: `redis://127.0.0.1:${p}`,
+    dir,
+    proc: await launch(),
+    async kill(signal: NodeJS.Signals = 'SIGKILL') {
+      const proc = rp.proc;
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill(signal);
+      await exited;
+    },
+    async restart() {
+      await rp.kill();
+      rp.proc = await launch();
+    },
+    async stop() {
+      await rp.kill();
+      rmSync(dir, { recursive: true, force: true });
+      dirs.delete(dir);
+    },
+  };
+  return rp;
+}
+
+export interface RedisClusterProcess {
+  nodes: RedisProcess[];
+  /** Seed addresses (`127.0.0.1:port`). */
+  seeds: string[];
+  stop(): Promise<void>;
+}
+
+/** Starts `masters` cluster-enabled servers and joins them with `redis-cli --cluster create`. */
+export async function startRedisCluster(masters = 3): Promise<RedisClusterProcess> {
+  const nodes: RedisProcess[] = [];
+  const stop = async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+  };
+  try {
+    for (let i = 0; i < masters; i++) {
+      nodes.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000']));
+    }
+    const seeds = nodes.map((n) => `127.0.0.1:${n.port}`);
+    execFileSync('redis-cli', ['--cluster', 'create', ...seeds, '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore', timeout: 20_000 });
+    // Wait until every node agrees the cluster is ok.
+    const end = Date.now() + 15_000;
+    for (const n of nodes) {
+      while (!execFileSync('redis-cli', ['-p', String(n.port), 'cluster', 'info'], { encoding: 'utf8' }).includes('cluster_state:ok')) {
+        if (Date.now() > end) throw new Error('redis cluster did not become ok');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    return { nodes, seeds, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
