@@ -1,0 +1,146 @@
+/**
+ * Redis broker behaviour beyond the contract, on a private redis-server we can kill: delivery
+ * survives a dropped subscriber connection (missed publications are read back from history, in
+ * order, once), a Redis that comes back empty makes the node's subscribers resubscribe, and the
+ * cost of one publication in Redis commands.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import type { BrokerHandler, Publication } from '../../src/broker/broker.ts';
+import { RedisBroker, RESET_EPOCH } from '../../src/broker/redis.ts';
+import type { ClientInfo } from '../../src/protocol/frames.ts';
+import { requireService, SHARED_REDIS_URL, startRedis, type RedisProcess } from '../helpers/cluster-redis.ts';
+
+class Rec implements BrokerHandler {
+  pubs: Array<{ ch: string; pub: Publication; epoch: string }> = [];
+  onPublication(ch: string, pub: Publication, epoch: string) {
+    this.pubs.push({ ch, pub, epoch });
+  }
+  onJoin(_c: string, _i: ClientInfo) {}
+  onLeave(_c: string, _i: ClientInfo) {}
+}
+
+async function until(cond: () => boolean, ms = 10_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const hist = { historySize: 1000, historyTtlMs: 60_000 };
+const u = new URL(SHARED_REDIS_URL);
+await requireService('Redis', u.hostname, Number(u.port || 6379)); // CI must have redis-server too
+let redis: RedisProcess;
+const quiet = () => {};
+
+before(async () => {
+  redis = await startRedis();
+});
+after(async () => {
+  await redis?.stop();
+});
+
+test('a dropped subscriber connection loses nothing: missed publications come from history, in order, once', async () => {
+  const node = new RedisBroker({ url: redis.url, log: quiet });
+  const publisher = new RedisBroker({ url: redis.url, log: quiet });
+  const admin = new Redis(redis.url);
+  try {
+    const rec = new Rec();
+    node.setHandler(rec);
+    publisher.setHandler(new Rec());
+    await node.subscribe('blip');
+    for (let i = 1; i <= 10; i++) await publisher.publish('blip', i, hist);
+    await until(() => rec.pubs.length === 10);
+    // Kill the node's pub/sub connection and publish while it reconnects.
+    await admin.client('KILL', 'TYPE', 'pubsub');
+    for (let i = 11; i <= 200; i++) await publisher.publish('blip', i, hist);
+    await until(() => rec.pubs.length >= 200, 10_000, '200 publications');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(rec.pubs.map((p) => p.pub.offset), Array.from({ length: 200 }, (_, i) => i + 1));
+    assert.deepEqual(rec.pubs.map((p) => p.pub.data), Array.from({ length: 200 }, (_, i) => i + 1));
+  } finally {
+    admin.disconnect();
+    await Promise.all([node.close(), publisher.close()]);
+  }
+});
+
+test('publications lost with no later one to reveal the gap still arrive after a reconnect', async () => {
+  const node = new RedisBroker({ url: redis.url, log: quiet });
+  const publisher = new RedisBroker({ url: redis.url, log: quiet });
+  const admin = new Redis(redis.url);
+  try {
+    const rec = new Rec();
+    node.setHandler(rec);
+    await node.subscribe('tail');
+    await publisher.publish('tail', 'a', hist);
+    await until(() => rec.pubs.length === 1);
+    await admin.client('KILL', 'TYPE', 'pubsub');
+    await publisher.publish('tail', 'b', hist);
+    await publisher.publish('tail', 'c', hist);
+    await until(() => rec.pubs.length === 3, 10_000, 'b and c');
+    assert.deepEqual(rec.pubs.map((p) => p.pub.data), ['a', 'b', 'c']);
+  } finally {
+    admin.disconnect();
+    await Promise.all([node.close(), publisher.close()]);
+  }
+});
+
+test('Redis restarted empty: the node resubscribes and its subscribers are told to resubscribe (reset marker)', async () => {
+  const node = new RedisBroker({ url: redis.url, log: quiet });
+  try {
+    const rec = new Rec();
+    node.setHandler(rec);
+    await node.subscribe('restart');
+    const first = await node.publish('restart', 'before', hist);
+    await until(() => rec.pubs.length === 1);
+    await redis.restart();
+    await until(() => rec.pubs.some((p) => p.epoch === RESET_EPOCH), 15_000, 'reset marker');
+    const marker = rec.pubs.find((p) => p.epoch === RESET_EPOCH)!;
+    assert.equal(marker.pub.offset, 0);
+    // Publishing works again, in a new epoch, and reaches the resubscribed node.
+    let p;
+    for (let i = 0; i < 100; i++) {
+      try {
+        p = await node.publish('restart', 'after', hist);
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    assert.ok(p, 'publish after restart');
+    assert.equal(p.offset, 1);
+    assert.notEqual(p.epoch, first.epoch);
+    await until(() => rec.pubs.some((x) => x.pub.data === 'after' && x.epoch === p.epoch), 5000, 'live delivery after restart');
+  } finally {
+    await node.close();
+  }
+});
+
+test('cost of a publication: one EVALSHA, auto-pipelined', async () => {
+  const node = new RedisBroker({ url: redis.url, log: quiet });
+  const admin = new Redis(redis.url);
+  try {
+    await node.publish('cost', 0, hist); // loads the script
+    await admin.config('RESETSTAT');
+    const n = 1000;
+    await Promise.all(Array.from({ length: n }, (_, i) => node.publish('cost', i, hist)));
+    const stats = String(await admin.info('commandstats'));
+    const calls = (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+    const per = { evalsha: calls('evalsha') / n, xadd: calls('xadd') / n, publish: calls('publish') / n, hincrby: calls('hincrby') / n };
+    process.stdout.write(`# redis commands per publication: ${JSON.stringify(per)}\n`);
+    assert.equal(per.evalsha, 1);
+    assert.equal(per.publish, 1);
+    assert.equal(per.xadd, 1);
+    const info = String(await admin.info('stats'));
+    // Auto-pipelining: the 1,000 publishes left in far fewer writes than commands. total_net_input
+    // cannot show writes, so compare the number of read syscalls Redis made on our behalf instead.
+    const reads = Number(/total_reads_processed:(\d+)/.exec(info)?.[1] ?? n);
+    process.stdout.write(`# redis reads processed for ${n} publications: ${reads}\n`);
+    assert.ok(reads < n / 2, `expected pipelined batches, got ${reads} reads for ${n} publishes`);
+  } finally {
+    admin.disconnect();
+    await node.close();
+  }
+});
