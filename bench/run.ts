@@ -4,7 +4,7 @@
  * with --json, one JSON document) goes to stdout. Exits 1 if any system failed a scenario.
  */
 import { execFileSync } from 'node:child_process';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { mkdirSync } from 'node:fs';
 import { parseArgs, UsageError, type BenchOptions } from './cli.ts';
@@ -52,6 +52,9 @@ async function runTurn(args: string[]): Promise<ResultRow[]> {
 
 async function main(o: BenchOptions): Promise<number> {
   const serverCpus = pinCpus(o.pin);
+  const load = loadavg().map((x) => x.toFixed(2)).join(' ');
+  log(`node ${process.version}, ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown'}), load average ${load}`);
+  if (loadavg()[0]! > 0.5) log('warning: the machine is not idle; other processes compete with the benchmark');
   if (o.cpuProf) mkdirSync(o.cpuProf, { recursive: true });
   const outcomes: ScenarioOutcome[] = [];
   for (const scenario of o.scenarios) {

@@ -14,6 +14,7 @@ import { dialects } from '../loadgen/dialects/index.ts';
 import { WorkerPool } from '../loadgen/pool.ts';
 import { Publisher } from '../loadgen/publisher.ts';
 import { ServerProcess } from '../servers/process.ts';
+import { describeCpuUse, readCpuTimes } from '../sysstat.ts';
 import { emptyRow, type ScenarioOutcome } from '../result.ts';
 
 export interface FanoutOptions {
@@ -77,16 +78,19 @@ async function throughputPhase({ server, pool, publisher, o, notes }: Phase): Pr
     await pool.report();
   }
   const cpu0 = await server.cpu();
+  const sys0 = readCpuTimes();
   pool.measure(false, PROGRESS_MS);
   const st = await publisher.flood({ ...flood, durationMs: o.seconds * 1000 });
   await drain(pool, st.published * o.subscribers);
   const cpu1 = await server.cpu();
+  const sys1 = readCpuTimes();
   const tp = await pool.report();
   const expected = st.published * o.subscribers;
   const spanUs = tp.lastUs - st.startUs;
   notes.push(
     `throughput: ${st.published} publishes, ${tp.delivered}/${expected} deliveries in ${(spanUs / 1e6).toFixed(2)} s; ` +
-      `server CPU ${cpuNote(cpu0, cpu1, spanUs)}, loadgen workers CPU ${tp.cpu.map(pct).join(' + ')} (kernel share ${tp.sysShare.map(pct).join(', ')})`,
+      `server CPU ${cpuNote(cpu0, cpu1, spanUs)}, loadgen workers CPU ${tp.cpu.map(pct).join(' + ')} (kernel share ${tp.sysShare.map(pct).join(', ')}); ` +
+      `machine ${describeCpuUse(sys0, sys1)}`,
   );
   if (tp.cpu.some((c) => c > 0.9)) notes.push('warning: a load worker was > 90 % busy, the load generator may have limited throughput');
   if (tp.delivered < expected) notes.push(`warning: ${expected - tp.delivered} deliveries missing after the drain`);
@@ -97,10 +101,12 @@ async function throughputPhase({ server, pool, publisher, o, notes }: Phase): Pr
 /** Publish at the fixed rate for `seconds`; return p50/p99 in ms. */
 async function latencyPhase({ server, pool, publisher, o, notes }: Phase): Promise<{ p50: number | null; p99: number | null }> {
   const cpu0 = await server.cpu();
+  const sys0 = readCpuTimes();
   pool.measure(true, PROGRESS_MS);
   const lt = await publisher.paced(o.rate, o.seconds * 1000);
   await drain(pool, lt.published * o.subscribers);
   const cpu1 = await server.cpu();
+  const sys1 = readCpuTimes();
   const lat = await pool.report();
   const spanUs = Math.max(1, lat.lastUs - lt.startUs);
   const q = (x: number): number | null => {
@@ -110,7 +116,7 @@ async function latencyPhase({ server, pool, publisher, o, notes }: Phase): Promi
   notes.push(
     `latency: ${o.rate} publishes/s × ${o.subscribers} = ${o.rate * o.subscribers} deliveries/s offered, ` +
       `${lat.latency.count} samples, p90 ${q(0.9) ?? '-'} ms, max ${q(1) ?? '-'} ms; ` +
-      `server CPU ${cpuNote(cpu0, cpu1, spanUs)}, loadgen workers CPU ${lat.cpu.map(pct).join(' + ')}`,
+      `server CPU ${cpuNote(cpu0, cpu1, spanUs)}, loadgen workers CPU ${lat.cpu.map(pct).join(' + ')}; machine ${describeCpuUse(sys0, sys1)}`,
   );
   const expected = lt.published * o.subscribers;
   if (lat.delivered < expected) notes.push(`warning: ${expected - lat.delivered} latency-phase deliveries missing`);
