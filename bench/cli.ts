@@ -50,7 +50,8 @@ export const USAGE = `usage: npm run bench -- [fanout|memory|turn ...] [options]
   --latency-only       fan-out: skip the throughput phase (e.g. to profile the fixed-load path)
   --no-pin             do not pin the server to CPU 0 (and the load generator to the others)
   --cpu-prof [DIR]     write a V8 CPU profile of each server child (default DIR .bench-tmp/prof)
-Without a scenario: fanout and memory. 'turn' runs bench/turn.ts (all later arguments go to it).`;
+Without a scenario: fanout and memory. 'turn' runs bench/turn.ts; every later argument goes to it
+(--json is honoured here as well).`;
 
 function positiveNumber(flag: string, v: string | undefined, integer: boolean): number {
   const n = Number(v);
@@ -88,6 +89,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
       case 'turn':
         o.scenarios.push('turn');
         o.turnArgs = argv.slice(i + 1);
+        if (o.turnArgs.includes('--json')) o.json = true; // also seen by turn.ts
         i = argv.length;
         break;
       case '--json':

@@ -57,14 +57,15 @@ async function main(o: BenchOptions): Promise<number> {
   if (loadavg()[0]! > 0.5) log('warning: the machine is not idle; other processes compete with the benchmark');
   if (o.cpuProf) mkdirSync(o.cpuProf, { recursive: true });
   const outcomes: ScenarioOutcome[] = [];
+  const failures: string[] = [];
   for (const scenario of o.scenarios) {
     if (scenario === 'turn') {
       try {
         for (const row of await runTurn(o.turnArgs)) outcomes.push({ row, notes: [] });
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
-        log(`turn: ${message}`);
-        outcomes.push({ row: { scenario: 'turn', system: 'switchboard', deliveriesPerSec: null, p50Ms: null, p99Ms: null, kibPerConnection: null }, notes: [], error: message });
+        log(`turn FAILED: ${message}`);
+        failures.push(`turn: ${message}`);
       }
       continue;
     }
@@ -97,14 +98,17 @@ async function main(o: BenchOptions): Promise<number> {
     const lines = [renderTable(rows), ''];
     const targets = renderTargets(rows);
     if (targets.length > 0) lines.push('Targets (issue 2):', ...targets.map((t) => `  ${t}`), '');
-    const notes = outcomes.flatMap((x) => [
+    const notes = [
+      ...failures,
+      ...outcomes.flatMap((x) => [
       ...(x.error ? [`${x.row.scenario} ${x.row.system}: FAILED: ${x.error}`] : []),
-      ...x.notes.map((n) => `${x.row.scenario} ${x.row.system}: ${n}`),
-    ]);
+        ...x.notes.map((n) => `${x.row.scenario} ${x.row.system}: ${n}`),
+      ]),
+    ];
     if (notes.length > 0) lines.push('Notes:', ...notes.map((n) => `  ${n}`));
     process.stdout.write(`${lines.join('\n')}\n`);
   }
-  return outcomes.some((x) => x.error) ? 1 : 0;
+  return failures.length > 0 || outcomes.some((x) => x.error) ? 1 : 0;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
