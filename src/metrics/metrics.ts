@@ -5,6 +5,9 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SwitchboardNode } from '../server/node.ts';
+import { SessionState } from '../server/session.ts';
+import { RECEIVED_TYPES, SENT_TYPES, TRANSPORT_KINDS } from '../server/stats.ts';
+import { InstrumentedBroker } from './instrumented-broker.ts';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -13,7 +16,9 @@ export class Metrics {
     const r = this.registry;
     const s = node.stats;
     r.setDefaultLabels({ node: node.options.name });
-    collectDefaultMetrics({ register: r, prefix: 'switchboard_process_', eventLoopMonitoringPrecision: 20 });
+    // prom-client's own names already start with process_ / nodejs_, so the prefix is just ours:
+    // switchboard_process_resident_memory_bytes, switchboard_nodejs_eventloop_lag_p99_seconds.
+    collectDefaultMetrics({ register: r, prefix: 'switchboard_', eventLoopMonitoringPrecision: 20 });
 
     const gauge = (name: string, help: string, read: () => number) =>
       new Gauge({ name, help, registers: [r], collect() { this.set(read()); } });
@@ -31,24 +36,66 @@ export class Metrics {
         },
       });
 
-    gauge('switchboard_connections', 'Connected clients (past the connect command).', () => node.connectionCount);
+    /** Counters kept in Float64Arrays indexed like `keys`, exposed with one label. */
+    const byIndex = (name: string, help: string, label: string, keys: readonly string[], values: Float64Array) =>
+      new Counter({
+        name,
+        help,
+        labelNames: [label],
+        registers: [r],
+        collect() {
+          this.reset();
+          keys.forEach((k, i) => this.inc({ [label]: k }, values[i]!));
+        },
+      });
+
+    // Per-connection figures are gathered in one pass over the sessions per scrape (O(connections),
+    // never on a hot path), cached for the duration of that scrape.
+    let scan: Scan | null = null;
+    let scanAt = -1;
+    const scanned = (): Scan => {
+      const now = performance.now();
+      if (scan === null || now - scanAt > 50) {
+        scan = scanSessions(node);
+        scanAt = now;
+      }
+      return scan;
+    };
+    new Gauge({
+      name: 'switchboard_connections',
+      help: 'Connected clients (past the connect command), by transport.',
+      labelNames: ['transport'],
+      registers: [r],
+      collect() {
+        for (const [k, v] of scanned().connections) this.set({ transport: k }, v);
+      },
+    });
+    gauge('switchboard_connections_pending', 'Open transports that have not completed the connect command yet.', () => scanned().pending);
+    gauge('switchboard_max_connections', 'The node\'s connection limit (maxConnections), for capacity alerts.', () => node.options.maxConnections);
+    gauge('switchboard_draining', '1 while the node drains (SIGTERM), else 0.', () => (node.draining ? 1 : 0));
     gauge('switchboard_channels', 'Channels with at least one local subscriber.', () => node.hub.channelCount);
-    gauge('switchboard_subscriptions', 'Subscriptions of local clients.', () => {
-      let n = 0;
-      for (const x of node.sessions) n += x.subscriptionCount;
-      return n;
+    new Gauge({
+      name: 'switchboard_subscriptions',
+      help: 'Subscriptions of local clients, by namespace ("default" for channels without one).',
+      labelNames: ['namespace'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [k, v] of scanned().subscriptions) this.set({ namespace: k }, v);
+      },
     });
-    gauge('switchboard_outbound_queue_bytes', 'Bytes queued for clients and not yet written to the kernel.', () => {
-      let n = 0;
-      for (const x of node.sessions) n += x.queuedBytes;
-      return n;
-    });
+    gauge('switchboard_outbound_queue_bytes', 'Bytes queued for clients and not yet written to the kernel.', () => scanned().queued);
+    gauge('switchboard_outbound_queue_max_bytes', 'Largest outbound queue of one connection (compare with maxQueueBytes).', () => scanned().maxQueued);
+    gauge('switchboard_max_queue_bytes', 'Outbound bytes per connection before the slow-consumer policy (maxQueueBytes).', () => node.options.maxQueueBytes);
     gauge('switchboard_memory_per_connection_bytes', 'Process RSS divided by connections (0 when none).', () =>
       node.connectionCount > 0 ? process.memoryUsage().rss / node.connectionCount : 0,
     );
     counter('switchboard_connections_total', 'Connections accepted.', () => s.connectionsTotal);
-    counter('switchboard_messages_received_total', 'Transport messages received from clients.', () => s.messagesIn);
-    counter('switchboard_bytes_received_total', 'Bytes received from clients (transport payloads).', () => s.bytesIn);
+    byIndex('switchboard_messages_received_total', 'Transport messages received from clients, by transport.', 'transport', TRANSPORT_KINDS, s.inMessages);
+    byIndex('switchboard_bytes_received_total', 'Bytes received from clients (transport payloads), by transport.', 'transport', TRANSPORT_KINDS, s.inBytes);
+    byIndex('switchboard_frames_received_total', 'Valid frames received from clients, by frame type.', 'type', RECEIVED_TYPES, s.receivedFrames);
+    byIndex('switchboard_frames_queued_total', 'Frames queued for clients, by frame type (pings not included).', 'type', SENT_TYPES, s.sentFrames);
+    byIndex('switchboard_frames_queued_bytes_total', 'Bytes of frames queued for clients, by frame type (pings not included).', 'type', SENT_TYPES, s.sentBytes);
     counter('switchboard_frames_sent_total', 'Frames written to clients.', () => s.framesOut);
     counter('switchboard_bytes_sent_total', 'Bytes written to clients.', () => s.bytesOut);
     counter('switchboard_publications_total', 'Publications accepted (client and server API).', () => s.publishes);
@@ -57,6 +104,21 @@ export class Metrics {
     counter('switchboard_conflated_total', 'Publications replaced by a newer one on lossy channels.', () => s.conflated);
     counter('switchboard_recoveries_total', 'Subscriptions that recovered every missed publication.', () => s.recoveries);
     counter('switchboard_recovery_gaps_total', 'Subscriptions that could not recover (recovered: false).', () => s.recoveryGaps);
+    // The protocol has no "I am reconnecting" flag on connect; a subscribe that carries a position
+    // to recover from is what a reconnecting client sends, so that is what is counted.
+    new Counter({
+      name: 'switchboard_resubscriptions_total',
+      help: 'Subscribes carrying a recovery position (clients coming back after a reconnect), by result.',
+      labelNames: ['result'],
+      registers: [r],
+      collect() {
+        this.reset();
+        this.inc({ result: 'recovered' }, s.recoveries);
+        this.inc({ result: 'gap' }, s.recoveryGaps);
+      },
+    });
+    counter('switchboard_rebalanced_connections_total', 'Connections this node asked to reconnect elsewhere (rebalancing).', () => node.cluster.rebalanced);
+    gauge('switchboard_cluster_nodes', 'Nodes in the cluster registry that are not stale (this one included).', () => node.clusterInfo().filter((e) => !e.stale).length);
     byLabel('switchboard_commands_total', 'Client commands by frame type.', 'type', s.commands as Map<string | number, number>);
     byLabel('switchboard_errors_total', 'Error replies by code.', 'code', s.errors as Map<string | number, number>);
     byLabel('switchboard_disconnects_total', 'Closed connections by disconnect/close code.', 'code', s.disconnects as Map<string | number, number>);
@@ -70,6 +132,20 @@ export class Metrics {
         s.durations = [];
       },
     });
+    new Gauge({
+      name: 'switchboard_broker_info',
+      help: 'Which broker this node uses (value always 1).',
+      labelNames: ['broker'],
+      registers: [r],
+      collect() {
+        this.reset();
+        this.set({ broker: node.broker.name }, 1);
+      },
+    });
+    if (node.broker instanceof InstrumentedBroker) {
+      r.registerMetric(node.broker.latency);
+      r.registerMetric(node.broker.failures);
+    }
   }
 
   get contentType(): string {
@@ -79,4 +155,34 @@ export class Metrics {
   render(): Promise<string> {
     return this.registry.metrics();
   }
+}
+
+interface Scan {
+  connections: Map<string, number>;
+  pending: number;
+  subscriptions: Map<string, number>;
+  queued: number;
+  maxQueued: number;
+}
+
+function scanSessions(node: SwitchboardNode): Scan {
+  const connections = new Map<string, number>(TRANSPORT_KINDS.map((k) => [k, 0]));
+  const subscriptions = new Map<string, number>([['default', 0], ...Object.keys(node.options.namespaces).map((k): [string, number] => [k, 0])]);
+  let pending = 0;
+  let queued = 0;
+  let maxQueued = 0;
+  for (const x of node.sessions) {
+    if (x.state === SessionState.Connected) connections.set(x.transport.kind, (connections.get(x.transport.kind) ?? 0) + 1);
+    else if (x.state !== SessionState.Closed) pending++;
+    const q = x.queuedBytes;
+    queued += q;
+    if (q > maxQueued) maxQueued = q;
+    for (const ch of x.subs?.keys() ?? []) {
+      const i = ch.indexOf(':');
+      const ns = i === -1 ? 'default' : ch.slice(0, i);
+      // Channels of unknown namespaces are refused at subscribe, so this label set is the config's.
+      subscriptions.set(ns, (subscriptions.get(ns) ?? 0) + 1);
+    }
+  }
+  return { connections, pending, subscriptions, queued, maxQueued };
 }

@@ -116,6 +116,7 @@ export class Session implements TransportHandler, HubSubscriber {
     const stats = this.ctx.stats;
     stats.messagesIn++;
     stats.bytesIn += data.length;
+    stats.inbound(this.transport.kind, data.length);
     let frames: unknown[];
     try {
       frames = this.transport.format.codec.decode(data);
@@ -129,6 +130,7 @@ export class Session implements TransportHandler, HubSubscriber {
       } catch (err) {
         return this.protocolError(err);
       }
+      stats.received(cmd.t);
       this.accept(cmd);
       if ((this.state as SessionState) === SessionState.Closed) return;
     }
@@ -242,7 +244,7 @@ export class Session implements TransportHandler, HubSubscriber {
   // ---- outbound --------------------------------------------------------------------------------
 
   send(frame: ServerFrame): void {
-    this.enqueue(this.transport.format.encode(frame));
+    this.enqueue(this.ctx.stats.sent(frame.t, this.transport.format.encode(frame)));
   }
 
   reply(id: number, fields: Record<string, unknown> = {}): void {
@@ -289,7 +291,7 @@ export class Session implements TransportHandler, HubSubscriber {
       if (Buffer.isBuffer(item)) out.push(item);
       else {
         if (item.gapFrom > 0) {
-          out.push(this.transport.format.encode({ t: 'gap', ch: item.ch, e: item.epoch, from: item.gapFrom, to: item.offset - 1 }));
+          out.push(this.ctx.stats.sent('gap', this.transport.format.encode({ t: 'gap', ch: item.ch, e: item.epoch, from: item.gapFrom, to: item.offset - 1 })));
         }
         out.push(item.buf);
       }
@@ -345,7 +347,7 @@ export class Session implements TransportHandler, HubSubscriber {
     }
     if (env.offset <= sub.lastOffset) return;
     sub.lastOffset = env.offset;
-    const buf = env.bytes(this.transport.format);
+    const buf = this.ctx.stats.sent('pub', env.bytes(this.transport.format));
     if (sub.ns.lossy && (this.lossySlots !== null || this.congested())) {
       this.conflate(env, buf);
       return;
@@ -374,7 +376,7 @@ export class Session implements TransportHandler, HubSubscriber {
   deliverEvent(env: Envelope): void {
     const sub = this.subs?.get(env.channel);
     if (!sub || sub.held !== null) return;
-    this.enqueue(env.bytes(this.transport.format));
+    this.enqueue(this.ctx.stats.sent(env.frame.t, env.bytes(this.transport.format)));
   }
 
   /** Drops a subscription locally (hub, presence). Does not tell the client. */
@@ -396,7 +398,7 @@ export class Session implements TransportHandler, HubSubscriber {
     const frame: ServerFrame = { t: 'disconnect', code: d.code, reason: d.reason, reconnect: d.reconnect };
     if (d.delay !== undefined) frame.delay = d.delay;
     this.closeAfterFlush = d;
-    this.pending.push(this.transport.format.encode(frame));
+    this.pending.push(this.ctx.stats.sent('disconnect', this.transport.format.encode(frame)));
     this.flush();
   }
 

@@ -1,3 +1,14 @@
+import type { TransportKind } from './transport.ts';
+
+/** Server frame types counted by {@link Stats.sent}; the index of each is its slot in the arrays. */
+export const SENT_TYPES = ['pub', 'join', 'leave', 'gap', 'unsub', 'ping', 'ok', 'err', 'disconnect', 'other'] as const;
+/** Client frame types counted by {@link Stats.received} (what validateCommand returns). */
+export const RECEIVED_TYPES = ['connect', 'sub', 'unsub', 'pub', 'presence', 'history', 'refresh', 'pong', 'unknown'] as const;
+export const TRANSPORT_KINDS: readonly TransportKind[] = ['websocket', 'sse', 'poll'];
+const SENT_INDEX: Record<string, number> = Object.fromEntries(SENT_TYPES.map((t, i) => [t, i]));
+const RECEIVED_INDEX: Record<string, number> = Object.fromEntries(RECEIVED_TYPES.map((t, i) => [t, i]));
+const TRANSPORT_INDEX: Record<string, number> = Object.fromEntries(TRANSPORT_KINDS.map((t, i) => [t, i]));
+
 /**
  * Plain counters on the hot path (a number increment, no label lookup); the metrics module reads
  * them at scrape time.
@@ -18,6 +29,37 @@ export class Stats {
   readonly disconnects = new Map<number, number>();
   /** Connection lifetimes in seconds, observed on close; drained by the metrics module. */
   durations: number[] = [];
+
+  /** Frames queued for clients, by SENT_TYPES index (queued: a conflated pub is counted too). */
+  readonly sentFrames = new Float64Array(SENT_TYPES.length);
+  readonly sentBytes = new Float64Array(SENT_TYPES.length);
+  /** Valid frames received from clients, by RECEIVED_TYPES index. */
+  readonly receivedFrames = new Float64Array(RECEIVED_TYPES.length);
+  /** Transport messages and their bytes received, by TRANSPORT_KINDS index. */
+  readonly inMessages = new Float64Array(TRANSPORT_KINDS.length);
+  readonly inBytes = new Float64Array(TRANSPORT_KINDS.length);
+
+  /** Counts one outbound frame of type `t` and returns `buf` (so a call site stays one expression). */
+  sent(t: string, buf: Buffer): Buffer {
+    const i = SENT_INDEX[t] ?? SENT_TYPES.length - 1;
+    this.sentFrames[i]!++;
+    this.sentBytes[i]! += buf.length;
+    return buf;
+  }
+
+  /** Counts one validated inbound frame. */
+  received(t: string): void {
+    const i = RECEIVED_INDEX[t];
+    if (i !== undefined) this.receivedFrames[i]!++;
+  }
+
+  /** Counts one inbound transport message. */
+  inbound(kind: TransportKind, bytes: number): void {
+    const i = TRANSPORT_INDEX[kind];
+    if (i === undefined) return;
+    this.inMessages[i]!++;
+    this.inBytes[i]! += bytes;
+  }
 
   count(map: Map<string | number, number>, key: string | number): void {
     (map as Map<string | number, number>).set(key, (map.get(key) ?? 0) + 1);
