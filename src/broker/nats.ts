@@ -1,0 +1,470 @@
+/**
+ * The NATS broker: history and positions in one JetStream stream (one subject per channel), live
+ * delivery over core NATS, presence in a JetStream KV bucket. Works with nats-server ≥ 2.9.
+ *
+ * How a publish gets its offset: every stored message carries its channel's epoch and offset in
+ * its JSON body. A node publishes offset N+1 to `<prefix>.h.<channel>` with the header
+ * `Nats-Expected-Last-Subject-Sequence` set to the stream sequence of offset N; JetStream stores it
+ * only if that is still the subject's last message, so two publishers can never take the same
+ * offset (the loser re-reads the last message and retries). Publishes of one node to one channel
+ * are queued so they do not race each other. Idempotency keys are JetStream's `Nats-Msg-Id`.
+ *
+ * Delivery: after JetStream acknowledges, the node publishes the same publication on the core
+ * subject `<prefix>.d.<channel>`. Two nodes' deliveries may cross on the wire, and core NATS drops
+ * what a disconnected subscriber misses; the Sequencer (redis-sequencer.ts) puts them back in order
+ * and reads holes from the stream. What NATS cannot do like Redis is listed in docs/brokers.md.
+ *
+ * Channel names are base64url-encoded into one subject token (and KV key part), because `.`, a
+ * legal channel character, separates NATS subject tokens.
+ */
+import { connect, DeliverPolicy, DiscardPolicy, headers, JSONCodec, nanos, RetentionPolicy, StorageType, StringCodec, type JetStreamClient, type JetStreamManager, type KV, type NatsConnection, type Subscription } from 'nats';
+import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
+import { randomId, type Broker, type BrokerHandler, type HistoryOptions, type HistoryResult, type Publication, type PublishOptions } from './broker.ts';
+import { Sequencer } from './redis-sequencer.ts';
+
+export interface NatsBrokerOptions {
+  /** Server URL(s). @default 'nats://127.0.0.1:4222' */
+  servers?: string | string[];
+  /** Prefix of subjects, the stream name and the KV bucket. @default 'sb' */
+  prefix?: string;
+  /** Most publications kept per channel, whatever a namespace asks (JetStream's max_msgs_per_subject is stream-wide). @default 10000 */
+  maxHistorySize?: number;
+  /** Milliseconds a channel's position lives after its last publication (the stream's max_age). @default 86400000 */
+  streamTtlMs?: number;
+  /** Idempotency window: the stream's duplicate window, the same for every publish (see docs/brokers.md). @default 300000 */
+  idempotencyWindowMs?: number;
+  /** Longest presence TTL honoured (the KV bucket's max_age). @default 3600000 */
+  presenceMaxTtlMs?: number;
+  /** JetStream replicas of the stream and the bucket (3 in a NATS cluster). @default 1 */
+  replicas?: number;
+  /** Name for logs and metrics. @default 'nats' */
+  name?: string;
+  /** Where connection trouble is reported. @default console.warn */
+  log?: (message: string) => void;
+}
+
+/** What this broker does differently from the Redis and memory brokers (docs/brokers.md). */
+export const NATS_CAPABILITIES = {
+  /** A publish is stored, then delivered by a second message: a node dying between the two leaves it in history but not delivered live until the channel's next publication reveals the gap. */
+  atomicAppendAndDeliver: false,
+  /** Idempotency uses the stream's duplicate window; `idempotencyTtlMs` of a publish is ignored. */
+  perPublishIdempotencyTtl: false,
+  /** History TTL is judged against the reading node's clock (JetStream 2.9 has no per-message TTL). */
+  serverClockTtl: false,
+} as const;
+
+const jc = JSONCodec();
+const sc = StringCodec();
+const WRONG_LAST_SEQUENCE = 10071;
+
+interface Stored {
+  /** epoch */
+  e: string;
+  /** offset */
+  o: number;
+  /** 'm': a position marker (stream created or history removed), not a publication */
+  k?: 'm';
+  /** history size and TTL asked at publish */
+  s?: number;
+  t?: number;
+  d?: unknown;
+  i?: ClientInfo;
+}
+
+interface Last {
+  seq: number;
+  epoch: string;
+  offset: number;
+}
+
+export class NatsBroker implements Broker {
+  readonly name: string;
+  readonly capabilities = NATS_CAPABILITIES;
+  private readonly o: Required<Omit<NatsBrokerOptions, 'servers' | 'log' | 'name'>>;
+  private readonly servers: string | string[];
+  private readonly log: (message: string) => void;
+  private readonly streamName: string;
+  private readonly ready: Promise<{ nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager; kv: KV }>;
+  private handler: BrokerHandler | null = null;
+  private readonly subs = new Map<string, Subscription>();
+  private readonly seq: Sequencer;
+  /** Per channel: the tail of this node's publish queue, and the last message it knows. */
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly lastKnown = new Map<string, Last>();
+  /** offset → stream sequence hints per channel, so a read after a known offset starts right there. */
+  private readonly hints = new Map<string, Map<number, number>>();
+  private closing: Promise<void> | null = null;
+
+  constructor(options: NatsBrokerOptions = {}) {
+    this.name = options.name ?? 'nats';
+    this.servers = options.servers ?? 'nats://127.0.0.1:4222';
+    this.log = options.log ?? ((m) => console.warn(m));
+    this.o = {
+      prefix: options.prefix ?? 'sb',
+      maxHistorySize: options.maxHistorySize ?? 10_000,
+      streamTtlMs: options.streamTtlMs ?? 86_400_000,
+      idempotencyWindowMs: options.idempotencyWindowMs ?? 300_000,
+      presenceMaxTtlMs: options.presenceMaxTtlMs ?? 3_600_000,
+      replicas: options.replicas ?? 1,
+    };
+    this.streamName = `${this.o.prefix.replace(/[^A-Za-z0-9_-]/g, '_')}_history`;
+    this.seq = new Sequencer({
+      history: (ch, o) => this.history(ch, o),
+      deliver: (ch, pub, epoch) => this.handler?.onPublication(ch, pub, epoch),
+      reset: (ch) => this.handler?.onPublication(ch, { offset: 0, data: null }, ''),
+      onError: (ch, err) => this.log(`${this.name}: could not fill a gap on ${ch}: ${(err as Error).message}`),
+    });
+    this.ready = this.init();
+    this.ready.catch(() => {}); // surfaced by the first call that awaits it
+  }
+
+  private async init() {
+    const nc = await connect({ servers: this.servers, maxReconnectAttempts: -1, reconnectTimeWait: 250, name: `switchboard-${this.name}` });
+    const jsm = await nc.jetstreamManager();
+    const cfg = {
+      name: this.streamName,
+      subjects: [`${this.o.prefix}.h.>`],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      max_msgs_per_subject: this.o.maxHistorySize + 1,
+      max_age: nanos(this.o.streamTtlMs),
+      duplicate_window: nanos(this.o.idempotencyWindowMs),
+      num_replicas: this.o.replicas,
+    };
+    try {
+      await jsm.streams.add(cfg);
+    } catch {
+      await jsm.streams.update(this.streamName, cfg);
+    }
+    const js = nc.jetstream();
+    const kv = await js.views.kv(`${this.o.prefix.replace(/[^A-Za-z0-9_-]/g, '_')}_presence`, { history: 1, ttl: this.o.presenceMaxTtlMs, replicas: this.o.replicas });
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'reconnect') {
+          this.log(`${this.name}: reconnected, reading what was missed on ${this.subs.size} channels`);
+          await nc.flush().catch(() => {});
+          this.seq.resyncAll();
+        } else if (s.type === 'disconnect') this.log(`${this.name}: disconnected from ${String(s.data)}`);
+      }
+    })();
+    return { nc, js, jsm, kv };
+  }
+
+  private tok(channel: string): string {
+    return Buffer.from(channel, 'utf8').toString('base64url') || '_';
+  }
+
+  private histSubject(channel: string): string {
+    return `${this.o.prefix}.h.${this.tok(channel)}`;
+  }
+
+  private deliverSubject(channel: string): string {
+    return `${this.o.prefix}.d.${this.tok(channel)}`;
+  }
+
+  setHandler(handler: BrokerHandler): void {
+    this.handler = handler;
+  }
+
+  // ---- positions -------------------------------------------------------------------------------
+
+  /** The subject's last stored message, or null when it has none. */
+  private async readLast(channel: string): Promise<(Last & { stored: Stored; time: number }) | null> {
+    const { jsm } = await this.ready;
+    try {
+      const m = await jsm.streams.getMessage(this.streamName, { last_by_subj: this.histSubject(channel) });
+      const stored = m.json<Stored>();
+      const last = { seq: m.seq, epoch: stored.e, offset: stored.o };
+      this.lastKnown.set(channel, last);
+      this.hint(channel, stored.o, m.seq);
+      return { ...last, stored, time: m.time.getTime() };
+    } catch (err) {
+      if (isNotFound(err)) {
+        this.lastKnown.delete(channel);
+        return null;
+      }
+      throw err;
+    }
+  }
+
+  /** Stores `body(last)` as the subject's next message, retrying while other nodes win the race. */
+  private async append(channel: string, body: (last: Last) => Stored, msgId?: string): Promise<{ last: Last; stored: Stored; duplicate: boolean }> {
+    const { js } = await this.ready;
+    for (let attempt = 0; ; attempt++) {
+      let last = this.lastKnown.get(channel);
+      if (!last) {
+        const l = await this.readLast(channel);
+        last = l ?? { seq: 0, epoch: randomId(), offset: 0 };
+      }
+      const stored = body(last);
+      const h = headers();
+      h.set('Nats-Expected-Last-Subject-Sequence', String(last.seq));
+      try {
+        const ack = await js.publish(this.histSubject(channel), jc.encode(stored), { headers: h, ...(msgId !== undefined ? { msgID: msgId } : {}) });
+        if (ack.duplicate) {
+          const { jsm } = await this.ready;
+          const first = (await jsm.streams.getMessage(this.streamName, { seq: ack.seq })).json<Stored>();
+          return { last: { seq: ack.seq, epoch: first.e, offset: first.o }, stored: first, duplicate: true };
+        }
+        const next = { seq: ack.seq, epoch: stored.e, offset: stored.o };
+        this.lastKnown.set(channel, next);
+        this.hint(channel, stored.o, ack.seq);
+        return { last: next, stored, duplicate: false };
+      } catch (err) {
+        if (apiCode(err) === WRONG_LAST_SEQUENCE && attempt < 1000) {
+          this.lastKnown.delete(channel);
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+
+  /** Stores offset 0 with a new epoch unless the subject already has a message (another node's wins). */
+  private async createMarker(channel: string): Promise<void> {
+    const { js } = await this.ready;
+    const h = headers();
+    h.set('Nats-Expected-Last-Subject-Sequence', '0');
+    try {
+      await js.publish(this.histSubject(channel), jc.encode({ e: randomId(), o: 0, k: 'm' } satisfies Stored), { headers: h });
+    } catch (err) {
+      if (apiCode(err) !== WRONG_LAST_SEQUENCE) throw err;
+    }
+  }
+
+  /** Runs `fn` after this node's earlier publishes to the channel, so they never race each other. */
+  private serial<T>(channel: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.queues.get(channel) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => {});
+    this.queues.set(channel, tail);
+    void tail.then(() => {
+      if (this.queues.get(channel) === tail) this.queues.delete(channel);
+    });
+    return run;
+  }
+
+  private hint(channel: string, offset: number, seq: number): void {
+    let m = this.hints.get(channel);
+    if (!m) {
+      if (this.hints.size >= 10_000) this.hints.delete(this.hints.keys().next().value!);
+      this.hints.set(channel, (m = new Map()));
+    }
+    m.set(offset, seq);
+    if (m.size > 256) m.delete(m.keys().next().value!);
+  }
+
+  // ---- Broker ----------------------------------------------------------------------------------
+
+  async publish(channel: string, data: unknown, opts: PublishOptions): Promise<StreamPosition> {
+    this.checkOpen();
+    const { nc } = await this.ready;
+    const msgId = opts.idempotencyKey !== undefined ? `${this.tok(channel)}.${opts.idempotencyKey}` : undefined;
+    const r = await this.serial(channel, () =>
+      this.append(
+        channel,
+        (last) => {
+          const s: Stored = { e: last.epoch, o: last.offset + 1, s: Math.max(0, Math.floor(opts.historySize)), t: Math.max(0, Math.floor(opts.historyTtlMs)), d: data ?? null };
+          if (opts.info) s.i = opts.info;
+          return s;
+        },
+        msgId,
+      ),
+    );
+    if (!r.duplicate) {
+      const live: Record<string, unknown> = { e: r.stored.e, o: r.stored.o, q: r.last.seq, d: r.stored.d };
+      if (r.stored.i) live.i = r.stored.i;
+      nc.publish(this.deliverSubject(channel), jc.encode(live));
+    }
+    return { epoch: r.last.epoch, offset: r.last.offset };
+  }
+
+  async publishJoin(channel: string, info: ClientInfo): Promise<void> {
+    this.checkOpen();
+    (await this.ready).nc.publish(this.deliverSubject(channel), jc.encode({ j: info }));
+  }
+
+  async publishLeave(channel: string, info: ClientInfo): Promise<void> {
+    this.checkOpen();
+    (await this.ready).nc.publish(this.deliverSubject(channel), jc.encode({ l: info }));
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    this.checkOpen();
+    const { nc } = await this.ready;
+    if (this.subs.has(channel)) return;
+    this.seq.track(channel);
+    const sub = nc.subscribe(this.deliverSubject(channel), { callback: (err, msg) => !err && this.onMessage(channel, msg.data) });
+    this.subs.set(channel, sub);
+    try {
+      await nc.flush(); // the server has the SUB once the PONG is back
+      const top = await this.history(channel, { limit: 0 });
+      this.seq.seed(channel, top.position.epoch, top.position.offset);
+    } catch (err) {
+      if (this.subs.get(channel) === sub) {
+        sub.unsubscribe();
+        this.subs.delete(channel);
+        this.seq.untrack(channel);
+      }
+      throw err;
+    }
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    this.subs.get(channel)?.unsubscribe();
+    this.subs.delete(channel);
+    this.seq.untrack(channel);
+  }
+
+  async history(channel: string, opts: HistoryOptions): Promise<HistoryResult> {
+    this.checkOpen();
+    let last = await this.readLast(channel);
+    if (!last) {
+      // Materialise the stream with a position marker, so its epoch is fixed from this read on.
+      await this.createMarker(channel);
+      last = await this.readLast(channel);
+      if (!last) throw new Error(`${this.name}: stream position of ${channel} vanished`);
+    }
+    const position = { epoch: last.epoch, offset: last.offset };
+    const limit = Math.max(0, Math.floor(opts.limit));
+    if (limit === 0) return { publications: [], position };
+    if (opts.since && (opts.since.epoch !== last.epoch || opts.since.offset >= last.offset)) return { publications: [], position };
+    // Which offsets are still history: the newest `s` (as asked by the latest publish), not expired.
+    const keepFrom = last.offset - (last.stored.s ?? 0) + 1;
+    const lowest = opts.since ? Math.max(keepFrom, opts.since.offset + 1) : keepFrom;
+    if (lowest > last.offset) return { publications: [], position };
+    const startSeq = opts.since ? this.hints.get(channel)?.get(opts.since.offset) : undefined;
+    const all = await this.readRange(channel, startSeq !== undefined ? startSeq + 1 : undefined, last.seq);
+    const now = Date.now();
+    const live: Publication[] = [];
+    for (const m of all) {
+      const s = m.stored;
+      if (s.k === 'm' || s.e !== last.epoch || s.o < lowest || !s.s || !s.t || m.time + s.t <= now) continue;
+      const p: Publication = { offset: s.o, data: s.d ?? null };
+      if (s.i) p.info = s.i;
+      live.push(p);
+    }
+    let publications: Publication[];
+    if (opts.since) publications = live.slice(0, limit);
+    else if (opts.reverse) publications = live.slice(-limit).reverse();
+    else publications = live.slice(-limit);
+    return { publications, position };
+  }
+
+  /** Reads the channel's stored messages from `startSeq` (or its first) through `untilSeq`, with an ordered consumer. */
+  private async readRange(channel: string, startSeq: number | undefined, untilSeq: number): Promise<Array<{ stored: Stored; time: number }>> {
+    const { js } = await this.ready;
+    const c = await js.consumers.get(this.streamName, {
+      filterSubjects: this.histSubject(channel),
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: startSeq ?? 1,
+    });
+    const out: Array<{ stored: Stored; time: number }> = [];
+    try {
+      for (;;) {
+        const batch = await c.fetch({ max_messages: 1000, expires: 1000 });
+        let got = 0;
+        for await (const m of batch) {
+          got++;
+          out.push({ stored: m.json<Stored>(), time: Number(m.info.timestampNanos / 1_000_000) });
+          if (m.seq >= untilSeq || m.info.pending === 0) return out;
+        }
+        if (got === 0) return out;
+      }
+    } finally {
+      await c.delete().catch(() => {});
+    }
+  }
+
+  async removeHistory(channel: string): Promise<void> {
+    this.checkOpen();
+    const { jsm } = await this.ready;
+    await this.serial(channel, async () => {
+      const last = await this.readLast(channel);
+      if (!last) return;
+      // Keep the position: a marker with the top offset, then drop everything before it.
+      await this.append(channel, (l) => ({ e: l.epoch, o: l.offset, k: 'm', s: 0 }));
+      await jsm.streams.purge(this.streamName, { filter: this.histSubject(channel), keep: 1 });
+    });
+  }
+
+  async presenceAdd(channel: string, clientId: string, info: ClientInfo, ttlMs: number): Promise<void> {
+    this.checkOpen();
+    const { kv } = await this.ready;
+    await kv.put(`${this.tok(channel)}.${this.tok(clientId)}`, jc.encode({ x: Date.now() + ttlMs, i: info }));
+  }
+
+  async presenceRemove(channel: string, clientId: string): Promise<void> {
+    this.checkOpen();
+    const { kv } = await this.ready;
+    await kv.purge(`${this.tok(channel)}.${this.tok(clientId)}`);
+  }
+
+  async presence(channel: string): Promise<Record<string, ClientInfo>> {
+    this.checkOpen();
+    const { kv } = await this.ready;
+    const out: Record<string, ClientInfo> = {};
+    const now = Date.now();
+    const keys: string[] = [];
+    for await (const k of await kv.keys(`${this.tok(channel)}.*`)) keys.push(k);
+    const entries = await Promise.all(keys.map((k) => kv.get(k)));
+    for (const [i, e] of entries.entries()) {
+      if (!e || e.operation !== 'PUT' || e.value.length === 0) continue;
+      const v = e.json<{ x: number; i: ClientInfo }>();
+      if (v.x <= now) continue;
+      const k = keys[i]!;
+      out[Buffer.from(k.slice(k.indexOf('.') + 1), 'base64url').toString('utf8')] = v.i;
+    }
+    return out;
+  }
+
+  async presenceStats(channel: string): Promise<{ clients: number; users: number }> {
+    const p = await this.presence(channel);
+    return { clients: Object.keys(p).length, users: new Set(Object.values(p).map((i) => i.user)).size };
+  }
+
+  /** Drains the connection. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      try {
+        const { nc } = await this.ready;
+        await nc.drain();
+      } catch {
+        /* never connected */
+      }
+    })();
+    return this.closing;
+  }
+
+  private onMessage(channel: string, data: Uint8Array): void {
+    if (!this.handler) return;
+    let m: { e?: string; o?: number; q?: number; d?: unknown; i?: ClientInfo; j?: ClientInfo; l?: ClientInfo };
+    try {
+      m = JSON.parse(sc.decode(data));
+    } catch {
+      return;
+    }
+    if (typeof m.o === 'number' && typeof m.e === 'string') {
+      if (typeof m.q === 'number') this.hint(channel, m.o, m.q);
+      const pub: Publication = { offset: m.o, data: m.d ?? null };
+      if (m.i) pub.info = m.i;
+      this.seq.receive(channel, m.e, pub);
+    } else if (m.j) this.handler.onJoin(channel, m.j);
+    else if (m.l) this.handler.onLeave(channel, m.l);
+  }
+
+  private checkOpen(): void {
+    if (this.closing) throw new Error(`${this.name} broker is closed`);
+  }
+}
+
+function apiCode(err: unknown): number | undefined {
+  const e = err as { api_error?: { err_code?: number } };
+  return e?.api_error?.err_code;
+}
+
+function isNotFound(err: unknown): boolean {
+  const code = apiCode(err);
+  return code === 10037 || /no message found|not found/i.test((err as Error)?.message ?? '');
+}
