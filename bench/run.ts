@@ -53,7 +53,7 @@ async function runTurn(args: string[]): Promise<ResultRow[]> {
 async function main(o: BenchOptions): Promise<number> {
   const serverCpus = pinCpus(o.pin);
   const load = loadavg().map((x) => x.toFixed(2)).join(' ');
-  log(`node ${process.version}, ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown'}), load average ${load}`);
+  log(`node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "unknown"}), load average ${load}`);
   if (loadavg()[0]! > 0.5) log('warning: the machine is not idle; other processes compete with the benchmark');
   if (o.cpuProf) mkdirSync(o.cpuProf, { recursive: true });
   const outcomes: ScenarioOutcome[] = [];
