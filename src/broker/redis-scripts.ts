@@ -73,13 +73,15 @@ end
 `;
 
 /**
- * KEYS: meta, stream, idempotency key (or '' for none).
+ * KEYS: meta, stream, idempotency key (always a key of the channel's slot, so a cluster accepts
+ *       the call; only used when ARGV[10] is '1').
  * ARGV: pubsub channel, data JSON, info JSON (or ''), historySize, historyTtlMs, streamTtlMs,
- *       epoch candidate, idempotency TTL ms, publish command (PUBLISH or SPUBLISH).
+ *       epoch candidate, idempotency TTL ms, publish command (PUBLISH or SPUBLISH), use key '1'|'0'.
  * Returns {epoch, offset, duplicate(0|1)}.
  */
 export const PUBLISH_SCRIPT = `${PRELUDE}
 local meta, stream, idem = KEYS[1], KEYS[2], KEYS[3]
+if ARGV[10] ~= '1' then idem = '' end
 if idem ~= '' then
   local seen = redis.call('GET', idem)
   if seen then

@@ -136,11 +136,11 @@ export class RedisBroker implements Broker {
   async publish(channel: string, data: unknown, opts: PublishOptions): Promise<StreamPosition> {
     this.checkOpen();
     const k = channelKeys(this.prefix, channel);
-    const idem = opts.idempotencyKey !== undefined ? k.idem + opts.idempotencyKey : '';
+    const withKey = opts.idempotencyKey !== undefined;
     const r = await this.scripts.sbPublish(
       k.meta,
       k.stream,
-      idem,
+      withKey ? k.idem + opts.idempotencyKey : k.idem,
       k.pubsub,
       JSON.stringify(data) ?? 'null',
       opts.info ? JSON.stringify(opts.info) : '',
@@ -150,6 +150,7 @@ export class RedisBroker implements Broker {
       randomId(),
       Math.max(1, Math.floor(opts.idempotencyTtlMs ?? this.idempotencyTtlMs)),
       this.clustered ? 'SPUBLISH' : 'PUBLISH',
+      withKey ? '1' : '0',
     );
     return { epoch: String(r[0]), offset: Number(r[1]) };
   }
