@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import assert from 'node:assert/strict';
 import { NatsBroker } from '../../src/broker/nats.ts';
 import { brokerContract } from './contract.ts';
 import { requireService } from '../helpers/cluster-redis.ts';
@@ -39,7 +40,6 @@ async function removeStreams(servers: string, p: string): Promise<void> {
 
 if (available) {
   test('nats: two nodes publishing to one channel at once get distinct offsets, and a third receives them in order, once', async () => {
-    const { strict: assert } = await import('node:assert');
     const p2 = `${prefix}race`;
     const a = new NatsBroker({ servers: server, prefix: p2, log: () => {} });
     const b = new NatsBroker({ servers: server, prefix: p2, log: () => {} });
