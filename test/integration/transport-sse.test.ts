@@ -4,10 +4,13 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { disconnect, type Disconnect } from '../../src/protocol/codes.ts';
 import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
 import { installSse } from '../../src/transports/sse/endpoint.ts';
 import { EventRing } from '../../src/transports/sse/ring.ts';
+import { Upstream, type UpstreamTarget } from '../../src/transports/sse/upstream.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 type Frame = Record<string, any>;
@@ -503,5 +506,48 @@ describe('EventRing', () => {
     for (let i = 0; i < 5; i++) ring.push([b('abcd')], true);
     assert.equal(ring.length, 2);
     assert.equal(ring.lastSeq, 5);
+  });
+});
+
+describe('Upstream (POST queue shared by SSE and polling)', () => {
+  test('bodies are delivered one at a time in arrival order; none is read while paused; 429 past the queue bound', async () => {
+    const delivered: string[] = [];
+    const target: UpstreamTarget & { ended: Disconnect | null } = {
+      ended: null,
+      deliver: (body) => {
+        delivered.push(body.toString());
+        return null;
+      },
+      tooLarge: () => disconnect('messageTooLarge'),
+    };
+    const up = new Upstream(target, () => ({ maxBytes: 100, maxQueued: 2 }));
+    const server = createServer((req, res) => up.post(req, res, {}));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const post = (body: string) => fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body }).then((r) => r.status);
+    try {
+      assert.equal(await post('a'), 204);
+      up.pause();
+      const b = post('b');
+      const c = post('c');
+      await sleep(100);
+      assert.deepEqual(delivered, ['a'], 'nothing read while paused');
+      assert.equal(await post('d'), 429, 'queue bound');
+      up.resume();
+      assert.deepEqual([await b, await c], [204, 204]);
+      assert.deepEqual(delivered, ['a', 'b', 'c']);
+      assert.equal(await post('x'.repeat(101)), 413);
+      // The session ends while POSTs wait: they are answered 410 without being read.
+      up.pause();
+      const e = post('e');
+      await sleep(50);
+      target.ended = disconnect('shutdown');
+      up.drain();
+      assert.equal(await e, 410);
+      assert.deepEqual(delivered, ['a', 'b', 'c']);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });
