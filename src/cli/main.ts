@@ -5,6 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
+import type { Broker } from '../broker/broker.ts';
+import { createBroker, describeBroker, resolveBrokerConfig } from '../broker/factory.ts';
 import { ConfigError, type NodeOptionsInput } from '../server/options.ts';
 import { startNode, type SwitchboardNode } from '../server/node.ts';
 import { loadConfig, maskSecrets } from './config.ts';
@@ -47,9 +49,13 @@ async function start(argv: string[]): Promise<void> {
   if (values.host !== undefined) flags.host = values.host;
   if (values.dev || /^(1|true)$/i.test(process.env.SWITCHBOARD_INSECURE ?? '')) flags.insecure = true;
   let node: SwitchboardNode;
+  // A network broker is created here and closed after the node; the memory broker is the node's own.
+  let broker: Broker | undefined;
   try {
     const cfg = loadConfig(values.config ?? process.env.SWITCHBOARD_CONFIG, process.env, flags);
     console.log('switchboard: effective configuration ' + JSON.stringify(maskSecrets(cfg.options)));
+    const brokerConfig = resolveBrokerConfig(cfg.extra.broker, process.env);
+    console.log('switchboard: broker ' + describeBroker(brokerConfig));
     if (cfg.options.insecure) {
       console.warn(
         [
@@ -62,8 +68,10 @@ async function start(argv: string[]): Promise<void> {
         ].join('\n'),
       );
     }
-    node = await startNode(cfg.options);
+    if (brokerConfig.type !== 'memory') broker = createBroker(brokerConfig);
+    node = await startNode(broker ? { ...cfg.options, broker } : cfg.options);
   } catch (err) {
+    await broker?.close().catch(() => {});
     if (err instanceof ConfigError) fail(`configuration error: ${err.message}`);
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') fail(`port in use: ${(err as Error).message}`, 1);
     throw err;
@@ -79,6 +87,7 @@ async function start(argv: string[]): Promise<void> {
     node
       .drain()
       .then(() => node.close())
+      .then(() => broker?.close())
       .then(
       () => {
         console.log('switchboard: stopped');
