@@ -162,6 +162,7 @@ describe('long-polling transport', () => {
       host: '127.0.0.1',
       insecure: true,
       allowedOrigins: ['http://ok.example'],
+      maxQueueBytes: 64 * 1024,
       namespaces: {
         chat: { subscribe: 'anonymous', publish: 'anonymous', historySize: 100, recover: true, presence: true, presenceRead: 'anonymous', historyRead: 'anonymous', joinLeave: true },
       },
@@ -362,6 +363,24 @@ describe('long-polling transport', () => {
     } finally {
       installPolling(node, { absenceTimeout: 30 });
     }
+  });
+
+  test('a client that stops polling while frames pile up is a slow consumer (3004)', async () => {
+    const ws = await RawClient.connect(node.wsUrl);
+    const p = await PollClient.connect(node.httpUrl);
+    await p.request({ t: 'sub', ch: 'chat:slow' });
+    await p.stop();
+    for (let i = 0; i < 10; i++) await ws.request({ t: 'pub', ch: 'chat:slow', data: 'x'.repeat(8000) });
+    await sleep(50);
+    // What was queued before the limit still arrives, then the disconnect.
+    while (!p.ended) {
+      const r = await p.poll();
+      assert.equal(r.status, 200);
+      p.apply(r.body);
+    }
+    assert.equal(p.frames.at(-1)!.code, 3004);
+    assert.equal((await p.poll()).status, 410);
+    ws.close();
   });
 
   test('CORS preflight and origin check', async () => {

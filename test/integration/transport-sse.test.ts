@@ -204,6 +204,7 @@ describe('SSE transport', () => {
       host: '127.0.0.1',
       insecure: true,
       allowedOrigins: ['http://ok.example'],
+      maxQueueBytes: 64 * 1024,
       namespaces: {
         chat: { subscribe: 'anonymous', publish: 'anonymous', historySize: 100, recover: true, presence: true, presenceRead: 'anonymous', historyRead: 'anonymous', joinLeave: true },
       },
@@ -390,6 +391,22 @@ describe('SSE transport', () => {
     } finally {
       installSse(node, { sseRetainEvents: 256 });
     }
+  });
+
+  test('events piling up while no stream is open count as the outbound queue: slow consumer (3004)', async () => {
+    const ws = await RawClient.connect(node.wsUrl);
+    const sse = await SseClient.connect(node.httpUrl);
+    await sse.request({ t: 'sub', ch: 'chat:slow' });
+    sse.abort();
+    await sleep(50);
+    for (let i = 0; i < 10; i++) await ws.request({ t: 'pub', ch: 'chat:slow', data: 'x'.repeat(8000) });
+    await sleep(50);
+    const again = await SseClient.open(node.httpUrl, { session: sse.key, lastEventId: sse.lastEventId });
+    const d = await again.waitFor((f) => f.t === 'disconnect');
+    assert.equal(d.code, 3004);
+    assert.ok(again.pubs('chat:slow').length > 0, 'what was queued before the limit still arrives');
+    await again.waitEnded();
+    ws.close();
   });
 
   test('a newer stream for the session replaces (ends) the open one', async () => {
