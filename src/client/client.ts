@@ -1,12 +1,16 @@
 /**
- * The Switchboard client: one logical session that outlives its transports. It connects, keeps the
+ * The Switchboard client: one logical session that outlives its transports. It negotiates a
+ * transport (WebSocket → SSE → long polling, the one that worked remembered per node), keeps the
  * connection alive (heartbeat watchdog, token refresh), reconnects with full-jitter backoff,
- * resubscribes with recovery, and sends queued publishes after reconnecting.
+ * resubscribes with recovery, sends queued publishes after reconnecting, and while on a fallback
+ * probes the preferred transport in the background and upgrades to it without losing or
+ * duplicating a publication.
  *
  * Protocol: docs/protocol.md. Pure pieces live beside it: backoff.ts, token.ts, offline-queue.ts,
- * position.ts; the transport seam in transport.ts.
+ * position.ts, transports.ts (negotiation order); the transport seam in transport.ts; the upgrade
+ * probe in upgrade.ts.
  */
-import { codecs } from '../protocol/codec.ts';
+import { codecs, type Codec } from '../protocol/codec.ts';
 import { DisconnectCode, shouldReconnect } from '../protocol/codes.ts';
 import type { ClientInfo, ServerFrame, StreamPosition } from '../protocol/frames.ts';
 import type { TimerHandle } from '../util/clock.ts';
@@ -20,11 +24,15 @@ import { Publisher } from './publisher.ts';
 import { resolveClientOptions, type ClientOptions } from './options.ts';
 import { Subscription, type SubscriptionHost, type SubscriptionOptions } from './subscription.ts';
 import { TokenManager } from './token.ts';
-import type { ClientTransport } from './transport.ts';
+import type { ClientTransport, TransportContext, TransportFactory } from './transport.ts';
+import { defaultTransportMemory, type TransportMemory } from './transport-memory.ts';
+import { attemptOrder, isTransportSpec, toFactories, TransportError, upgradeCandidates, type TransportFailure, type TransportSpec } from './transports.ts';
+import { codecFor, UpgradeProbe, type ProbeItem } from './upgrade.ts';
+import { originKey } from './endpoint.ts';
 
 import { LocalDisconnect, type ClientEvents, type ClientState, type Disconnect } from './events.ts';
 export { LocalDisconnect } from './events.ts';
-export type { ClientState, ClientEvents, StateEvent, ConnectedEvent, DisconnectedEvent, ClientErrorEvent } from './events.ts';
+export type { ClientState, ClientEvents, StateEvent, ConnectedEvent, DisconnectedEvent, ClientErrorEvent, TransportEvent } from './events.ts';
 
 function toError(err: unknown): Error {
   return err instanceof Error ? err : new ClientError(String(err));
@@ -33,7 +41,8 @@ function toError(err: unknown): Error {
 export class Client extends TypedEmitter<ClientEvents> {
   /** Resolved options (frozen). */
   readonly options: Readonly<ClientOptions>;
-  private readonly commands: CommandChannel;
+  /** Commands of the current connection (one CommandChannel per connection: ids and codec are per connection). */
+  private commands: CommandChannel;
   private readonly watchdog: Watchdog;
   private readonly tokens: TokenManager;
   private readonly publisher: Publisher;
@@ -46,8 +55,18 @@ export class Client extends TypedEmitter<ClientEvents> {
 
   /** Bumped at every connection attempt and teardown; events of older attempts are ignored. */
   private generation = 0;
-  private transport: ClientTransport | undefined;
+  private conn: ClientTransport | undefined;
   private opening: AbortController | undefined;
+  /** Transports in preference order (options.transports, or setTransports()). */
+  private factories: TransportFactory[];
+  private readonly memory: TransportMemory;
+  private readonly memoryKey: string;
+  /** The background upgrade probe, its timer and its backoff exponent. */
+  private probe: UpgradeProbe | undefined;
+  private probeTimer: TimerHandle | undefined;
+  private probeAttempt = 0;
+  /** The connection replaced by an upgrade, kept until its commands in flight are answered. */
+  private retiring: { gen: number; transport: ClientTransport; commands: CommandChannel; timer: TimerHandle } | undefined;
   /** Reconnect attempt number since the last successful connect (backoff exponent). */
   private attempt = 0;
   private reconnectTimer: TimerHandle | undefined;
@@ -68,6 +87,9 @@ export class Client extends TypedEmitter<ClientEvents> {
     super();
     this.options = Object.freeze(resolveClientOptions(options));
     this.commands = new CommandChannel(codecs[this.options.format], this.options.clock, this.options);
+    this.factories = toFactories(this.options.transports);
+    this.memory = this.options.transportMemory ?? defaultTransportMemory(this.options.clock);
+    this.memoryKey = originKey(url);
     this.watchdog = new Watchdog(this.options.clock);
     const tokenOpts: ConstructorParameters<typeof TokenManager>[0] = {
       retry: { minDelay: Math.max(this.options.minDelay, 1000), maxDelay: this.options.maxDelay },
@@ -113,6 +135,33 @@ export class Client extends TypedEmitter<ClientEvents> {
   get user(): string | undefined {
     return this._user;
   }
+  /** Name of the transport in use (`'websocket'`, `'sse'`, `'poll'`), undefined while not connected. */
+  get transport(): string | undefined {
+    return this._state === 'connected' ? this.conn?.name : undefined;
+  }
+
+  /**
+   * Changes the transports (names or factories, in preference order) — e.g. `['sse']` forces SSE,
+   * `['websocket', 'sse', 'poll']` is automatic again. While connected on a transport the new list
+   * prefers something else to, the client moves to the preferred one at once, the same way an
+   * upgrade does (no publication lost or duplicated); if none of those works it reconnects with
+   * the new list. Otherwise the list applies from the next connection attempt.
+   */
+  setTransports(transports: readonly TransportSpec[]): void {
+    if (!Array.isArray(transports) || transports.length === 0 || !transports.every(isTransportSpec)) {
+      throw new ClientError('setTransports() needs a non-empty array of transport names or factories');
+    }
+    this.factories = toFactories(transports);
+    this.memory.delete(this.memoryKey);
+    this.cancelProbe();
+    this.probeAttempt = 0;
+    const current = this.conn?.name;
+    if (this._state !== 'connected' || current === undefined) return;
+    const inList = this.factories.some((f) => f.name === current);
+    const candidates = inList ? upgradeCandidates(this.factories, current) : this.factories;
+    if (candidates.length > 0) void this.runProbe(candidates, !inList);
+  }
+
   /** Publishes waiting for a connection. */
   get offlineQueueSize(): number {
     return this.publisher.queued;
@@ -206,54 +255,100 @@ export class Client extends TypedEmitter<ClientEvents> {
   }
 
   private async runAttempt(gen: number): Promise<void> {
-    let stage: 'token' | 'transport' | 'connect' = 'token';
+    let token: string | undefined;
     try {
-      const token = await this.tokens.current();
-      if (gen !== this.generation) return;
-      stage = 'transport';
-      const transport = await this.openTransport(gen);
-      if (gen !== this.generation) {
-        transport.close(1000, 'superseded');
-        return;
-      }
-      this.transport = transport;
-      this.commands.attach(transport);
-      stage = 'connect';
-      const frame: Record<string, unknown> = { t: 'connect', name: this.options.name };
-      if (token !== undefined) frame.token = token;
-      if (this.options.version) frame.version = this.options.version;
-      const reply = await this.request(frame);
-      if (gen !== this.generation) return;
-      this.onConnected(gen, reply, transport.name);
+      token = await this.tokens.current();
     } catch (err) {
-      if (gen !== this.generation) return;
-      this.onAttemptFailed(gen, toError(err), stage);
+      if (gen === this.generation) this.onAttemptFailed(gen, toError(err), 'token');
+      return;
     }
+    if (gen !== this.generation) return;
+    const failures: TransportFailure[] = [];
+    for (const factory of attemptOrder(this.factories, this.rememberedTransport())) {
+      let reply: Record<string, unknown>;
+      try {
+        reply = await this.openAndConnect(gen, factory, token);
+      } catch (err) {
+        if (gen !== this.generation) return;
+        const e = toError(err);
+        // The server answered: the transport works, the connect itself failed.
+        if (e instanceof ServerError || e instanceof UnauthorizedError) return this.onAttemptFailed(gen, e, 'connect');
+        failures.push({ transport: factory.name, error: e });
+        continue;
+      }
+      if (gen !== this.generation) return;
+      this.onConnected(gen, reply, factory.name);
+      return;
+    }
+    this.memory.delete(this.memoryKey);
+    this.onAttemptFailed(gen, new TransportError(this.url, failures), 'transport');
   }
 
-  /** Tries each transport factory in order; each gets `timeout` ms to open. */
-  private async openTransport(gen: number): Promise<ClientTransport> {
-    const errors: Error[] = [];
-    for (const factory of this.options.transports) {
-      const abort = new AbortController();
-      this.opening = abort;
-      const timer = this.options.clock.setTimeout(() => abort.abort(), this.options.timeout);
-      try {
-        const ctx: Parameters<typeof factory.create>[0] = { url: this.url, codec: codecs[this.options.format], signal: abort.signal };
-        if (this.options.websocket) ctx.websocket = this.options.websocket;
-        return await factory.create(ctx, {
-          message: (data) => this.onMessage(gen, data),
-          close: (ev) => this.handleDisconnect(gen, { code: ev.code, reason: ev.reason || 'transport closed', reconnect: shouldReconnect(ev.code) }),
-        });
-      } catch (err) {
-        errors.push(toError(err));
-        if (gen !== this.generation) break;
-      } finally {
-        this.options.clock.clearTimeout(timer);
-        if (this.opening === abort) this.opening = undefined;
-      }
+  /** The context a factory gets. */
+  private transportContext(codec: Codec, signal: AbortSignal): TransportContext {
+    const ctx: TransportContext = { url: this.url, codec, signal, maxMessageBytes: this.options.maxMessageBytes };
+    if (this.options.websocket) ctx.websocket = this.options.websocket;
+    if (this.options.fetch) ctx.fetch = this.options.fetch;
+    if (this.options.eventSource !== undefined) ctx.eventSource = this.options.eventSource;
+    return ctx;
+  }
+
+  private connectFrame(token: string | undefined): Record<string, unknown> {
+    const frame: Record<string, unknown> = { t: 'connect', name: this.options.name };
+    if (token !== undefined) frame.token = token;
+    if (this.options.version) frame.version = this.options.version;
+    return frame;
+  }
+
+  /**
+   * Opens one transport (within `openTimeout`) and sends `connect` on it (reply within `timeout`).
+   * A transport that does not open, closes, or never answers is a transport failure: the caller
+   * tries the next one. This is what catches a WebSocket upgrade that a proxy swallows (no open)
+   * and one that opens but passes nothing (no connect reply).
+   */
+  private async openAndConnect(gen: number, factory: TransportFactory, token: string | undefined): Promise<Record<string, unknown>> {
+    const clock = this.options.clock;
+    const abort = new AbortController();
+    this.opening = abort;
+    const codec = codecFor(factory, codecs[this.options.format], codecs.json);
+    const commands = new CommandChannel(codec, clock, this.options);
+    let live = false;
+    const timer = clock.setTimeout(() => abort.abort(), this.options.openTimeout);
+    let transport: ClientTransport;
+    try {
+      transport = await factory.create(this.transportContext(codec, abort.signal), {
+        message: (data) => this.onMessage(gen, data),
+        close: (ev) => {
+          if (live) this.handleDisconnect(gen, { code: ev.code, reason: ev.reason || 'transport closed', reconnect: shouldReconnect(ev.code) });
+          else commands.detach(); // closed before the connect reply: that request fails, next transport
+        },
+      });
+    } catch (err) {
+      if (abort.signal.aborted && gen === this.generation) throw new ClientError(`no open within ${this.options.openTimeout} ms`, { cause: err });
+      throw err;
+    } finally {
+      clock.clearTimeout(timer);
+      if (this.opening === abort) this.opening = undefined;
     }
-    throw new ClientError(`no transport could connect to ${this.url}: ${errors.map((e) => e.message).join('; ')}`, { cause: errors[0] });
+    if (gen !== this.generation) {
+      transport.close(1000, 'superseded');
+      throw new ClientError('superseded');
+    }
+    this.conn = transport;
+    this.commands = commands;
+    commands.attach(transport);
+    try {
+      const reply = await commands.request(this.connectFrame(token));
+      live = true;
+      return reply;
+    } catch (err) {
+      if (this.conn === transport) this.conn = undefined;
+      commands.detach();
+      transport.close(1000, 'connect failed');
+      const e = toError(err);
+      if (e instanceof ServerError) throw e;
+      throw new ClientError(`connect: ${e.message}`, { cause: e });
+    }
   }
 
   private onAttemptFailed(gen: number, err: Error, stage: 'token' | 'transport' | 'connect'): void {
@@ -275,7 +370,7 @@ export class Client extends TypedEmitter<ClientEvents> {
         return;
       }
     }
-    this.safeEmit('error', { type: stage === 'token' ? 'token' : 'connect', error: err });
+    this.safeEmit('error', { type: stage, error: err });
     const base = stage === 'transport' ? LocalDisconnect.transportFailed : LocalDisconnect.connectFailed;
     this.handleDisconnect(gen, { ...base, reason: err.message });
   }
@@ -304,6 +399,210 @@ export class Client extends TypedEmitter<ClientEvents> {
     this.waiters = [];
     for (const w of waiters) w.resolve();
     this.safeEmit('connected', { client: reply.client, node: this._node, transport: transportName });
+    this.safeEmit('transport', { transport: transportName, previous: undefined, upgrade: false });
+    this.onTransportChosen(transportName);
+  }
+
+  // ---- transport memory and upgrade -----------------------------------------------------------
+
+  private rememberedTransport(): string | undefined {
+    return this.options.rememberTransport > 0 ? this.memory.get(this.memoryKey) : undefined;
+  }
+
+  /** A connection is up on `name`: remember it (a fallback) or forget (the preferred one), probe if a fallback. */
+  private onTransportChosen(name: string): void {
+    if (this.options.rememberTransport > 0) {
+      if (this.factories[0]?.name === name) this.memory.delete(this.memoryKey);
+      else this.memory.set(this.memoryKey, name, this.options.rememberTransport);
+    }
+    if (this.factories[0]?.name === name) this.probeAttempt = 0;
+    this.scheduleProbe();
+  }
+
+  private cancelProbe(): void {
+    this.options.clock.clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
+    this.probe?.abandon();
+    this.probe = undefined;
+  }
+
+  /** While on a fallback: probe the preferred transports after a delay that doubles per failed probe (with jitter). */
+  private scheduleProbe(): void {
+    this.options.clock.clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
+    const current = this.conn?.name;
+    if (!this.options.upgrade || this._state !== 'connected' || current === undefined) return;
+    const candidates = upgradeCandidates(this.factories, current);
+    if (candidates.length === 0) return;
+    const o = this.options;
+    const cap = Math.min(o.upgradeMaxDelay, o.upgradeMinDelay * 2 ** Math.min(this.probeAttempt, 30));
+    const delay = cap / 2 + o.random() * (cap / 2);
+    this.probeTimer = o.clock.setTimeout(() => {
+      this.probeTimer = undefined;
+      void this.runProbe(candidates, false);
+    }, delay);
+  }
+
+  /**
+   * Tries `candidates` in order beside the current connection; switches to the first that connects
+   * and answers every resubscribe. `hard`: if none does, reconnect (with the current list) instead
+   * of staying — used when the app forced a transport list that excludes the current one.
+   */
+  private async runProbe(candidates: TransportFactory[], hard: boolean): Promise<void> {
+    if (this.probe || this._state !== 'connected') return;
+    // A subscription still (re)subscribing on the current connection: try again later.
+    if ([...this.subs.values()].some((s) => s.state !== 'subscribed')) {
+      if (hard) this.reconnectNow('transport list changed');
+      else this.scheduleProbe();
+      return;
+    }
+    const gen = this.generation;
+    let token: string | undefined;
+    try {
+      token = await this.tokens.current();
+    } catch {
+      if (gen === this.generation) this.scheduleProbe();
+      return;
+    }
+    for (const factory of candidates) {
+      if (gen !== this.generation || this._state !== 'connected') return;
+      const codec = codecFor(factory, codecs[this.options.format], codecs.json);
+      const probe = new UpgradeProbe({
+        factory,
+        ctx: this.transportContext(codec, new AbortController().signal),
+        clock: this.options.clock,
+        limits: this.options,
+        connectFrame: this.connectFrame(token),
+        subscriptions: [...this.subs.values()].map((s) => ({ channel: s.channel, frame: s._probeFrame() as unknown as Record<string, unknown> })),
+      });
+      this.probe = probe;
+      try {
+        await probe.run();
+      } catch {
+        probe.abandon();
+        if (this.probe === probe) this.probe = undefined;
+        continue;
+      }
+      if (this.probe !== probe || gen !== this.generation || this._state !== 'connected') {
+        probe.abandon();
+        return;
+      }
+      this.probe = undefined;
+      this.switchTo(probe);
+      return;
+    }
+    if (gen !== this.generation) return;
+    if (hard) return this.reconnectNow('forced transport unavailable beside the current one');
+    this.probeAttempt++;
+    this.scheduleProbe();
+  }
+
+  /** Ends the current connection and reconnects at once (recovery makes it lossless). */
+  private reconnectNow(reason: string): void {
+    this.attempt = 0;
+    this.handleDisconnect(this.generation, { code: 3000, reason, reconnect: true, delay: 0 });
+    this.options.clock.clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.startAttempt();
+  }
+
+  /** Makes the probe's connection the current one (see upgrade.ts for why this is exactly once). */
+  private switchTo(probe: UpgradeProbe): void {
+    const reply = probe.reply!;
+    const transport = probe.transport!;
+    const oldGen = this.generation;
+    const gen = ++this.generation;
+    const previous = this.conn;
+    const previousCommands = this.commands;
+    this.conn = transport;
+    this.commands = probe.commands;
+    const items = probe.adopt({
+      message: (data) => this.onMessage(gen, data),
+      close: (ev) => this.handleDisconnect(gen, { code: ev.code, reason: ev.reason || 'transport closed', reconnect: shouldReconnect(ev.code) }),
+    });
+    const clock = this.options.clock;
+    for (const timer of this.subRetryTimers) clock.clearTimeout(timer);
+    this.subRetryTimers.clear();
+    if (typeof reply.client === 'string') this._id = reply.client;
+    if (typeof reply.node === 'string') this._node = reply.node;
+    if (typeof reply.user === 'string') this._user = reply.user;
+    const ping = typeof reply.ping === 'number' ? reply.ping : 0;
+    const pong = typeof reply.pong === 'number' ? reply.pong : 0;
+    this.watchdog.start(ping > 0 ? (ping + pong) * 1000 : 0, () => this.handleDisconnect(gen, { ...LocalDisconnect.noPing }));
+    this.scheduleRefresh(typeof reply.ttl === 'number' ? reply.ttl : undefined);
+    if (previous) this.retire(oldGen, previous, previousCommands);
+    this.applyProbeItems(gen, items);
+    this.publisher.flush();
+    this.safeEmit('transport', { transport: transport.name, previous: previous?.name, upgrade: true });
+    this.onTransportChosen(transport.name);
+  }
+
+  /** Applies what the probe buffered, then fixes up subscriptions the probe did not cover. */
+  private applyProbeItems(gen: number, items: ProbeItem[]): void {
+    const probed = new Set<string>();
+    for (const item of items) {
+      if (gen !== this.generation) return;
+      if (item.kind === 'frame') {
+        this.onFrame(gen, item.frame);
+        continue;
+      }
+      probed.add(item.channel);
+      const sub = this.subs.get(item.channel);
+      if (!sub || sub.state !== 'subscribed') continue;
+      try {
+        sub._onUpgradeReply(item.reply);
+      } catch (err) {
+        this.protocolFailure(gen, toError(err));
+        return;
+      }
+    }
+    const noop = { ok: () => {}, err: () => {}, lost: () => {} };
+    // Unsubscribed during the probe: drop it on the new session too.
+    for (const ch of probed) if (!this.subs.has(ch)) this.commands.send({ t: 'unsub', ch }, noop);
+    // Added during the probe, or (re)subscribing on the old connection: subscribe on the new one.
+    for (const sub of this.subs.values()) {
+      if (probed.has(sub.channel) && sub.state === 'subscribed') continue;
+      if (probed.has(sub.channel)) this.commands.send({ t: 'unsub', ch: sub.channel }, noop);
+      this.sendSubscribe(sub);
+    }
+  }
+
+  /**
+   * The replaced connection: its pushes are ignored from now on (the new one delivers), its
+   * subscriptions are dropped on the server right away (so presence shows the client once), and
+   * it is closed once its commands in flight (publishes, presence, history) are answered, or after
+   * `timeout`. What is still unanswered then is resent (publishes with keys) or fails.
+   */
+  private retire(gen: number, transport: ClientTransport, commands: CommandChannel): void {
+    this.closeRetiring();
+    const noop = { ok: () => {}, err: () => {}, lost: () => {} };
+    for (const ch of this.subs.keys()) commands.send({ t: 'unsub', ch }, noop);
+    const timer = this.options.clock.setTimeout(() => this.closeRetiring(), this.options.timeout);
+    this.retiring = { gen, transport, commands, timer };
+  }
+
+  private closeRetiring(): void {
+    const r = this.retiring;
+    if (!r) return;
+    this.retiring = undefined;
+    this.options.clock.clearTimeout(r.timer);
+    r.commands.detach();
+    r.transport.close(1000, 'upgraded');
+    if (this._state === 'connected') this.publisher.flush();
+  }
+
+  /** A message on the retiring connection: only replies matter. */
+  private onRetiringMessage(data: string | Uint8Array): void {
+    const r = this.retiring!;
+    try {
+      for (const raw of r.commands.codec.decode(data)) {
+        const f = parseServerFrame(raw);
+        if (f && (f.t === 'ok' || f.t === 'err')) r.commands.onReply(f);
+      }
+    } catch {
+      // a broken message on a connection being closed anyway
+    }
+    if (this.retiring === r && r.commands.inflight === 0) this.closeRetiring();
   }
 
   /** Ends the current connection (or attempt) and stops: no reconnect. */
@@ -319,6 +618,7 @@ export class Client extends TypedEmitter<ClientEvents> {
 
   /** The connection of attempt `gen` ended (or the attempt failed); reconnect or stop per `d`. */
   private handleDisconnect(gen: number, d: Disconnect): void {
+    if (this.retiring && gen === this.retiring.gen) return this.closeRetiring();
     if (gen !== this.generation || this._state === 'closed' || this._state === 'disconnected') return;
     if (d.code === DisconnectCode.expired.code) this.tokens.invalidate();
     if (!d.reconnect) {
@@ -341,8 +641,10 @@ export class Client extends TypedEmitter<ClientEvents> {
     const clock = this.options.clock;
     this.opening?.abort();
     this.opening = undefined;
-    const t = this.transport;
-    this.transport = undefined;
+    this.cancelProbe();
+    this.closeRetiring();
+    const t = this.conn;
+    this.conn = undefined;
     // Close codes a client may send: 1000 or 3000–4999.
     t?.close(d.code >= 3000 && d.code < 5000 ? d.code : 1000, d.reason.slice(0, 100));
     this.watchdog.stop();
@@ -474,11 +776,14 @@ export class Client extends TypedEmitter<ClientEvents> {
   // ---- inbound --------------------------------------------------------------------------------
 
   private onMessage(gen: number, data: string | Uint8Array): void {
-    if (gen !== this.generation) return;
+    if (gen !== this.generation) {
+      if (this.retiring?.gen === gen) this.onRetiringMessage(data);
+      return;
+    }
     this.watchdog.touch();
     let frames: unknown[];
     try {
-      frames = codecs[this.options.format].decode(data);
+      frames = this.commands.codec.decode(data);
     } catch (err) {
       this.protocolFailure(gen, toError(err));
       return;

@@ -34,10 +34,16 @@ export class CommandChannel {
   private nextId = 1;
 
   constructor(
-    private readonly codec: Codec,
+    /** The codec of this connection. */
+    readonly codec: Codec,
     private readonly clock: Clock,
     private readonly limits: { timeout: number; maxMessageBytes: number },
   ) {}
+
+  /** Commands waiting for their reply. */
+  get inflight(): number {
+    return this.pending.size;
+  }
 
   /** Whether a transport is attached. */
   get attached(): boolean {

@@ -43,8 +43,18 @@ export interface DisconnectedEvent {
   /** Whether the client will reconnect on its own. */
   reconnect: boolean;
 }
+/** The transport changed: a new connection, or an upgrade/forced switch of a live one. */
+export interface TransportEvent {
+  /** The transport now in use. */
+  transport: string;
+  /** The one it replaced (upgrades only). */
+  previous: string | undefined;
+  /** True when a live connection moved to another transport without a disconnect. */
+  upgrade: boolean;
+}
 export interface ClientErrorEvent {
-  type: 'connect' | 'token' | 'refresh' | 'subscribe' | 'protocol' | 'callback';
+  /** `transport`: no transport could connect; `error` is a TransportError naming each one and why. */
+  type: 'transport' | 'connect' | 'token' | 'refresh' | 'subscribe' | 'protocol' | 'callback';
   error: Error;
   channel?: string;
 }
@@ -54,6 +64,8 @@ export interface ClientEvents {
   state: StateEvent;
   connected: ConnectedEvent;
   disconnected: DisconnectedEvent;
+  /** The transport in use changed (after `connected`, and on each upgrade). */
+  transport: TransportEvent;
   error: ClientErrorEvent;
   /** Every publication of every subscription. */
   publication: Publication;

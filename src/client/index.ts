@@ -3,7 +3,7 @@
  * See docs/client.md.
  */
 export { Client, LocalDisconnect } from './client.ts';
-export type { ClientState, ClientEvents, ConnectedEvent, DisconnectedEvent, StateEvent, ClientErrorEvent } from './client.ts';
+export type { ClientState, ClientEvents, ConnectedEvent, DisconnectedEvent, StateEvent, ClientErrorEvent, TransportEvent } from './client.ts';
 export { Subscription } from './subscription.ts';
 export type {
   SubscriptionOptions,
@@ -25,7 +25,27 @@ export { TokenManager } from './token.ts';
 export type { TokenState, TokenManagerOptions } from './token.ts';
 export { OfflineQueue } from './offline-queue.ts';
 export { websocketTransport, resolveWebSocket } from './transport-websocket.ts';
-export type { ClientTransport, TransportFactory, TransportContext, TransportEvents, TransportClose, WebSocketLike, WebSocketConstructor } from './transport.ts';
+export { sseTransport } from './transport-sse.ts';
+export { pollTransport } from './transport-poll.ts';
+export { builtinTransports, TransportError, attemptOrder, upgradeCandidates } from './transports.ts';
+export type { TransportName, TransportSpec, TransportFailure } from './transports.ts';
+export { defaultTransportMemory } from './transport-memory.ts';
+export type { TransportMemory } from './transport-memory.ts';
+export { endpointUrl } from './endpoint.ts';
+export { SseParser } from './sse-parser.ts';
+export type { SseEvent } from './sse-parser.ts';
+export type {
+  ClientTransport,
+  TransportFactory,
+  TransportContext,
+  TransportEvents,
+  TransportClose,
+  WebSocketLike,
+  WebSocketConstructor,
+  FetchLike,
+  EventSourceLike,
+  EventSourceConstructor,
+} from './transport.ts';
 export {
   ClientError,
   ServerError,

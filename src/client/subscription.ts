@@ -168,6 +168,43 @@ export class Subscription {
     return frame;
   }
 
+  /**
+   * The `sub` command for an upgrade probe (a second connection opened beside the current one):
+   * recovers from the current position, and leaves this subscription's state alone, because the
+   * current connection keeps delivering until the switch.
+   */
+  _probeFrame(): Omit<SubscribeCommand, 'id'> {
+    const frame: Omit<SubscribeCommand, 'id'> = { t: 'sub', ch: this.channel };
+    const pos = this.tracker.position;
+    if (pos) frame.recover = pos;
+    return frame;
+  }
+
+  /**
+   * The probe's subscribe reply, applied at the switch, after everything the old connection
+   * delivered. Recovered publications go through the offset check, so the overlap with what the
+   * old connection already delivered is dropped: exactly once. Without recovery (a namespace
+   * without history), only a real hole between the old connection's last offset and the new
+   * stream's start is reported. Throws ProtocolError on a malformed reply.
+   */
+  _onUpgradeReply(reply: Record<string, unknown>): void {
+    const top = replyPosition(reply, 'sub');
+    const ev: SubscribedEvent = { channel: this.channel, epoch: top.epoch, offset: top.offset, recoverable: reply.recoverable === true, resubscribed: true };
+    if (reply.recovered !== undefined) ev.recovered = reply.recovered === true;
+    if (reply.recovered === true) {
+      for (const p of replyPubs(reply)) this.deliver(top.epoch, p);
+    } else {
+      const pos = this.tracker.position;
+      const covered = pos !== undefined && pos.epoch === top.epoch && pos.offset >= top.offset;
+      if (!covered) {
+        const gap = this.tracker.lost(top);
+        if (gap) this.reportGap(gap);
+      }
+    }
+    this._state = 'subscribed';
+    safeCall(this.options.onSubscribed, ev, (e) => this.callbackError(e));
+  }
+
   /** The subscribe reply. Throws ProtocolError on a malformed reply. */
   _onSubscribeReply(reply: Record<string, unknown>, askedRecovery: boolean): void {
     const top = replyPosition(reply, 'sub');

@@ -6,6 +6,7 @@
  * Node 22+), or the `ws` package loaded with a dynamic import whose specifier is a variable, so a
  * browser bundler never pulls `ws` (or any Node module) into the bundle.
  */
+import { endpointUrl } from './endpoint.ts';
 import type { ClientTransport, TransportContext, TransportEvents, TransportFactory, WebSocketConstructor, WebSocketLike } from './transport.ts';
 
 const SUBPROTOCOL = { json: 'switchboard.json', msgpack: 'switchboard.msgpack' } as const;
@@ -67,11 +68,13 @@ class WebSocketTransport implements ClientTransport {
 /** The WebSocket transport factory. */
 export const websocketTransport: TransportFactory = {
   name: 'websocket',
+  formats: ['json', 'msgpack'],
   async create(ctx: TransportContext, events: TransportEvents): Promise<ClientTransport> {
     const Ctor = await resolveWebSocket(ctx.websocket);
     if (ctx.signal?.aborted) throw new Error('connection attempt aborted');
     const protocol = SUBPROTOCOL[ctx.codec.name];
-    const ws = new Ctor(ctx.url, [protocol]);
+    const url = endpointUrl(ctx.url, 'websocket');
+    const ws = new Ctor(url, [protocol]);
     ws.binaryType = 'arraybuffer';
     const transport = new WebSocketTransport(ws, ctx.codec.binary);
     return new Promise<ClientTransport>((resolve, reject) => {
@@ -109,7 +112,7 @@ export const websocketTransport: TransportFactory = {
         if (ended) return;
         ended = true;
         if (!opened) {
-          reject(new Error(`WebSocket to ${ctx.url} closed before opening (code ${ev.code}${ev.reason ? `: ${ev.reason}` : ''})`));
+          reject(new Error(`WebSocket to ${url} closed before opening (code ${ev.code}${ev.reason ? `: ${ev.reason}` : ''})`));
           return;
         }
         events.close({ code: ev.code, reason: ev.reason });

@@ -82,6 +82,7 @@ test('reconnect waits max(full-jitter backoff, server delay); backoff grows per 
   assert.equal(fake.conns.length, 2);
   // The attempt fails (transport closes before the connect reply): backoff attempt 1 → 0.5 × 2000.
   fake.conns[1]!.events.close({ code: 1006, reason: '' });
+  await flush(); // negotiation is async: the failed attempt settles before the backoff starts
   clock.advance(999);
   await flush();
   assert.equal(fake.conns.length, 2);
