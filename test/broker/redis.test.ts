@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RedisBroker } from '../../src/broker/redis.ts';
 import { brokerContract } from './contract.ts';
-import { requireService, SHARED_REDIS_URL } from '../helpers/cluster-redis.ts';
+import { deletePrefix, requireService, SHARED_REDIS_URL } from '../helpers/cluster-redis.ts';
 
 const url = new URL(SHARED_REDIS_URL);
 const available = await requireService('Redis', url.hostname, Number(url.port || 6379));
@@ -14,6 +14,10 @@ if (!available) {
   brokerContract('redis', async () => {
     const broker = new RedisBroker({ url: SHARED_REDIS_URL, prefix });
     const peer = new RedisBroker({ url: SHARED_REDIS_URL, prefix });
-    return { broker, peer, close: async () => void (await Promise.all([broker.close(), peer.close()])) };
+    return { broker, peer, close: async () => {
+        await Promise.all([broker.close(), peer.close()]);
+        await deletePrefix(SHARED_REDIS_URL, prefix);
+      },
+    };
   });
 }

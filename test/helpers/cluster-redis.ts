@@ -146,3 +146,19 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterProces
     throw err;
   }
 }
+
+/** Deletes every key under `prefix:` (test clean-up on the shared Redis). */
+export async function deletePrefix(url: string, prefix: string): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const r = new Redis(url, { maxRetriesPerRequest: 1 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await r.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    r.disconnect();
+  }
+}
