@@ -17,7 +17,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): NodeOptionsInput {
   const out: Record<string, unknown> = {};
   const defaults = defaultNodeOptions() as unknown as Record<string, unknown>;
   for (const [key, def] of Object.entries(defaults)) {
-    if (key === 'jwt' || key === 'defaultNamespace' || key === 'namespaces') continue;
+    if (key === 'jwt' || key === 'defaultNamespace' || key === 'namespaces' || key === 'httpTransports') continue;
     const raw = env[envName(key)];
     if (raw === undefined || raw === '') continue;
     out[key] = parseValue(raw, def, envName(key));
@@ -29,7 +29,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): NodeOptionsInput {
   if (env.SWITCHBOARD_JWT_AUDIENCE) jwt.audience = env.SWITCHBOARD_JWT_AUDIENCE;
   if (env.SWITCHBOARD_JWT_ISSUER) jwt.issuer = env.SWITCHBOARD_JWT_ISSUER;
   if (Object.keys(jwt).length > 0) out.jwt = jwt;
-  for (const [k, name] of [['namespaces', 'SWITCHBOARD_NAMESPACES'], ['defaultNamespace', 'SWITCHBOARD_DEFAULT_NAMESPACE']] as const) {
+  for (const [k, name] of [['namespaces', 'SWITCHBOARD_NAMESPACES'], ['defaultNamespace', 'SWITCHBOARD_DEFAULT_NAMESPACE'], ['httpTransports', 'SWITCHBOARD_HTTP_TRANSPORTS']] as const) {
     const raw = env[name];
     if (!raw) continue;
     try {

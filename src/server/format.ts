@@ -11,12 +11,19 @@ export interface Format {
   readonly key: string;
   readonly codec: Codec;
   encode(frame: ServerFrame): Buffer;
+  /**
+   * For JSON formats: frames already-stringified JSON. When present, the Hub stringifies each
+   * publication once for all JSON formats (WebSocket, SSE, polling) and each format only adds
+   * its framing — encode once per codec, frame once per transport kind.
+   */
+  fromJson?(json: string): Buffer;
 }
 
 export const wsJson: Format = {
   key: 'ws-json',
   codec: jsonCodec,
   encode: (f) => textFrame(JSON.stringify(f)),
+  fromJson: textFrame,
 };
 
 export const wsMsgpack: Format = {

@@ -20,6 +20,8 @@ export class Envelope {
   private k1: Format | null = null;
   private b1: Buffer | null = null;
   private more: Map<string, Buffer> | null = null;
+  /** JSON text of the frame, shared by every JSON format. */
+  private json: string | null = null;
 
   constructor(
     readonly channel: string,
@@ -35,16 +37,21 @@ export class Envelope {
     if (this.k1 === format) return this.b1!;
     if (this.k0 === null) {
       this.k0 = format;
-      return (this.b0 = format.encode(this.frame));
+      return (this.b0 = this.encode(format));
     }
     if (this.k1 === null) {
       this.k1 = format;
-      return (this.b1 = format.encode(this.frame));
+      return (this.b1 = this.encode(format));
     }
     this.more ??= new Map();
     let b = this.more.get(format.key);
-    if (!b) this.more.set(format.key, (b = format.encode(this.frame)));
+    if (!b) this.more.set(format.key, (b = this.encode(format)));
     return b;
+  }
+
+  private encode(format: Format): Buffer {
+    if (format.fromJson) return format.fromJson((this.json ??= JSON.stringify(this.frame)));
+    return format.encode(this.frame);
   }
 }
 

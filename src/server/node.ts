@@ -13,6 +13,7 @@ import { disconnect as makeDisconnect, type Disconnect } from '../protocol/codes
 import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
 import { installPolling } from '../transports/poll/endpoint.ts';
 import { installSse } from '../transports/sse/endpoint.ts';
+import { resolveHttpTransportOptions } from '../transports/sse/options.ts';
 import { acceptUpgrade, checkUpgrade, HandshakeError, refuseUpgrade } from '../transports/websocket/handshake.ts';
 import { WebSocketTransport } from '../transports/websocket/transport.ts';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
@@ -88,8 +89,9 @@ export class SwitchboardNode implements SessionContext {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
     });
-    installSse(this);
-    installPolling(this);
+    const http = resolveHttpTransportOptions(this.options.httpTransports);
+    installSse(this, http);
+    installPolling(this, http);
   }
 
   /**

@@ -102,6 +102,12 @@ export interface NodeOptions {
    * balancer every connection comes from the balancer's address. @default 0
    */
   maxConnectionsPerIp: number;
+  /**
+   * SSE and long-polling settings (absenceTimeout, sseKeepalive, sseRetainEvents, sseRetainBytes,
+   * pollTimeout, maxQueuedPosts, endedKeys, endedKeyTtl); see docs/protocol.md. Validated by the
+   * transports when the node starts. @default {}
+   */
+  httpTransports: Record<string, number>;
   /** Seconds over which a draining node (SIGTERM) disconnects its clients, in batches. @default 10 */
   drainWindow: number;
   /** Seconds between this node's reports to the cluster registry. @default 2 */
@@ -169,6 +175,7 @@ export function defaultNodeOptions(): NodeOptions {
     recoveryPageSize: 1000,
     maxConnections: 100_000,
     maxConnectionsPerIp: 0,
+    httpTransports: {},
     drainWindow: 10,
     nodeInfoInterval: 2,
     rebalance: true,
@@ -178,7 +185,8 @@ export function defaultNodeOptions(): NodeOptions {
 }
 
 /** Deep-partial input accepted by resolveOptions. */
-export type NodeOptionsInput = Partial<Omit<NodeOptions, 'defaultNamespace' | 'namespaces' | 'jwt'>> & {
+export type NodeOptionsInput = Partial<Omit<NodeOptions, 'defaultNamespace' | 'namespaces' | 'jwt' | 'httpTransports'>> & {
+  httpTransports?: Record<string, number>;
   jwt?: JwtOptions;
   defaultNamespace?: Partial<NamespaceOptions>;
   namespaces?: Record<string, Partial<NamespaceOptions>>;
@@ -237,6 +245,11 @@ export function resolveOptions(input: NodeOptionsInput = {}): NodeOptions {
   const out: NodeOptions = { ...d };
   for (const [k, v] of Object.entries(input)) {
     if (v === undefined || k === 'defaultNamespace' || k === 'namespaces' || k === 'jwt') continue;
+    if (k === 'httpTransports') {
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError('option "httpTransports" must be an object');
+      out.httpTransports = { ...(v as Record<string, number>) };
+      continue;
+    }
     checkType(v, (d as unknown as Record<string, unknown>)[k], k);
     (out as unknown as Record<string, unknown>)[k] = v;
   }

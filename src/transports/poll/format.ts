@@ -10,6 +10,7 @@ export const pollJson: Format = {
   key: 'poll-json',
   codec: jsonCodec,
   encode: (f) => Buffer.from(JSON.stringify(f)),
+  fromJson: (json) => Buffer.from(json),
 };
 
 const COMMA = Buffer.from(',');

@@ -24,6 +24,7 @@ export const sseJson: Format = {
   key: 'sse-json',
   codec: jsonCodec,
   encode: (f) => Buffer.from(`data: ${JSON.stringify(f)}\n`),
+  fromJson: (json) => Buffer.from(`data: ${json}\n`),
 };
 
 const NL = Buffer.from('\n');
