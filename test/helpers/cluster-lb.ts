@@ -1,0 +1,124 @@
+/**
+ * Load balancers for cluster tests, generated from the shipped configs in deploy/ (only the listen
+ * port, the node addresses and the runtime paths are replaced, so the test exercises what ships),
+ * run in the foreground, and killed with their temp dirs on `stop()` and on process exit.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WebSocket } from 'ws';
+import { freePort, reachable } from './cluster-redis.ts';
+
+const deploy = fileURLToPath(new URL('../../deploy/', import.meta.url));
+
+export function haveBinary(name: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
+}
+
+/** deploy/haproxy.cfg listening on `port` with `nodePorts` as its servers. */
+export function renderHaproxy(port: number, nodePorts: number[]): string {
+  const src = readFileSync(join(deploy, 'haproxy.cfg'), 'utf8');
+  const lines = src.split('\n');
+  const firstServer = lines.findIndex((l) => /^\s*server node\d/.test(l));
+  if (firstServer < 0 || !/bind :8000/.test(src)) throw new Error('deploy/haproxy.cfg no longer has the expected bind/server lines');
+  const kept = lines.filter((l) => !/^\s*server node\d/.test(l));
+  const servers = nodePorts.map((p, i) => `    server node${i + 1} 127.0.0.1:${p} cookie node${i + 1}`);
+  kept.splice(firstServer, 0, ...servers);
+  // maxconn needs 2 × maxconn file descriptors; the test machine allows 20,000 (ulimit -n).
+  return kept.join('\n').replace('bind :8000', `bind 127.0.0.1:${port}`).replace(/^(\s*)maxconn \d+/m, '$1maxconn 8000').replace(/^\s*log stdout.*$/m, '');
+}
+
+/** deploy/nginx.conf listening on `port` with `nodePorts` upstream, pid and logs under `dir`. */
+export function renderNginx(port: number, nodePorts: number[], dir: string): string {
+  const src = readFileSync(join(deploy, 'nginx.conf'), 'utf8');
+  if (!/listen 8000;/.test(src)) throw new Error('deploy/nginx.conf no longer has the expected listen line');
+  const upstream = nodePorts.map((p) => `        server 127.0.0.1:${p} max_fails=2 fail_timeout=5s;`).join('\n');
+  return (
+    `pid ${join(dir, 'nginx.pid')};\nerror_log ${join(dir, 'error.log')} warn;\ndaemon off;\n` +
+    src
+      .replace(/^(\s*server 127\.0\.0\.1:800\d .*\n)+/m, upstream + '\n')
+      .replace('listen 8000;', `listen 127.0.0.1:${port};\n        access_log off;`)
+      .replace('http {', `http {\n    client_body_temp_path ${dir}/body;\n    proxy_temp_path ${dir}/proxy;\n    fastcgi_temp_path ${dir}/fastcgi;\n    uwsgi_temp_path ${dir}/uwsgi;\n    scgi_temp_path ${dir}/scgi;`)
+  );
+}
+
+export interface Balancer {
+  port: number;
+  wsUrl: string;
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
+async function run(cmd: string, args: (cfg: string, dir: string) => string[], render: (port: number, dir: string) => string): Promise<Balancer> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), `sb-${cmd}-`));
+  const cfg = join(dir, `${cmd}.conf`);
+  writeFileSync(cfg, render(port, dir));
+  const proc = spawn(cmd, args(cfg, dir), { stdio: ['ignore', 'ignore', 'pipe'] });
+  live.add(proc);
+  let err = '';
+  proc.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const stop = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    await exited;
+    live.delete(proc);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const end = Date.now() + 10_000;
+  while (!(await reachable('127.0.0.1', port, 200))) {
+    if (proc.exitCode !== null || Date.now() > end) {
+      await stop();
+      throw new Error(`${cmd} did not start: ${err}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { port, wsUrl: `ws://127.0.0.1:${port}/connection/websocket`, proc, stop };
+}
+
+export function startHaproxy(nodePorts: number[]): Promise<Balancer> {
+  return run('haproxy', (cfg) => ['-f', cfg, '-db'], (port) => renderHaproxy(port, nodePorts));
+}
+
+export function startNginx(nodePorts: number[]): Promise<Balancer> {
+  return run('nginx', (cfg, dir) => ['-c', cfg, '-p', dir], (port, dir) => renderNginx(port, nodePorts, dir));
+}
+
+/** Opens `n` raw WebSocket connections (`concurrency` at a time), each past the `connect` command. */
+export async function openConnections(url: string, n: number, concurrency = 200): Promise<WebSocket[]> {
+  const out: WebSocket[] = [];
+  const one = () =>
+    new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(url, ['switchboard.json'], { perMessageDeflate: false });
+      const timer = setTimeout(() => {
+        ws.terminate();
+        reject(new Error('connect timed out'));
+      }, 10_000);
+      ws.once('open', () => ws.send(JSON.stringify({ t: 'connect', id: 1 })));
+      ws.on('message', (m) => {
+        if (String(m).includes('"t":"ok"')) {
+          clearTimeout(timer);
+          resolve(ws);
+        }
+      });
+      ws.once('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+    });
+  for (let i = 0; i < n; i += concurrency) out.push(...(await Promise.all(Array.from({ length: Math.min(concurrency, n - i) }, one))));
+  return out;
+}
+
+/** The node's connected-client count from /healthz. */
+export async function nodeConnections(httpUrl: string): Promise<number> {
+  const res = await fetch(`${httpUrl}/healthz`);
+  return ((await res.json()) as { connections: number }).connections;
+}
