@@ -1,0 +1,71 @@
+/**
+ * deploy/nginx.conf in front of three nodes on one Redis: the shipped file passes `nginx -t`,
+ * 600 WebSocket connections spread within ±10% (least_conn), and an SDK client works through it.
+ * nginx is optional in CI (HAProxy is the tested default): without the binary this file skips
+ * and says so.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { WebSocket } from 'ws';
+import { Client, type Publication } from '../../src/client/index.ts';
+import { deletePrefix, requireService, SHARED_REDIS_URL } from '../helpers/cluster-redis.ts';
+import { startNodes, type NodeProcess } from '../helpers/cluster-nodes.ts';
+import { haveBinary, nodeConnections, openConnections, startNginx, type Balancer } from '../helpers/cluster-lb.ts';
+
+const u = new URL(SHARED_REDIS_URL);
+const redisUp = await requireService('Redis', u.hostname, Number(u.port || 6379));
+const skip = !haveBinary('nginx') ? 'nginx not installed (apt-get install nginx-light to run this)' : !redisUp ? 'no Redis (not CI)' : false;
+const prefix = `sbit-nginx-${process.pid}`;
+let nodes: NodeProcess[] = [];
+let lb: Balancer | undefined;
+let sockets: WebSocket[] = [];
+const clients: Client[] = [];
+
+before(async () => {
+  if (skip) return;
+  nodes = await startNodes(['x1', 'x2', 'x3'], { type: 'redis', url: SHARED_REDIS_URL, prefix }, { rebalance: false });
+  lb = await startNginx(nodes.map((n) => n.port));
+});
+after(async () => {
+  for (const s of sockets) s.terminate();
+  for (const c of clients) c.close();
+  await lb?.stop();
+  await Promise.all(nodes.map((n) => n.kill()));
+  if (!skip) await deletePrefix(SHARED_REDIS_URL, prefix);
+});
+
+test('the shipped nginx.conf passes nginx -t', { skip }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-nginx-t-'));
+  try {
+    const cfg = fileURLToPath(new URL('../../deploy/nginx.conf', import.meta.url));
+    execFileSync('nginx', ['-t', '-q', '-c', cfg, '-p', dir, '-g', `pid ${dir}/nginx.pid; error_log ${dir}/error.log;`], { stdio: 'pipe' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('600 WebSocket connections through nginx spread within ±10% per node', { skip }, async () => {
+  const N = 600;
+  sockets = await openConnections(lb!.wsUrl, N, 50);
+  const counts = await Promise.all(nodes.map((n) => nodeConnections(n.httpUrl)));
+  assert.equal(counts.reduce((a, b) => a + b, 0), N);
+  for (const c of counts) assert.ok(Math.abs(c - N / 3) <= (N / 3) * 0.1, `per-node counts ${counts.join(', ')}`);
+});
+
+test('an SDK client publishes and receives through nginx', { skip }, async () => {
+  const a = new Client(lb!.wsUrl, { minDelay: 20, maxDelay: 200 });
+  clients.push(a);
+  const got: Publication[] = [];
+  const sub = a.subscribe('feed:via-nginx', { onPublication: (p) => void got.push(p) });
+  await a.connect();
+  const end = Date.now() + 10_000;
+  while (sub.state !== 'subscribed' && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 1; i <= 20; i++) await a.publish('feed:via-nginx', i);
+  while (got.length < 20 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(got.map((p) => p.data), Array.from({ length: 20 }, (_, i) => i + 1));
+});
