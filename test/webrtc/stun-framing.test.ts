@@ -18,7 +18,9 @@ test('ChannelData decode: exact, padded, and the RFC 8656 §12.4 checks', () => 
   assert.deepEqual(decodeChannelData(hex('4fff 0003 61626300')), { channel: 0x4fff, data: Buffer.from('abc') });
   assert.deepEqual(decodeChannelData(hex('4001 0000')), { channel: 0x4001, data: Buffer.alloc(0) });
   assert.throws(() => decodeChannelData(hex('4000 00')), StunDecodeError);
-  assert.throws(() => decodeChannelData(hex('5000 0000')), /outside 0x4000-0x4FFF/);
+  assert.throws(() => decodeChannelData(hex('8000 0000')), /outside 0x4000-0x7FFF/);
+  assert.throws(() => decodeChannelData(hex('3fff 0000')), /outside/);
+  assert.equal(decodeChannelData(hex('7fff 0000')).channel, 0x7fff);
   assert.throws(() => decodeChannelData(hex('4000 0005 616263')), /runs past/);
   assert.throws(() => decodeChannelData(hex('4000 0001 61 000000 00')), /trailing/);
   assert.deepEqual(encodeChannelData(0x4000, Buffer.from('abcde'), true), hex('4000 0005 6162636465 000000'));

@@ -31,12 +31,12 @@ export interface ChannelData {
 /**
  * Decodes one ChannelData message. `buf` may carry up to 3 bytes of padding after the data (and
  * no more: anything longer is not one message). Throws StunDecodeError on a short buffer, a
- * channel number outside 0x4000–0x4FFF or a length past the end.
+ * channel number outside 0x4000–0x7FFF (see CHANNEL_MAX) or a length past the end.
  */
 export function decodeChannelData(buf: Buffer): ChannelData {
   if (buf.length < CHANNEL_HEADER_LENGTH) throw new StunDecodeError(`ChannelData truncated: ${buf.length} bytes`);
   const channel = buf.readUInt16BE(0);
-  if (channel < CHANNEL_MIN || channel > CHANNEL_MAX) throw new StunDecodeError(`ChannelData channel 0x${channel.toString(16)} outside 0x4000-0x4FFF`);
+  if (channel < CHANNEL_MIN || channel > CHANNEL_MAX) throw new StunDecodeError(`ChannelData channel 0x${channel.toString(16)} outside 0x4000-0x7FFF`);
   const length = buf.readUInt16BE(2);
   const end = CHANNEL_HEADER_LENGTH + length;
   if (end > buf.length) throw new StunDecodeError(`ChannelData length ${length} runs past the ${buf.length - CHANNEL_HEADER_LENGTH} bytes received`);

@@ -100,9 +100,16 @@ export function isComprehensionRequired(type: number): boolean {
 /** RFC 8489 §14.7: FINGERPRINT = CRC-32 of the message XOR'ed with 0x5354554e ("STUN"). */
 export const FINGERPRINT_XOR = 0x5354554e;
 
-/** RFC 8656 §12: channel numbers 0x4000 through 0x4FFF are the valid range (0x5000–0x7FFF reserved). */
+/**
+ * Channel numbers. RFC 8656 §12 narrowed the range to 0x4000–0x4FFF (0x5000–0x7FFF reserved, to
+ * leave room for DTLS-SRTP multiplexing), but RFC 5766 §11 allowed 0x4000–0x7FFF and deployed
+ * clients still pick from it — coturn's turnutils_uclient draws a random number in 0x4000–0x7FFF.
+ * The server accepts the RFC 5766 range, as coturn does, so those clients interoperate.
+ */
 export const CHANNEL_MIN = 0x4000;
-export const CHANNEL_MAX = 0x4fff;
+export const CHANNEL_MAX = 0x7fff;
+/** The RFC 8656 §12 upper bound, for clients of ours that want to be strictly current. */
+export const CHANNEL_MAX_RFC8656 = 0x4fff;
 
 /** RFC 8656 §14.7: REQUESTED-TRANSPORT protocol numbers (IANA): UDP = 17, TCP = 6 (RFC 6062). */
 export const TRANSPORT_UDP = 17;
