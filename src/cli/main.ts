@@ -47,7 +47,11 @@ async function start(argv: string[]): Promise<void> {
   const flags: NodeOptionsInput = {};
   if (values.port !== undefined) flags.port = Number(values.port);
   if (values.host !== undefined) flags.host = values.host;
-  if (values.dev || /^(1|true)$/i.test(process.env.SWITCHBOARD_INSECURE ?? '')) flags.insecure = true;
+  if (values.dev || /^(1|true)$/i.test(process.env.SWITCHBOARD_INSECURE ?? '')) {
+    flags.insecure = true;
+    // The demo page's typing indicator (src/web) publishes on this lossy namespace.
+    flags.namespaces = { typing: { subscribe: 'anonymous', publish: 'anonymous', lossy: true } };
+  }
   let node: SwitchboardNode;
   // A network broker is created here and closed after the node; the memory broker is the node's own.
   let broker: Broker | undefined;
