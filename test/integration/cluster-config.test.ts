@@ -64,5 +64,12 @@ test('createBroker builds the named broker', async () => {
     assert.ok(made[3] instanceof NatsBroker);
   } finally {
     await Promise.all(made.map((b) => b.close()));
+    const { connect } = await import('nats');
+    const nc = await connect({ servers: 'nats://127.0.0.1:4222' }).catch(() => null);
+    if (nc) {
+      const jsm = await nc.jetstreamManager();
+      for (const s of ['sbcfgtest_history', 'KV_sbcfgtest_presence']) await jsm.streams.delete(s).catch(() => false);
+      await nc.close();
+    }
   }
 });
