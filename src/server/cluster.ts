@@ -24,6 +24,8 @@ export interface NodeInfo {
   publishes: number;
   deliveries: number;
   rssBytes: number;
+  /** Where other nodes reach this one over HTTP (forwarding of SSE/poll requests). */
+  url: string;
   /** Sender's clock, ms. */
   time: number;
 }

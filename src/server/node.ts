@@ -13,13 +13,13 @@ import { disconnect as makeDisconnect, type Disconnect } from '../protocol/codes
 import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
 import { installPolling } from '../transports/poll/endpoint.ts';
 import { installSse } from '../transports/sse/endpoint.ts';
-import { installWeb } from '../web/index.ts';
 import { resolveHttpTransportOptions } from '../transports/sse/options.ts';
 import { acceptUpgrade, checkUpgrade, HandshakeError, refuseUpgrade } from '../transports/websocket/handshake.ts';
 import { WebSocketTransport } from '../transports/websocket/transport.ts';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 import { Authenticator } from './auth.ts';
 import { Cluster, type ClusterEntry, type NodeInfo } from './cluster.ts';
+import { forwardIfForeign, ownerTag } from './forward.ts';
 import { resolveChannel } from './channels.ts';
 import type { SessionContext } from './context.ts';
 import { wsJson, wsMsgpack } from './format.ts';
@@ -49,6 +49,8 @@ export class SwitchboardNode implements SessionContext {
   readonly server: Server;
   readonly startedAt: number;
   readonly cluster: Cluster;
+  /** Tag naming this node inside SSE/poll session keys. */
+  readonly sessionKeyTag: string;
   /** Every session, connected or not yet. */
   readonly sessions = new Set<Session>();
   private readonly byClient = new Map<string, Session>();
@@ -76,6 +78,7 @@ export class SwitchboardNode implements SessionContext {
     this.startedAt = this.clock.now();
     this.metrics = new Metrics(this);
     this.cluster = new Cluster(this);
+    this.sessionKeyTag = ownerTag(this.options.name);
     this.server = createServer({ keepAliveTimeout: 5000, requestTimeout: 30_000, headersTimeout: 10_000, connectionsCheckingInterval: 1000 });
     this.server.on('connection', (socket: Socket) => this.guardHandshake(socket));
     this.server.on('request', (req, res) => {
@@ -93,7 +96,6 @@ export class SwitchboardNode implements SessionContext {
     const http = resolveHttpTransportOptions(this.options.httpTransports);
     installSse(this, http);
     installPolling(this, http);
-    installWeb(this);
   }
 
   /**
@@ -270,6 +272,7 @@ export class SwitchboardNode implements SessionContext {
         return;
       }
       if (url.pathname.startsWith('/api/')) return await handleApi(this, req, res, url);
+      if (forwardIfForeign(this, req, res, url)) return;
       for (const r of this.routes) if (await r(req, res, url)) return;
       sendJson(res, 404, { error: { code: 404, message: `no route for ${req.method} ${url.pathname}` } });
     } catch (err) {
@@ -373,6 +376,7 @@ export class SwitchboardNode implements SessionContext {
       publishes: this.stats.publishes,
       deliveries: this.hub.deliveries,
       rssBytes: process.memoryUsage().rss,
+      url: this.options.advertiseUrl || this.httpUrl,
       time: this.clock.now(),
     };
   }

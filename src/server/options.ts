@@ -50,6 +50,11 @@ export interface NodeOptions {
   /** Listen address. @default '0.0.0.0' */
   host: string;
   /**
+   * URL other nodes use to reach this one (SSE/poll requests for sessions held here are proxied
+   * to it). Set it in multi-host clusters. @default `http://127.0.0.1:${port}` when bound to all interfaces
+   */
+  advertiseUrl: string;
+  /**
    * Development mode: anonymous clients may connect; the default namespace allows anonymous
    * subscribe/publish/presence/history, keeps history and is recoverable. Printed loudly at start.
    * @default false
@@ -152,6 +157,7 @@ export function defaultNodeOptions(): NodeOptions {
     name: '',
     port: 8000,
     host: '0.0.0.0',
+    advertiseUrl: '',
     insecure: false,
     jwt: {},
     allowAnonymous: false,

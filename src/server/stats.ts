@@ -24,6 +24,8 @@ export class Stats {
   recoveries = 0;
   recoveryGaps = 0;
   connectionsTotal = 0;
+  /** SSE/poll requests proxied to the node holding their session. */
+  forwarded = 0;
   readonly commands = new Map<string, number>();
   readonly errors = new Map<number, number>();
   readonly disconnects = new Map<number, number>();

@@ -18,7 +18,8 @@ interface Batch {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const KEY = /^[A-Za-z0-9_-]{22}$/;
+/** 22 random base64url characters, then "." and the owning node's tag. */
+const KEY = /^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]+$/;
 
 /** A polling client: `seq` is the newest batch processed; each batch seq is applied once. */
 class PollClient {

@@ -194,7 +194,8 @@ class SseClient {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const KEY = /^[A-Za-z0-9_-]{22}$/;
+/** 22 random base64url characters, then "." and the owning node's tag. */
+const KEY = /^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]+$/;
 
 describe('SSE transport', () => {
   let node: SwitchboardNode;

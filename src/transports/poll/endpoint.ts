@@ -84,7 +84,7 @@ export class PollEndpoint implements PollHost {
     const ip = req.socket.remoteAddress ?? '';
     const refusal = node.admit(ip);
     if (refusal) return sendError(res, refusal.status, refusal.message, { headers: { ...cors, 'Retry-After': refusal.retryAfter } });
-    const t = new PollTransport(newSessionKey(), ip, this);
+    const t = new PollTransport(newSessionKey(this.node.sessionKeyTag), ip, this);
     const session = new Session(node, t);
     t.setHandler(session);
     node.addSession(session);

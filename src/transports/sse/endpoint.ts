@@ -88,7 +88,7 @@ export class SseEndpoint implements SseHost {
     const ip = req.socket.remoteAddress ?? '';
     const refusal = node.admit(ip);
     if (refusal) return sendError(res, refusal.status, refusal.message, { headers: { ...cors, 'Retry-After': refusal.retryAfter } });
-    const t = new SseTransport(newSessionKey(), ip, this);
+    const t = new SseTransport(newSessionKey(this.node.sessionKeyTag), ip, this);
     const session = new Session(node, t);
     t.setHandler(session);
     node.addSession(session);

@@ -19,6 +19,8 @@ export interface HttpTransportHost extends SessionContext {
   originAllowed(req: IncomingMessage): boolean;
   route(handler: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>): void;
   addSession(s: Session): void;
+  /** Appended to session keys so any node can tell which node holds the session. */
+  readonly sessionKeyTag?: string;
 }
 
 export type Headers = Record<string, string>;

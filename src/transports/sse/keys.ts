@@ -10,10 +10,12 @@ import { randomBytes } from 'node:crypto';
 import type { Disconnect } from '../../protocol/codes.ts';
 import type { Clock } from '../../util/clock.ts';
 
-const KEY_FORMAT = /^[A-Za-z0-9_-]{22}$/;
+/** 22 random base64url characters, then optionally '.' and the owner node's tag (src/server/forward.ts). */
+const KEY_FORMAT = /^[A-Za-z0-9_-]{22}(\.[A-Za-z0-9_-]{1,176})?$/;
 
-export function newSessionKey(): string {
-  return randomBytes(16).toString('base64url');
+export function newSessionKey(ownerTag?: string): string {
+  const random = randomBytes(16).toString('base64url');
+  return ownerTag ? `${random}.${ownerTag}` : random;
 }
 
 export type KeyLookup<T> = { live: T } | { ended: Disconnect } | null;
