@@ -13,6 +13,7 @@ import { disconnect as makeDisconnect, type Disconnect } from '../protocol/codes
 import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
 import { installPolling } from '../transports/poll/endpoint.ts';
 import { installSse } from '../transports/sse/endpoint.ts';
+import { installWeb } from '../web/index.ts';
 import { resolveHttpTransportOptions } from '../transports/sse/options.ts';
 import { acceptUpgrade, checkUpgrade, HandshakeError, refuseUpgrade } from '../transports/websocket/handshake.ts';
 import { WebSocketTransport } from '../transports/websocket/transport.ts';
@@ -96,6 +97,7 @@ export class SwitchboardNode implements SessionContext {
     const http = resolveHttpTransportOptions(this.options.httpTransports);
     installSse(this, http);
     installPolling(this, http);
+    installWeb(this);
   }
 
   /**
