@@ -105,14 +105,18 @@ export const websocketTransport: TransportFactory = {
         transport.close(1000, 'aborted');
         reject(new Error('connection attempt aborted'));
       });
-      ws.onerror = () => {
-        // Always followed by onclose, which carries the code.
+      let errorText = '';
+      ws.onerror = (ev) => {
+        // Always followed by onclose, which carries the code. The `ws` package says why here
+        // ("Unexpected server response: 403"); browsers never do.
+        const m = (ev as { message?: unknown } | null)?.message;
+        if (typeof m === 'string' && m) errorText = m;
       };
       ws.onclose = (ev) => {
         if (ended) return;
         ended = true;
         if (!opened) {
-          reject(new Error(`WebSocket to ${url} closed before opening (code ${ev.code}${ev.reason ? `: ${ev.reason}` : ''})`));
+          reject(new Error(`WebSocket to ${url} closed before opening (code ${ev.code}${ev.reason ? `: ${ev.reason}` : ''}${errorText ? `; ${errorText}` : ''})`));
           return;
         }
         events.close({ code: ev.code, reason: ev.reason });
