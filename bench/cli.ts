@@ -25,6 +25,8 @@ export interface BenchOptions {
   workers: number;
   /** Pin the server to CPU 0 and the load generator to the other CPUs. @default true */
   pin: boolean;
+  /** Runs per scenario and system (round-robin); the table keeps the best. @default 1 */
+  repeat: number;
   /** Fan-out: skip the throughput phase (profile the fixed-load path alone). @default false */
   latencyOnly: boolean;
   /** Directory for server CPU profiles, when profiling. */
@@ -47,6 +49,8 @@ export const USAGE = `usage: npm run bench -- [fanout|memory|turn ...] [options]
   --rate N             publishes/s in the latency phase (default 100 = 100 K deliveries/s at 1000 subscribers)
   --window N           unacknowledged publishes in flight while flooding (default 256)
   --workers N          subscriber worker processes, 1-2 recommended (default 2)
+  --repeat N           run each scenario and system N times, round-robin; the table keeps the best
+                       throughput, the lowest-p99 latency pair and the median memory (default 1)
   --latency-only       fan-out: skip the throughput phase (e.g. to profile the fixed-load path)
   --no-pin             do not pin the server to CPU 0 (and the load generator to the others)
   --cpu-prof [DIR]     write a V8 CPU profile of each server child (default DIR .bench-tmp/prof)
@@ -75,6 +79,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     workers: 2,
     pin: true,
     latencyOnly: false,
+    repeat: 1,
     cpuProf: undefined,
     turnArgs: [],
   };
@@ -124,6 +129,9 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
         break;
       case '--workers':
         o.workers = positiveNumber(a, value(), true);
+        break;
+      case '--repeat':
+        o.repeat = positiveNumber(a, value(), true);
         break;
       case '--latency-only':
         o.latencyOnly = true;

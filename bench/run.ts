@@ -8,7 +8,8 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { mkdirSync } from 'node:fs';
 import { parseArgs, UsageError, type BenchOptions } from './cli.ts';
-import { isResultRow, type ResultRow, type ScenarioOutcome } from './result.ts';
+import { combineRuns, isResultRow, type ResultRow, type ScenarioOutcome } from './result.ts';
+import type { SystemName } from './loadgen/dialect.ts';
 import { runFanout } from './scenarios/fanout.ts';
 import { runMemory } from './scenarios/memory.ts';
 import { renderTable, renderTargets } from './table.ts';
@@ -50,10 +51,28 @@ async function runTurn(args: string[]): Promise<ResultRow[]> {
   return rows;
 }
 
+/** One run of a scenario on one system, with the CLI's options. */
+function runOne(o: BenchOptions, serverCpus: string | undefined, scenario: 'fanout' | 'memory', system: SystemName): Promise<ScenarioOutcome> {
+  const pin = serverCpus ? { serverCpus } : {};
+  if (scenario === 'memory') return runMemory(system, { connections: o.connections, ...pin, log });
+  return runFanout(system, {
+    subscribers: o.subscribers,
+    seconds: o.seconds,
+    warmupSeconds: o.warmup,
+    rate: o.rate,
+    window: o.window,
+    workers: o.workers,
+    skipThroughput: o.latencyOnly,
+    ...pin,
+    ...(o.cpuProf ? { cpuProfDir: o.cpuProf } : {}),
+    log,
+  });
+}
+
 async function main(o: BenchOptions): Promise<number> {
   const serverCpus = pinCpus(o.pin);
   const load = loadavg().map((x) => x.toFixed(2)).join(' ');
-  log(`node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "unknown"}), load average ${load}`);
+  log(`node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), load average ${load}`);
   if (loadavg()[0]! > 0.5) log('warning: the machine is not idle; other processes compete with the benchmark');
   if (o.cpuProf) mkdirSync(o.cpuProf, { recursive: true });
   const outcomes: ScenarioOutcome[] = [];
@@ -69,28 +88,20 @@ async function main(o: BenchOptions): Promise<number> {
       }
       continue;
     }
-    for (const system of o.systems) {
-      log(`${scenario}: ${system}`);
-      const outcome =
-        scenario === 'fanout'
-          ? await runFanout(system, {
-              subscribers: o.subscribers,
-              seconds: o.seconds,
-              warmupSeconds: o.warmup,
-              rate: o.rate,
-              window: o.window,
-              workers: o.workers,
-              skipThroughput: o.latencyOnly,
-              ...(serverCpus ? { serverCpus } : {}),
-              ...(o.cpuProf ? { cpuProfDir: o.cpuProf } : {}),
-              log,
-            })
-          : await runMemory(system, { connections: o.connections, ...(serverCpus ? { serverCpus } : {}), log });
-      if (outcome.error) log(`${scenario} ${system} FAILED: ${outcome.error}`);
-      for (const n of outcome.notes) log(`${scenario} ${system}: ${n}`);
-      outcomes.push(outcome);
+    // Repeats go round-robin over the systems, so a noisy spell on a shared machine hits them alike.
+    const runs = new Map<string, ScenarioOutcome[]>(o.systems.map((s) => [s, []]));
+    for (let r = 0; r < o.repeat; r++) {
+      for (const system of o.systems) {
+        log(`${scenario}: ${system}${o.repeat > 1 ? ` (run ${r + 1}/${o.repeat})` : ''}`);
+        const outcome = await runOne(o, serverCpus, scenario, system);
+        if (outcome.error) log(`${scenario} ${system} FAILED: ${outcome.error}`);
+        for (const n of outcome.notes) log(`${scenario} ${system}: ${n}`);
+        runs.get(system)!.push(outcome);
+      }
     }
+    for (const system of o.systems) outcomes.push(combineRuns(runs.get(system)!));
   }
+
   const rows = outcomes.map((x) => x.row);
   if (o.json) {
     process.stdout.write(`${JSON.stringify({ results: rows }, null, 2)}\n`);
