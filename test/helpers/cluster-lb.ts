@@ -52,6 +52,8 @@ export interface Balancer {
 }
 
 const live = new Set<ChildProcess>();
+// A runner timeout or ^C ends the process by signal: exit normally so the 'exit' hooks clean up.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(1));
 process.once('exit', () => {
   for (const c of live) c.kill('SIGKILL');
 });

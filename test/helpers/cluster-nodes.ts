@@ -32,6 +32,8 @@ export interface NodeProcess {
 
 const live = new Set<ChildProcess>();
 const dirs = new Set<string>();
+// A runner timeout or ^C ends the process by signal: exit normally so the 'exit' hooks clean up.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(1));
 process.once('exit', () => {
   for (const c of live) c.kill('SIGKILL');
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
