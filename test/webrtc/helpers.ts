@@ -30,6 +30,12 @@ export interface Endpoint {
 
 /** A datagram/stream STUN client that queues everything it receives. */
 export class TestClient {
+  /** Every client still open, so a suite's after() can close what failed tests left behind. */
+  static readonly open = new Set<TestClient>();
+  static closeAll(): void {
+    for (const c of TestClient.open) c.close();
+  }
+
   private readonly queue: Buffer[] = [];
   private waiter: (() => void) | undefined;
   realm = '';
@@ -42,7 +48,9 @@ export class TestClient {
     private readonly closeFn: () => void,
     readonly local: () => Endpoint,
     readonly closed: () => boolean,
-  ) {}
+  ) {
+    TestClient.open.add(this);
+  }
 
   static udp(server: Endpoint): Promise<TestClient> {
     const family = server.address.includes(':') ? 6 : 4;
@@ -171,6 +179,7 @@ export class TestClient {
   }
 
   close(): void {
+    if (!TestClient.open.delete(this)) return;
     this.closeFn();
   }
 }
