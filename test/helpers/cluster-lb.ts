@@ -55,7 +55,7 @@ const live = new Set<ChildProcess>();
 // A runner timeout or ^C ends the process by signal: exit normally so the 'exit' hooks clean up.
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(1));
 process.once('exit', () => {
-  for (const c of live) c.kill('SIGKILL');
+  for (const c of live) c.kill('SIGTERM');
 });
 
 async function run(cmd: string, args: (cfg: string, dir: string) => string[], render: (port: number, dir: string) => string): Promise<Balancer> {
@@ -69,7 +69,14 @@ async function run(cmd: string, args: (cfg: string, dir: string) => string[], re
   proc.stderr!.on('data', (b: Buffer) => (err += b.toString()));
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   const stop = async () => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    // SIGTERM, not SIGKILL: nginx's master must live long enough to stop its workers (a killed
+    // master leaves them running). SIGKILL only if it does not go within 3 s.
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(t);
+    }
     await exited;
     live.delete(proc);
     rmSync(dir, { recursive: true, force: true });

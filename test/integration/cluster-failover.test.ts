@@ -68,7 +68,7 @@ test('SIGKILL a node mid-stream: its clients reconnect elsewhere and 10,000 publ
     return { client, ws, sub, got, gaps, subscribed };
   });
   await Promise.all(subs.map((s) => s.client.connect()));
-  await waitFor(() => subs.every((s) => s.sub.state === 'subscribed'), 10_000, 'subscribed');
+  await waitFor(() => subs.every((s) => s.sub.state === 'subscribed'), 20_000, 'subscribed');
   assert.ok(subs.every((s) => s.ws.used.length === 1 && s.ws.used[0] === a.wsUrl));
 
   // The publisher is a backend service talking to node c's HTTP API, 20 requests in flight.
@@ -85,7 +85,7 @@ test('SIGKILL a node mid-stream: its clients reconnect elsewhere and 10,000 publ
   };
   await Promise.all(Array.from({ length: 20 }, worker));
   await killed;
-  await waitFor(() => subs.every((s) => s.got.length >= N), 30_000, `${N} publications on every client (have ${subs.map((s) => s.got.length).join(', ')})`);
+  await waitFor(() => subs.every((s) => s.got.length >= N), 60_000, `${N} publications on every client (have ${subs.map((s) => s.got.length).join(', ')})`);
   await new Promise((r) => setTimeout(r, 100));
 
   const epoch = subs[0]!.got[0]!.epoch;
