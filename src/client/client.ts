@@ -100,7 +100,9 @@ export class Client extends TypedEmitter<ClientEvents> {
     this.tokens = new TokenManager(tokenOpts);
     this.publisher = new Publisher(
       {
-        isConnected: () => this._state === 'connected',
+        // While a replaced connection still has publishes in flight, new ones wait (and go out
+        // when it is closed), so a publish on the new connection cannot overtake an older one.
+        isConnected: () => this._state === 'connected' && this.retiring === undefined,
         send: (frame, handlers) => this.commands.send(frame, handlers),
         refreshToken: this.tokens.canRefresh ? () => void this.refreshInPlace() : undefined,
       },
@@ -532,7 +534,7 @@ export class Client extends TypedEmitter<ClientEvents> {
     this.scheduleRefresh(typeof reply.ttl === 'number' ? reply.ttl : undefined);
     if (previous) this.retire(oldGen, previous, previousCommands);
     this.applyProbeItems(gen, items);
-    this.publisher.flush();
+    if (!this.retiring) this.publisher.flush();
     this.safeEmit('transport', { transport: transport.name, previous: previous?.name, upgrade: true });
     this.onTransportChosen(transport.name);
   }

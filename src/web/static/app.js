@@ -203,6 +203,7 @@ $('send-form').addEventListener('submit', (e) => {
   const text = input.value.trim();
   if (!text || !ui.chat) return;
   input.value = '';
+  ui.lastTypingSent = 0; // the next keystroke announces typing again
   // Queued while offline and sent (once) after reconnecting.
   ui.chat.publish({ name: ui.name, text, at: Date.now() }).catch((err) => console.warn('publish failed', err));
 });

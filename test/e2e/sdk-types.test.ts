@@ -1,0 +1,29 @@
+/**
+ * Keeps the hand-written bundle types (src/web/sdk/switchboard.d.ts) honest: `tsc` compiles this
+ * file, and the real SDK's values must be assignable to what the d.ts declares. A member renamed or
+ * removed in the SDK, or declared with another type, fails the type check.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as real from '../../src/client/index.ts';
+import type * as declared from '../../src/web/sdk/switchboard.d.ts';
+
+// Instances and options: the real ones must satisfy the declarations.
+type Check<Real, Declared> = Real extends Declared ? true : never;
+const checks: Array<true> = [
+  true satisfies Check<real.Client, declared.Client>,
+  true satisfies Check<real.Subscription, declared.Subscription>,
+  true satisfies Check<real.ClientOptions, declared.ClientOptions>,
+  true satisfies Check<real.ClientEvents['transport'], declared.TransportEvent>,
+  true satisfies Check<real.Publication, declared.Publication>,
+  true satisfies Check<real.GapEvent, declared.GapEvent>,
+  true satisfies Check<real.TransportError, declared.TransportError>,
+];
+const ctor: new (url: string, options?: Partial<declared.ClientOptions>) => declared.Client = real.Client;
+const factories: Readonly<Record<declared.TransportName, declared.TransportFactory>> = real.builtinTransports;
+
+test('the bundle declarations match the SDK (checked by tsc; this only runs the values)', () => {
+  assert.equal(checks.length, 7);
+  assert.equal(typeof ctor, 'function');
+  assert.deepEqual(Object.keys(factories), ['websocket', 'sse', 'poll']);
+});
