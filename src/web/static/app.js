@@ -8,6 +8,7 @@
 import { Client } from '/sdk/switchboard.js';
 
 const TRANSPORTS = { auto: ['websocket', 'sse', 'poll'], websocket: ['websocket'], sse: ['sse'], poll: ['poll'] };
+const LABEL = { websocket: 'WebSocket', sse: 'SSE', poll: 'Long polling' };
 const HISTORY = 50;
 const TYPING_EVERY = 2000;
 const TYPING_SHOWN = 3500;
@@ -53,7 +54,7 @@ function renderBadge() {
   const state = client.state;
   const t = client.transport ?? ui.lastTransport;
   $('badge').dataset.state = state;
-  $('badge-transport').textContent = t ? { websocket: 'WebSocket', sse: 'SSE', poll: 'Long polling' }[t] ?? t : '—';
+  $('badge-transport').textContent = t ? LABEL[t] ?? t : '—';
   $('badge-state').textContent = state;
 }
 client.on('state', renderBadge);
@@ -65,8 +66,18 @@ client.on('transport', ({ transport }) => {
 });
 client.on('error', ({ type, error }) => {
   if (type !== 'transport') return;
+  // A TransportError names each transport tried and why it failed.
   const n = $('notice');
-  n.textContent = `Cannot connect — ${error.message.replace(/^no transport could connect to [^:]+:\d*[^:]*: /, '')}`;
+  const head = document.createElement('b');
+  head.textContent = 'Cannot connect — retrying';
+  const list = document.createElement('ul');
+  for (const f of error.failures ?? []) {
+    const li = document.createElement('li');
+    const why = f.error.message.replace(/\b(?:wss?|https?):\/\/\S+\s*/g, '').replace(/\s+/g, ' ').trim();
+    li.textContent = `${LABEL[f.transport] ?? f.transport}: ${why}`;
+    list.append(li);
+  }
+  n.replaceChildren(head, list);
   n.hidden = false;
 });
 $('transport').addEventListener('change', (e) => {
