@@ -44,6 +44,12 @@ export interface BrokerHandler {
   onPublication(channel: string, pub: Publication, epoch: string): void;
   onJoin(channel: string, info: ClientInfo): void;
   onLeave(channel: string, info: ClientInfo): void;
+  /**
+   * The channel's continuity is broken for this node: its epoch changed while the node was away,
+   * or publications were missed that history no longer covers. Every local subscriber must
+   * resubscribe and learn from recovery whether anything was lost.
+   */
+  onStreamReset(channel: string): void;
 }
 
 export interface Broker {

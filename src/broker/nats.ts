@@ -20,7 +20,7 @@
 import { connect, DeliverPolicy, DiscardPolicy, headers, JSONCodec, nanos, RetentionPolicy, StorageType, StringCodec, type JetStreamClient, type JetStreamManager, type KV, type NatsConnection, type Subscription } from 'nats';
 import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
 import { randomId, type Broker, type BrokerHandler, type HistoryOptions, type HistoryResult, type Publication, type PublishOptions } from './broker.ts';
-import { Sequencer } from './redis-sequencer.ts';
+import { Sequencer } from './sequencer.ts';
 
 export interface NatsBrokerOptions {
   /** Server URL(s). @default 'nats://127.0.0.1:4222' */
@@ -111,7 +111,7 @@ export class NatsBroker implements Broker {
     this.seq = new Sequencer({
       history: (ch, o) => this.history(ch, o),
       deliver: (ch, pub, epoch) => this.handler?.onPublication(ch, pub, epoch),
-      reset: (ch) => this.handler?.onPublication(ch, { offset: 0, data: null }, ''),
+      reset: (ch) => this.handler?.onStreamReset(ch),
       onError: (ch, err) => this.log(`${this.name}: could not fill a gap on ${ch}: ${(err as Error).message}`),
     });
     this.ready = this.init();

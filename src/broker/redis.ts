@@ -18,7 +18,7 @@ import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
 import { randomId, type Broker, type BrokerHandler, type HistoryOptions, type HistoryResult, type Publication, type PublishOptions } from './broker.ts';
 import { channelKeys, HISTORY_SCRIPT, PRESENCE_SCRIPT, PUBLISH_SCRIPT } from './redis-scripts.ts';
-import { Sequencer } from './redis-sequencer.ts';
+import { Sequencer } from './sequencer.ts';
 
 export interface RedisBrokerOptions {
   /** URL of a single Redis (`redis://[:password@]host:port[/db]`). Ignored when `cluster` is set. @default 'redis://127.0.0.1:6379' */
@@ -39,8 +39,6 @@ export interface RedisBrokerOptions {
   redis?: RedisOptions;
 }
 
-/** The reset marker: a publication with this epoch tells the node's sessions to resubscribe (see `reset`). */
-export const RESET_EPOCH = '';
 
 type Reply = [string, number | string, (number | string)?];
 type Entry = [string, string[]];
@@ -51,10 +49,6 @@ interface ScriptCommands {
   sbPresence(...args: Array<string | number>): Promise<string[] | number>;
 }
 
-/** A hook the node may implement to learn of a broken stream directly (see RedisBroker#reset). */
-interface ResetAwareHandler extends BrokerHandler {
-  onStreamReset?(channel: string): void;
-}
 
 export class RedisBroker implements Broker {
   readonly name: string;
@@ -67,7 +61,7 @@ export class RedisBroker implements Broker {
   private readonly idempotencyTtlMs: number;
   private readonly log: (message: string) => void;
   private readonly lastLog = new Map<string, number>();
-  private handler: ResetAwareHandler | null = null;
+  private handler: BrokerHandler | null = null;
   /** pub/sub channel name → channel. */
   private readonly byPubsub = new Map<string, string>();
   private readonly seq: Sequencer;
@@ -287,19 +281,14 @@ export class RedisBroker implements Broker {
 
   /**
    * A channel's continuity is broken (its epoch changed while we were away, or history no longer
-   * covers what we missed). The node's contract for that is an epoch change on a publication: a
-   * session that sees a publication whose epoch differs from the one it subscribed at sends the
-   * client `unsub` with `resubscribe: true`, and the resubscribe's recovery says whether anything
-   * was lost. We deliver such a marker (epoch RESET_EPOCH, which no stream ever has, offset 0, no
-   * data); no session forwards it, because the epoch check comes first. A handler that implements
-   * `onStreamReset(channel)` gets that call instead.
+   * covers what we missed): the handler's onStreamReset makes every local subscriber resubscribe,
+   * and the resubscribe's recovery says whether anything was lost.
    */
   private reset(channel: string): void {
     const h = this.handler;
     if (!h) return;
     this.warn(`reset:${channel}`, `${this.name}: stream ${channel} lost continuity; its subscribers resubscribe`);
-    if (h.onStreamReset) h.onStreamReset(channel);
-    else h.onPublication(channel, { offset: 0, data: null }, RESET_EPOCH);
+    h.onStreamReset(channel);
   }
 
   private warn(kind: string, message: string): void {

@@ -78,6 +78,8 @@ export class Cluster implements HubSubscriber {
 
   deliverEvent(): void {}
 
+  resetStream(): void {}
+
   /** Every node that reported within the last 10 intervals, this one included. */
   entries(): ClusterEntry[] {
     const now = this.node.clock.now();

@@ -11,6 +11,8 @@ import type { Format } from './format.ts';
 export interface HubSubscriber {
   deliverPub(env: Envelope): void;
   deliverEvent(env: Envelope): void;
+  /** The channel's stream lost continuity (see BrokerHandler.onStreamReset). */
+  resetStream(channel: string): void;
 }
 
 /** One event for a channel, with its encoded bytes cached per format. */
@@ -124,6 +126,12 @@ export class Hub implements BrokerHandler {
     const env = new Envelope(channel, frame, pub.offset, epoch);
     for (const s of entry.subscribers) s.deliverPub(env);
     this.deliveries += entry.subscribers.size;
+  }
+
+  onStreamReset(channel: string): void {
+    const entry = this.channels.get(channel);
+    if (!entry) return;
+    for (const s of [...entry.subscribers]) s.resetStream(channel);
   }
 
   onJoin(channel: string, info: ClientInfo): void {

@@ -336,13 +336,21 @@ export class Session implements TransportHandler, HubSubscriber {
     this.sendPub(sub, env);
   }
 
+  /**
+   * The stream lost continuity (history lost, or a broker could not deliver everything): the
+   * client must resubscribe from its position and learn from recovery whether anything was lost.
+   */
+  resetStream(channel: string): void {
+    if (!this.subs?.has(channel)) return;
+    this.unsubscribeLocal(channel);
+    this.send({ t: 'unsub', ch: channel, code: 3009, reason: 'insufficient state', resubscribe: true });
+  }
+
   /** Sends a live publication to a subscription that is past its subscribe/recovery phase. */
   sendPub(sub: SubState, env: Envelope): void {
     if (env.epoch !== sub.epoch) {
-      // The stream was reset under us (history lost): the client must resubscribe and learn
-      // whether it can recover. Never deliver across an epoch change silently.
-      this.unsubscribeLocal(env.channel);
-      this.send({ t: 'unsub', ch: env.channel, code: 3009, reason: 'insufficient state', resubscribe: true });
+      // Never deliver across an epoch change silently.
+      this.resetStream(env.channel);
       return;
     }
     if (env.offset <= sub.lastOffset) return;

@@ -28,7 +28,13 @@ export async function subscribe(s: Session, cmd: SubscribeCommand): Promise<void
 
   const sub: SubState = { ns, epoch: '', lastOffset: 0, held: [], heldOverflow: false };
   s.subs.set(ch, sub);
-  const gone = () => s.state === SessionState.Closed || s.subs?.get(ch) !== sub;
+  // gone(): the session closed (nobody to answer), or the subscription was dropped under us
+  // (stream reset, concurrent unsub): answer with a temporary error so the client retries.
+  const gone = () => {
+    if (s.state === SessionState.Closed) return true;
+    if (s.subs?.get(ch) !== sub) throw new ReplyError('brokerUnavailable', 'channel stream was reset while subscribing; retry');
+    return false;
+  };
   try {
     await ctx.hub.add(ch, s);
     if (gone()) return;

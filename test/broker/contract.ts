@@ -18,6 +18,10 @@ class Recorder implements BrokerHandler {
   pubs: Array<{ ch: string; pub: Publication; epoch: string }> = [];
   joins: Array<{ ch: string; info: ClientInfo }> = [];
   leaves: Array<{ ch: string; info: ClientInfo }> = [];
+  resets: string[] = [];
+  onStreamReset(ch: string) {
+    this.resets.push(ch);
+  }
   onPublication(ch: string, pub: Publication, epoch: string) {
     this.pubs.push({ ch, pub, epoch });
   }

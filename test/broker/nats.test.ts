@@ -46,7 +46,7 @@ if (available) {
     const c = new NatsBroker({ servers: server, prefix: p2, log: () => {} });
     try {
       const got: number[] = [];
-      c.setHandler({ onPublication: (_ch, pub) => void got.push(pub.offset), onJoin() {}, onLeave() {} });
+      c.setHandler({ onPublication: (_ch, pub) => void got.push(pub.offset), onJoin() {}, onLeave() {}, onStreamReset() {} });
       await c.subscribe('race');
       const h = { historySize: 1000, historyTtlMs: 60_000 };
       const [ra, rb] = await Promise.all([

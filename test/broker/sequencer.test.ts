@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HistoryOptions, HistoryResult, Publication } from '../../src/broker/broker.ts';
-import { Sequencer } from '../../src/broker/redis-sequencer.ts';
+import { Sequencer } from '../../src/broker/sequencer.ts';
 
 function harness(pageSize = 1000) {
   const store = { epoch: 'E1', pubs: [] as Publication[], top: 0 };
