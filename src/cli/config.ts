@@ -17,7 +17,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): NodeOptionsInput {
   const out: Record<string, unknown> = {};
   const defaults = defaultNodeOptions() as unknown as Record<string, unknown>;
   for (const [key, def] of Object.entries(defaults)) {
-    if (key === 'jwt' || key === 'defaultNamespace' || key === 'namespaces' || key === 'httpTransports') continue;
+    if (key === 'jwt' || key === 'defaultNamespace' || key === 'namespaces' || key === 'httpTransports' || key === 'ice') continue;
     const raw = env[envName(key)];
     if (raw === undefined || raw === '') continue;
     out[key] = parseValue(raw, def, envName(key));
@@ -29,6 +29,11 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): NodeOptionsInput {
   if (env.SWITCHBOARD_JWT_AUDIENCE) jwt.audience = env.SWITCHBOARD_JWT_AUDIENCE;
   if (env.SWITCHBOARD_JWT_ISSUER) jwt.issuer = env.SWITCHBOARD_JWT_ISSUER;
   if (Object.keys(jwt).length > 0) out.jwt = jwt;
+  const ice: Record<string, unknown> = {};
+  if (env.SWITCHBOARD_ICE_URLS) ice.urls = env.SWITCHBOARD_ICE_URLS.split(',').map((u) => u.trim()).filter(Boolean);
+  if (env.SWITCHBOARD_ICE_SECRET) ice.secret = env.SWITCHBOARD_ICE_SECRET;
+  if (env.SWITCHBOARD_ICE_TTL) ice.ttl = parseValue(env.SWITCHBOARD_ICE_TTL, 0, 'SWITCHBOARD_ICE_TTL');
+  if (Object.keys(ice).length > 0) out.ice = ice;
   for (const [k, name] of [['namespaces', 'SWITCHBOARD_NAMESPACES'], ['defaultNamespace', 'SWITCHBOARD_DEFAULT_NAMESPACE'], ['httpTransports', 'SWITCHBOARD_HTTP_TRANSPORTS']] as const) {
     const raw = env[name];
     if (!raw) continue;
@@ -71,7 +76,10 @@ export interface LoadedConfig {
 /** Sections of the config file that belong to modules other than the node core. */
 export const EXTRA_SECTIONS = ['turn', 'admin', 'broker'];
 
-export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv, flags: NodeOptionsInput): LoadedConfig {
+/**
+ * @param defaults lowest-precedence options (e.g. dev mode's extra namespaces), under the file
+ */
+export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv, flags: NodeOptionsInput, defaults: NodeOptionsInput = {}): LoadedConfig {
   let fromFile: Record<string, unknown> = {};
   if (file) {
     let text: string;
@@ -95,9 +103,10 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv, fla
     }
   }
   const fromEnv = optionsFromEnv(env);
-  const merged: Record<string, unknown> = { ...fromFile, ...fromEnv, ...flags };
-  for (const k of ['jwt', 'defaultNamespace'] as const) {
-    const parts = [fromFile[k], (fromEnv as Record<string, unknown>)[k], (flags as Record<string, unknown>)[k]].filter((x) => x !== undefined);
+  const merged: Record<string, unknown> = { ...defaults, ...fromFile, ...fromEnv, ...flags };
+  // Object-valued options merge key by key across the layers.
+  for (const k of ['jwt', 'defaultNamespace', 'namespaces', 'ice', 'httpTransports'] as const) {
+    const parts = [(defaults as Record<string, unknown>)[k], fromFile[k], (fromEnv as Record<string, unknown>)[k], (flags as Record<string, unknown>)[k]].filter((x) => x !== undefined);
     if (parts.length > 0) merged[k] = Object.assign({}, ...parts);
   }
   return { options: resolveOptions(merged as NodeOptionsInput), extra };

@@ -10,6 +10,8 @@ import { createBroker, describeBroker, resolveBrokerConfig } from '../broker/fac
 import { ConfigError, type NodeOptionsInput } from '../server/options.ts';
 import { startNode, type SwitchboardNode } from '../server/node.ts';
 import { loadConfig, maskSecrets } from './config.ts';
+import { iceFor, planTurn, startTurn } from './turn.ts';
+import type { TurnServer } from '../webrtc/turn/index.ts';
 
 const HELP = `switchboard — real-time messaging server
 
@@ -47,16 +49,26 @@ async function start(argv: string[]): Promise<void> {
   const flags: NodeOptionsInput = {};
   if (values.port !== undefined) flags.port = Number(values.port);
   if (values.host !== undefined) flags.host = values.host;
-  if (values.dev || /^(1|true)$/i.test(process.env.SWITCHBOARD_INSECURE ?? '')) {
+  const dev = values.dev === true || /^(1|true)$/i.test(process.env.SWITCHBOARD_INSECURE ?? '');
+  // Dev-mode defaults sit under the config file, so a file can still redefine them.
+  const defaults: NodeOptionsInput = {};
+  if (dev) {
     flags.insecure = true;
-    // The demo page's typing indicator (src/web) publishes on this lossy namespace.
-    flags.namespaces = { typing: { subscribe: 'anonymous', publish: 'anonymous', lossy: true } };
+    // The demo page's typing indicator (src/web) publishes on this lossy namespace; its calls
+    // signal in the `call` namespace.
+    defaults.namespaces = {
+      typing: { subscribe: 'anonymous', publish: 'anonymous', lossy: true },
+      call: { subscribe: 'anonymous', publish: 'anonymous', presence: true, presenceRead: 'anonymous', joinLeave: true, signaling: true },
+    };
   }
   let node: SwitchboardNode;
+  let turn: TurnServer | null = null;
   // A network broker is created here and closed after the node; the memory broker is the node's own.
   let broker: Broker | undefined;
   try {
-    const cfg = loadConfig(values.config ?? process.env.SWITCHBOARD_CONFIG, process.env, flags);
+    const cfg = loadConfig(values.config ?? process.env.SWITCHBOARD_CONFIG, process.env, flags, defaults);
+    const turnPlan = planTurn(cfg.extra.turn, process.env, dev);
+    if (turnPlan && cfg.options.ice.urls.length === 0) cfg.options.ice = iceFor(turnPlan, cfg.options.ice.ttl);
     console.log('switchboard: effective configuration ' + JSON.stringify(maskSecrets(cfg.options)));
     const brokerConfig = resolveBrokerConfig(cfg.extra.broker, process.env);
     console.log('switchboard: broker ' + describeBroker(brokerConfig));
@@ -74,8 +86,10 @@ async function start(argv: string[]): Promise<void> {
     }
     if (brokerConfig.type !== 'memory') broker = createBroker(brokerConfig);
     node = await startNode(broker ? { ...cfg.options, broker } : cfg.options);
+    if (turnPlan) turn = await startTurn(turnPlan);
   } catch (err) {
     await broker?.close().catch(() => {});
+    await turn?.close().catch(() => {});
     if (err instanceof ConfigError) fail(`configuration error: ${err.message}`);
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') fail(`port in use: ${(err as Error).message}`, 1);
     throw err;
@@ -91,6 +105,7 @@ async function start(argv: string[]): Promise<void> {
     node
       .drain()
       .then(() => node.close())
+      .then(() => turn?.close())
       .then(() => broker?.close())
       .then(
       () => {

@@ -64,6 +64,14 @@ export interface RefreshCommand {
   id: number;
   token: string;
 }
+/** WebRTC signaling: relay `data` to client `to`, a member of room `ch` (see docs/protocol.md "Signaling"). */
+export interface SignalCommand {
+  t: 'signal';
+  id: number;
+  ch: string;
+  to: string;
+  data: unknown;
+}
 export interface PongCommand {
   t: 'pong';
 }
@@ -82,6 +90,7 @@ export type Command =
   | PresenceCommand
   | HistoryCommand
   | RefreshCommand
+  | SignalCommand
   | PongCommand
   | UnknownCommand;
 
@@ -120,6 +129,13 @@ export interface UnsubPush {
   reason: string;
   resubscribe: boolean;
 }
+/** A signal from another member of room `ch`. */
+export interface SignalPush {
+  t: 'signal';
+  ch: string;
+  from: ClientInfo;
+  data: unknown;
+}
 export interface PingPush {
   t: 'ping';
 }
@@ -143,7 +159,7 @@ export interface ErrReply {
   temporary: boolean;
 }
 
-export type ServerFrame = PubPush | JoinPush | GapPush | UnsubPush | PingPush | DisconnectPush | OkReply | ErrReply;
+export type ServerFrame = PubPush | JoinPush | GapPush | UnsubPush | SignalPush | PingPush | DisconnectPush | OkReply | ErrReply;
 
 // ---- validation ------------------------------------------------------------------------------
 
@@ -249,6 +265,10 @@ export function validateCommand(v: unknown, limits: FrameLimits = defaultFrameLi
     }
     case 'refresh':
       return { t, id: id(v), token: str(v, 'token', limits, true) };
+    case 'signal': {
+      if (!('data' in v) || v.data === undefined) throw new ProtocolError('field "data" is required');
+      return { t, id: id(v), ch: str(v, 'ch', limits, true), to: str(v, 'to', limits, true), data: v.data };
+    }
     default:
       if (t.length > 64) throw new ProtocolError('unknown frame type');
       return { t: 'unknown', id: id(v), type: t };

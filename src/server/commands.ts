@@ -1,10 +1,13 @@
 /** Command handlers: one function per client frame type (docs/protocol.md). */
+import { createHmac } from 'node:crypto';
 import { disconnect } from '../protocol/codes.ts';
 import { ReplyError } from '../protocol/errors.ts';
-import type { Command, ConnectCommand, HistoryCommand, PublicationData, PublishCommand, RefreshCommand } from '../protocol/frames.ts';
+import type { Command, ConnectCommand, HistoryCommand, PublicationData, PublishCommand, RefreshCommand, SignalCommand } from '../protocol/frames.ts';
 import type { Publication } from '../broker/broker.ts';
 import { allowed, resolveChannel } from './channels.ts';
+import type { NodeOptions } from './options.ts';
 import { SessionState, type Session } from './session.ts';
+import { validateSignal } from './signaling.ts';
 import { subscribe } from './subscribe.ts';
 
 export async function runCommand(s: Session, cmd: Exclude<Command, { t: 'pong' }>): Promise<void> {
@@ -24,6 +27,8 @@ export async function runCommand(s: Session, cmd: Exclude<Command, { t: 'pong' }
       return presence(s, cmd.id, cmd.ch);
     case 'history':
       return history(s, cmd);
+    case 'signal':
+      return signal(s, cmd);
     case 'unknown':
       throw new ReplyError('unknownFrame', JSON.stringify(cmd.type.slice(0, 32)));
   }
@@ -58,7 +63,28 @@ async function connect(s: Session, cmd: ConnectCommand): Promise<void> {
     pong: ctx.options.pongTimeout,
   };
   if (id.expiresAt > 0) fields.ttl = Math.max(0, Math.floor((id.expiresAt - ctx.clock.now()) / 1000));
+  const ice = iceServers(ctx.options.ice, s.user || `anon-${s.id}`, ctx.clock.now());
+  if (ice) fields.iceServers = ice;
   s.reply(cmd.id, fields);
+}
+
+/**
+ * RTCIceServer entries for one client: STUN URLs as they are, TURN URLs with time-limited
+ * credentials (`expiry:user`, base64 HMAC-SHA1 with the shared secret, as coturn's
+ * use-auth-secret expects).
+ */
+export function iceServers(ice: NodeOptions['ice'], user: string, now: number): Array<Record<string, unknown>> | null {
+  if (ice.urls.length === 0) return null;
+  const stun = ice.urls.filter((u) => u.startsWith('stun'));
+  const turn = ice.urls.filter((u) => u.startsWith('turn'));
+  const out: Array<Record<string, unknown>> = [];
+  if (stun.length > 0) out.push({ urls: stun });
+  if (turn.length > 0 && ice.secret) {
+    const username = `${Math.floor(now / 1000) + ice.ttl}:${user}`;
+    const credential = createHmac('sha1', ice.secret).update(username).digest('base64');
+    out.push({ urls: turn, username, credential });
+  }
+  return out;
 }
 
 async function refresh(s: Session, cmd: RefreshCommand): Promise<void> {
@@ -107,6 +133,17 @@ async function history(s: Session, cmd: HistoryCommand): Promise<void> {
   if (cmd.reverse) opts.reverse = true;
   const h = await s.ctx.broker.history(cmd.ch, opts);
   s.reply(cmd.id, { epoch: h.position.epoch, offset: h.position.offset, pubs: h.publications.map(toData) });
+}
+
+async function signal(s: Session, cmd: SignalCommand): Promise<void> {
+  const { options: ns } = resolveChannel(cmd.ch, s.ctx.options);
+  if (!ns.signaling) throw new ReplyError('notAvailable', 'this namespace is not a signaling namespace');
+  const sub = s.subs?.get(cmd.ch);
+  if (!sub || sub.held !== null) throw new ReplyError('permissionDenied', 'only members (subscribers) of a room may signal in it');
+  if (cmd.to === s.id) throw new ReplyError('badRequest', 'signal: cannot signal yourself');
+  const data = validateSignal(cmd.data);
+  await s.ctx.signals.send(cmd.ch, cmd.to, s.info, data);
+  s.reply(cmd.id);
 }
 
 export function toData(p: Publication): PublicationData {

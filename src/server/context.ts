@@ -5,6 +5,7 @@ import type { Authenticator } from './auth.ts';
 import type { Hub } from './hub.ts';
 import type { NodeOptions } from './options.ts';
 import type { Session } from './session.ts';
+import type { SignalRouter } from './signaling.ts';
 import type { Stats } from './stats.ts';
 
 export interface SessionContext {
@@ -14,6 +15,8 @@ export interface SessionContext {
   readonly auth: Authenticator;
   readonly clock: Clock;
   readonly stats: Stats;
+  /** WebRTC signaling relay between members of signaling rooms. */
+  readonly signals: SignalRouter;
   /** Runs `flush()` of every scheduled session once per event-loop turn. */
   scheduleFlush(session: Session): void;
   /** Called once the connect command succeeded. */

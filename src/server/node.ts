@@ -21,6 +21,7 @@ import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 import { Authenticator } from './auth.ts';
 import { Cluster, type ClusterEntry, type NodeInfo } from './cluster.ts';
 import { forwardIfForeign, ownerTag } from './forward.ts';
+import { SignalRouter } from './signaling.ts';
 import { resolveChannel } from './channels.ts';
 import type { SessionContext } from './context.ts';
 import { wsJson, wsMsgpack } from './format.ts';
@@ -50,6 +51,7 @@ export class SwitchboardNode implements SessionContext {
   readonly server: Server;
   readonly startedAt: number;
   readonly cluster: Cluster;
+  readonly signals: SignalRouter;
   /** Tag naming this node inside SSE/poll session keys. */
   readonly sessionKeyTag: string;
   /** Every session, connected or not yet. */
@@ -79,6 +81,7 @@ export class SwitchboardNode implements SessionContext {
     this.startedAt = this.clock.now();
     this.metrics = new Metrics(this);
     this.cluster = new Cluster(this);
+    this.signals = new SignalRouter(this);
     this.sessionKeyTag = ownerTag(this.options.name);
     this.server = createServer({ keepAliveTimeout: 5000, requestTimeout: 30_000, headersTimeout: 10_000, connectionsCheckingInterval: 1000 });
     this.server.on('connection', (socket: Socket) => this.guardHandshake(socket));
@@ -349,6 +352,11 @@ export class SwitchboardNode implements SessionContext {
     const pos = await this.broker.publish(channel, data, p);
     this.stats.publishes++;
     return pos;
+  }
+
+  /** The connected session with this client id on this node, if any. */
+  findSession(clientId: string): Session | undefined {
+    return this.byClient.get(clientId);
   }
 
   /** Disconnects by client id or user id. Returns how many connections were closed. */

@@ -27,6 +27,8 @@ export interface NamespaceOptions {
   joinLeave: boolean;
   /** Under backpressure, replace unsent publications of a channel by the newest (with a gap marker). @default false */
   lossy: boolean;
+  /** Channels are WebRTC signaling rooms: members may send `signal` frames to each other. @default false */
+  signaling: boolean;
 }
 
 export interface JwtOptions {
@@ -40,6 +42,16 @@ export interface JwtOptions {
   audience?: string;
   /** Required `iss` claim, when set. */
   issuer?: string;
+}
+
+/** ICE servers handed to every client in the connect reply (`iceServers`), for WebRTC. */
+export interface IceOptions {
+  /** STUN/TURN URLs: `stun:host:3478`, `turn:host:3478?transport=udp`, `turn:host:3478?transport=tcp`. @default [] */
+  urls: string[];
+  /** Shared secret for time-limited TURN credentials (coturn `use-auth-secret` compatible). Empty: STUN only. @default '' */
+  secret: string;
+  /** Lifetime of the handed-out TURN credentials in seconds. @default 86400 */
+  ttl: number;
 }
 
 export interface NodeOptions {
@@ -62,6 +74,8 @@ export interface NodeOptions {
   insecure: boolean;
   /** JWT verification. Required unless `insecure` or `allowAnonymous`. */
   jwt: JwtOptions;
+  /** ICE servers for WebRTC clients; see IceOptions. */
+  ice: IceOptions;
   /** Accept connections without a token (user ""). @default false (true when insecure) */
   allowAnonymous: boolean;
   /** Key for the HTTP server API (`Authorization: apikey KEY`). Without one the API is off (unless insecure). */
@@ -136,6 +150,7 @@ export const defaultNamespaceOptions: NamespaceOptions = {
   presence: false,
   joinLeave: false,
   lossy: false,
+  signaling: false,
 };
 
 /** The default namespace in insecure (development) mode: everything on, anyone may do anything. */
@@ -150,6 +165,7 @@ export const insecureNamespaceOptions: NamespaceOptions = {
   presence: true,
   joinLeave: true,
   lossy: false,
+  signaling: false,
 };
 
 export function defaultNodeOptions(): NodeOptions {
@@ -160,6 +176,7 @@ export function defaultNodeOptions(): NodeOptions {
     advertiseUrl: '',
     insecure: false,
     jwt: {},
+    ice: { urls: [], secret: '', ttl: 86400 },
     allowAnonymous: false,
     apiKey: '',
     allowedOrigins: [],
@@ -191,7 +208,8 @@ export function defaultNodeOptions(): NodeOptions {
 }
 
 /** Deep-partial input accepted by resolveOptions. */
-export type NodeOptionsInput = Partial<Omit<NodeOptions, 'defaultNamespace' | 'namespaces' | 'jwt' | 'httpTransports'>> & {
+export type NodeOptionsInput = Partial<Omit<NodeOptions, 'defaultNamespace' | 'namespaces' | 'jwt' | 'httpTransports' | 'ice'>> & {
+  ice?: Partial<IceOptions>;
   httpTransports?: Record<string, number>;
   jwt?: JwtOptions;
   defaultNamespace?: Partial<NamespaceOptions>;
@@ -250,7 +268,7 @@ export function resolveOptions(input: NodeOptionsInput = {}): NodeOptions {
   const insecure = input.insecure ?? false;
   const out: NodeOptions = { ...d };
   for (const [k, v] of Object.entries(input)) {
-    if (v === undefined || k === 'defaultNamespace' || k === 'namespaces' || k === 'jwt') continue;
+    if (v === undefined || k === 'defaultNamespace' || k === 'namespaces' || k === 'jwt' || k === 'ice') continue;
     if (k === 'httpTransports') {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError('option "httpTransports" must be an object');
       out.httpTransports = { ...(v as Record<string, number>) };
@@ -263,6 +281,19 @@ export function resolveOptions(input: NodeOptionsInput = {}): NodeOptions {
     if (typeof input.jwt !== 'object' || input.jwt === null) throw new ConfigError('option "jwt" must be an object');
     checkKeys(input.jwt, { secret: 1, publicKey: 1, algorithms: 1, audience: 1, issuer: 1 }, 'jwt.');
     out.jwt = { ...input.jwt };
+  }
+  if (input.ice !== undefined) {
+    if (typeof input.ice !== 'object' || input.ice === null) throw new ConfigError('option "ice" must be an object');
+    checkKeys(input.ice, d.ice, 'ice.');
+    const ice = { ...d.ice };
+    for (const [k, v] of Object.entries(input.ice)) {
+      if (v === undefined) continue;
+      checkType(v, (d.ice as unknown as Record<string, unknown>)[k], `ice.${k}`);
+      (ice as unknown as Record<string, unknown>)[k] = v;
+    }
+    for (const u of ice.urls) if (!/^(stun|stuns|turn|turns):/.test(u)) throw new ConfigError(`option "ice.urls": "${u}" is not a stun:/turn: URL`);
+    if (ice.ttl < 1) throw new ConfigError('option "ice.ttl" must be >= 1');
+    out.ice = ice;
   }
   if (insecure) {
     if (input.allowAnonymous === undefined) out.allowAnonymous = true;

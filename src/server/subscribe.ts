@@ -27,6 +27,8 @@ export async function subscribe(s: Session, cmd: SubscribeCommand): Promise<void
   if (s.subs.size >= ctx.options.maxSubscriptions) throw new ReplyError('limitExceeded', `at most ${ctx.options.maxSubscriptions} subscriptions`);
 
   const sub: SubState = { ns, epoch: '', lastOffset: 0, held: [], heldOverflow: false };
+  /** Whether this subscribe counted itself into the room's signal routing (undone on failure). */
+  let joinedRoom = false;
   s.subs.set(ch, sub);
   // gone(): the session closed (nobody to answer), or the subscription was dropped under us
   // (stream reset, concurrent unsub): answer with a temporary error so the client retries.
@@ -93,6 +95,14 @@ export async function subscribe(s: Session, cmd: SubscribeCommand): Promise<void
       }
     }
 
+    if (ns.signaling) {
+      await ctx.signals.join(ch);
+      joinedRoom = true;
+      if (gone()) {
+        ctx.signals.leave(ch);
+        return;
+      }
+    }
     const held = sub.held ?? [];
     sub.held = null;
     for (const env of held) s.sendPub(sub, env);
@@ -103,6 +113,7 @@ export async function subscribe(s: Session, cmd: SubscribeCommand): Promise<void
     }
     if (ns.joinLeave) await ctx.broker.publishJoin(ch, s.info);
   } catch (err) {
+    if (joinedRoom && sub.held !== null) ctx.signals.leave(ch);
     if (s.subs?.get(ch) === sub) {
       s.subs.delete(ch);
       ctx.hub.remove(ch, s);
