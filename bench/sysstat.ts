@@ -37,3 +37,11 @@ export function describeCpuUse(a: CpuTimes | null, b: CpuTimes | null): string {
     })
     .join(', ');
 }
+
+/** Busy fraction (0..1) of CPU `core` between two readings, or null when unknown. */
+export function coreBusy(a: CpuTimes | null, b: CpuTimes | null, core: number): number | null {
+  const x = a?.[core];
+  const y = b?.[core];
+  if (!x || !y || y[1] <= x[1]) return null;
+  return (y[0] - x[0]) / (y[1] - x[1]);
+}

@@ -14,8 +14,9 @@ import { dialects } from '../loadgen/dialects/index.ts';
 import { WorkerPool } from '../loadgen/pool.ts';
 import { Publisher } from '../loadgen/publisher.ts';
 import { ServerProcess } from '../servers/process.ts';
-import { describeCpuUse, readCpuTimes } from '../sysstat.ts';
-import { emptyRow, type ScenarioOutcome } from '../result.ts';
+import { coreBusy, describeCpuUse, readCpuTimes, type CpuTimes } from '../sysstat.ts';
+import { nowMicros } from '../loadgen/payload.ts';
+import { CONTENDED_NOTE, emptyRow, type ScenarioOutcome } from '../result.ts';
 
 export interface FanoutOptions {
   subscribers: number;
@@ -39,6 +40,9 @@ export interface FanoutOptions {
 const HOST = '127.0.0.1';
 /** A drain is over when the count has not moved for this long. */
 const DRAIN_IDLE_MS = 3000;
+/** Share of the server's core taken by other processes above which a run counts as contended. */
+const CONTENDED = 0.1;
+
 /** How often workers report their delivery count (the publisher's flow control runs on it). */
 const PROGRESS_MS = 10;
 
@@ -77,21 +81,20 @@ async function throughputPhase({ server, pool, publisher, o, notes }: Phase): Pr
     await drain(pool, w.published * o.subscribers);
     await pool.report();
   }
-  const cpu0 = await server.cpu();
-  const sys0 = readCpuTimes();
+  const s0 = await sample(server);
   pool.measure(false, PROGRESS_MS);
   const st = await publisher.flood({ ...flood, durationMs: o.seconds * 1000 });
   await drain(pool, st.published * o.subscribers);
-  const cpu1 = await server.cpu();
-  const sys1 = readCpuTimes();
+  const s1 = await sample(server);
   const tp = await pool.report();
   const expected = st.published * o.subscribers;
   const spanUs = tp.lastUs - st.startUs;
   notes.push(
     `throughput: ${st.published} publishes, ${tp.delivered}/${expected} deliveries in ${(spanUs / 1e6).toFixed(2)} s; ` +
-      `server CPU ${cpuNote(cpu0, cpu1, spanUs)}, loadgen workers CPU ${tp.cpu.map(pct).join(' + ')} (kernel share ${tp.sysShare.map(pct).join(', ')}); ` +
-      `machine ${describeCpuUse(sys0, sys1)}`,
+      `server CPU ${cpuNote(s0, s1)}, loadgen workers CPU ${tp.cpu.map(pct).join(' + ')} (kernel share ${tp.sysShare.map(pct).join(', ')}); ` +
+      `machine ${describeCpuUse(s0.sys, s1.sys)}`,
   );
+  noteContention(s0, s1, o, notes);
   if (tp.cpu.some((c) => c > 0.9)) notes.push('warning: a load worker was > 90 % busy, the load generator may have limited throughput');
   if (tp.delivered < expected) notes.push(`warning: ${expected - tp.delivered} deliveries missing after the drain`);
   for (const p of [...st.problems, ...tp.problems]) notes.push(`problem: ${p}`);
@@ -100,15 +103,12 @@ async function throughputPhase({ server, pool, publisher, o, notes }: Phase): Pr
 
 /** Publish at the fixed rate for `seconds`; return p50/p99 in ms. */
 async function latencyPhase({ server, pool, publisher, o, notes }: Phase): Promise<{ p50: number | null; p99: number | null }> {
-  const cpu0 = await server.cpu();
-  const sys0 = readCpuTimes();
+  const s0 = await sample(server);
   pool.measure(true, PROGRESS_MS);
   const lt = await publisher.paced(o.rate, o.seconds * 1000);
   await drain(pool, lt.published * o.subscribers);
-  const cpu1 = await server.cpu();
-  const sys1 = readCpuTimes();
+  const s1 = await sample(server);
   const lat = await pool.report();
-  const spanUs = Math.max(1, lat.lastUs - lt.startUs);
   const q = (x: number): number | null => {
     const v = lat.latency.quantile(x);
     return v === null ? null : round(v / 1000, 3);
@@ -116,8 +116,9 @@ async function latencyPhase({ server, pool, publisher, o, notes }: Phase): Promi
   notes.push(
     `latency: ${o.rate} publishes/s × ${o.subscribers} = ${o.rate * o.subscribers} deliveries/s offered, ` +
       `${lat.latency.count} samples, p90 ${q(0.9) ?? '-'} ms, max ${q(1) ?? '-'} ms; ` +
-      `server CPU ${cpuNote(cpu0, cpu1, spanUs)}, loadgen workers CPU ${lat.cpu.map(pct).join(' + ')}; machine ${describeCpuUse(sys0, sys1)}`,
+      `server CPU ${cpuNote(s0, s1)}, loadgen workers CPU ${lat.cpu.map(pct).join(' + ')}; machine ${describeCpuUse(s0.sys, s1.sys)}`,
   );
+  noteContention(s0, s1, o, notes);
   const expected = lt.published * o.subscribers;
   if (lat.delivered < expected) notes.push(`warning: ${expected - lat.delivered} latency-phase deliveries missing`);
   for (const p of [...lt.problems, ...lat.problems]) notes.push(`problem: ${p}`);
@@ -160,9 +161,33 @@ export async function runFanout(system: SystemName, o: FanoutOptions): Promise<S
   }
 }
 
-function cpuNote(a: { cpuUs: number; sysUs: number }, b: { cpuUs: number; sysUs: number }, wallUs: number): string {
-  const used = b.cpuUs - a.cpuUs;
-  return `${pct(used / wallUs)} (kernel share ${pct(used > 0 ? (b.sysUs - a.sysUs) / used : 0)})`;
+/** CPU readings of the server process and of the machine, at one instant. */
+interface CpuSample {
+  server: { cpuUs: number; sysUs: number };
+  sys: CpuTimes | null;
+  us: number;
+}
+
+async function sample(server: ServerProcess): Promise<CpuSample> {
+  return { server: await server.cpu(), sys: readCpuTimes(), us: nowMicros() };
+}
+
+function cpuNote(a: CpuSample, b: CpuSample): string {
+  const used = b.server.cpuUs - a.server.cpuUs;
+  return `${pct(used / Math.max(1, b.us - a.us))} (kernel share ${pct(used > 0 ? (b.server.sysUs - a.server.sysUs) / used : 0)})`;
+}
+
+/**
+ * Share of the server's core used by something other than the server over a phase (tests or builds
+ * elsewhere on a shared machine). Above {@link CONTENDED} the run is marked contended, and
+ * `--repeat` prefers uncontended runs.
+ */
+function noteContention(a: CpuSample, b: CpuSample, o: FanoutOptions, notes: string[]): void {
+  if (o.serverCpus === undefined || !/^\d+$/.test(o.serverCpus)) return;
+  const busy = coreBusy(a.sys, b.sys, Number(o.serverCpus));
+  if (busy === null) return;
+  const foreign = busy - (b.server.cpuUs - a.server.cpuUs) / Math.max(1, b.us - a.us);
+  if (foreign > CONTENDED) notes.push(`${CONTENDED_NOTE}: ${pct(foreign)} of the server's core went to other processes`);
 }
 
 function pct(x: number): string {
