@@ -401,7 +401,7 @@ describe('long-polling transport', () => {
     assert.equal(created.status, 200);
     assert.equal(created.headers['access-control-allow-origin'], 'http://ok.example');
     assert.equal((await call('GET', 'http://evil.example')).status, 403);
-    assert.equal((await call('DELETE', 'http://ok.example')).status, 405);
+    assert.equal((await call('PUT', 'http://ok.example')).status, 405);
   });
 });
 
@@ -448,4 +448,28 @@ describe('BatchQueue', () => {
     assert.equal(q.empty, true);
     assert.equal(q.next(), null);
   });
+});
+
+test('DELETE ?session=KEY ends the session at once: presence gone, later requests 410', async () => {
+  const node = await startNode({ port: 0, host: '127.0.0.1', insecure: true });
+  const base = `${node.httpUrl}/connection/poll`;
+  const first = (await (await fetch(base)).json()) as { session: string };
+  const key = encodeURIComponent(first.session);
+  const post = await fetch(`${base}?session=${key}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"t":"connect","id":1}\n{"t":"sub","id":2,"ch":"room"}' });
+  assert.equal(post.status, 204);
+  let seq = 0;
+  while (true) {
+    const b = (await (await fetch(`${base}?session=${key}&ack=${seq}`)).json()) as { seq: number; frames: Array<{ id?: number }> };
+    seq = b.seq;
+    if (b.frames.some((f) => f.id === 2)) break;
+  }
+  assert.equal(Object.keys(await node.broker.presence('room')).length, 1);
+  const del = await fetch(`${base}?session=${key}`, { method: 'DELETE' });
+  assert.equal(del.status, 204);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(Object.keys(await node.broker.presence('room')).length, 0, 'presence removed without waiting for the absence timeout');
+  assert.equal(node.connectionCount, 0);
+  assert.equal((await fetch(`${base}?session=${key}&ack=${seq}`)).status, 410);
+  assert.equal((await fetch(`${base}?session=${key}`, { method: 'DELETE' })).status, 410);
+  await node.close();
 });

@@ -65,8 +65,17 @@ export class PollEndpoint implements PollHost {
         if (t) t.upstream.post(req, res, cors);
         break;
       }
+      case 'DELETE': {
+        const t = this.find(url, res, cors);
+        if (t) {
+          t.leave();
+          res.writeHead(204, cors);
+          res.end();
+        }
+        break;
+      }
       default:
-        sendError(res, 405, `method ${req.method} not allowed on ${POLL_PATH}`, { headers: { ...cors, Allow: 'GET, POST, OPTIONS' } });
+        sendError(res, 405, `method ${req.method} not allowed on ${POLL_PATH}`, { headers: { ...cors, Allow: 'GET, POST, DELETE, OPTIONS' } });
     }
     return true;
   }

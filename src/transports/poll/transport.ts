@@ -176,6 +176,18 @@ export class PollTransport implements Transport, UpstreamTarget {
     this.absence = this.host.clock.setTimeout(() => this.onAbsent(), this.host.options.absenceTimeout * 1000);
   }
 
+  /**
+   * The client ended the session itself (`DELETE ?session=KEY`): closed at once, as a WebSocket
+   * close with 1000 would, so presence and leave events do not wait for the absence timeout.
+   */
+  leave(): void {
+    if (this.state === 'done') return;
+    const d = disconnect('connectionClosed', { reason: 'client left' });
+    this.closedWith = d;
+    this.finish(d);
+    this.handler?.onClose(1000, d.reason);
+  }
+
   private onAbsent(): void {
     this.absence = undefined;
     if (this.state === 'done' || this.held) return;

@@ -64,8 +64,22 @@ export class SseEndpoint implements SseHost {
       case 'POST':
         this.post(req, res, url, cors);
         break;
+      case 'DELETE': {
+        const key = url.searchParams.get('session');
+        if (key === null) {
+          sendError(res, 400, 'DELETE needs ?session=KEY', { headers: cors });
+          break;
+        }
+        const t = this.find(key, res, cors);
+        if (t) {
+          t.leave();
+          res.writeHead(204, cors);
+          res.end();
+        }
+        break;
+      }
       default:
-        sendError(res, 405, `method ${req.method} not allowed on ${SSE_PATH}`, { headers: { ...cors, Allow: 'GET, POST, OPTIONS' } });
+        sendError(res, 405, `method ${req.method} not allowed on ${SSE_PATH}`, { headers: { ...cors, Allow: 'GET, POST, DELETE, OPTIONS' } });
     }
     return true;
   }

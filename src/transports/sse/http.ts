@@ -64,7 +64,7 @@ export function corsHeaders(req: IncomingMessage): Headers {
 export function sendPreflight(res: ServerResponse, cors: Headers): void {
   res.writeHead(204, {
     ...cors,
-    'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
+    'Access-Control-Allow-Methods': 'GET, POST, DELETE, OPTIONS',
     'Access-Control-Allow-Headers': 'Content-Type, Last-Event-ID',
     'Access-Control-Max-Age': '600',
     'Content-Length': '0',

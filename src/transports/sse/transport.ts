@@ -199,6 +199,18 @@ export class SseTransport implements Transport, UpstreamTarget {
     if (this.state !== 'done') this.startAbsence();
   }
 
+  /**
+   * The client ended the session itself (`DELETE ?session=KEY`): closed at once, as a WebSocket
+   * close with 1000 would, so presence and leave events do not wait for the absence timeout.
+   */
+  leave(): void {
+    if (this.state === 'done') return;
+    const d = disconnect('connectionClosed', { reason: 'client left' });
+    this.closedWith = d;
+    this.finish(d);
+    this.handler?.onClose(1000, d.reason);
+  }
+
   private onAbsent(): void {
     this.absence = undefined;
     if (this.state === 'done' || this.res) return;
