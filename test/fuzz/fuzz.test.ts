@@ -1,0 +1,31 @@
+/**
+ * Short coverage-guided fuzzing of every network decoder (the long run is `npm run fuzz`), plus a
+ * replay of every saved crash input in test/fuzz/corpus/<target>/ as a regression case.
+ * FUZZ_MS sets the time per target (default 2500 ms).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fuzz } from './engine.ts';
+import { targets } from './targets.ts';
+
+const corpusDir = fileURLToPath(new URL('./corpus/', import.meta.url));
+const MS = Number(process.env.FUZZ_MS ?? 2500);
+
+for (const t of targets) {
+  test(`${t.name}: saved crash inputs no longer crash`, async () => {
+    const dir = join(corpusDir, t.name);
+    const files = existsSync(dir) ? readdirSync(dir) : [];
+    for (const f of files) await t.run(readFileSync(join(dir, f)));
+  });
+
+  test(`${t.name}: ${MS} ms of coverage-guided fuzzing finds no crash`, async () => {
+    const s = await fuzz(t, { runs: 10_000_000, maxMs: MS, seed: 1234, hangMs: 20_000 });
+    const first = s.crashes[0];
+    assert.equal(s.crashes.length, 0, first ? `${first.error}\ninput (hex): ${first.input.toString('hex').slice(0, 400)}` : '');
+    assert.ok(s.runs > 1000, `only ${s.runs} inputs ran`);
+    assert.ok(s.coverage > 10, `coverage did not register (${s.coverage} blocks)`);
+  });
+}

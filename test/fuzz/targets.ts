@@ -1,0 +1,271 @@
+/**
+ * Fuzz targets: every decoder that reads bytes from the network. Each `run` feeds one input to the
+ * decoder and throws only when the decoder misbehaves — an exception of the wrong kind (anything
+ * but the decoder's declared error), or a decoded result that breaks the decoder's own contract
+ * (a round trip that does not come back equal).
+ *
+ * Not covered yet: long-polling bodies (src/transports/poll has not landed); SSE upstream bodies go
+ * through the same Session.onMessage → jsonCodec path as the `protocol-json` target, and their one
+ * SSE-specific parser (Content-Type, Last-Event-ID) is the `sse-http` target.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { handleApi } from '../../src/api/http.ts';
+import { jsonCodec, msgpackCodec } from '../../src/protocol/codec.ts';
+import { ProtocolError } from '../../src/protocol/errors.ts';
+import { validateCommand } from '../../src/protocol/frames.ts';
+import { resolveOptions } from '../../src/server/options.ts';
+import type { SwitchboardNode } from '../../src/server/node.ts';
+import { acceptableBodyType, parseSeq } from '../../src/transports/sse/http.ts';
+import { Receiver } from '../../src/transports/websocket/receiver.ts';
+import { StreamFramer, StunDecodeError, decodeChannelData, decodeStunMessage, encodeStunMessage, looksLikeChannelData, looksLikeStun } from '../../src/webrtc/stun/index.ts';
+import type { FuzzTarget } from './engine.ts';
+
+export class FuzzFinding extends Error {
+  override readonly name = 'FuzzFinding';
+}
+
+const b = (s: string) => Buffer.from(s);
+
+/** Decode errors a codec may throw; anything else is a finding. */
+function onlyProtocolErrors(fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ProtocolError) return;
+    throw err;
+  }
+}
+
+const COMMAND_SEEDS = [
+  '{"t":"connect","id":1,"token":"a.b.c","name":"x","version":"1"}',
+  '{"t":"sub","id":2,"ch":"chat:lobby","recover":{"epoch":"e1","offset":17}}',
+  '{"t":"unsub","id":3,"ch":"chat:lobby"}',
+  '{"t":"pub","id":4,"ch":"news","data":{"text":"hi","n":[1,2.5,null,true]},"key":"k1"}',
+  '{"t":"presence","id":5,"ch":"p"}',
+  '{"t":"history","id":6,"ch":"h","limit":10,"since":{"epoch":"e","offset":0},"reverse":true}',
+  '{"t":"refresh","id":7,"token":"t"}',
+  '{"t":"pong"}',
+  '{"t":"teleport","id":8}',
+  '{"t":"pub","id":9,"ch":"a","data":1}\n{"t":"pong"}\n{"t":"sub","id":10,"ch":"b"}',
+];
+
+const JSON_DICT = ['{', '}', '[', ']', '"', ':', ',', '\n', '\\u0000', '\\ud800', 'null', 'true', 'false', '-0', '1e309', '9007199254740993', '"t"', '"id"', '"ch"', '"data"', '"recover"', '"epoch"', '"offset"', '"since"', '"limit"', '"reverse"', '"token"', '"key"', '"connect"', '"sub"', '"pub"', '"history"', '"pong"', '"__proto__"', '"constructor"', '[[[[[[[[', ']]]]]]]]', '\xef\xbb\xbf', '\xc3\x28', '\xf0\x9f\x98\x80'].map(b);
+
+/**
+ * Validates every decoded frame as the session does, and checks that re-encoding an accepted frame
+ * with the same codec and decoding it again validates to the same command.
+ */
+function validateAll(frames: unknown[], roundTrip: (f: unknown) => unknown): void {
+  for (const f of frames) {
+    let cmd;
+    try {
+      cmd = validateCommand(f);
+    } catch (err) {
+      if (err instanceof ProtocolError) continue;
+      throw err;
+    }
+    const again = validateCommand(roundTrip(f));
+    if (!isDeepStrictEqual(again, cmd)) throw new FuzzFinding(`frame does not survive re-encoding: ${JSON.stringify(cmd).slice(0, 200)}`);
+  }
+}
+
+export const protocolJson: FuzzTarget = {
+  name: 'protocol-json',
+  description: 'jsonCodec.decode + validateCommand: WebSocket text messages and SSE/poll POST bodies',
+  seeds: COMMAND_SEEDS.map(b),
+  dictionary: JSON_DICT,
+  run(input) {
+    onlyProtocolErrors(() => validateAll(jsonCodec.decode(input), (f) => jsonCodec.decode(jsonCodec.encode(f))[0]));
+  },
+};
+
+const MSGPACK_DICT = [0xc0, 0xc2, 0xc3, 0xc1, 0xc4, 0xc5, 0xc6, 0xc7, 0xc8, 0xc9, 0xca, 0xcb, 0xcc, 0xcd, 0xce, 0xcf, 0xd0, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xe0, 0xff]
+  .map((x) => Buffer.from([x]))
+  .concat([Buffer.from([0xa1, 0x74]), Buffer.from([0xa2, 0x69, 0x64]), Buffer.from([0xa2, 0x63, 0x68]), Buffer.from([0xa4, 0x64, 0x61, 0x74, 0x61]), Buffer.from([0xd7, 0xff]), Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff]), Buffer.from([0xdf, 0x7f, 0xff, 0xff, 0xff])]);
+
+export const protocolMsgpack: FuzzTarget = {
+  name: 'protocol-msgpack',
+  description: 'msgpackCodec.decode (msgpackr) + validateCommand: WebSocket binary messages',
+  seeds: COMMAND_SEEDS.map((s) => Buffer.from(msgpackCodec.encodeMany(jsonCodec.decode(s)))),
+  dictionary: MSGPACK_DICT,
+  run(input) {
+    onlyProtocolErrors(() => validateAll(msgpackCodec.decode(input), (f) => msgpackCodec.decode(msgpackCodec.encode(f))[0]));
+  },
+};
+
+/** A masked client frame (zero mask, so the payload reads as-is). */
+function clientFrame(op: number, payload: Buffer, fin = true): Buffer {
+  const len = payload.length;
+  const head = len < 126 ? Buffer.from([(fin ? 0x80 : 0) | op, 0x80 | len]) : Buffer.from([(fin ? 0x80 : 0) | op, 0x80 | 126, len >> 8, len & 255]);
+  return Buffer.concat([head, Buffer.alloc(4), payload]);
+}
+
+const receiverSink = { onMessage() {}, onPing() {}, onPong() {}, onClose() {}, onError() {} };
+
+export const wsReceiver: FuzzTarget = {
+  name: 'ws-receiver',
+  description: 'WebSocket Receiver (RFC 6455 framing state machine) over arbitrary chunkings of client bytes',
+  seeds: [
+    clientFrame(1, b('{"t":"pong"}')),
+    Buffer.concat([clientFrame(1, b('{"t":'), false), clientFrame(9, b('ping')), clientFrame(0, b('"pong"}'))]),
+    clientFrame(2, Buffer.alloc(300, 7)),
+    clientFrame(8, Buffer.from([0x03, 0xe8, 0x62, 0x79, 0x65])),
+    Buffer.concat([clientFrame(10, b('')), clientFrame(1, b('x'))]),
+  ],
+  dictionary: [0x81, 0x82, 0x80, 0x01, 0x02, 0x00, 0x88, 0x89, 0x8a, 0xfe, 0xff, 0x7e, 0x7f].map((x) => Buffer.from([x, 0x80 | (x & 0x7f)])).concat([Buffer.from([0x81, 0xff, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]), Buffer.from([0x81, 0xfe, 0xff, 0xff]), Buffer.from([0xc3, 0x28])]),
+  maxLength: 2048,
+  run(input) {
+    // The first byte chooses how the rest is cut into chunks, as TCP would.
+    const step = 1 + (input[0] ?? 0) % 17;
+    const bytes = input.subarray(1);
+    let messages = 0;
+    let errors = 0;
+    const r = new Receiver(1024, {
+      ...receiverSink,
+      onMessage(data) {
+        messages++;
+        if (data.length > 1024) throw new FuzzFinding(`message of ${data.length} bytes passed maxMessageBytes`);
+      },
+      onError(code) {
+        errors++;
+        if (code !== 1002 && code !== 1007 && code !== 1009) throw new FuzzFinding(`unexpected close code ${code}`);
+      },
+    });
+    for (let at = 0; at < bytes.length; at += step) r.write(Buffer.from(bytes.subarray(at, at + step)));
+    if (errors > 1) throw new FuzzFinding('onError called twice');
+    void messages;
+  },
+};
+
+// ---- HTTP API bodies -------------------------------------------------------------------------------
+
+const apiOptions = resolveOptions({ insecure: true, namespaces: { chat: { historySize: 10, presence: true } } });
+/** The parts of a node the API handler touches, with a broker that answers instantly. */
+const fakeNode = {
+  options: apiOptions,
+  async publish() {
+    return { offset: 1, epoch: 'e' };
+  },
+  disconnect() {
+    return 0;
+  },
+  clusterInfo() {
+    return [];
+  },
+  broker: {
+    async presence() {
+      return {};
+    },
+    async presenceStats() {
+      return { clients: 0, users: 0 };
+    },
+    async history() {
+      return { publications: [], position: { offset: 0, epoch: 'e' } };
+    },
+  },
+} as unknown as SwitchboardNode;
+
+const API_METHODS = ['publish', 'broadcast', 'presence', 'presence_stats', 'history', 'disconnect', 'info'];
+
+export const apiBody: FuzzTarget = {
+  name: 'http-api-body',
+  description: 'HTTP server API: body reading, JSON parse, depth check and per-method field validation (handleApi)',
+  seeds: [
+    '\x00{"channel":"news","data":{"a":1},"idempotencyKey":"k"}',
+    '\x01{"channels":["a","b","chat:c"],"data":[1,2]}',
+    '\x02{"channel":"chat:x"}',
+    '\x04{"channel":"chat:x","limit":5,"since":{"epoch":"e","offset":0},"reverse":false}',
+    '\x05{"user":"42","client":"c","reconnect":false,"delay":100,"reason":"bye"}',
+    '\x06{}',
+  ].map(b),
+  dictionary: JSON_DICT.concat(['"channel"', '"channels"', '"idempotencyKey"', '"user"', '"client"', '"delay"', '"reason"', '"reconnect"'].map(b)),
+  async run(input) {
+    const method = API_METHODS[(input[0] ?? 0) % API_METHODS.length]!;
+    const body = input.subarray(1);
+    let status = 0;
+    let sent = '';
+    const req = {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': String(body.length) },
+      destroy() {},
+      async *[Symbol.asyncIterator]() {
+        if (body.length > 0) yield body;
+      },
+    } as unknown as IncomingMessage;
+    const res = {
+      headersSent: false,
+      writeHead(s: number) {
+        status = s;
+        return this;
+      },
+      end(text: string) {
+        sent = text;
+      },
+    } as unknown as ServerResponse;
+    await handleApi(fakeNode, req, res, new URL(`http://x/api/${method}`));
+    if (status !== 200 && status !== 400) throw new FuzzFinding(`status ${status} for a well-formed request: ${sent.slice(0, 200)}`);
+    const parsed = JSON.parse(sent) as { result?: unknown; error?: { message?: unknown } };
+    if (status === 400 && (typeof parsed.error?.message !== 'string' || parsed.error.message === '')) throw new FuzzFinding('400 without a message');
+  },
+};
+
+export const sseHttp: FuzzTarget = {
+  name: 'sse-http',
+  description: 'SSE/poll request parsers: Content-Type check of POST bodies and Last-Event-ID parsing',
+  seeds: ['application/json', 'text/plain; charset=utf-8', 'application/json;charset="UTF-8"', '42', '000000000000001', ''].map(b),
+  dictionary: [';', '=', 'charset', 'utf-8', '"', ' ', 'text/plain', 'application/json', '9', '-', '.'].map(b),
+  maxLength: 256,
+  run(input) {
+    const s = input.toString('latin1');
+    const ok = acceptableBodyType(s);
+    if (ok && !/^\s*(application\/json|text\/plain)\s*(;|$)/i.test(s)) throw new FuzzFinding(`accepted Content-Type ${JSON.stringify(s)}`);
+    const n = parseSeq(s);
+    if (n !== undefined && !Number.isNaN(n) && (!Number.isSafeInteger(n) || n < 0)) throw new FuzzFinding(`parseSeq(${JSON.stringify(s)}) = ${n}`);
+  },
+};
+
+// ---- STUN / TURN -----------------------------------------------------------------------------------
+
+function stunSeed(method: number, attrs: Array<[number, Buffer]>, opts: { fingerprint?: boolean; integrity?: Buffer } = {}): Buffer {
+  return encodeStunMessage({ method, cls: 0, transactionId: Buffer.alloc(12, 9), attributes: attrs.map(([type, value]) => ({ type, value })) }, { ...(opts.fingerprint ? { fingerprint: true } : {}), ...(opts.integrity ? { integrityKey: opts.integrity } : {}) });
+}
+
+export const stun: FuzzTarget = {
+  name: 'stun',
+  description: 'STUN/TURN: decodeStunMessage (+ re-encode round trip), ChannelData, TCP StreamFramer',
+  seeds: [
+    stunSeed(1, []),
+    stunSeed(1, [[0x0006, b('user')], [0x8022, b('sw')]], { fingerprint: true }),
+    stunSeed(3, [[0x0019, Buffer.from([17, 0, 0, 0])], [0x000d, Buffer.from([0, 0, 2, 88])]], { integrity: Buffer.alloc(16, 1) }),
+    Buffer.from([0x40, 0x00, 0x00, 0x03, 1, 2, 3, 0]),
+  ],
+  dictionary: [Buffer.from([0x21, 0x12, 0xa4, 0x42]), Buffer.from([0x80, 0x28, 0x00, 0x04]), Buffer.from([0x00, 0x08, 0x00, 0x14]), Buffer.from([0x00, 0x1c, 0x00, 0x20]), Buffer.from([0x00, 0x01]), Buffer.from([0x40, 0x00]), Buffer.from([0x7f, 0xff])],
+  maxLength: 1500,
+  run(input) {
+    const only = (fn: () => void) => {
+      try {
+        fn();
+      } catch (err) {
+        if (!(err instanceof StunDecodeError)) throw err;
+      }
+    };
+    only(() => {
+      if (looksLikeStun(input)) {
+        const m = decodeStunMessage(input);
+        const again = decodeStunMessage(encodeStunMessage(m));
+        if (again.method !== m.method || again.cls !== m.cls || again.attributes.length !== m.attributes.length) throw new FuzzFinding('STUN re-encode changed the message');
+      } else decodeStunMessage(input);
+    });
+    only(() => {
+      if (looksLikeChannelData(input)) decodeChannelData(input);
+    });
+    only(() => {
+      const f = new StreamFramer(4096);
+      const step = 1 + (input[0] ?? 0) % 13;
+      for (let at = 0; at < input.length; at += step) f.push(input.subarray(at, at + step));
+    });
+  },
+};
+
+export const targets: FuzzTarget[] = [protocolJson, protocolMsgpack, wsReceiver, apiBody, sseHttp, stun];
