@@ -29,6 +29,7 @@ import { defaultTransportMemory, type TransportMemory } from './transport-memory
 import { attemptOrder, isTransportSpec, toFactories, TransportError, upgradeCandidates, type TransportFailure, type TransportSpec } from './transports.ts';
 import { codecFor, UpgradeProbe, type ProbeItem } from './upgrade.ts';
 import { originKey } from './endpoint.ts';
+import { parseIceServers, type IceServer, type SignalData, type SignalEvent } from './signal.ts';
 
 import { LocalDisconnect, type ClientEvents, type ClientState, type Disconnect } from './events.ts';
 export { LocalDisconnect } from './events.ts';
@@ -52,6 +53,7 @@ export class Client extends TypedEmitter<ClientEvents> {
   private _id: string | undefined;
   private _node: string | undefined;
   private _user: string | undefined;
+  private _iceServers: readonly IceServer[] = Object.freeze([]);
 
   /** Bumped at every connection attempt and teardown; events of older attempts are ignored. */
   private generation = 0;
@@ -136,6 +138,14 @@ export class Client extends TypedEmitter<ClientEvents> {
   /** The user id the server assigned (`""` when anonymous). */
   get user(): string | undefined {
     return this._user;
+  }
+  /**
+   * ICE servers from the last connect reply (`iceServers`: the node's STUN and TURN servers, TURN
+   * with time-limited credentials), ready for `new RTCPeerConnection({ iceServers })`. `[]` until
+   * connected, or when the node hands out none. Kept across disconnects (credentials last hours).
+   */
+  get iceServers(): readonly IceServer[] {
+    return this._iceServers;
   }
   /** Name of the transport in use (`'websocket'`, `'sse'`, `'poll'`), undefined while not connected. */
   get transport(): string | undefined {
@@ -232,6 +242,18 @@ export class Client extends TypedEmitter<ClientEvents> {
   publish(channel: string, data: unknown, opts: { key?: string } = {}): Promise<StreamPosition> {
     if (this._state === 'closed') return Promise.reject(new ClientClosedError('client closed'));
     return this.publisher.publish(channel, data, opts.key);
+  }
+
+  /**
+   * Sends a WebRTC signal to client `to`, another member of `room` (a channel of a signaling
+   * namespace this client is subscribed to). Resolves when the server accepted it for relay; that
+   * is not delivery: a signal to a client that is no longer a member is dropped. Not queued while
+   * offline: rejects with NotConnectedError; ServerError 103 (not a member), 107 (bad payload),
+   * 108 (not a signaling namespace).
+   */
+  async signal(room: string, to: string, data: SignalData): Promise<void> {
+    if (this._state === 'closed') throw new ClientClosedError('client closed');
+    await this.request({ t: 'signal', ch: room, to, data });
   }
 
   /** Presence of a channel (no subscription needed). */
@@ -385,6 +407,7 @@ export class Client extends TypedEmitter<ClientEvents> {
     this._id = reply.client;
     this._node = typeof reply.node === 'string' ? reply.node : '';
     this._user = typeof reply.user === 'string' ? reply.user : '';
+    this._iceServers = Object.freeze(parseIceServers(reply));
     this.attempt = 0;
     const ping = typeof reply.ping === 'number' ? reply.ping : 0;
     const pong = typeof reply.pong === 'number' ? reply.pong : 0;
@@ -528,6 +551,7 @@ export class Client extends TypedEmitter<ClientEvents> {
     if (typeof reply.client === 'string') this._id = reply.client;
     if (typeof reply.node === 'string') this._node = reply.node;
     if (typeof reply.user === 'string') this._user = reply.user;
+    this._iceServers = Object.freeze(parseIceServers(reply));
     const ping = typeof reply.ping === 'number' ? reply.ping : 0;
     const pong = typeof reply.pong === 'number' ? reply.pong : 0;
     this.watchdog.start(ping > 0 ? (ping + pong) * 1000 : 0, () => this.handleDisconnect(gen, { ...LocalDisconnect.noPing }));
@@ -821,6 +845,12 @@ export class Client extends TypedEmitter<ClientEvents> {
       case 'gap':
         this.subs.get(f.ch)?._onGapPush(f.e, f.from, f.to);
         return;
+      case 'signal': {
+        const ev: SignalEvent = { channel: f.ch, from: f.from, data: f.data };
+        this.subs.get(f.ch)?._onSignal(ev);
+        this.safeEmit('signal', ev);
+        return;
+      }
       case 'unsub': {
         const sub = this.subs.get(f.ch);
         if (!sub) return;

@@ -1,6 +1,7 @@
 /**
  * The Client's state names, events and the disconnect codes the client itself decides on.
  */
+import type { SignalEvent } from './signal.ts';
 import type { GapEvent, Publication } from './subscription.ts';
 
 export type ClientState = 'disconnected' | 'connecting' | 'connected' | 'closed';
@@ -71,6 +72,8 @@ export interface ClientEvents {
   publication: Publication;
   /** Every gap of every subscription. */
   gap: GapEvent;
+  /** Every WebRTC signal from another member of a room this client is in (after the room's `onSignal`). */
+  signal: SignalEvent;
 }
 
 /** A disconnect as the Client handles it (wire frame, WebSocket close, or local decision). */

@@ -44,6 +44,10 @@ export function parseServerFrame(v: unknown): ServerFrame | null {
       if (!isInt(f.code)) f.code = 0;
       if (typeof f.reason !== 'string') f.reason = '';
       break;
+    case 'signal':
+      need(typeof f.ch === 'string' && isObject(f.from) && typeof f.from.client === 'string' && typeof f.from.user === 'string', '"signal" needs ch and from {user, client}');
+      need('data' in f, '"signal" needs data');
+      break;
     case 'ping':
       break;
     case 'disconnect':

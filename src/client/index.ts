@@ -5,6 +5,13 @@
 export { Client, LocalDisconnect } from './client.ts';
 export type { ClientState, ClientEvents, ConnectedEvent, DisconnectedEvent, StateEvent, ClientErrorEvent, TransportEvent } from './client.ts';
 export { Subscription } from './subscription.ts';
+export { Call, resolveCallOptions } from './call.ts';
+export type { CallOptions, CallState, CallEvents, CallPeerEvent, CallTrackEvent, CallConnectionStateEvent, CallPeerLeftEvent, CallErrorEvent, PeerLeftReason } from './call.ts';
+export { CallPeer } from './peer.ts';
+export { PerfectNegotiation, isPolite } from './negotiation.ts';
+export type { NegotiationTarget, NegotiationStats, NegotiationHooks } from './negotiation.ts';
+export { parseSignalData, parseIceServers } from './signal.ts';
+export type { IceServer, IceCandidateData, SignalData, SignalEvent } from './signal.ts';
 export type {
   SubscriptionOptions,
   SubscriptionState,

@@ -7,6 +7,7 @@ import type { ClientInfo, PubPush, StreamPosition, SubscribeCommand } from '../p
 import { safeCall } from './emitter.ts';
 import { replyPosition, replyPubs } from './inbound.ts';
 import { StreamTracker, type Gap } from './position.ts';
+import type { SignalEvent } from './signal.ts';
 
 export type SubscriptionState = 'subscribing' | 'subscribed' | 'unsubscribed';
 
@@ -62,6 +63,8 @@ export interface SubscriptionOptions {
   onUnsubscribed?: (ev: UnsubscribedEvent) => void;
   /** The subscription failed (permanent server error) or a callback threw. */
   onError?: (err: Error) => void;
+  /** A WebRTC signal from another member (signaling namespaces only; see `client.signal`). */
+  onSignal?: (ev: SignalEvent) => void;
   /** Resubscribe from the last position so missed publications are replayed. @default true */
   recover?: boolean;
   /** Start from this position (e.g. one saved by the app), recovering what came after it. @default undefined */
@@ -252,6 +255,11 @@ export class Subscription {
 
   _onLeave(info: ClientInfo): void {
     if (this._state === 'subscribed') safeCall(this.options.onLeave, info, (e) => this.callbackError(e));
+  }
+
+  /** A signal for this room. The server relays only to members, so no state check beyond "not ended". */
+  _onSignal(ev: SignalEvent): void {
+    if (this._state !== 'unsubscribed') safeCall(this.options.onSignal, ev, (e) => this.callbackError(e));
   }
 
   /** The connection dropped: the subscription waits for the next connection (and recovery). */
