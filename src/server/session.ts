@@ -180,7 +180,8 @@ export class Session implements TransportHandler, HubSubscriber {
       this.active = null;
       const done = (prior.length > 0 ? Promise.allSettled(prior).then(() => this.run(cmd)) : this.run(cmd)).then(noop, noop);
       this.gate = done;
-      done.then(() => {
+      // Never rejects: run() answers every failure itself, and `done` swallows the rest.
+      void done.then(() => {
         if (this.gate === done) this.gate = null;
       });
       return;
@@ -188,9 +189,9 @@ export class Session implements TransportHandler, HubSubscriber {
     const p = (this.gate ? this.gate.then(() => this.run(cmd)) : this.run(cmd)).then(noop, noop);
     const active = (this.active ??= []);
     active.push(p);
-    p.then(() => {
+    void p.then(() => {
       const i = this.active?.indexOf(p) ?? -1;
-      if (i !== -1) this.active!.splice(i, 1);
+      if (i !== -1) void this.active!.splice(i, 1);
     });
   }
 
