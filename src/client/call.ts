@@ -164,7 +164,11 @@ export class Call extends TypedEmitter<CallEvents> {
             this.onSubscribed(ev.resubscribed);
             settle();
           },
-          onJoin: (info) => this.onMember(info),
+          onJoin: (info) => {
+            // A member that said bye and came back (same connection, new call) is welcome again.
+            this.gone.delete(info.client);
+            this.onMember(info);
+          },
           onLeave: (info) => this.removePeer(info.client, 'leave', true),
           onSignal: (ev) => this.onSignal(ev),
           onError: (err) => {

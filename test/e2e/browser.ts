@@ -42,8 +42,8 @@ export interface Browser {
  * Launches Chromium. Playwright gives every `launch()` a fresh temporary user data dir (and removes
  * it on close), so no state leaks between runs; each page gets its own context on top.
  */
-export async function launch(): Promise<Browser> {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+export async function launch(extraArgs: readonly string[] = []): Promise<Browser> {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...ARGS, ...extraArgs], headless: true });
   return {
     async page() {
       const context = await browser.newContext({ viewport: { width: 1200, height: 760 } });
@@ -55,6 +55,18 @@ export async function launch(): Promise<Browser> {
   };
 }
 
+/**
+ * Chromium flags for WebRTC tests: a fake camera and microphone (test pattern and beep) granted
+ * without a prompt, and loopback allowed as an ICE address; mDNS host-name obfuscation is off,
+ * because `.local` names do not resolve here.
+ */
+export const MEDIA_ARGS = [
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  '--allow-loopback-in-peer-connection',
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+] as const;
+
 /** Saves a screenshot under test-artifacts/ and returns its path. */
 export async function screenshot(page: Page, name: string): Promise<string> {
   mkdirSync(ARTIFACTS, { recursive: true });
@@ -63,13 +75,19 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   return path;
 }
 
-/** A node configured like `npm start` (dev mode, plus the demo's lossy `typing` namespace). */
+/**
+ * A node configured like `npm start` (dev mode, plus the demo's lossy `typing` namespace and its
+ * `call` signaling namespace, as in src/cli/main.ts).
+ */
 export function startDemoNode(extra: Parameters<typeof startNode>[0] = {}) {
   return startNode({
     port: 0,
     host: '127.0.0.1',
     insecure: true,
-    namespaces: { typing: { subscribe: 'anonymous', publish: 'anonymous', lossy: true } },
+    namespaces: {
+      typing: { subscribe: 'anonymous', publish: 'anonymous', lossy: true },
+      call: { subscribe: 'anonymous', publish: 'anonymous', presence: true, presenceRead: 'anonymous', joinLeave: true, signaling: true },
+    },
     ...extra,
   });
 }

@@ -1,11 +1,15 @@
-// Switchboard demo chat: plain ES modules on the browser SDK bundle, no framework.
+// Switchboard demo chat and calls: plain ES modules on the browser SDK bundle, no framework.
 //
 // Channels: the room `<room>` (default namespace: history, recovery, presence, join/leave, client
 // publish) carries chat messages {name, text}; `typing:<room>` (a lossy namespace) carries
 // {type: 'typing' | 'hello' | 'here', name}. Anonymous clients have no names on the server, so
 // names travel on the typing channel: a client says `hello` when it (re)connects, the others
 // answer `here`; presence (client ids) is then shown with those names.
-import { Client } from '/sdk/switchboard.js';
+//
+// Calls: `call:<room>` (a signaling namespace with presence, `call` in dev mode) is the call room;
+// the SDK's Call connects to every member there (mesh, up to 4 people) with perfect negotiation
+// and trickle ICE, using the ICE servers (our STUN/TURN) from the connect reply.
+import { Call, Client } from '/sdk/switchboard.js';
 
 const TRANSPORTS = { auto: ['websocket', 'sse', 'poll'], websocket: ['websocket'], sse: ['sse'], poll: ['poll'] };
 const LABEL = { websocket: 'WebSocket', sse: 'SSE', poll: 'Long polling' };
@@ -45,6 +49,9 @@ const ui = {
   lastTypingSent: 0,
   lastTransport: '',
   gaps: [],
+  /** The Call while in a call (tests read its peers' getStats()). */
+  call: null,
+  localStream: null,
 };
 window.__demo = { client, ui };
 
@@ -144,6 +151,7 @@ function join(name, room) {
 }
 
 function leave() {
+  hangUp();
   ui.chat?.unsubscribe();
   ui.typing?.unsubscribe();
   ui.chat = ui.typing = null;
@@ -244,7 +252,10 @@ function onTypingPub(p) {
     ui.typers.set(d.name, Date.now());
     renderTyping();
   }
-  if (!known) renderPresence();
+  if (!known) {
+    renderPresence();
+    renderTiles();
+  }
 }
 
 function renderTyping() {
@@ -308,4 +319,170 @@ function renderPresence() {
   }
   $('presence').replaceChildren(frag);
   $('count').textContent = String(sorted.filter((r) => r.name !== '…').length || sorted.length);
+}
+
+// ---- calls ------------------------------------------------------------------------------------
+
+const PATH = { relay: 'via TURN relay', host: 'direct', srflx: 'direct (STUN)', prflx: 'direct' };
+/** tile id ('local' or a client id) → {el, video, state, path} */
+const tiles = new Map();
+let statsTimer = 0;
+
+$('relay-only').checked = params.get('relay') === '1' || store.get('relay') === '1';
+$('relay-only').addEventListener('change', (e) => store.set('relay', e.target.checked ? '1' : '0'));
+$('call-start').addEventListener('click', () => void startCall());
+$('hangup').addEventListener('click', hangUp);
+
+async function startCall() {
+  if (ui.call || !ui.room) return;
+  const room = ui.room;
+  $('call-start').hidden = true;
+  $('relay-only').disabled = true;
+  $('call').hidden = false;
+  setCallStatus('Asking for camera and microphone…');
+  let stream = null;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 }, audio: true });
+  } catch (err) {
+    console.warn('getUserMedia failed; joining to watch only', err);
+  }
+  if (ui.room !== room || ui.call) {
+    for (const t of stream?.getTracks() ?? []) t.stop();
+    return;
+  }
+  const relay = $('relay-only').checked;
+  const call = new Call(client, `call:${room}`, { localStream: stream ?? undefined, iceTransportPolicy: relay ? 'relay' : 'all' });
+  ui.call = call;
+  ui.localStream = stream;
+  addTile('local', stream);
+  call.on('peer', ({ peer }) => addTile(peer.id, null));
+  call.on('track', ({ peer }) => attach(peer.id, peer.remoteStream));
+  call.on('connectionstate', ({ peer, state }) => {
+    const t = tiles.get(peer.id);
+    if (t) t.state = state;
+    renderTiles();
+  });
+  call.on('peerleft', ({ peer }) => removeTile(peer.id));
+  call.on('error', ({ error, peer }) => console.warn(`call${peer ? ` (${peer})` : ''}: ${error.message}`));
+  call.on('state', renderTiles);
+  renderTiles();
+  statsTimer = setInterval(() => void refreshPaths(), 1500);
+  try {
+    await call.join();
+  } catch (err) {
+    if (ui.call === call) setCallStatus(`Cannot join the call: ${err.message}`);
+  }
+}
+
+function hangUp() {
+  const call = ui.call;
+  if (!call && $('call').hidden) return;
+  ui.call = null;
+  call?.leave();
+  for (const t of ui.localStream?.getTracks() ?? []) t.stop();
+  ui.localStream = null;
+  clearInterval(statsTimer);
+  for (const id of [...tiles.keys()]) removeTile(id);
+  $('call').hidden = true;
+  $('call-start').hidden = false;
+  $('relay-only').disabled = false;
+}
+
+function addTile(id, stream) {
+  if (tiles.has(id)) return;
+  const el = document.createElement('figure');
+  el.className = 'tile';
+  el.dataset.peer = id;
+  const video = document.createElement('video');
+  video.autoplay = true;
+  video.playsInline = true;
+  if (id === 'local') {
+    video.muted = true; // never play our own microphone back
+    el.classList.add('local');
+  }
+  const avatar = document.createElement('span');
+  avatar.className = 'avatar big';
+  const cap = document.createElement('figcaption');
+  const name = document.createElement('span');
+  name.className = 'name';
+  const chip = document.createElement('span');
+  chip.className = 'chip';
+  cap.append(name, chip);
+  el.append(video, avatar, cap);
+  $('tiles').append(el);
+  tiles.set(id, { el, video, state: id === 'local' ? 'connected' : 'new', path: '' });
+  if (stream) attach(id, stream);
+  renderTiles();
+}
+
+function attach(id, stream) {
+  const t = tiles.get(id);
+  if (!t || !stream) return;
+  if (t.video.srcObject !== stream) t.video.srcObject = stream;
+  t.el.classList.toggle('has-video', stream.getVideoTracks().length > 0);
+  t.video.play().catch(() => {}); // autoplay of a muted or user-started video is allowed
+}
+
+function removeTile(id) {
+  const t = tiles.get(id);
+  if (!t) return;
+  t.video.srcObject = null;
+  t.el.remove();
+  tiles.delete(id);
+  renderTiles();
+}
+
+function tileName(id) {
+  return id === 'local' ? ui.name : ui.names.get(id) ?? 'Guest';
+}
+
+function renderTiles() {
+  for (const [id, t] of tiles) {
+    const name = tileName(id);
+    t.el.querySelector('.name').textContent = id === 'local' ? `${name} (you)` : name;
+    const av = t.el.querySelector('.avatar');
+    av.textContent = name.slice(0, 1).toUpperCase();
+    av.style.background = `hsl(${hue(name)} 55% 52%)`;
+    t.el.dataset.state = t.state;
+    const chip = t.el.querySelector('.chip');
+    chip.textContent = id === 'local' ? (ui.localStream ? '' : 'no camera') : t.state === 'connected' ? PATH[t.path] ?? 'connected' : t.state;
+    chip.hidden = chip.textContent === '';
+  }
+  $('tiles').style.setProperty('--cols', String(Math.min(4, Math.max(2, tiles.size))));
+  const call = ui.call;
+  if (!call) return;
+  const peers = [...call.peers.values()];
+  const up = peers.filter((p) => p.connectionState === 'connected').length;
+  const relay = call.options.iceTransportPolicy === 'relay' ? ' · relay only' : '';
+  const pending = peers.length - up;
+  if (call.state === 'joining') setCallStatus('Joining…');
+  else if (peers.length === 0) setCallStatus(`Waiting for others in #${ui.room} to press Call…${relay}`);
+  else setCallStatus(`${up + 1} ${up === 0 ? 'person' : 'people'} in the call${pending > 0 ? ` · ${pending} connecting` : ''}${relay}`);
+}
+
+function setCallStatus(text) {
+  $('call-status').textContent = text;
+}
+
+/** The local candidate type of each peer's selected candidate pair: shown as "via TURN relay" or "direct". */
+async function refreshPaths() {
+  const call = ui.call;
+  if (!call) return;
+  for (const peer of call.peers.values()) {
+    const t = tiles.get(peer.id);
+    if (!t || peer.connectionState !== 'connected') continue;
+    try {
+      const stats = await peer.pc.getStats();
+      let pairId;
+      stats.forEach((r) => {
+        if (r.type === 'transport' && r.selectedCandidatePairId) pairId = r.selectedCandidatePairId;
+      });
+      const pair = pairId && stats.get(pairId);
+      const local = pair && stats.get(pair.localCandidateId);
+      t.path = local?.candidateType ?? '';
+    } catch {
+      // the peer closed meanwhile
+    }
+  }
+  renderTiles();
 }

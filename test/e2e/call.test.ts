@@ -1,0 +1,210 @@
+/**
+ * A video call in the demo between two headless Chromium pages (fake camera and microphone),
+ * against a real node with our STUN/TURN server running in-process the way `switchboard start`
+ * runs it (src/cli/turn.ts: planTurn → startTurn → iceFor), with "Relay only" on
+ * (`iceTransportPolicy: 'relay'`): every media packet must go through our TURN server.
+ *
+ * Checked from each page's `getStats()`: video frames decoded, and a selected candidate pair
+ * (`succeeded`, nominated) whose local and remote candidates are `relay` candidates on our relay
+ * address and port range; the two pages' relay ports cross-match. Checked on the server: TURN
+ * allocations and relayed packets. Then a third page joins (a mesh: everyone connected to both
+ * others, all relayed), and one hangs up: the other two see it go and stay connected.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import type { Page } from 'playwright-core';
+import { iceFor, planTurn, startTurn } from '../../src/cli/turn.ts';
+import { browserUnavailable, joinDemo, launch, MEDIA_ARGS, screenshot, startDemoNode, type Browser } from './browser.ts';
+
+const skip = browserUnavailable();
+const cleanup: Array<() => unknown> = [];
+after(async () => {
+  for (const f of cleanup.reverse()) await f();
+});
+
+/** What a page reports about one of its peer connections. */
+interface PeerReport {
+  name: string;
+  connectionState: string;
+  framesDecoded: number;
+  pair: { state: string; nominated: boolean; bytesSent: number; bytesReceived: number } | null;
+  local: { candidateType: string; address: string; port: number; protocol: string; relayProtocol?: string; url?: string } | null;
+  remote: { candidateType: string; address: string; port: number } | null;
+}
+
+/** Reads every peer's stats in the page (the demo exposes its Call as `__demo.ui.call`). */
+function reports(page: Page): Promise<PeerReport[]> {
+  return page.evaluate(async () => {
+    type Stat = Record<string, unknown> & { type: string; id: string };
+    type Peer = { id: string; pc: RTCPeerConnection; connectionState: string };
+    const demo = (window as unknown as { __demo: { ui: { names: Map<string, string>; call: { peers: Map<string, Peer> } | null } } }).__demo;
+    const out: PeerReport[] = [];
+    for (const peer of demo.ui.call?.peers.values() ?? []) {
+      const r: PeerReport = { name: demo.ui.names.get(peer.id) ?? peer.id, connectionState: peer.connectionState, framesDecoded: 0, pair: null, local: null, remote: null };
+      out.push(r);
+      const all: Stat[] = [];
+      (await peer.pc.getStats()).forEach((s: Stat) => all.push(s));
+      for (const s of all) if (s.type === 'inbound-rtp' && s.kind === 'video') r.framesDecoded += Number(s.framesDecoded ?? 0);
+      // The selected pair: the transport's selectedCandidatePairId (Chromium), else a nominated succeeded pair.
+      const transport = all.find((s) => s.type === 'transport' && typeof s.selectedCandidatePairId === 'string');
+      const pair =
+        all.find((s) => s.type === 'candidate-pair' && s.id === transport?.selectedCandidatePairId) ??
+        all.find((s) => s.type === 'candidate-pair' && s.state === 'succeeded' && s.nominated === true);
+      if (!pair) continue;
+      r.pair = { state: String(pair.state), nominated: pair.nominated === true, bytesSent: Number(pair.bytesSent ?? 0), bytesReceived: Number(pair.bytesReceived ?? 0) };
+      const local = all.find((s) => s.id === pair.localCandidateId);
+      const remote = all.find((s) => s.id === pair.remoteCandidateId);
+      if (local) {
+        r.local = { candidateType: String(local.candidateType), address: String(local.address ?? local.ip), port: Number(local.port), protocol: String(local.protocol) };
+        if (typeof local.relayProtocol === 'string') r.local.relayProtocol = local.relayProtocol;
+        if (typeof local.url === 'string') r.local.url = local.url;
+      }
+      if (remote) r.remote = { candidateType: String(remote.candidateType), address: String(remote.address ?? remote.ip), port: Number(remote.port) };
+    }
+    return out;
+  });
+}
+
+const flowing = (r: PeerReport) => r.connectionState === 'connected' && r.framesDecoded > 0 && r.pair?.state === 'succeeded';
+
+/** Polls until the page has `n` peers, all with video flowing (or fails with the last reports). */
+async function waitForPeers(page: Page, n: number, timeout = 30_000): Promise<PeerReport[]> {
+  const deadline = Date.now() + timeout;
+  let last = await reports(page);
+  while (!(last.length === n && last.every(flowing))) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${n} peers with video; last: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 250));
+    last = await reports(page);
+  }
+  return last;
+}
+
+test('demo calls in Chromium, relay only through our TURN server: two pages, then a mesh of three, then a hang-up', { skip, timeout: 90_000 }, async () => {
+  // TURN as `switchboard start` runs it, on a free port, loopback peers allowed (both pages are
+  // on this host), and a relay port range of our own so relay candidates are recognisably ours.
+  const relayMin = 40_000 + Math.floor(Math.random() * 200) * 100;
+  const relayMax = relayMin + 99;
+  const plan = planTurn(
+    undefined,
+    {
+      SWITCHBOARD_TURN_PORT: '0',
+      SWITCHBOARD_TURN_LISTEN: '127.0.0.1',
+      SWITCHBOARD_TURN_SECRET: randomBytes(16).toString('base64url'),
+      SWITCHBOARD_TURN_ALLOW_LOOPBACK: '1',
+      SWITCHBOARD_TURN_RELAY_PORTS: `${relayMin}-${relayMax}`,
+    },
+    false,
+  );
+  assert.ok(plan);
+  const turn = await startTurn(plan);
+  assert.ok(turn);
+  cleanup.push(() => turn.close());
+  const turnPort = turn.addresses.find((a) => a.transport === 'udp')!.port;
+  const relayAddress = turn.relayAddresses().get(4);
+  assert.equal(relayAddress, '127.0.0.1');
+  const ice = iceFor({ ...plan, options: { ...plan.options, port: turnPort } }, 3600);
+
+  const node = await startDemoNode({ ice });
+  cleanup.push(() => node.close());
+  const browser: Browser = await launch(MEDIA_ARGS);
+  cleanup.push(() => browser.close());
+  const { page: ana } = await browser.page();
+  const { page: bo } = await browser.page();
+  for (const p of [ana, bo]) p.on('console', (m) => m.type() === 'warning' && console.log(`[page] ${m.text()}`));
+
+  await joinDemo(ana, node.httpUrl, 'Ana', 'studio');
+  await joinDemo(bo, node.httpUrl, 'Bo', 'studio');
+  // The connect reply handed out our STUN and TURN servers with time-limited credentials.
+  const servers = await ana.evaluate(() => (window as unknown as { __demo: { client: { iceServers: unknown } } }).__demo.client.iceServers);
+  assert.deepEqual(servers, [
+    { urls: [`stun:127.0.0.1:${turnPort}`] },
+    { urls: [`turn:127.0.0.1:${turnPort}?transport=udp`, `turn:127.0.0.1:${turnPort}?transport=tcp`], username: (servers as Array<{ username?: string }>)[1]?.username, credential: (servers as Array<{ credential?: string }>)[1]?.credential },
+  ]);
+  assert.match(String((servers as Array<{ username?: string }>)[1]?.username), /^\d+:anon-/);
+
+  for (const p of [ana, bo]) {
+    await p.check('#relay-only', { force: true });
+    await p.click('#call-start');
+  }
+
+  for (const page of [ana, bo]) await waitForPeers(page, 1);
+  // Let a few more frames through, then read again for the record.
+  await new Promise((r) => setTimeout(r, 1000));
+  const got: Record<string, PeerReport> = {};
+  for (const [name, page] of [
+    ['Ana', ana],
+    ['Bo', bo],
+  ] as const) {
+    const [r] = await reports(page);
+    assert.ok(r);
+    got[name] = r;
+    console.log(`[${name}] ${JSON.stringify(r)}`);
+    assertRelayed(name, r);
+  }
+  // Each side's local relay is the other side's remote candidate.
+  assert.equal(got.Ana!.local!.port, got.Bo!.remote!.port);
+  assert.equal(got.Bo!.local!.port, got.Ana!.remote!.port);
+
+  function assertRelayed(name: string, r: PeerReport): void {
+    assert.ok(r.framesDecoded > 0, `${name}: video frames decoded`);
+    assert.equal(r.pair?.state, 'succeeded');
+    assert.equal(r.pair?.nominated, true);
+    assert.ok(r.pair!.bytesReceived > 0 && r.pair!.bytesSent > 0);
+    // Both ends of the selected pair are relay candidates on our TURN server's relay.
+    for (const c of [r.local, r.remote]) {
+      assert.equal(c?.candidateType, 'relay', `${name}: ${JSON.stringify(c)}`);
+      assert.equal(c?.address, relayAddress);
+      assert.ok(c!.port >= relayMin && c!.port <= relayMax, `${name}: relay port ${c!.port} in ${relayMin}-${relayMax}`);
+    }
+    if (r.local?.url !== undefined) assert.match(r.local.url, new RegExp(`^turn:127\\.0\\.0\\.1:${turnPort}\\b`));
+  }
+
+  // The server relayed it: at least one allocation per page, packets both ways.
+  const m = turn.metrics;
+  console.log(`[turn] ${JSON.stringify(m)}`);
+  assert.ok(m.allocationsTotal >= 2, `allocations: ${m.allocationsTotal}`);
+  assert.ok(m.allocationsActive >= 2);
+  assert.ok(m.packetsToPeers > 100 && m.packetsFromPeers > 100, `packets relayed: ${m.packetsToPeers} / ${m.packetsFromPeers}`);
+  assert.equal(m.authFailures, 0);
+
+  // Tiles: each page shows itself and the other, connected via the relay.
+  for (const [page, other] of [
+    [ana, 'Bo'],
+    [bo, 'Ana'],
+  ] as const) {
+    await page.waitForFunction((n) => [...document.querySelectorAll('.tile .name')].some((e) => e.textContent === n), other, { timeout: 10_000 });
+    await page.waitForFunction(() => document.querySelector('.tile:not(.local) .chip')?.textContent === 'via TURN relay', undefined, { timeout: 10_000 });
+  }
+  await screenshot(ana, 'call-ana');
+  await screenshot(bo, 'call-bo');
+
+  // A third person joins: a mesh of three, everyone connected to both others through the relay.
+  const { page: cy } = await browser.page();
+  await joinDemo(cy, node.httpUrl, 'Cy', 'studio');
+  await cy.check('#relay-only', { force: true });
+  await cy.click('#call-start');
+  for (const [name, page] of [
+    ['Ana', ana],
+    ['Bo', bo],
+    ['Cy', cy],
+  ] as const) {
+    const rs = await waitForPeers(page, 2);
+    console.log(`[${name}] ${rs.map((r) => `${r.name}: ${r.framesDecoded} frames, ${r.local?.candidateType}/${r.remote?.candidateType}`).join('; ')}`);
+    for (const r of rs) assertRelayed(`${name}→${r.name}`, r);
+    await page.waitForFunction(() => document.querySelectorAll('.tile:not(.local)[data-state="connected"]').length === 2, undefined, { timeout: 10_000 });
+  }
+  await screenshot(cy, 'call-three-cy');
+
+  // Bo hangs up: a bye, and the others' tiles for Bo go; Ana and Cy stay connected.
+  await bo.click('#hangup');
+  for (const page of [ana, cy]) {
+    await page.waitForFunction(() => document.querySelectorAll('.tile').length === 2, undefined, { timeout: 10_000 });
+    const rs = await reports(page);
+    assert.equal(rs.length, 1);
+    assert.equal(rs[0]!.connectionState, 'connected');
+  }
+  assert.equal(await bo.isHidden('#call'), true);
+  assert.equal(await bo.isVisible('#call-start'), true);
+  console.log(`[turn] after: ${JSON.stringify(turn.metrics)}`);
+});
