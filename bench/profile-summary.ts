@@ -1,6 +1,8 @@
 /**
  * Summarises a V8 `.cpuprofile` (from `node --cpu-prof`, e.g. `npm run bench -- fanout --cpu-prof`):
- * self time by function and by file, so "where does the server's time go" has a quick answer.
+ * self time by function and by file, as shares of the busy (non-idle) time, so "where does the
+ * server's time go" has a quick answer. Native entries without a URL are C++ (e.g. `writeBuffer`
+ * is the socket write, syscall included).
  *
  *   npx tsx bench/profile-summary.ts .bench-tmp/prof/switchboard-*.cpuprofile [--top 25]
  */
@@ -33,6 +35,7 @@ export function summarise(profile: Profile, top: number): { byFunction: Entry[];
   for (const [id, us] of self) {
     const cf = byId.get(id)?.callFrame;
     if (!cf) continue;
+    if (cf.functionName === '(idle)') continue; // waiting in epoll: not where time is spent
     total += us;
     const where = cf.url.replace(/^file:\/\/.*?\/(node_modules|src|bench)\//, '$1/') || '(native)';
     const name = `${cf.functionName || '(anonymous)'} ${where}${cf.url ? `:${cf.lineNumber + 1}` : ''}`;
@@ -54,7 +57,7 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()
   const files = args.filter((a, i) => a !== '--top' && i !== topAt + 1);
   for (const f of files) {
     const s = summarise(JSON.parse(readFileSync(f, 'utf8')) as Profile, top);
-    console.log(`${f}: ${s.totalMs.toFixed(0)} ms sampled`);
+    console.log(`${f}: ${s.totalMs.toFixed(0)} ms busy`);
     console.log('  self time by function:');
     for (const e of s.byFunction) console.log(`    ${(e.share * 100).toFixed(1).padStart(5)} %  ${e.selfMs.toFixed(0).padStart(7)} ms  ${e.name}`);
     console.log('  self time by file:');
