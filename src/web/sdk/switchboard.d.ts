@@ -56,6 +56,34 @@ export interface UnsubscribedEvent {
   reason: string;
 }
 
+/** One ICE server from the connect reply; structurally an `RTCIceServer`. */
+export interface IceServer {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
+export interface IceCandidateData {
+  candidate: string;
+  sdpMid?: string | null;
+  sdpMLineIndex?: number | null;
+  usernameFragment?: string | null;
+}
+
+/** Payload of a `signal` frame (docs/protocol.md "Signaling (WebRTC)"); `candidate: null` ends trickle ICE. */
+export type SignalData =
+  | { type: 'offer' | 'answer'; sdp: string }
+  | { type: 'candidate'; candidate: IceCandidateData | null }
+  | { type: 'bye' }
+  | { type: 'custom'; payload: unknown };
+
+/** A signal from another member of a room. */
+export interface SignalEvent {
+  channel: string;
+  from: ClientInfo;
+  data: unknown;
+}
+
 export interface SubscriptionOptions {
   onPublication?: (pub: Publication) => void;
   onJoin?: (info: ClientInfo) => void;
@@ -64,6 +92,8 @@ export interface SubscriptionOptions {
   onSubscribed?: (ev: SubscribedEvent) => void;
   onUnsubscribed?: (ev: UnsubscribedEvent) => void;
   onError?: (err: Error) => void;
+  /** A WebRTC signal from another member (signaling namespaces). */
+  onSignal?: (ev: SignalEvent) => void;
   /** @default true */
   recover?: boolean;
   since?: StreamPosition;
@@ -114,6 +144,7 @@ export interface ClientEvents {
   error: ClientErrorEvent;
   publication: Publication;
   gap: GapEvent;
+  signal: SignalEvent;
 }
 
 export interface TransportClose {
@@ -211,6 +242,8 @@ export declare class Client {
   readonly node: string | undefined;
   readonly user: string | undefined;
   readonly offlineQueueSize: number;
+  /** ICE servers from the last connect reply (`[]` if none), for `new RTCPeerConnection({ iceServers })`. */
+  readonly iceServers: readonly IceServer[];
   connect(): Promise<void>;
   disconnect(): void;
   close(): void;
@@ -219,9 +252,100 @@ export declare class Client {
   getSubscription(channel: string): Subscription | undefined;
   publish(channel: string, data: unknown, opts?: { key?: string }): Promise<StreamPosition>;
   presence(channel: string): Promise<Record<string, ClientInfo>>;
+  /** Sends a WebRTC signal to member `to` of `room`; resolves when the server accepted it for relay. */
+  signal(room: string, to: string, data: SignalData): Promise<void>;
   on<K extends keyof ClientEvents>(event: K, listener: (arg: ClientEvents[K]) => void): () => void;
   once<K extends keyof ClientEvents>(event: K, listener: (arg: ClientEvents[K]) => void): () => void;
   off<K extends keyof ClientEvents>(event: K, listener: (arg: ClientEvents[K]) => void): void;
+}
+
+// ---- calls (docs/client.md "Calls") ----------------------------------------------------------
+
+export interface CallOptions {
+  /** Local media sent to every peer. @default undefined (receive only) */
+  localStream: MediaStream | undefined;
+  /** `'relay'` forces TURN. @default 'all' */
+  iceTransportPolicy: 'all' | 'relay';
+  /** @default client.iceServers */
+  iceServers: readonly IceServer[] | undefined;
+  /** Most other members connected at once. @default 3 */
+  maxPeers: number;
+  /** @default `new RTCPeerConnection(config)` */
+  createPeerConnection: ((config: RTCConfiguration) => RTCPeerConnection) | undefined;
+}
+export type CallState = 'idle' | 'joining' | 'joined' | 'left';
+export type PeerLeftReason = 'bye' | 'leave' | 'hangup' | 'reconnect';
+
+export interface NegotiationStats {
+  offersSent: number;
+  answersSent: number;
+  offersIgnored: number;
+  rollbacks: number;
+  candidatesSent: number;
+  candidatesIgnored: number;
+}
+export interface NegotiationTarget {
+  readonly signalingState: string;
+  readonly localDescription: { readonly type: string; readonly sdp: string } | null;
+  setLocalDescription(description?: { type: 'rollback' }): Promise<void>;
+  setRemoteDescription(description: { type: 'offer' | 'answer'; sdp: string }): Promise<void>;
+  addIceCandidate(candidate?: IceCandidateData): Promise<void>;
+}
+export interface NegotiationHooks {
+  send(data: SignalData): void;
+  error(err: Error): void;
+}
+/** Perfect negotiation (W3C WebRTC §10.7) for one end of a peer connection. */
+export declare class PerfectNegotiation {
+  constructor(pc: NegotiationTarget, polite: boolean, hooks: NegotiationHooks);
+  readonly polite: boolean;
+  makingOffer: boolean;
+  ignoreOffer: boolean;
+  readonly stats: NegotiationStats;
+  negotiationNeeded(): Promise<void>;
+  localCandidate(candidate: IceCandidateData | null): void;
+  receive(data: SignalData): Promise<void>;
+  close(): void;
+}
+/** Whether `self` is the polite end towards `other` (the smaller client id is). */
+export declare function isPolite(self: string, other: string): boolean;
+
+/** One other member of a call and the connection to it. */
+export declare class CallPeer {
+  readonly id: string;
+  readonly info: ClientInfo;
+  readonly pc: RTCPeerConnection;
+  readonly negotiation: PerfectNegotiation;
+  /** Every remote track, in one stream. */
+  readonly remoteStream: MediaStream | undefined;
+  readonly polite: boolean;
+  readonly connectionState: RTCPeerConnectionState;
+  readonly closed: boolean;
+}
+
+export interface CallEvents {
+  peer: { peer: CallPeer };
+  track: { peer: CallPeer; track: MediaStreamTrack; streams: readonly MediaStream[] };
+  connectionstate: { peer: CallPeer; state: RTCPeerConnectionState };
+  peerleft: { peer: CallPeer; reason: PeerLeftReason };
+  error: { error: Error; peer?: string };
+  state: { state: CallState };
+}
+
+/** A mesh call in a signaling room: `new Call(client, 'call:lobby', { localStream })`, `join()`, `leave()`. */
+export declare class Call {
+  constructor(client: Client, room: string, options?: Partial<CallOptions>);
+  readonly client: Client;
+  readonly room: string;
+  readonly options: Readonly<CallOptions>;
+  readonly state: CallState;
+  /** Peers by member client id. */
+  readonly peers: ReadonlyMap<string, CallPeer>;
+  join(): Promise<void>;
+  leave(): void;
+  on<K extends keyof CallEvents>(event: K, listener: (arg: CallEvents[K]) => void): () => void;
+  once<K extends keyof CallEvents>(event: K, listener: (arg: CallEvents[K]) => void): () => void;
+  off<K extends keyof CallEvents>(event: K, listener: (arg: CallEvents[K]) => void): void;
 }
 
 export declare class ClientError extends Error {}
