@@ -5,6 +5,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { installAdmin } from '../admin/admin.ts';
 import { handleApi } from '../api/http.ts';
 import type { Broker } from '../broker/broker.ts';
 import { MemoryBroker } from '../broker/memory.ts';
@@ -101,6 +102,7 @@ export class SwitchboardNode implements SessionContext {
     installSse(this, http);
     installPolling(this, http);
     installWeb(this);
+    installAdmin(this);
   }
 
   /**

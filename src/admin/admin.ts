@@ -1,0 +1,169 @@
+/**
+ * The admin page at `/admin`: live connection and message-rate charts, the cluster's nodes, the
+ * busiest channels, and a client lookup with disconnect.
+ *
+ * The page itself (page.ts) is static and holds no data; everything it shows comes from the JSON
+ * endpoints under `/admin/api/`, which require the admin secret in an `X-Admin-Secret` header
+ * (compared in constant time). The secret is `SWITCHBOARD_ADMIN_SECRET` (an `adminSecret` node
+ * option is the intended home). Without one, the admin API is off — except in dev mode
+ * (`insecure`), where a random secret is generated and printed once at start, so even a dev node
+ * never serves its client list to whoever finds the port.
+ *
+ * Routes:
+ *   GET  /admin                        the page
+ *   GET  /admin/api/stats              counters and gauges for the charts (the page derives rates)
+ *   GET  /admin/api/cluster            node.clusterInfo()
+ *   GET  /admin/api/channels?n=20      node.hub.busiest(n)
+ *   GET  /admin/api/clients?client=ID | ?user=ID   matching connections on this node
+ *   POST /admin/api/disconnect         {"client"|"user", "reconnect"?: boolean}
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { SwitchboardNode } from '../server/node.ts';
+import { SessionState, type Session } from '../server/session.ts';
+import { ADMIN_PAGE } from './page.ts';
+
+export interface AdminOptions {
+  /** The admin secret. @default process.env.SWITCHBOARD_ADMIN_SECRET; generated in dev mode */
+  secret?: string;
+  /** Where the generated dev-mode secret is announced. @default console.log */
+  log?: (line: string) => void;
+}
+
+const MAX_BODY = 4096;
+
+/** Registers the admin routes on `node`. Returns the secret in force ('' when the admin API is off). */
+export function installAdmin(node: SwitchboardNode, opts: AdminOptions = {}): string {
+  const configured = opts.secret ?? (node.options as { adminSecret?: string }).adminSecret ?? process.env.SWITCHBOARD_ADMIN_SECRET ?? '';
+  let secret = configured;
+  if (!secret && node.options.insecure) {
+    secret = randomBytes(12).toString('base64url');
+    (opts.log ?? console.log)(`switchboard: admin page ${'/admin'} — dev-mode admin secret: ${secret} (set SWITCHBOARD_ADMIN_SECRET to choose one)`);
+  }
+  const want = Buffer.from(secret);
+  node.route(async (req, res, url) => {
+    if (url.pathname === '/admin' || url.pathname === '/admin/') {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: { code: 405, message: 'use GET' } }), true;
+      res.writeHead(200, {
+        'Content-Type': 'text/html; charset=utf-8',
+        'Cache-Control': 'no-store',
+        'Content-Security-Policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:",
+        'X-Frame-Options': 'DENY',
+        'Referrer-Policy': 'no-referrer',
+      });
+      res.end(req.method === 'HEAD' ? undefined : ADMIN_PAGE);
+      return true;
+    }
+    if (!url.pathname.startsWith('/admin/api/')) return false;
+    if (want.length === 0) return json(res, 403, { error: { code: 403, message: 'the admin API is disabled: set SWITCHBOARD_ADMIN_SECRET' } }), true;
+    const given = Buffer.from(String(req.headers['x-admin-secret'] ?? ''));
+    if (given.length !== want.length || !timingSafeEqual(given, want)) return json(res, 401, { error: { code: 401, message: 'missing or wrong X-Admin-Secret' } }), true;
+    await api(node, req, res, url);
+    return true;
+  });
+  return secret;
+}
+
+async function api(node: SwitchboardNode, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  const op = url.pathname.slice('/admin/api/'.length);
+  const get = req.method === 'GET';
+  if (op === 'stats' && get) return json(res, 200, stats(node));
+  if (op === 'cluster' && get) return json(res, 200, { nodes: node.clusterInfo() });
+  if (op === 'channels' && get) {
+    const n = Math.min(100, Math.max(1, Number(url.searchParams.get('n')) || 20));
+    // Internal channels ('$sb:nodes', the cluster registry) are not client channels: left out.
+    return json(res, 200, { channels: node.hub.busiest(n + 4).filter((c) => !c.channel.startsWith('$')).slice(0, n) });
+  }
+  if (op === 'clients' && get) {
+    const client = url.searchParams.get('client');
+    const user = url.searchParams.get('user');
+    if (!client && user === null) return json(res, 400, { error: { code: 400, message: 'give ?client=ID or ?user=ID' } });
+    const found: ReturnType<typeof describe>[] = [];
+    // O(connections); an admin lookup, not a hot path (node.findSession(id) would make it O(1)).
+    for (const s of node.sessions) {
+      if (s.state !== SessionState.Connected) continue;
+      if ((client && s.id === client) || (user !== null && !client && s.user === user)) found.push(describe(s, node));
+      if (found.length >= 100) break;
+    }
+    return json(res, 200, { clients: found });
+  }
+  if (op === 'disconnect' && req.method === 'POST') {
+    let body: { client?: unknown; user?: unknown; reconnect?: unknown };
+    try {
+      body = JSON.parse(await readBody(req)) as typeof body;
+    } catch (err) {
+      return json(res, 400, { error: { code: 400, message: `body must be JSON: ${(err as Error).message}` } });
+    }
+    if (typeof body !== 'object' || body === null) return json(res, 400, { error: { code: 400, message: 'body must be a JSON object' } });
+    const target: { client?: string; user?: string } = {};
+    if (typeof body.client === 'string' && body.client) target.client = body.client;
+    else if (typeof body.user === 'string') target.user = body.user;
+    else return json(res, 400, { error: { code: 400, message: 'give "client" or "user" (string)' } });
+    const n = node.disconnect(target, { reconnect: body.reconnect !== false, reason: 'disconnected by admin' });
+    return json(res, 200, { disconnected: n });
+  }
+  return json(res, 404, { error: { code: 404, message: `no admin endpoint ${req.method} ${url.pathname}` } });
+}
+
+function stats(node: SwitchboardNode) {
+  const s = node.stats;
+  const byTransport: Record<string, number> = {};
+  for (const x of node.sessions) if (x.state === SessionState.Connected) byTransport[x.transport.kind] = (byTransport[x.transport.kind] ?? 0) + 1;
+  const mem = process.memoryUsage();
+  return {
+    node: node.options.name,
+    broker: node.broker.name,
+    time: Date.now(),
+    uptime: Math.round((node.clock.now() - node.startedAt) / 1000),
+    draining: node.draining,
+    connections: node.connectionCount,
+    maxConnections: node.options.maxConnections,
+    byTransport,
+    channels: node.hub.channelCount,
+    messagesIn: s.messagesIn,
+    framesOut: s.framesOut,
+    publishes: s.publishes,
+    deliveries: node.hub.deliveries,
+    slowDisconnects: s.slowDisconnects,
+    rssBytes: mem.rss,
+    heapUsedBytes: mem.heapUsed,
+  };
+}
+
+function describe(s: Session, node: SwitchboardNode) {
+  return {
+    client: s.id,
+    user: s.user,
+    name: s.clientName,
+    transport: s.transport.kind,
+    remoteAddress: s.transport.remoteAddress,
+    connectedFor: Math.round((node.clock.now() - s.startedAt) / 1000),
+    subscriptions: [...(s.subs?.keys() ?? [])].slice(0, 50),
+    subscriptionCount: s.subscriptionCount,
+    queuedBytes: s.queuedBytes,
+  };
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let n = 0;
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      n += c.length;
+      if (n > MAX_BODY) {
+        reject(new Error(`over ${MAX_BODY} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+  res.end(text);
+}
