@@ -27,7 +27,7 @@ import { resolveChannel } from './channels.ts';
 import type { SessionContext } from './context.ts';
 import { wsJson, wsMsgpack } from './format.ts';
 import { Hub } from './hub.ts';
-import { resolveOptions, type NodeOptions, type NodeOptionsInput } from './options.ts';
+import { ConfigError, resolveOptions, type NodeOptions, type NodeOptionsInput } from './options.ts';
 import { Session, SessionState } from './session.ts';
 import { Stats } from './stats.ts';
 
@@ -60,6 +60,8 @@ export class SwitchboardNode implements SessionContext {
   private readonly byClient = new Map<string, Session>();
   private readonly byUser = new Map<string, Set<Session>>();
   private readonly perIp = new Map<string, number>();
+  /** Raw connections per IP that have not completed a request yet. */
+  private readonly pendingPerIp = new Map<string, number>();
   private readonly routes: RouteHandler[] = [];
   private readonly ownsBroker: boolean;
   private flushQueue: Session[] = [];
@@ -77,7 +79,7 @@ export class SwitchboardNode implements SessionContext {
     this.hub = new Hub(this.broker);
     this.auth = new Authenticator(this.options);
     if (!this.auth.configured && !this.options.allowAnonymous) {
-      throw new Error('no JWT key configured (jwt.secret or jwt.publicKey) and anonymous access is off: nobody could connect');
+      throw new ConfigError('no JWT key configured (jwt.secret or jwt.publicKey) and anonymous access is off: nobody could connect');
     }
     this.startedAt = this.clock.now();
     this.metrics = new Metrics(this);
@@ -87,11 +89,11 @@ export class SwitchboardNode implements SessionContext {
     this.server = createServer({ keepAliveTimeout: 5000, requestTimeout: 30_000, headersTimeout: 10_000, connectionsCheckingInterval: 1000 });
     this.server.on('connection', (socket: Socket) => this.guardHandshake(socket));
     this.server.on('request', (req, res) => {
-      this.clock.clearTimeout((req.socket as GuardedSocket)[HANDSHAKE_GUARD]);
+      this.handshakeDone(req.socket);
       void this.onRequest(req, res);
     });
     this.server.on('upgrade', (req, socket, head) => {
-      this.clock.clearTimeout((socket as GuardedSocket)[HANDSHAKE_GUARD]);
+      this.handshakeDone(socket);
       this.onUpgrade(req, socket, head);
     });
     this.server.on('clientError', (_err, socket) => {
@@ -111,9 +113,41 @@ export class SwitchboardNode implements SessionContext {
    * only checked periodically, and not at all in some embeddings.
    */
   private guardHandshake(socket: Socket): void {
+    // Per-IP limit on raw connections too, not only on sessions: at most `maxConnectionsPerIp`
+    // sockets per address that have not sent their request yet (past that: closed at once).
+    // Sessions are limited separately by admit(), which answers a clear HTTP 429.
+    const limit = this.options.maxConnectionsPerIp;
+    const ip = socket.remoteAddress ?? '';
+    if (limit > 0) {
+      const pending = this.pendingPerIp.get(ip) ?? 0;
+      if (pending >= limit) {
+        socket.destroy();
+        return;
+      }
+      this.pendingPerIp.set(ip, pending + 1);
+    }
+    let counted = limit > 0;
+    const release = () => {
+      if (!counted) return;
+      counted = false;
+      const n = (this.pendingPerIp.get(ip) ?? 1) - 1;
+      if (n <= 0) this.pendingPerIp.delete(ip);
+      else this.pendingPerIp.set(ip, n);
+    };
     const timer = this.clock.setTimeout(() => socket.destroy(), this.options.handshakeTimeout * 1000);
-    (socket as GuardedSocket)[HANDSHAKE_GUARD] = timer;
-    socket.once('close', () => this.clock.clearTimeout(timer));
+    (socket as GuardedSocket)[HANDSHAKE_GUARD] = { timer, release };
+    socket.once('close', () => {
+      this.clock.clearTimeout(timer);
+      release();
+    });
+  }
+
+  /** The socket sent its request or upgrade: stop the slowloris timer and the pending count. */
+  private handshakeDone(socket: Duplex): void {
+    const g = (socket as GuardedSocket)[HANDSHAKE_GUARD];
+    if (!g) return;
+    this.clock.clearTimeout(g.timer);
+    g.release();
   }
 
   get port(): number {
@@ -439,7 +473,7 @@ export class SwitchboardNode implements SessionContext {
 }
 
 const HANDSHAKE_GUARD = Symbol('handshakeGuard');
-type GuardedSocket = Duplex & { [HANDSHAKE_GUARD]?: TimerHandle };
+type GuardedSocket = Duplex & { [HANDSHAKE_GUARD]?: { timer: TimerHandle; release: () => void } };
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const json = JSON.stringify(body);

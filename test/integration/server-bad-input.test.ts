@@ -258,8 +258,38 @@ test('too many connections from one address → HTTP 429; maxConnections → HTT
   await full.close();
 });
 
+test('per-IP limit also counts raw connections that never send a request', async () => {
+  const node = await startNode({ port: 0, host: '127.0.0.1', insecure: true, maxConnectionsPerIp: 5, handshakeTimeout: 30 });
+  const open = (): Promise<{ sock: net.Socket; closedEarly: boolean }> =>
+    new Promise((resolve) => {
+      const sock = net.connect(node.port, '127.0.0.1');
+      sock.on('error', () => {});
+      let settled = false;
+      sock.once('close', () => {
+        if (!settled) resolve({ sock, closedEarly: true });
+        settled = true;
+      });
+      sock.once('connect', () =>
+        setTimeout(() => {
+          if (!settled) resolve({ sock, closedEarly: false });
+          settled = true;
+        }, 150),
+      );
+    });
+  const idle = [];
+  for (let i = 0; i < 8; i++) idle.push(await open());
+  assert.deepEqual(idle.map((c) => c.closedEarly), [false, false, false, false, false, true, true, true]);
+  await assert.rejects(RawClient.open(node.wsUrl), /socket hang up|ECONNRESET|closed|HTTP/);
+  for (const c of idle) c.sock.destroy();
+  await new Promise((r) => setTimeout(r, 100));
+  const ok = await RawClient.connect(node.wsUrl);
+  assert.equal(ok.closeCode, 0, 'slots come back when the idle sockets close');
+  ok.close();
+  await node.close();
+});
+
 test('a node refuses to start with neither a JWT key nor anonymous access', async () => {
-  await assert.rejects(startNode({ port: 0, host: '127.0.0.1' }), /no JWT key configured/);
+  await assert.rejects(startNode({ port: 0, host: '127.0.0.1' }), (err: Error) => err.name === 'ConfigError' && /no JWT key configured/.test(err.message));
 });
 
 test('WebSocket library interop: ws client ping gets a pong; close handshake echoes', async () => {
