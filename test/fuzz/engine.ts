@@ -220,6 +220,21 @@ class Coverage {
   }
 }
 
+/**
+ * One coverage session per process, started when this module is loaded. V8 only gives block
+ * counters to functions compiled after precise coverage starts, so it must start before any
+ * decoder runs (importing this module before the targets does that).
+ */
+let shared: Coverage | null = null;
+function sharedCoverage(): Coverage {
+  if (!shared) {
+    shared = new Coverage();
+    shared.start();
+  }
+  return shared;
+}
+sharedCoverage();
+
 const MAX_INPUT_MIRROR = 1 << 16;
 
 /** A watchdog thread that saves the current input and kills the process when the fuzz loop stalls. */
@@ -288,7 +303,8 @@ export async function fuzz(target: FuzzTarget, opts: FuzzOptions): Promise<FuzzS
   const stats: FuzzStats = { target: target.name, runs: 0, corpus: 0, coverage: 0, crashes: [], ms: 0 };
   const crashFile = (input: Buffer) => (opts.crashDir ? join(opts.crashDir, target.name, `crash-${sha1(input)}`) : undefined);
   const dog = new Watchdog(opts.hangMs ?? 10_000, opts.crashDir ? join(opts.crashDir, target.name, 'hang-current') : null);
-  const cov = new Coverage();
+  const cov = sharedCoverage();
+  cov.seen.clear();
   const seenCrash = new Set<string>();
 
   const record = (input: Buffer, error: string) => {
@@ -305,7 +321,7 @@ export async function fuzz(target: FuzzTarget, opts: FuzzOptions): Promise<FuzzS
     stats.crashes.push({ input, error, ...(file ? { file } : {}) });
   };
 
-  cov.start();
+  cov.read(); // reset the counts
   try {
     // Seeds first, each with its own coverage read.
     for (const s of corpus) {
@@ -364,7 +380,6 @@ export async function fuzz(target: FuzzTarget, opts: FuzzOptions): Promise<FuzzS
       }
     }
   } finally {
-    cov.stop();
     await dog.stop();
   }
   return { ...stats, corpus: corpus.length, coverage: cov.seen.size, ms: Date.now() - started };
