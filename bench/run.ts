@@ -13,6 +13,7 @@ import type { SystemName } from './loadgen/dialect.ts';
 import { runFanout } from './scenarios/fanout.ts';
 import { runMemory } from './scenarios/memory.ts';
 import { renderTable, renderTargets } from './table.ts';
+import { run as runTurnBench } from './turn.ts';
 
 const log = (line: string): void => {
   process.stderr.write(`[bench] ${line}\n`);
@@ -34,19 +35,9 @@ function pinCpus(enabled: boolean): string | undefined {
   }
 }
 
-/** bench/turn.ts belongs to another module; it may not exist yet, so it is imported by name at run time. */
+/** The TURN benchmark (ours vs coturn with the same turnutils_uclient load): bench/turn.ts. */
 async function runTurn(args: string[]): Promise<ResultRow[]> {
-  const spec = new URL('./turn.ts', import.meta.url).href;
-  let mod: { run?: unknown };
-  try {
-    mod = (await import(spec)) as { run?: unknown };
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND') throw new Error('the TURN benchmark (bench/turn.ts) does not exist yet');
-    throw err;
-  }
-  if (typeof mod.run !== 'function') throw new Error('bench/turn.ts does not export run(argv)');
-  const rows: unknown = await (mod.run as (argv: string[]) => unknown)(args);
+  const rows: unknown = await runTurnBench(args);
   if (!Array.isArray(rows) || !rows.every(isResultRow)) throw new Error('bench/turn.ts run() did not return result rows');
   return rows;
 }
