@@ -31,18 +31,39 @@ export const MAX_FRAMES_PER_MESSAGE = 256;
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
-/** Throws ProtocolError if `v` nests deeper than `max` (iterative: never overflows the stack itself). */
+/**
+ * Throws ProtocolError if `v` nests deeper than `max`, or holds anything but JSON-shaped data:
+ * null, booleans, finite-or-not numbers, strings, arrays, plain objects, and (MessagePack `bin`)
+ * byte arrays. MessagePack extension types (BigInt, Date, records…) are refused: a publication
+ * must be re-encodable for every subscriber's codec. Iterative: never overflows the stack itself.
+ */
 export function checkDepth(v: unknown, max = MAX_DEPTH): void {
-  if (typeof v !== 'object' || v === null) return;
+  if (typeof v !== 'object' || v === null) return checkScalar(v);
   const stack: Array<[unknown, number]> = [[v, 1]];
   let visited = 0;
   while (stack.length > 0) {
     const [node, depth] = stack.pop()!;
     if (depth > max) throw new ProtocolError(`value nests deeper than ${max} levels`);
     if (++visited > 1_000_000) throw new ProtocolError('value has too many elements');
-    const children = Array.isArray(node) ? node : Object.values(node as object);
-    for (const c of children) if (typeof c === 'object' && c !== null) stack.push([c, depth + 1]);
+    if (node instanceof Uint8Array) continue;
+    let children: unknown[];
+    if (Array.isArray(node)) children = node;
+    else {
+      const proto = Object.getPrototypeOf(node) as unknown;
+      if (proto !== Object.prototype && proto !== null) throw new ProtocolError(`unsupported value type ${(node as object).constructor?.name ?? 'object'}`);
+      children = Object.values(node as object);
+    }
+    for (const c of children) {
+      if (typeof c === 'object' && c !== null) stack.push([c, depth + 1]);
+      else checkScalar(c);
+    }
   }
+}
+
+function checkScalar(v: unknown): void {
+  const t = typeof v;
+  if (t === 'string' || t === 'number' || t === 'boolean' || v === null || v === undefined) return;
+  throw new ProtocolError(`unsupported value type ${t}`);
 }
 
 export const jsonCodec: Codec = {

@@ -204,7 +204,7 @@ function position(v: unknown, field: string, limits: FrameLimits): StreamPositio
     throw new ProtocolError(`field "${field}.offset" must be a non-negative integer`);
   }
   const epoch = str(v, 'epoch', limits, true);
-  return { offset, epoch };
+  return { offset: offset + 0, epoch }; // + 0 turns -0 into 0
 }
 
 /**
@@ -253,7 +253,7 @@ export function validateCommand(v: unknown, limits: FrameLimits = defaultFrameLi
         if (typeof v.limit !== 'number' || !Number.isSafeInteger(v.limit) || v.limit < 0) {
           throw new ProtocolError('field "limit" must be a non-negative integer');
         }
-        c.limit = v.limit;
+        c.limit = v.limit + 0; // -0 → 0
       }
       const since = position(v.since, 'since', limits);
       if (since) c.since = since;
