@@ -34,7 +34,7 @@ const MAX_BODY = 4096;
 
 /** Registers the admin routes on `node`. Returns the secret in force ('' when the admin API is off). */
 export function installAdmin(node: SwitchboardNode, opts: AdminOptions = {}): string {
-  const configured = opts.secret ?? (node.options as { adminSecret?: string }).adminSecret ?? process.env.SWITCHBOARD_ADMIN_SECRET ?? '';
+  const configured = opts.secret || node.options.adminSecret || process.env.SWITCHBOARD_ADMIN_SECRET || '';
   let secret = configured;
   if (!secret && node.options.insecure) {
     secret = randomBytes(12).toString('base64url');

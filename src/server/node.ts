@@ -9,6 +9,7 @@ import { installAdmin } from '../admin/admin.ts';
 import { handleApi } from '../api/http.ts';
 import type { Broker } from '../broker/broker.ts';
 import { MemoryBroker } from '../broker/memory.ts';
+import { instrument } from '../metrics/instrumented-broker.ts';
 import { Metrics } from '../metrics/metrics.ts';
 import { disconnect as makeDisconnect, type Disconnect } from '../protocol/codes.ts';
 import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
@@ -75,7 +76,8 @@ export class SwitchboardNode implements SessionContext {
     this.options = resolveOptions(rest);
     this.clock = clock ?? systemClock;
     this.ownsBroker = !broker;
-    this.broker = broker ?? new MemoryBroker({ clock: this.clock });
+    // Instrumented: publish/history latency histograms for /metrics.
+    this.broker = instrument(broker ?? new MemoryBroker({ clock: this.clock }));
     this.hub = new Hub(this.broker);
     this.auth = new Authenticator(this.options);
     if (!this.auth.configured && !this.options.allowAnonymous) {
@@ -86,7 +88,12 @@ export class SwitchboardNode implements SessionContext {
     this.cluster = new Cluster(this);
     this.signals = new SignalRouter(this);
     this.sessionKeyTag = ownerTag(this.options.name);
-    this.server = createServer({ keepAliveTimeout: 5000, requestTimeout: 30_000, headersTimeout: 10_000, connectionsCheckingInterval: 1000 });
+    this.server = createServer({
+      keepAliveTimeout: 5000,
+      requestTimeout: this.options.requestTimeout * 1000,
+      headersTimeout: this.options.handshakeTimeout * 1000,
+      connectionsCheckingInterval: 1000,
+    });
     this.server.on('connection', (socket: Socket) => this.guardHandshake(socket));
     this.server.on('request', (req, res) => {
       this.handshakeDone(req.socket);
@@ -96,9 +103,11 @@ export class SwitchboardNode implements SessionContext {
       this.handshakeDone(socket);
       this.onUpgrade(req, socket, head);
     });
-    this.server.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      else socket.destroy();
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable) return socket.destroy();
+      const status =
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
     });
     const http = resolveHttpTransportOptions(this.options.httpTransports);
     installSse(this, http);
@@ -344,7 +353,7 @@ export class SwitchboardNode implements SessionContext {
         continue;
       }
       if (now >= s.nextPingAt) {
-        s.enqueue(this.pingBytes(s));
+        s.enqueue(this.stats.sent('ping', this.pingBytes(s)));
         if (s.pongDeadline === 0) s.pongDeadline = now + o.pongTimeout * 1000;
         s.nextPingAt = now + o.pingInterval * 1000;
       }

@@ -80,6 +80,10 @@ export interface NodeOptions {
   allowAnonymous: boolean;
   /** Key for the HTTP server API (`Authorization: apikey KEY`). Without one the API is off (unless insecure). */
   apiKey: string;
+  /** Secret for the admin page at /admin (header X-Admin-Secret). Without one the admin API is off; dev mode generates one and prints it. @default '' */
+  adminSecret: string;
+  /** Seconds an ordinary HTTP request (API call, upload body) may take in total; streams and held polls are exempt. @default 30 */
+  requestTimeout: number;
   /** Allowed `Origin` values for WebSocket upgrades; '*' allows any. Empty = same host only. @default [] */
   allowedOrigins: string[];
   /** Options of the default namespace (channels without `ns:`). */
@@ -179,6 +183,8 @@ export function defaultNodeOptions(): NodeOptions {
     ice: { urls: [], secret: '', ttl: 86400 },
     allowAnonymous: false,
     apiKey: '',
+    adminSecret: '',
+    requestTimeout: 30,
     allowedOrigins: [],
     defaultNamespace: { ...defaultNamespaceOptions },
     namespaces: {},
