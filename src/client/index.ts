@@ -9,7 +9,7 @@ export { Call, resolveCallOptions } from './call.ts';
 export type { CallOptions, CallState, CallEvents, CallPeerEvent, CallTrackEvent, CallConnectionStateEvent, CallPeerLeftEvent, CallErrorEvent, PeerLeftReason } from './call.ts';
 export { CallPeer } from './peer.ts';
 export { PerfectNegotiation, isPolite } from './negotiation.ts';
-export type { NegotiationTarget, NegotiationStats, NegotiationHooks } from './negotiation.ts';
+export type { NegotiationTarget, NegotiationStats, NegotiationHooks, NegotiationOptions } from './negotiation.ts';
 export { parseSignalData, parseIceServers } from './signal.ts';
 export type { IceServer, IceCandidateData, SignalData, SignalEvent } from './signal.ts';
 export type {

@@ -43,6 +43,8 @@ export interface NegotiationStats {
   candidatesSent: number;
   /** Candidates that failed to apply while an ignored offer's candidates were arriving (expected). */
   candidatesIgnored: number;
+  /** `negotiationneeded` events the polite end let pass while waiting for the first offer. */
+  deferred: number;
 }
 
 export interface NegotiationHooks {
@@ -50,6 +52,20 @@ export interface NegotiationHooks {
   send(data: SignalData): void;
   /** A negotiation step failed (the connection may still recover with the next negotiation). */
   error(err: Error): void;
+}
+
+export interface NegotiationOptions {
+  /**
+   * The polite end does not start the first negotiation: it waits for the impolite end's offer
+   * and answers it (its own tracks ride on that answer; if more is needed, the browser fires
+   * `negotiationneeded` again once stable, and from then on either end may offer). For pairs
+   * where both ends always connect to each other at the same time, as in a Call: it avoids the
+   * initial glare. Why not let perfect negotiation resolve it: in Chromium, a polite end that
+   * rolls back an offer set only milliseconds earlier and answers sometimes never gathers a
+   * single candidate for that answer with `iceTransportPolicy: 'relay'` (seen under load in
+   * test/e2e/call.test.ts), and the call stays in `new`. @default false
+   */
+  politeWaitsForOffer?: boolean;
 }
 
 function toError(err: unknown): Error {
@@ -66,20 +82,27 @@ export class PerfectNegotiation {
   makingOffer = false;
   /** The last incoming offer was ignored (impolite end, glare): its candidates may fail to apply. */
   ignoreOffer = false;
-  readonly stats: NegotiationStats = { offersSent: 0, answersSent: 0, offersIgnored: 0, rollbacks: 0, candidatesSent: 0, candidatesIgnored: 0 };
+  readonly stats: NegotiationStats = { offersSent: 0, answersSent: 0, offersIgnored: 0, rollbacks: 0, candidatesSent: 0, candidatesIgnored: 0, deferred: 0 };
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
+  /** An offer from the other end was applied (ends the polite end's wait, see options). */
+  private offerReceived = false;
 
   constructor(
     private readonly pc: NegotiationTarget,
     /** See {@link isPolite}. */
     readonly polite: boolean,
     private readonly hooks: NegotiationHooks,
+    private readonly options: NegotiationOptions = {},
   ) {}
 
   /** `negotiationneeded`: make an offer (or, if an offer came in meanwhile, the answer) and send it. */
   async negotiationNeeded(): Promise<void> {
     if (this.closed) return;
+    if (this.polite && this.options.politeWaitsForOffer === true && !this.offerReceived) {
+      this.stats.deferred++;
+      return;
+    }
     try {
       this.makingOffer = true;
       await this.pc.setLocalDescription();
@@ -121,17 +144,26 @@ export class PerfectNegotiation {
           this.stats.offersIgnored++;
           return;
         }
+        const remote = { type: data.type, sdp: data.sdp };
         if (collision) {
-          // Polite end: drop our own offer first. Modern browsers roll back implicitly inside
-          // setRemoteDescription(offer); doing it explicitly also works where they do not, and is
-          // queued behind our in-flight setLocalDescription(offer) on the connection's operation
-          // chain, so it runs in have-local-offer even while makingOffer is still true.
-          await this.pc.setLocalDescription({ type: 'rollback' });
+          // Polite end: drop our own offer, then take theirs. Both calls are queued in the same
+          // turn on the connection's operations chain, so:
+          // - the rollback runs after our in-flight setLocalDescription(offer), in have-local-offer,
+          //   even while makingOffer is still true;
+          // - nothing runs between the two. Awaiting the rollback first would leave the chain empty
+          //   and the state stable for a moment, and Chromium then fires negotiationneeded again:
+          //   a second offer of ours that the impolite end also ignores, and in our runs the answer
+          //   that followed never produced ICE candidates (a call stuck in "new").
+          // Browsers with implicit rollback would accept setRemoteDescription(offer) alone; the
+          // explicit rollback also works where they do not.
+          await Promise.all([this.pc.setLocalDescription({ type: 'rollback' }), this.pc.setRemoteDescription(remote)]);
           this.stats.rollbacks++;
+        } else {
+          await this.pc.setRemoteDescription(remote);
         }
-        await this.pc.setRemoteDescription({ type: data.type, sdp: data.sdp });
         if (this.closed) return;
         if (data.type === 'offer') {
+          this.offerReceived = true;
           await this.pc.setLocalDescription();
           this.sendLocalDescription();
         }

@@ -61,10 +61,14 @@ export class CallPeer {
     this.id = init.info.client;
     this.pc = (init.createPeerConnection ?? defaultPeerConnection)(init.config);
     this.remoteStream = typeof MediaStream === 'function' ? new MediaStream() : undefined;
-    this.negotiation = new PerfectNegotiation(this.pc, init.polite, {
-      send: (data) => hooks.send(data),
-      error: (err) => hooks.error(this, err),
-    });
+    // Both members of a pair create their peer when they learn of each other: the impolite one
+    // makes the first offer (see NegotiationOptions.politeWaitsForOffer for why).
+    this.negotiation = new PerfectNegotiation(
+      this.pc,
+      init.polite,
+      { send: (data) => hooks.send(data), error: (err) => hooks.error(this, err) },
+      { politeWaitsForOffer: true },
+    );
     const pc = this.pc;
     pc.onnegotiationneeded = () => void this.negotiation.negotiationNeeded();
     pc.onicecandidate = (ev) => this.negotiation.localCandidate(ev.candidate ? toCandidateData(ev.candidate.toJSON()) : null);
@@ -84,8 +88,9 @@ export class CallPeer {
     const stream = init.localStream;
     if (stream) {
       for (const track of stream.getTracks()) pc.addTrack(track, stream);
-    } else {
-      // Nothing to send: still ask for the other member's audio and video.
+    } else if (!init.polite) {
+      // Nothing to send: still ask for the other member's audio and video. (The polite end answers
+      // the impolite end's offer, whose m-lines already carry whatever it sends.)
       pc.addTransceiver('audio', { direction: 'recvonly' });
       pc.addTransceiver('video', { direction: 'recvonly' });
     }

@@ -31,17 +31,21 @@ interface PeerReport {
   pair: { state: string; nominated: boolean; bytesSent: number; bytesReceived: number } | null;
   local: { candidateType: string; address: string; port: number; protocol: string; relayProtocol?: string; url?: string } | null;
   remote: { candidateType: string; address: string; port: number } | null;
+  /** For failure messages: signaling/ICE states and what the negotiator did. */
+  debug: string;
 }
 
 /** Reads every peer's stats in the page (the demo exposes its Call as `__demo.ui.call`). */
 function reports(page: Page): Promise<PeerReport[]> {
   return page.evaluate(async () => {
     type Stat = Record<string, unknown> & { type: string; id: string };
-    type Peer = { id: string; pc: RTCPeerConnection; connectionState: string };
+    type Peer = { id: string; pc: RTCPeerConnection; connectionState: string; polite: boolean; negotiation: { stats: object } };
     const demo = (window as unknown as { __demo: { ui: { names: Map<string, string>; call: { peers: Map<string, Peer> } | null } } }).__demo;
     const out: PeerReport[] = [];
     for (const peer of demo.ui.call?.peers.values() ?? []) {
-      const r: PeerReport = { name: demo.ui.names.get(peer.id) ?? peer.id, connectionState: peer.connectionState, framesDecoded: 0, pair: null, local: null, remote: null };
+      const pc = peer.pc;
+      const debug = `${pc.signalingState}/${pc.iceGatheringState}/${pc.iceConnectionState} polite=${peer.polite} ${JSON.stringify(peer.negotiation.stats)}`;
+      const r: PeerReport = { name: demo.ui.names.get(peer.id) ?? peer.id, connectionState: peer.connectionState, framesDecoded: 0, pair: null, local: null, remote: null, debug };
       out.push(r);
       const all: Stat[] = [];
       (await peer.pc.getStats()).forEach((s: Stat) => all.push(s));
@@ -80,7 +84,7 @@ async function waitForPeers(page: Page, n: number, timeout = 30_000): Promise<Pe
   return last;
 }
 
-test('demo calls in Chromium, relay only through our TURN server: two pages, then a mesh of three, then a hang-up', { skip, timeout: 90_000 }, async () => {
+test('demo calls in Chromium, relay only through our TURN server: two pages, then a mesh of three, then a hang-up', { skip, timeout: 120_000 }, async () => {
   // TURN as `switchboard start` runs it, on a free port, loopback peers allowed (both pages are
   // on this host), and a relay port range of our own so relay candidates are recognisably ours.
   const relayMin = 40_000 + Math.floor(Math.random() * 200) * 100;
@@ -129,14 +133,15 @@ test('demo calls in Chromium, relay only through our TURN server: two pages, the
   }
 
   for (const page of [ana, bo]) await waitForPeers(page, 1);
-  // Let a few more frames through, then read again for the record.
+  // Let a few more frames through, then read again for the record (polling again: while a
+  // consent check is in flight, Chromium shows the selected pair as in-progress).
   await new Promise((r) => setTimeout(r, 1000));
   const got: Record<string, PeerReport> = {};
   for (const [name, page] of [
     ['Ana', ana],
     ['Bo', bo],
   ] as const) {
-    const [r] = await reports(page);
+    const [r] = await waitForPeers(page, 1);
     assert.ok(r);
     got[name] = r;
     console.log(`[${name}] ${JSON.stringify(r)}`);

@@ -33,15 +33,18 @@ class FakePeerConnection implements NegotiationTarget {
   readonly applied: Array<IceCandidateData | undefined> = [];
   readonly log: string[] = [];
   private chain: Promise<unknown> = Promise.resolve();
+  private pending = 0;
   private n = 0;
 
   constructor(readonly name: string) {}
 
   private op<T>(what: string, fn: () => T): Promise<T> {
+    this.pending++;
     const p = this.chain.then(
       () =>
         new Promise<T>((resolve, reject) =>
           setTimeout(() => {
+            this.pending--;
             try {
               const r = fn();
               this.log.push(what);
@@ -50,6 +53,9 @@ class FakePeerConnection implements NegotiationTarget {
               this.log.push(`${what}!`);
               reject(err);
             }
+            // Where a browser would fire negotiationneeded (chain empty, state stable): a
+            // rollback must never be followed by one before the remote offer is applied.
+            if (this.pending === 0 && this.signalingState === 'stable') this.log.push('idle');
           }, 1),
         ),
     );
@@ -203,6 +209,8 @@ test('glare with crossing offers: the polite end rolls back and answers, the imp
     assert.equal(impolite.neg.ignoreOffer, true);
     assert.equal(polite.neg.stats.rollbacks, 1, 'the polite end rolled back its own offer');
     assert.ok(polite.pc.log.includes('rollback'));
+    const i = polite.pc.log.indexOf('rollback');
+    assert.deepEqual(polite.pc.log.slice(i, i + 2), ['rollback', 'srd-offer'], 'no idle stable moment between rollback and the remote offer');
     assert.deepEqual(polite.outbox.map((m) => m.type), ['answer']);
     assert.deepEqual(impolite.outbox, []);
     await deliver(polite, impolite);
@@ -223,7 +231,7 @@ test('glare while our offer is still being set: the rollback queues behind it', 
   const handled = deliver(b, a);
   await Promise.all([making, handled]);
   assert.equal(a.neg.stats.rollbacks, 1);
-  assert.deepEqual(a.pc.log.slice(0, 3), ['sld', 'rollback', 'srd-offer'], 'the rollback ran after the in-flight offer');
+  assert.deepEqual(a.pc.log.slice(0, 3), ['sld', 'rollback', 'srd-offer'], 'the rollback ran after the in-flight offer, the remote offer right after it');
   // A sent its (now rolled back) offer, then the answer to B's.
   assert.deepEqual(a.outbox.map((m) => m.type), ['offer', 'answer']);
   await deliver(a, b); // B ignores A's stale offer, applies the answer
@@ -286,6 +294,33 @@ test('a candidate that fails outside glare is reported; a renegotiation (ICE res
   await deliver(b, a);
   assert.equal(a.pc.agreed(), 'A-2');
   assert.equal(b.pc.agreed(), 'A-2');
+});
+
+test('politeWaitsForOffer: the polite end lets its first negotiationneeded pass and answers the impolite offer; later it may offer', async () => {
+  const a = end('A', true);
+  const b = end('B', false);
+  const opts = { politeWaitsForOffer: true };
+  a.neg = new PerfectNegotiation(a.pc, true, { send: (d) => a.outbox.push(d), error: (err) => a.errors.push(err) }, opts);
+  b.neg = new PerfectNegotiation(b.pc, false, { send: (d) => b.outbox.push(d), error: (err) => b.errors.push(err) }, opts);
+  // Both add tracks at once: only the impolite end offers, so there is no glare.
+  await Promise.all([a.neg.negotiationNeeded(), b.neg.negotiationNeeded()]);
+  assert.equal(a.outbox.length, 0, 'the polite end did not offer');
+  assert.equal(a.neg.stats.deferred, 1);
+  assert.equal(a.pc.signalingState, 'stable');
+  await deliver(b, a);
+  await deliver(a, b);
+  assert.equal(a.pc.agreed(), 'B-1');
+  assert.equal(b.pc.agreed(), 'B-1');
+  assert.deepEqual([a.neg.stats.rollbacks, b.neg.stats.offersIgnored], [0, 0]);
+  // After the first offer, the polite end negotiates like any other (e.g. an ICE restart).
+  await a.neg.negotiationNeeded();
+  assert.deepEqual(a.outbox.map((m) => m.type), ['offer']);
+  await deliver(a, b);
+  await deliver(b, a);
+  assert.equal(a.pc.agreed(), 'A-1');
+  // The impolite end never waits.
+  assert.equal(b.neg.stats.deferred, 0);
+  assert.deepEqual([a.errors, b.errors], [[], []]);
 });
 
 test('after close nothing is sent or reported', async () => {

@@ -283,6 +283,11 @@ export interface NegotiationStats {
   rollbacks: number;
   candidatesSent: number;
   candidatesIgnored: number;
+  deferred: number;
+}
+export interface NegotiationOptions {
+  /** The polite end waits for the impolite end's first offer. @default false */
+  politeWaitsForOffer?: boolean;
 }
 export interface NegotiationTarget {
   readonly signalingState: string;
@@ -297,7 +302,7 @@ export interface NegotiationHooks {
 }
 /** Perfect negotiation (W3C WebRTC §10.7) for one end of a peer connection. */
 export declare class PerfectNegotiation {
-  constructor(pc: NegotiationTarget, polite: boolean, hooks: NegotiationHooks);
+  constructor(pc: NegotiationTarget, polite: boolean, hooks: NegotiationHooks, options?: NegotiationOptions);
   readonly polite: boolean;
   makingOffer: boolean;
   ignoreOffer: boolean;
