@@ -16,7 +16,7 @@ import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
 import { installPolling } from '../transports/poll/endpoint.ts';
 import { installSse } from '../transports/sse/endpoint.ts';
 import { installWeb } from '../web/index.ts';
-import { resolveHttpTransportOptions } from '../transports/sse/options.ts';
+import { resolveHttpTransportOptions } from '../transports/http/options.ts';
 import { acceptUpgrade, checkUpgrade, HandshakeError, refuseUpgrade } from '../transports/websocket/handshake.ts';
 import { WebSocketTransport } from '../transports/websocket/transport.ts';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
@@ -122,10 +122,10 @@ export class SwitchboardNode implements SessionContext {
    * only checked periodically, and not at all in some embeddings.
    */
   private guardHandshake(socket: Socket): void {
-    // Per-IP limit on raw connections too, not only on sessions: at most `maxConnectionsPerIp`
-    // sockets per address that have not sent their request yet (past that: closed at once).
-    // Sessions are limited separately by admit(), which answers a clear HTTP 429.
-    const limit = this.options.maxConnectionsPerIp;
+    // Per-IP bound on raw connections, not only on sessions: at most `maxPendingPerIp` sockets
+    // per address that have not sent their request yet (past that: closed at once). Sessions are
+    // limited separately by admit() (`maxConnectionsPerIp`), which answers a clear HTTP 429.
+    const limit = this.options.maxPendingPerIp;
     const ip = socket.remoteAddress ?? '';
     if (limit > 0) {
       const pending = this.pendingPerIp.get(ip) ?? 0;

@@ -126,6 +126,11 @@ export interface NodeOptions {
    */
   maxConnectionsPerIp: number;
   /**
+   * TCP connections per remote address that have not finished sending their request headers
+   * (slowloris bound); past it new ones are closed at once. 0 = no limit. @default 0
+   */
+  maxPendingPerIp: number;
+  /**
    * SSE and long-polling settings (absenceTimeout, sseKeepalive, sseRetainEvents, sseRetainBytes,
    * pollTimeout, maxQueuedPosts, endedKeys, endedKeyTtl); see docs/protocol.md. Validated by the
    * transports when the node starts. @default {}
@@ -204,6 +209,7 @@ export function defaultNodeOptions(): NodeOptions {
     recoveryPageSize: 1000,
     maxConnections: 100_000,
     maxConnectionsPerIp: 0,
+    maxPendingPerIp: 0,
     httpTransports: {},
     drainWindow: 10,
     nodeInfoInterval: 2,

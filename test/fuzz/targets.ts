@@ -16,7 +16,7 @@ import { ProtocolError } from '../../src/protocol/errors.ts';
 import { validateCommand } from '../../src/protocol/frames.ts';
 import { resolveOptions } from '../../src/server/options.ts';
 import type { SwitchboardNode } from '../../src/server/node.ts';
-import { acceptableBodyType, parseSeq } from '../../src/transports/sse/http.ts';
+import { acceptableBodyType, parseSeq } from '../../src/transports/http/http.ts';
 import { Receiver } from '../../src/transports/websocket/receiver.ts';
 import { StreamFramer, StunDecodeError, decodeChannelData, decodeStunMessage, encodeStunMessage, looksLikeChannelData, looksLikeStun } from '../../src/webrtc/stun/index.ts';
 import type { FuzzTarget } from './engine.ts';

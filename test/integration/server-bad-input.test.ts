@@ -258,8 +258,8 @@ test('too many connections from one address → HTTP 429; maxConnections → HTT
   await full.close();
 });
 
-test('per-IP limit also counts raw connections that never send a request', async () => {
-  const node = await startNode({ port: 0, host: '127.0.0.1', insecure: true, maxConnectionsPerIp: 5, handshakeTimeout: 30 });
+test('maxPendingPerIp bounds raw connections that never send a request', async () => {
+  const node = await startNode({ port: 0, host: '127.0.0.1', insecure: true, maxPendingPerIp: 5, handshakeTimeout: 30 });
   const open = (): Promise<{ sock: net.Socket; closedEarly: boolean }> =>
     new Promise((resolve) => {
       const sock = net.connect(node.port, '127.0.0.1');

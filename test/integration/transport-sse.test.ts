@@ -10,7 +10,7 @@ import { disconnect, type Disconnect } from '../../src/protocol/codes.ts';
 import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
 import { installSse } from '../../src/transports/sse/endpoint.ts';
 import { EventRing } from '../../src/transports/sse/ring.ts';
-import { Upstream, type UpstreamTarget } from '../../src/transports/sse/upstream.ts';
+import { Upstream, type UpstreamTarget } from '../../src/transports/http/upstream.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 type Frame = Record<string, any>;

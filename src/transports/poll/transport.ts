@@ -15,9 +15,9 @@ import { disconnect, type Disconnect } from '../../protocol/codes.ts';
 import type { Format } from '../../server/format.ts';
 import type { Transport, TransportHandler } from '../../server/transport.ts';
 import type { Clock, TimerHandle } from '../../util/clock.ts';
-import { sendError, type Headers } from '../sse/http.ts';
-import type { HttpTransportOptions } from '../sse/options.ts';
-import { Upstream, type UpstreamTarget } from '../sse/upstream.ts';
+import { sendError, type Headers } from '../http/http.ts';
+import type { HttpTransportOptions } from '../http/options.ts';
+import { Upstream, type UpstreamTarget } from '../http/upstream.ts';
 import { BatchQueue } from './batches.ts';
 import { emptyBody, pollJson } from './format.ts';
 

@@ -14,10 +14,10 @@ import type { Format } from '../../server/format.ts';
 import type { Transport, TransportHandler } from '../../server/transport.ts';
 import type { Clock, TimerHandle } from '../../util/clock.ts';
 import { eventBytes, KEEPALIVE, sessionEventBytes, sseJson } from './format.ts';
-import { sendError, type Headers } from './http.ts';
-import type { HttpTransportOptions } from './options.ts';
+import { sendError, type Headers } from '../http/http.ts';
+import type { HttpTransportOptions } from '../http/options.ts';
 import { EventRing } from './ring.ts';
-import { Upstream, type UpstreamTarget } from './upstream.ts';
+import { Upstream, type UpstreamTarget } from '../http/upstream.ts';
 
 /** Response buffer size past which write() reports backpressure (as on WebSocket). */
 const HIGH_WATERMARK = 64 * 1024;
