@@ -20,8 +20,18 @@ import { browserUnavailable, joinDemo, launch, MEDIA_ARGS, screenshot, startDemo
 const skip = browserUnavailable();
 const cleanup: Array<() => unknown> = [];
 after(async () => {
-  for (const f of cleanup.reverse()) await f();
+  // Bounded: on an overloaded machine a browser close can take minutes; the run must not hang.
+  for (const f of cleanup.reverse()) await Promise.race([f(), new Promise((r) => setTimeout(r, 10_000).unref())]);
 });
+
+/** `p`, or a failure naming `what` after `ms` (a page.evaluate has no timeout of its own). */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+}
 
 /** What a page reports about one of its peer connections. */
 interface PeerReport {
@@ -31,6 +41,10 @@ interface PeerReport {
   pair: { state: string; nominated: boolean; bytesSent: number; bytesReceived: number } | null;
   local: { candidateType: string; address: string; port: number; protocol: string; relayProtocol?: string; url?: string } | null;
   remote: { candidateType: string; address: string; port: number } | null;
+  /** State of the transport's selected pair. */
+  selected: string;
+  /** Ports of every remote candidate. */
+  remotePorts: number[];
   /** For failure messages: signaling/ICE states and what the negotiator did. */
   debug: string;
 }
@@ -45,16 +59,19 @@ function reports(page: Page): Promise<PeerReport[]> {
     for (const peer of demo.ui.call?.peers.values() ?? []) {
       const pc = peer.pc;
       const debug = `${pc.signalingState}/${pc.iceGatheringState}/${pc.iceConnectionState} polite=${peer.polite} ${JSON.stringify(peer.negotiation.stats)}`;
-      const r: PeerReport = { name: demo.ui.names.get(peer.id) ?? peer.id, connectionState: peer.connectionState, framesDecoded: 0, pair: null, local: null, remote: null, debug };
+      const r: PeerReport = { name: demo.ui.names.get(peer.id) ?? peer.id, connectionState: peer.connectionState, framesDecoded: 0, pair: null, local: null, remote: null, selected: 'none', remotePorts: [], debug };
       out.push(r);
       const all: Stat[] = [];
       (await peer.pc.getStats()).forEach((s: Stat) => all.push(s));
       for (const s of all) if (s.type === 'inbound-rtp' && s.kind === 'video') r.framesDecoded += Number(s.framesDecoded ?? 0);
-      // The selected pair: the transport's selectedCandidatePairId (Chromium), else a nominated succeeded pair.
+      r.remotePorts = all.filter((s) => s.type === 'remote-candidate').map((s) => Number(s.port));
+      // The selected pair (the transport's selectedCandidatePairId) when it is succeeded, else
+      // another nominated succeeded one: on a loaded machine Chromium sometimes shows the
+      // selected pair as in-progress for a while (consent checks answered late) while media flows.
       const transport = all.find((s) => s.type === 'transport' && typeof s.selectedCandidatePairId === 'string');
-      const pair =
-        all.find((s) => s.type === 'candidate-pair' && s.id === transport?.selectedCandidatePairId) ??
-        all.find((s) => s.type === 'candidate-pair' && s.state === 'succeeded' && s.nominated === true);
+      const selected = all.find((s) => s.type === 'candidate-pair' && s.id === transport?.selectedCandidatePairId);
+      r.selected = selected ? String(selected.state) : 'none';
+      const pair = selected?.state === 'succeeded' ? selected : all.find((s) => s.type === 'candidate-pair' && s.state === 'succeeded' && s.nominated === true);
       if (!pair) continue;
       r.pair = { state: String(pair.state), nominated: pair.nominated === true, bytesSent: Number(pair.bytesSent ?? 0), bytesReceived: Number(pair.bytesReceived ?? 0) };
       const local = all.find((s) => s.id === pair.localCandidateId);
@@ -75,11 +92,11 @@ const flowing = (r: PeerReport) => r.connectionState === 'connected' && r.frames
 /** Polls until the page has `n` peers, all with video flowing (or fails with the last reports). */
 async function waitForPeers(page: Page, n: number, timeout = 30_000): Promise<PeerReport[]> {
   const deadline = Date.now() + timeout;
-  let last = await reports(page);
+  let last = await within(reports(page), timeout, 'getStats');
   while (!(last.length === n && last.every(flowing))) {
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${n} peers with video; last: ${JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, 250));
-    last = await reports(page);
+    last = await within(reports(page), timeout, 'getStats');
   }
   return last;
 }
@@ -147,9 +164,9 @@ test('demo calls in Chromium, relay only through our TURN server: two pages, the
     console.log(`[${name}] ${JSON.stringify(r)}`);
     assertRelayed(name, r);
   }
-  // Each side's local relay is the other side's remote candidate.
-  assert.equal(got.Ana!.local!.port, got.Bo!.remote!.port);
-  assert.equal(got.Bo!.local!.port, got.Ana!.remote!.port);
+  // Each side's relay is among the other side's remote candidates (trickled through signaling).
+  assert.ok(got.Bo!.remotePorts.includes(got.Ana!.local!.port), JSON.stringify(got.Bo!.remotePorts));
+  assert.ok(got.Ana!.remotePorts.includes(got.Bo!.local!.port), JSON.stringify(got.Ana!.remotePorts));
 
   function assertRelayed(name: string, r: PeerReport): void {
     assert.ok(r.framesDecoded > 0, `${name}: video frames decoded`);
