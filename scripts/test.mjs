@@ -28,6 +28,32 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-const args = ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=120000', ...passthrough, ...files];
-const child = spawn(process.execPath, args, { cwd: root, stdio: 'inherit' });
-child.on('exit', (code, signal) => process.exit(signal ? 1 : (code ?? 1)));
+// --test-force-exit: a test file whose tests are done exits even if a handle (a browser, a socket)
+// is still open, so a leak fails that file instead of hanging the whole run.
+const args = ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=120000', '--test-force-exit', ...passthrough, ...files];
+// The run gets its own process group so the watchdog can end it with everything it started.
+const child = spawn(process.execPath, args, { cwd: root, stdio: 'inherit', detached: true });
+const limitMin = Number(process.env.SWITCHBOARD_TEST_WATCHDOG_MIN ?? 30);
+const watchdog = setTimeout(() => {
+  console.error(`\nscripts/test.mjs: the test run passed ${limitMin} minutes; ending it and everything it started (a hung test).`);
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {}
+  process.exit(1);
+}, limitMin * 60_000);
+watchdog.unref();
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    try {
+      process.kill(-child.pid, 'SIGTERM');
+    } catch {}
+    process.exit(1);
+  });
+}
+child.on('exit', (code, signal) => {
+  // Leave nothing behind: browsers or servers a test file failed to stop.
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {}
+  process.exit(signal ? 1 : (code ?? 1));
+});
