@@ -71,7 +71,10 @@ function reports(page: Page): Promise<PeerReport[]> {
       const transport = all.find((s) => s.type === 'transport' && typeof s.selectedCandidatePairId === 'string');
       const selected = all.find((s) => s.type === 'candidate-pair' && s.id === transport?.selectedCandidatePairId);
       r.selected = selected ? String(selected.state) : 'none';
-      const pair = selected?.state === 'succeeded' ? selected : all.find((s) => s.type === 'candidate-pair' && s.state === 'succeeded' && s.nominated === true);
+      const carrying = all
+        .filter((s) => s.type === 'candidate-pair' && s.state === 'succeeded' && s.nominated === true)
+        .sort((x, y) => Number(y.bytesReceived ?? 0) - Number(x.bytesReceived ?? 0));
+      const pair = selected?.state === 'succeeded' ? selected : carrying[0];
       if (!pair) continue;
       r.pair = { state: String(pair.state), nominated: pair.nominated === true, bytesSent: Number(pair.bytesSent ?? 0), bytesReceived: Number(pair.bytesReceived ?? 0) };
       const local = all.find((s) => s.id === pair.localCandidateId);
@@ -87,7 +90,7 @@ function reports(page: Page): Promise<PeerReport[]> {
   });
 }
 
-const flowing = (r: PeerReport) => r.connectionState === 'connected' && r.framesDecoded > 0 && r.pair?.state === 'succeeded';
+const flowing = (r: PeerReport) => r.connectionState === 'connected' && r.framesDecoded > 0 && r.pair?.state === 'succeeded' && r.pair.bytesReceived > 0 && r.pair.bytesSent > 0;
 
 /** Polls until the page has `n` peers, all with video flowing (or fails with the last reports). */
 async function waitForPeers(page: Page, n: number, timeout = 30_000): Promise<PeerReport[]> {
