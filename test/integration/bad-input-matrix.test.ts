@@ -29,6 +29,8 @@ const SECRET = 'matrix-secret-matrix-secret-matrix';
 const API_KEY = 'matrix-api-key';
 const MAX_MESSAGE = 16_384;
 const PER_IP = 10;
+/** Sockets per address that may sit before sending their request (slowloris bound); above API-flood concurrency. */
+const PENDING = 100;
 /**
  * Node's HTTP requestTimeout, fixed at 30 s in node.ts (not an option, and Node reads it only when
  * the server is created). Slow-body rows start in before() and are checked at the end, so the
@@ -48,7 +50,7 @@ const node = await startNode({
   defaultNamespace: { subscribe: 'authenticated', publish: 'authenticated' },
   maxMessageBytes: ${MAX_MESSAGE}, maxQueueBytes: 65536, maxSubscriptions: 8,
   rateLimit: 50, rateBurst: 20, connectTimeout: 1, handshakeTimeout: 1,
-  pingInterval: 1, pongTimeout: 2, maxConnectionsPerIp: ${PER_IP},
+  pingInterval: 1, pongTimeout: 2, maxConnectionsPerIp: ${PER_IP}, maxPendingPerIp: ${PENDING},
 });
 installSse(node, { absenceTimeout: 1, maxQueuedPosts: 4 });
 process.send({ port: node.port });
@@ -374,7 +376,7 @@ function cliRows(): CliRow[] {
     { input: 'deeply nested / wrong namespace options', expect: 'exit 2 naming the field', config: `{"insecure":true,"namespaces":{"chat":{"subscribe":{"a":${nested(50)}}}}}`, env: {}, message: /namespaces\.chat\.subscribe/ },
     { input: 'env var with a non-number', expect: 'exit 2 naming the variable', config: null, env: { SWITCHBOARD_INSECURE: '1', SWITCHBOARD_MAX_CONNECTIONS: 'lots' }, message: /SWITCHBOARD_MAX_CONNECTIONS must be a number/ },
     { input: 'SWITCHBOARD_NAMESPACES not JSON', expect: 'exit 2', config: null, env: { SWITCHBOARD_INSECURE: '1', SWITCHBOARD_NAMESPACES: '{chat:' }, message: /SWITCHBOARD_NAMESPACES must be JSON/ },
-    { input: 'no JWT key and anonymous off', expect: 'exit 2 (bad configuration)', gap: 'src/cli/main.ts only maps ConfigError to exit 2; the node constructor throws a plain Error for this, so the CLI exits 1 (runtime failure)', config: '{"port":0}', env: {}, message: /no JWT key configured/ },
+    { input: 'no JWT key and anonymous off', expect: 'exit 2 (bad configuration)', config: '{"port":0}', env: {}, message: /no JWT key configured/ },
   ];
 }
 
@@ -421,8 +423,8 @@ const rows: Row[] = [
     for (const ws of ok) ws.terminate();
   } },
 
-  { entry: 'ws-upgrade', input: `${PER_IP + 10} idle TCP connections from one IP (no request sent)`, expect: `connections past ${PER_IP} from that IP refused at once`, gap: 'maxConnectionsPerIp counts sessions only (node.admit() runs after the upgrade request); raw sockets that never send a request are bounded only in time (handshakeTimeout), not in number per IP, and node.server.maxConnections is unset', run: async (h) => {
-    const rs = await Promise.all(Array.from({ length: PER_IP + 10 }, () => raw(h, [], { timeoutMs: 500, localAddress: '127.0.0.4' })));
+  { entry: 'ws-upgrade', input: `${PENDING + 10} idle TCP connections from one IP (no request sent)`, expect: `connections past ${PENDING} from that IP refused at once`, run: async (h) => {
+    const rs = await Promise.all(Array.from({ length: PENDING + 10 }, () => raw(h, [], { timeoutMs: 500, localAddress: '127.0.0.4' })));
     assert.ok(rs.filter((r) => r.closedByServer).length >= 10, `${rs.filter((r) => r.closedByServer).length} of ${rs.length} refused within 500 ms`);
   } },
 
@@ -727,6 +729,34 @@ const rows: Row[] = [
     assert.ok(r.body.result.responses.every((x: any) => x.error.code === 112));
   } },
 
+  // -- long polling --
+  ...((): Row[] => {
+    const poll = (h: Harness, q: string, init: RequestInit = {}) => fetch(`${h.httpUrl}/connection/poll${q}`, init);
+    const newKey = async (h: Harness) => encodeURIComponent(((await (await poll(h, '')).json()) as { session: string }).session);
+    const post = (h: Harness, key: string, body: string, type = 'application/json') => poll(h, `?session=${key}`, { method: 'POST', headers: { 'Content-Type': type }, body });
+    return [
+      { entry: 'poll', input: 'GET with an unknown session key', expect: 'HTTP 404', run: async (h) => assert.equal((await poll(h, '?session=nope&ack=0')).status, 404) },
+      { entry: 'poll', input: 'ack not a number', expect: 'HTTP 400', run: async (h) => assert.equal((await poll(h, `?session=${await newKey(h)}&ack=x`)).status, 400) },
+      { entry: 'poll', input: 'PUT method', expect: 'HTTP 405', run: async (h) => assert.equal((await poll(h, '', { method: 'PUT' })).status, 405) },
+      { entry: 'poll', input: 'POST without a session', expect: 'HTTP 400', run: async (h) => assert.equal((await poll(h, '', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"t":"pong"}' })).status, 400) },
+      { entry: 'poll', input: 'POST with a wrong Content-Type', expect: 'HTTP 415, session kept', run: async (h) => {
+        const key = await newKey(h);
+        assert.equal((await post(h, key, '{"t":"pong"}', 'image/png')).status, 415);
+        assert.equal((await post(h, key, '{"t":"connect","id":1}')).status, 204);
+      } },
+      { entry: 'poll', input: 'POST with malformed JSON', expect: 'HTTP 400 with disconnect 3501', run: async (h) => {
+        const r = await post(h, await newKey(h), '{"t":');
+        assert.equal(r.status, 400);
+        assert.equal(((await r.json()) as { disconnect?: { code: number } }).disconnect?.code, 3501);
+      } },
+      { entry: 'poll', input: 'POST body over maxMessageBytes', expect: 'HTTP 413', run: async (h) => assert.equal((await post(h, await newKey(h), JSON.stringify({ t: 'pub', id: 1, ch: 'x', data: 'z'.repeat(MAX_MESSAGE + 10) }))).status, 413) },
+      { entry: 'poll', input: 'DELETE then reuse the key', expect: '204, then HTTP 410', run: async (h) => {
+        const key = await newKey(h);
+        assert.equal((await poll(h, `?session=${key}`, { method: 'DELETE' })).status, 204);
+        assert.equal((await poll(h, `?session=${key}&ack=0`)).status, 410);
+      } },
+    ];
+  })(),
   ...cliRows().map((c): Row => ({ entry: 'cli-config', input: c.input, expect: c.expect, ...(c.gap ? { gap: c.gap } : {}), run: (h) => cli(h, c.config, c.env, c.message) })),
 ];
 
@@ -818,5 +848,4 @@ describe('bad-input matrix', () => {
     });
   }
 
-  test('poll | (every hostile input) → (long polling has not landed: src/transports/poll/endpoint.ts is a stub)', { skip: 'long polling not landed yet' }, () => {});
 });
