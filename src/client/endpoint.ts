@@ -48,3 +48,17 @@ export function withQuery(url: string, params: Record<string, string | number>):
   for (const [k, v] of Object.entries(params)) u.searchParams.set(k, String(v));
   return u.toString();
 }
+
+/**
+ * Tells the server an SSE or long-polling session is over (`DELETE ?session=KEY`), so its presence
+ * and subscriptions go now instead of after the server's absence timeout. Best effort: a failure
+ * only means the server finds out later.
+ */
+export function leaveSession(fetchFn: (url: string, init?: RequestInit) => Promise<unknown>, url: string, key: string | undefined): void {
+  if (!key) return;
+  try {
+    void fetchFn(withQuery(url, { session: key }), { method: 'DELETE', keepalive: true }).catch(() => {});
+  } catch {
+    /* fetch threw synchronously: nothing to do */
+  }
+}

@@ -12,7 +12,7 @@
  * One poll is in flight at a time. A failed poll (network) is retried once after a short delay
  * (same ack: the server redelivers); a second failure, or an HTTP error, closes the transport.
  */
-import { endpointUrl, withQuery } from './endpoint.ts';
+import { endpointUrl, leaveSession, withQuery } from './endpoint.ts';
 import { errorClose, PostQueue } from './http-upstream.ts';
 import { resolveFetch } from './transport-sse.ts';
 import type { ClientTransport, FetchLike, TransportClose, TransportContext, TransportEvents, TransportFactory } from './transport.ts';
@@ -82,6 +82,7 @@ class PollTransport implements ClientTransport {
     clearTimeout(this.retryTimer);
     this.abort.abort();
     this.upstream?.close();
+    leaveSession(this.fetchFn, this.url, this.key);
   }
 
   private async loop(): Promise<void> {

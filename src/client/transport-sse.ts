@@ -10,7 +10,7 @@
  * once with `?session=KEY` and the last event id, so the server replays what was in flight; if that
  * fails the transport closes and the Client reconnects (and recovers through the protocol).
  */
-import { endpointUrl, withQuery } from './endpoint.ts';
+import { endpointUrl, leaveSession, withQuery } from './endpoint.ts';
 import { errorClose, PostQueue } from './http-upstream.ts';
 import { SseParser, type SseEvent } from './sse-parser.ts';
 import type { ClientTransport, EventSourceConstructor, FetchLike, TransportClose, TransportContext, TransportEvents, TransportFactory } from './transport.ts';
@@ -128,7 +128,9 @@ class SseTransport implements ClientTransport {
   }
 
   close(): void {
+    if (this.closed) return;
     this.end({ code: 1000, reason: 'closed by client' }, false);
+    leaveSession(this.fetchFn, this.url, this.key);
   }
 
   private openStream(url: string): Stream {
