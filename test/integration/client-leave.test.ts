@@ -12,7 +12,7 @@ for (const transport of ['sse', 'poll'] as const) {
     const node = await startNode({ port: 0, host: '127.0.0.1', insecure: true, httpTransports: { absenceTimeout: 60 } });
     const c = new Client(node.wsUrl, { transports: [transport], transportMemory: freshMemory(), upgrade: false });
     const sub = c.subscribe('room', {});
-    c.connect();
+    void c.connect();
     await waitFor(() => sub.state === 'subscribed', 5000, 'subscribed');
     assert.equal(Object.keys(await node.broker.presence('room')).length, 1);
     c.disconnect();
