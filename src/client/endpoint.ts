@@ -62,3 +62,20 @@ export function leaveSession(fetchFn: (url: string, init?: RequestInit) => Promi
     /* fetch threw synchronously: nothing to do */
   }
 }
+
+/**
+ * A signal for one request that aborts when `parent` does. Passing a long-lived signal straight to
+ * many sequential fetches piles up abort listeners on it (undici releases each only when its request
+ * is garbage-collected); a linked per-request signal keeps one listener per request in flight.
+ * Call `unlink()` when the request (and its body) is done.
+ */
+export function linkSignal(parent: AbortSignal): { signal: AbortSignal; unlink(): void } {
+  const ac = new AbortController();
+  if (parent.aborted) {
+    ac.abort();
+    return { signal: ac.signal, unlink() {} };
+  }
+  const onAbort = (): void => ac.abort();
+  parent.addEventListener('abort', onAbort, { once: true });
+  return { signal: ac.signal, unlink: () => parent.removeEventListener('abort', onAbort) };
+}

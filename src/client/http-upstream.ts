@@ -14,6 +14,7 @@
  */
 import { MAX_FRAMES_PER_MESSAGE } from '../protocol/codec.ts';
 import type { FetchLike, TransportClose } from './transport.ts';
+import { linkSignal } from './endpoint.ts';
 
 /** Above this many queued bytes `send` returns false (backpressure hint). */
 const HIGH_WATER_MARK = 1 << 20;
@@ -106,19 +107,22 @@ export class PostQueue {
 
   private async post(body: string): Promise<void> {
     let failure: TransportClose | undefined;
+    const link = linkSignal(this.abort.signal);
     try {
       // text/plain is a CORS-safelisted type: cross-origin pages POST without a preflight.
       const res = await this.fetchFn(this.url, {
         method: 'POST',
         headers: { 'Content-Type': 'text/plain;charset=UTF-8' },
         body,
-        signal: this.abort.signal,
+        signal: link.signal,
         cache: 'no-store',
       });
       if (!res.ok) failure = await errorClose(res, 'POST');
       else void res.body?.cancel().catch(() => {});
     } catch (err) {
       failure = { code: 1006, reason: `POST failed: ${(err as Error).message}`.slice(0, 120) };
+    } finally {
+      link.unlink();
     }
     this.busy = false;
     if (this.closed) return;

@@ -12,7 +12,7 @@
  * One poll is in flight at a time. A failed poll (network) is retried once after a short delay
  * (same ack: the server redelivers); a second failure, or an HTTP error, closes the transport.
  */
-import { endpointUrl, leaveSession, withQuery } from './endpoint.ts';
+import { endpointUrl, leaveSession, linkSignal, withQuery } from './endpoint.ts';
 import { errorClose, PostQueue } from './http-upstream.ts';
 import { resolveFetch } from './transport-sse.ts';
 import type { ClientTransport, FetchLike, TransportClose, TransportContext, TransportEvents, TransportFactory } from './transport.ts';
@@ -88,32 +88,38 @@ class PollTransport implements ClientTransport {
   private async loop(): Promise<void> {
     let failures = 0;
     while (!this.closed) {
-      let res: Response;
+      // One linked signal per poll, released when its body is read (see linkSignal).
+      const link = linkSignal(this.abort.signal);
       try {
-        res = await this.fetchFn(withQuery(this.url, { session: this.key, ack: this.seq }), { signal: this.abort.signal, cache: 'no-store' });
-      } catch (err) {
+        let res: Response;
+        try {
+          res = await this.fetchFn(withQuery(this.url, { session: this.key, ack: this.seq }), { signal: link.signal, cache: 'no-store' });
+        } catch (err) {
+          if (this.closed) return;
+          if (++failures > 1) return this.end({ code: 1006, reason: `poll failed: ${(err as Error).message}`.slice(0, 120) });
+          await new Promise<void>((r) => (this.retryTimer = setTimeout(r, RETRY_DELAY)));
+          continue;
+        }
         if (this.closed) return;
-        if (++failures > 1) return this.end({ code: 1006, reason: `poll failed: ${(err as Error).message}`.slice(0, 120) });
-        await new Promise<void>((r) => (this.retryTimer = setTimeout(r, RETRY_DELAY)));
-        continue;
-      }
-      if (this.closed) return;
-      if (!res.ok) return this.end(await errorClose(res, 'poll'));
-      let batch;
-      try {
-        batch = await readBatch(res);
-      } catch (err) {
+        if (!res.ok) return this.end(await errorClose(res, 'poll'));
+        let batch;
+        try {
+          batch = await readBatch(res);
+        } catch (err) {
+          if (this.closed) return;
+          // The body broke off mid-way: ask again with the same ack; the server redelivers.
+          if (++failures > 1) return this.end({ code: 1006, reason: `poll failed: ${(err as Error).message}`.slice(0, 120) });
+          continue;
+        }
+        failures = 0;
         if (this.closed) return;
-        // The body broke off mid-way: ask again with the same ack; the server redelivers.
-        if (++failures > 1) return this.end({ code: 1006, reason: `poll failed: ${(err as Error).message}`.slice(0, 120) });
-        continue;
+        if (batch.seq <= this.seq || batch.frames.length === 0) continue; // a copy already processed, or empty
+        this.seq = batch.seq;
+        // Frames as one JSON-codec message, decoded by the Client like any other transport's.
+        this.events.message(batch.frames.map((f) => JSON.stringify(f)).join('\n'));
+      } finally {
+        link.unlink();
       }
-      failures = 0;
-      if (this.closed) return;
-      if (batch.seq <= this.seq || batch.frames.length === 0) continue; // a copy already processed, or empty
-      this.seq = batch.seq;
-      // Frames as one JSON-codec message, decoded by the Client like any other transport's.
-      this.events.message(batch.frames.map((f) => JSON.stringify(f)).join('\n'));
     }
   }
 
