@@ -10,6 +10,7 @@ import { ProtocolError, ReplyError } from '../protocol/errors.ts';
 import type { StreamPosition } from '../protocol/frames.ts';
 import { resolveChannel } from '../server/channels.ts';
 import { toData } from '../server/commands.ts';
+import { BadCursorError } from '../broker/broker.ts';
 import { sendJson, type SwitchboardNode } from '../server/node.ts';
 
 /** Largest accepted API body. */
@@ -152,11 +153,24 @@ const OPS: Record<string, (node: SwitchboardNode, b: Body) => Promise<unknown>> 
   },
 
   async presence(node, b) {
-    known(b, ['channel']);
+    known(b, ['channel', 'limit', 'cursor']);
     const ch = str(b, 'channel', true);
+    const cursor = str(b, 'cursor', false);
+    const max = node.options.presencePageSize;
+    let limit = max;
+    if (b.limit !== undefined) {
+      if (typeof b.limit !== 'number' || !Number.isSafeInteger(b.limit) || b.limit < 1) throw new ApiError(400, 'field "limit" must be a positive integer');
+      limit = Math.min(b.limit, max);
+    }
     const { options } = resolveChannel(ch, node.options);
     if (!options.presence) throw new ApiError(400, 'presence is off for this namespace');
-    return { presence: await node.broker.presence(ch) };
+    try {
+      const page = await node.broker.presencePage(ch, cursor === undefined ? { limit } : { limit, cursor });
+      return page.cursor === undefined ? { presence: page.clients } : { presence: page.clients, cursor: page.cursor };
+    } catch (err) {
+      if (err instanceof BadCursorError) throw new ApiError(400, err.message);
+      throw err;
+    }
   },
 
   async presence_stats(node, b) {

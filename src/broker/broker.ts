@@ -72,9 +72,46 @@ export interface Broker {
   removeHistory(channel: string): Promise<void>;
   presenceAdd(channel: string, clientId: string, info: ClientInfo, ttlMs: number): Promise<void>;
   presenceRemove(channel: string, clientId: string): Promise<void>;
+  /** Every live member. Unbounded: for large channels use presencePage. */
   presence(channel: string): Promise<Record<string, ClientInfo>>;
+  /**
+   * Up to `limit` live members after `cursor` in join order, and the cursor of the next page
+   * (absent on the last page). A member present for the whole walk is returned exactly once; one
+   * that leaves and joins again during the walk may show up again at the end. The cursor is opaque
+   * and specific to the broker; a malformed one throws {@link BadCursorError}.
+   */
+  presencePage(channel: string, opts: PresencePageOptions): Promise<PresencePage>;
+  /** Live clients and distinct users, without reading the members (O(1) on memory and Redis). */
   presenceStats(channel: string): Promise<{ clients: number; users: number }>;
   close(): Promise<void>;
+}
+
+export interface PresencePageOptions {
+  /** From a previous page; absent for the first page. */
+  cursor?: string;
+  /** Members per page, ≥ 1. */
+  limit: number;
+}
+
+export interface PresencePage {
+  clients: Record<string, ClientInfo>;
+  /** Pass back as `cursor` for the next page; absent on the last page. */
+  cursor?: string;
+}
+
+/** A presence cursor the broker did not issue. */
+export class BadCursorError extends Error {
+  constructor(cursor: string) {
+    super(`bad presence cursor ${JSON.stringify(cursor.slice(0, 40))}`);
+    this.name = 'BadCursorError';
+  }
+}
+
+/** Numeric cursors (memory and Redis brokers): a join sequence, or 0 for the start. */
+export function parseSeqCursor(cursor: string | undefined): number {
+  if (cursor === undefined) return 0;
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(cursor)) throw new BadCursorError(cursor);
+  return Number(cursor);
 }
 
 /** A short random id (epochs, client ids): 64 bits, URL-safe. */

@@ -4,7 +4,8 @@
  */
 import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
-import { randomId, type Broker, type BrokerHandler, type HistoryOptions, type HistoryResult, type Publication, type PublishOptions } from './broker.ts';
+import { PresenceSet } from './presence-set.ts';
+import { parseSeqCursor, randomId, type Broker, type PresencePage, type PresencePageOptions, type BrokerHandler, type HistoryOptions, type HistoryResult, type Publication, type PublishOptions } from './broker.ts';
 
 interface Entry extends Publication {
   expireAt: number;
@@ -40,7 +41,7 @@ class Stream {
 class MemoryBackend {
   readonly streams = new Map<string, Stream>();
   readonly keys = new Map<string, { position: StreamPosition; expireAt: number }>();
-  readonly presenceSets = new Map<string, Map<string, { info: ClientInfo; expireAt: number }>>();
+  readonly presenceSets = new Map<string, PresenceSet>();
   readonly handles = new Set<MemoryBroker>();
 }
 
@@ -59,7 +60,7 @@ export class MemoryBroker implements Broker {
   private readonly backend: MemoryBackend;
   private readonly streams: Map<string, Stream>;
   private readonly keys: Map<string, { position: StreamPosition; expireAt: number }>;
-  private readonly presenceSets: Map<string, Map<string, { info: ClientInfo; expireAt: number }>>;
+  private readonly presenceSets: Map<string, PresenceSet>;
   /** Channels this handle (node) subscribed to. */
   readonly subscribed = new Set<string>();
   private readonly options: MemoryBrokerOptions;
@@ -186,31 +187,33 @@ export class MemoryBroker implements Broker {
     this.checkOpen();
     let set = this.presenceSets.get(channel);
     if (!set) {
-      set = new Map();
+      set = new PresenceSet();
       this.presenceSets.set(channel, set);
     }
-    set.set(clientId, { info, expireAt: this.clock.now() + ttlMs });
+    set.add(clientId, info, this.clock.now() + ttlMs);
   }
 
   async presenceRemove(channel: string, clientId: string): Promise<void> {
     const set = this.presenceSets.get(channel);
     if (!set) return;
-    set.delete(clientId);
+    set.remove(clientId);
     if (set.size === 0) this.presenceSets.delete(channel);
   }
 
   async presence(channel: string): Promise<Record<string, ClientInfo>> {
     this.checkOpen();
-    const out: Record<string, ClientInfo> = {};
-    const now = this.clock.now();
-    for (const [id, e] of this.presenceSets.get(channel) ?? []) if (e.expireAt > now) out[id] = e.info;
-    return out;
+    return this.presenceSets.get(channel)?.all(this.clock.now()) ?? {};
+  }
+
+  async presencePage(channel: string, opts: PresencePageOptions): Promise<PresencePage> {
+    this.checkOpen();
+    const after = parseSeqCursor(opts.cursor);
+    return this.presenceSets.get(channel)?.page(this.clock.now(), after, Math.max(1, Math.floor(opts.limit))) ?? { clients: {} };
   }
 
   async presenceStats(channel: string): Promise<{ clients: number; users: number }> {
-    const p = await this.presence(channel);
-    const users = new Set(Object.values(p).map((i) => i.user));
-    return { clients: Object.keys(p).length, users: users.size };
+    this.checkOpen();
+    return this.presenceSets.get(channel)?.stats(this.clock.now()) ?? { clients: 0, users: 0 };
   }
 
   async close(): Promise<void> {
@@ -226,7 +229,7 @@ export class MemoryBroker implements Broker {
     const now = this.clock.now();
     for (const [k, v] of this.keys) if (v.expireAt <= now) this.keys.delete(k);
     for (const [ch, set] of this.presenceSets) {
-      for (const [id, e] of set) if (e.expireAt <= now) set.delete(id);
+      set.sweep(now);
       if (set.size === 0) this.presenceSets.delete(ch);
     }
     for (const [ch, s] of this.streams) {

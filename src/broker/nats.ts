@@ -19,7 +19,7 @@
  */
 import { connect, DeliverPolicy, DiscardPolicy, headers, JSONCodec, nanos, RetentionPolicy, StorageType, StringCodec, type JetStreamClient, type JetStreamManager, type KV, type NatsConnection, type Subscription } from 'nats';
 import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
-import { randomId, type Broker, type BrokerHandler, type HistoryOptions, type HistoryResult, type Publication, type PublishOptions } from './broker.ts';
+import { BadCursorError, randomId, type Broker, type PresencePage, type PresencePageOptions, type BrokerHandler, type HistoryOptions, type HistoryResult, type Publication, type PublishOptions } from './broker.ts';
 import { Sequencer } from './sequencer.ts';
 
 export interface NatsBrokerOptions {
@@ -402,12 +402,52 @@ export class NatsBroker implements Broker {
   }
 
   async presence(channel: string): Promise<Record<string, ClientInfo>> {
+    return this.presenceOf(await this.presenceKeys(channel));
+  }
+
+  /**
+   * Pages in the order of the members' key tokens (base64url of the client id); the cursor is the
+   * last token returned. KV has no ordered or counted key listing, so every page lists the
+   * channel's keys: O(members) per page, unlike the memory and Redis brokers (docs/brokers.md).
+   */
+  async presencePage(channel: string, opts: PresencePageOptions): Promise<PresencePage> {
+    const after = opts.cursor;
+    if (after !== undefined && !/^[A-Za-z0-9_-]{1,512}$/.test(after)) throw new BadCursorError(after);
+    const limit = Math.max(1, Math.floor(opts.limit));
+    const prefix = this.tok(channel).length + 1;
+    const keys = (await this.presenceKeys(channel)).filter((k) => after === undefined || k.slice(prefix) > after).sort();
+    const clients: Record<string, ClientInfo> = {};
+    let last: string | undefined;
+    let i = 0;
+    // Expired members are skipped, so read in slices until the page is full.
+    while (i < keys.length && Object.keys(clients).length < limit) {
+      const slice = keys.slice(i, i + limit - Object.keys(clients).length);
+      i += slice.length;
+      Object.assign(clients, await this.presenceOf(slice));
+      last = slice[slice.length - 1]!.slice(prefix);
+    }
+    return i < keys.length && last !== undefined ? { clients, cursor: last } : { clients };
+  }
+
+  /** Counts by reading every member (KV keeps no counters): O(members), see docs/brokers.md. */
+  async presenceStats(channel: string): Promise<{ clients: number; users: number }> {
+    const p = await this.presence(channel);
+    return { clients: Object.keys(p).length, users: new Set(Object.values(p).map((i) => i.user)).size };
+  }
+
+  private async presenceKeys(channel: string): Promise<string[]> {
     this.checkOpen();
+    const { kv } = await this.ready;
+    const keys: string[] = [];
+    for await (const k of await kv.keys(`${this.tok(channel)}.*`)) keys.push(k);
+    return keys;
+  }
+
+  /** The live members among `keys`, by client id. */
+  private async presenceOf(keys: string[]): Promise<Record<string, ClientInfo>> {
     const { kv } = await this.ready;
     const out: Record<string, ClientInfo> = {};
     const now = Date.now();
-    const keys: string[] = [];
-    for await (const k of await kv.keys(`${this.tok(channel)}.*`)) keys.push(k);
     const entries = await Promise.all(keys.map((k) => kv.get(k)));
     for (const [i, e] of entries.entries()) {
       if (!e || e.operation !== 'PUT' || e.value.length === 0) continue;
@@ -417,11 +457,6 @@ export class NatsBroker implements Broker {
       out[Buffer.from(k.slice(k.indexOf('.') + 1), 'base64url').toString('utf8')] = v.i;
     }
     return out;
-  }
-
-  async presenceStats(channel: string): Promise<{ clients: number; users: number }> {
-    const p = await this.presence(channel);
-    return { clients: Object.keys(p).length, users: new Set(Object.values(p).map((i) => i.user)).size };
   }
 
   /** Drains the connection. Idempotent. */

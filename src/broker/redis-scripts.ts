@@ -23,6 +23,12 @@ export interface ChannelKeys {
   presence: string;
   /** Sorted set: client id scored by its presence expiry (ms since epoch). */
   presenceExpiry: string;
+  /** Sorted set: client id scored by its join sequence (the order and cursor of member pages). */
+  presenceOrder: string;
+  /** Hash: user → number of that user's clients present (HLEN = distinct users). */
+  presenceUsers: string;
+  /** String: the last join sequence handed out. */
+  presenceSeq: string;
   /** Pub/sub channel carrying publications, joins and leaves. */
   pubsub: string;
   /** Prefix of idempotency keys: `<idem><key>` holds `<epoch>:<offset>`. */
@@ -31,7 +37,13 @@ export interface ChannelKeys {
 
 export function channelKeys(prefix: string, channel: string): ChannelKeys {
   const base = `${prefix}:{${channel}}`;
-  return { meta: `${base}:m`, stream: `${base}:h`, presence: `${base}:p`, presenceExpiry: `${base}:z`, pubsub: `${base}:c`, idem: `${base}:k:` };
+  return { meta: `${base}:m`, stream: `${base}:h`, presence: `${base}:p`, presenceExpiry: `${base}:z`, presenceOrder: `${base}:o`, presenceUsers: `${base}:u`, presenceSeq: `${base}:q`, pubsub: `${base}:c`, idem: `${base}:k:` };
+}
+
+/** The five keys of the presence script, in its KEYS order. */
+export function presenceKeys(prefix: string, channel: string): [string, string, string, string, string] {
+  const k = channelKeys(prefix, channel);
+  return [k.presence, k.presenceExpiry, k.presenceOrder, k.presenceUsers, k.presenceSeq];
 }
 
 /** Current server time in ms, and the helper that drops expired history entries from the head. */
@@ -139,33 +151,77 @@ return {epoch, top, entries}
 `;
 
 /**
- * KEYS: presence hash (client id → info JSON), presence zset (client id → expiry ms).
- * ARGV: mode ('add' | 'remove' | 'list'), client id, ttl ms, info JSON.
- * Expiry is checked against server time on every read ('list' first drops expired members from
- * both); the keys' own TTL (the longest entry) bounds memory when nobody reads them.
- * 'list' returns a flat array client, info JSON, … of live entries.
+ * KEYS: presence hash (client id → info JSON), expiry zset (client id → expiry ms), order zset
+ * (client id → join sequence), users hash (user → clients present), join sequence counter.
+ * ARGV: mode, then per mode:
+ *   'add' client, ttl ms, info JSON, user — a refresh keeps the member's join sequence;
+ *   'remove' client;
+ *   'stats' → {clients, users};
+ *   'page' after (join sequence), limit → {client, info, …, next} with next = '' on the last page;
+ *   'list' → flat client, info JSON, … of every live member.
+ * Every read first drops expired members from all four structures (each member expires once, so
+ * this is amortised O(1)); counts are then ZCARD and HLEN, never a walk over the members. The
+ * keys' own TTL (the longest entry) bounds memory when nobody reads them.
  */
 export const PRESENCE_SCRIPT = `${PRELUDE}
-local hash, zset, mode = KEYS[1], KEYS[2], ARGV[1]
+local hash, zset, order, users, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local mode = ARGV[1]
+local function user_of(info)
+  local ok, v = pcall(cjson.decode, info)
+  if ok and type(v) == 'table' and type(v.user) == 'string' then return v.user end
+  return ''
+end
+local function drop(client)
+  local info = redis.call('HGET', hash, client)
+  if not info then return 0 end
+  redis.call('HDEL', hash, client)
+  redis.call('ZREM', zset, client)
+  redis.call('ZREM', order, client)
+  local u = user_of(info)
+  if redis.call('HINCRBY', users, u, -1) <= 0 then redis.call('HDEL', users, u) end
+  return 1
+end
 if mode == 'add' then
-  local ttl = tonumber(ARGV[3])
-  redis.call('HSET', hash, ARGV[2], ARGV[4])
-  redis.call('ZADD', zset, now + ttl, ARGV[2])
+  local client, ttl, info, user = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+  local old = redis.call('HGET', hash, client)
+  redis.call('HSET', hash, client, info)
+  redis.call('ZADD', zset, now + ttl, client)
+  if not old then
+    redis.call('ZADD', order, redis.call('INCR', seq), client)
+    redis.call('HINCRBY', users, user, 1)
+  else
+    local was = user_of(old)
+    if was ~= user then
+      if redis.call('HINCRBY', users, was, -1) <= 0 then redis.call('HDEL', users, was) end
+      redis.call('HINCRBY', users, user, 1)
+    end
+  end
   if redis.call('PTTL', zset) < ttl then
-    redis.call('PEXPIRE', zset, ttl)
-    redis.call('PEXPIRE', hash, ttl)
+    for _, k in ipairs(KEYS) do redis.call('PEXPIRE', k, ttl) end
   end
   return 1
 elseif mode == 'remove' then
-  redis.call('ZREM', zset, ARGV[2])
-  return redis.call('HDEL', hash, ARGV[2])
+  return drop(ARGV[2])
 end
-local expired = redis.call('ZRANGEBYSCORE', zset, '-inf', now)
-if #expired > 0 then
-  for i = 1, #expired, 1000 do
-    redis.call('HDEL', hash, unpack(expired, i, math.min(i + 999, #expired)))
+while true do
+  local expired = redis.call('ZRANGEBYSCORE', zset, '-inf', now, 'LIMIT', 0, 1000)
+  for _, c in ipairs(expired) do drop(c) end
+  if #expired < 1000 then break end
+end
+if mode == 'stats' then
+  return {redis.call('ZCARD', zset), redis.call('HLEN', users)}
+elseif mode == 'page' then
+  local limit = tonumber(ARGV[3])
+  local ids = redis.call('ZRANGE', order, '(' .. ARGV[2], '+inf', 'BYSCORE', 'LIMIT', 0, limit + 1, 'WITHSCORES')
+  local out = {}
+  local n = math.min(limit, #ids / 2)
+  for i = 1, n do
+    local c = ids[2 * i - 1]
+    out[#out + 1] = c
+    out[#out + 1] = redis.call('HGET', hash, c) or '{}'
   end
-  redis.call('ZREMRANGEBYSCORE', zset, '-inf', now)
+  if #ids / 2 > limit then out[#out + 1] = ids[2 * n] else out[#out + 1] = '' end
+  return out
 end
 return redis.call('HGETALL', hash)
 `;

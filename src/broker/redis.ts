@@ -16,8 +16,8 @@
  */
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
-import { randomId, type Broker, type BrokerHandler, type HistoryOptions, type HistoryResult, type Publication, type PublishOptions } from './broker.ts';
-import { channelKeys, HISTORY_SCRIPT, PRESENCE_SCRIPT, PUBLISH_SCRIPT } from './redis-scripts.ts';
+import { parseSeqCursor, randomId, type Broker, type BrokerHandler, type PresencePage, type PresencePageOptions, type HistoryOptions, type HistoryResult, type Publication, type PublishOptions } from './broker.ts';
+import { channelKeys, HISTORY_SCRIPT, presenceKeys, PRESENCE_SCRIPT, PUBLISH_SCRIPT } from './redis-scripts.ts';
 import { Sequencer } from './sequencer.ts';
 
 export interface RedisBrokerOptions {
@@ -46,7 +46,7 @@ type Entry = [string, string[]];
 interface ScriptCommands {
   sbPublish(...args: Array<string | number>): Promise<Reply>;
   sbHistory(...args: Array<string | number>): Promise<[string, number | string, Entry[]]>;
-  sbPresence(...args: Array<string | number>): Promise<string[] | number>;
+  sbPresence(...args: Array<string | number>): Promise<unknown>;
 }
 
 
@@ -116,7 +116,7 @@ export class RedisBroker implements Broker {
     for (const c of new Set([this.client, this.sub])) c.on('error', (err: Error) => this.warn('conn', `${this.name}: ${err.message}`));
     this.client.defineCommand('sbPublish', { numberOfKeys: 3, lua: PUBLISH_SCRIPT });
     this.client.defineCommand('sbHistory', { numberOfKeys: 2, lua: HISTORY_SCRIPT });
-    this.client.defineCommand('sbPresence', { numberOfKeys: 2, lua: PRESENCE_SCRIPT });
+    this.client.defineCommand('sbPresence', { numberOfKeys: 5, lua: PRESENCE_SCRIPT });
   }
 
   private get scripts(): ScriptCommands {
@@ -211,29 +211,37 @@ export class RedisBroker implements Broker {
 
   async presenceAdd(channel: string, clientId: string, info: ClientInfo, ttlMs: number): Promise<void> {
     this.checkOpen();
-    const k = channelKeys(this.prefix, channel);
-    await this.scripts.sbPresence(k.presence, k.presenceExpiry, 'add', clientId, Math.max(1, Math.floor(ttlMs)), JSON.stringify(info));
+    await this.scripts.sbPresence(...presenceKeys(this.prefix, channel), 'add', clientId, Math.max(1, Math.floor(ttlMs)), JSON.stringify(info), info.user);
   }
 
   async presenceRemove(channel: string, clientId: string): Promise<void> {
     this.checkOpen();
-    const k = channelKeys(this.prefix, channel);
-    await this.scripts.sbPresence(k.presence, k.presenceExpiry, 'remove', clientId, 0, '');
+    await this.scripts.sbPresence(...presenceKeys(this.prefix, channel), 'remove', clientId);
   }
 
   async presence(channel: string): Promise<Record<string, ClientInfo>> {
     this.checkOpen();
-    const k = channelKeys(this.prefix, channel);
-    const flat = (await this.scripts.sbPresence(k.presence, k.presenceExpiry, 'list', '', 0, '')) as string[];
+    const flat = (await this.scripts.sbPresence(...presenceKeys(this.prefix, channel), 'list')) as string[];
     const out: Record<string, ClientInfo> = {};
     for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = JSON.parse(flat[i + 1]!) as ClientInfo;
     return out;
   }
 
+  async presencePage(channel: string, opts: PresencePageOptions): Promise<PresencePage> {
+    this.checkOpen();
+    const after = parseSeqCursor(opts.cursor);
+    const limit = Math.max(1, Math.floor(opts.limit));
+    const flat = (await this.scripts.sbPresence(...presenceKeys(this.prefix, channel), 'page', after, limit)) as Array<string | number>;
+    const clients: Record<string, ClientInfo> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) clients[String(flat[i])] = JSON.parse(String(flat[i + 1])) as ClientInfo;
+    const next = String(flat[flat.length - 1] ?? '');
+    return next === '' ? { clients } : { clients, cursor: next };
+  }
+
   async presenceStats(channel: string): Promise<{ clients: number; users: number }> {
-    const p = await this.presence(channel);
-    const users = new Set(Object.values(p).map((i) => i.user));
-    return { clients: Object.keys(p).length, users: users.size };
+    this.checkOpen();
+    const [clients, users] = (await this.scripts.sbPresence(...presenceKeys(this.prefix, channel), 'stats')) as number[];
+    return { clients: Number(clients), users: Number(users) };
   }
 
   /** Closes both connections. Idempotent. */

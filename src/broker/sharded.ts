@@ -9,7 +9,7 @@
  * the broker uses sharded pub/sub (see redis.ts).
  */
 import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
-import type { Broker, BrokerHandler, HistoryOptions, HistoryResult, PublishOptions } from './broker.ts';
+import type { Broker, BrokerHandler, HistoryOptions, HistoryResult, PresencePage, PresencePageOptions, PublishOptions } from './broker.ts';
 import { HashRing } from './sharded-ring.ts';
 
 export interface Shard {
@@ -82,6 +82,10 @@ export class ShardedBroker implements Broker {
 
   presence(channel: string): Promise<Record<string, ClientInfo>> {
     return this.shardOf(channel).presence(channel);
+  }
+
+  presencePage(channel: string, opts: PresencePageOptions): Promise<PresencePage> {
+    return this.shardOf(channel).presencePage(channel, opts);
   }
 
   presenceStats(channel: string): Promise<{ clients: number; users: number }> {

@@ -22,7 +22,7 @@ import { Watchdog } from './heartbeat.ts';
 import { parseServerFrame, replyPosition } from './inbound.ts';
 import { Publisher } from './publisher.ts';
 import { resolveClientOptions, type ClientOptions } from './options.ts';
-import { Subscription, type SubscriptionHost, type SubscriptionOptions } from './subscription.ts';
+import { Subscription, type PresencePage, type SubscriptionHost, type SubscriptionOptions } from './subscription.ts';
 import { TokenManager } from './token.ts';
 import type { ClientTransport, TransportContext, TransportFactory } from './transport.ts';
 import { defaultTransportMemory, type TransportMemory } from './transport-memory.ts';
@@ -256,9 +256,19 @@ export class Client extends TypedEmitter<ClientEvents> {
     await this.request({ t: 'signal', ch: room, to, data });
   }
 
-  /** Presence of a channel (no subscription needed). */
+  /** Every client present in a channel (no subscription needed); pages through long lists. */
   presence(channel: string): Promise<Record<string, ClientInfo>> {
     return new Subscription(this.host, channel).presence();
+  }
+
+  /** One page of a channel's members in join order (Subscription.presencePage). */
+  presencePage(channel: string, opts: { cursor?: string; limit?: number } = {}): Promise<PresencePage> {
+    return new Subscription(this.host, channel).presencePage(opts);
+  }
+
+  /** Number of clients and distinct users present in a channel. */
+  presenceStats(channel: string): Promise<{ clients: number; users: number }> {
+    return new Subscription(this.host, channel).presenceStats();
   }
 
   // ---- connection lifecycle ------------------------------------------------------------------

@@ -21,6 +21,7 @@ export type {
   UnsubscribedEvent,
   HistoryOptions,
   HistoryResult,
+  PresencePage,
 } from './subscription.ts';
 export type { Gap, GapReason } from './position.ts';
 export { StreamTracker } from './position.ts';

@@ -71,6 +71,13 @@ export interface SubscriptionOptions {
   since?: StreamPosition;
 }
 
+/** One page of a channel's members (Subscription.presencePage). */
+export interface PresencePage {
+  clients: Record<string, ClientInfo>;
+  /** Pass back for the next page; absent on the last page. */
+  cursor?: string;
+}
+
 export interface HistoryOptions {
   /** Most publications returned (server default 100, cap 1000; 0 returns only the position). */
   limit?: number;
@@ -133,11 +140,40 @@ export class Subscription {
     return this.host.publish(this.channel, data, opts);
   }
 
-  /** Clients present in the channel, keyed by client id. */
+  /**
+   * Every client present in the channel, keyed by client id (reads page after page; for channels
+   * with many members prefer {@link presencePage} or {@link presenceStats}).
+   */
   async presence(): Promise<Record<string, ClientInfo>> {
-    const reply = await this.host.request({ t: 'presence', ch: this.channel });
+    const all: Record<string, ClientInfo> = {};
+    let cursor: string | undefined;
+    do {
+      const page: PresencePage = await this.presencePage(cursor === undefined ? {} : { cursor });
+      Object.assign(all, page.clients);
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    return all;
+  }
+
+  /**
+   * One page of members in join order: up to `limit` (the server caps it at 1,000) after `cursor`.
+   * `cursor` in the result is absent on the last page. A member present for the whole walk is
+   * listed exactly once.
+   */
+  async presencePage(opts: { cursor?: string; limit?: number } = {}): Promise<PresencePage> {
+    const frame: Record<string, unknown> = { t: 'presence', ch: this.channel };
+    if (opts.limit !== undefined) frame.limit = opts.limit;
+    if (opts.cursor !== undefined) frame.cursor = opts.cursor;
+    const reply = await this.host.request(frame);
     const p = reply.presence;
-    return typeof p === 'object' && p !== null ? (p as Record<string, ClientInfo>) : {};
+    const clients = typeof p === 'object' && p !== null ? (p as Record<string, ClientInfo>) : {};
+    return typeof reply.cursor === 'string' ? { clients, cursor: reply.cursor } : { clients };
+  }
+
+  /** Number of clients and of distinct users present (cheap at any size). */
+  async presenceStats(): Promise<{ clients: number; users: number }> {
+    const reply = await this.host.request({ t: 'presence_stats', ch: this.channel });
+    return { clients: Number(reply.clients ?? 0), users: Number(reply.users ?? 0) };
   }
 
   /** Reads the channel's history (docs/protocol.md "history"). */

@@ -8,7 +8,7 @@
  * One observation costs a `process.hrtime.bigint()` pair and a cached child-histogram update.
  */
 import { Counter, Histogram } from 'prom-client';
-import type { Broker, BrokerHandler, HistoryOptions, HistoryResult, PublishOptions } from '../broker/broker.ts';
+import type { Broker, BrokerHandler, HistoryOptions, HistoryResult, PresencePage, PresencePageOptions, PublishOptions } from '../broker/broker.ts';
 import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
 
 /** Seconds. Memory broker calls land in the first buckets, Redis/NATS round trips in the middle. */
@@ -101,6 +101,10 @@ export class InstrumentedBroker implements Broker {
 
   presence(channel: string): Promise<Record<string, ClientInfo>> {
     return this.inner.presence(channel);
+  }
+
+  presencePage(channel: string, opts: PresencePageOptions): Promise<PresencePage> {
+    return this.inner.presencePage(channel, opts);
   }
 
   presenceStats(channel: string): Promise<{ clients: number; users: number }> {

@@ -50,6 +50,15 @@ export interface PresenceCommand {
   t: 'presence';
   id: number;
   ch: string;
+  /** Members per page (the server caps it; docs/protocol.md "presence"). */
+  limit?: number;
+  /** From the previous page's reply. */
+  cursor?: string;
+}
+export interface PresenceStatsCommand {
+  t: 'presence_stats';
+  id: number;
+  ch: string;
 }
 export interface HistoryCommand {
   t: 'history';
@@ -88,6 +97,7 @@ export type Command =
   | UnsubscribeCommand
   | PublishCommand
   | PresenceCommand
+  | PresenceStatsCommand
   | HistoryCommand
   | RefreshCommand
   | SignalCommand
@@ -245,7 +255,19 @@ export function validateCommand(v: unknown, limits: FrameLimits = defaultFrameLi
       if (key !== undefined) c.key = key;
       return c;
     }
-    case 'presence':
+    case 'presence': {
+      const c: PresenceCommand = { t, id: id(v), ch: str(v, 'ch', limits, true) };
+      if (v.limit !== undefined && v.limit !== null) {
+        if (typeof v.limit !== 'number' || !Number.isSafeInteger(v.limit) || v.limit < 1) {
+          throw new ProtocolError('field "limit" must be a positive integer');
+        }
+        c.limit = v.limit;
+      }
+      const cursor = str(v, 'cursor', limits, false);
+      if (cursor !== undefined) c.cursor = cursor;
+      return c;
+    }
+    case 'presence_stats':
       return { t, id: id(v), ch: str(v, 'ch', limits, true) };
     case 'history': {
       const c: HistoryCommand = { t, id: id(v), ch: str(v, 'ch', limits, true) };

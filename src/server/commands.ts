@@ -2,8 +2,8 @@
 import { createHmac } from 'node:crypto';
 import { disconnect } from '../protocol/codes.ts';
 import { ReplyError } from '../protocol/errors.ts';
-import type { Command, ConnectCommand, HistoryCommand, PublicationData, PublishCommand, RefreshCommand, SignalCommand } from '../protocol/frames.ts';
-import type { Publication } from '../broker/broker.ts';
+import type { Command, ConnectCommand, HistoryCommand, PresenceCommand, PublicationData, PublishCommand, RefreshCommand, SignalCommand } from '../protocol/frames.ts';
+import { BadCursorError, type PresencePageOptions, type Publication } from '../broker/broker.ts';
 import { allowed, resolveChannel } from './channels.ts';
 import type { NodeOptions } from './options.ts';
 import { SessionState, type Session } from './session.ts';
@@ -24,7 +24,9 @@ export async function runCommand(s: Session, cmd: Exclude<Command, { t: 'pong' }
     case 'pub':
       return publish(s, cmd);
     case 'presence':
-      return presence(s, cmd.id, cmd.ch);
+      return presence(s, cmd);
+    case 'presence_stats':
+      return presenceStats(s, cmd.id, cmd.ch);
     case 'history':
       return history(s, cmd);
     case 'signal':
@@ -117,11 +119,31 @@ async function publish(s: Session, cmd: PublishCommand): Promise<void> {
   s.reply(cmd.id, { epoch: pos.epoch, offset: pos.offset });
 }
 
-async function presence(s: Session, id: number, ch: string): Promise<void> {
+function presenceReadable(s: Session, ch: string): void {
   const { options: ns } = resolveChannel(ch, s.ctx.options);
   if (!ns.presence) throw new ReplyError('notAvailable', 'presence is off for this namespace');
   if (!allowed(ns.presenceRead, s.user)) throw new ReplyError('permissionDenied');
-  s.reply(id, { presence: await s.ctx.broker.presence(ch) });
+}
+
+async function presence(s: Session, cmd: PresenceCommand): Promise<void> {
+  presenceReadable(s, cmd.ch);
+  const max = s.ctx.options.presencePageSize;
+  const limit = Math.min(cmd.limit ?? max, max);
+  const opts: PresencePageOptions = cmd.cursor === undefined ? { limit } : { limit, cursor: cmd.cursor };
+  let page;
+  try {
+    page = await s.ctx.broker.presencePage(cmd.ch, opts);
+  } catch (err) {
+    if (err instanceof BadCursorError) throw new ReplyError('badRequest', err.message);
+    throw err;
+  }
+  s.reply(cmd.id, page.cursor === undefined ? { presence: page.clients } : { presence: page.clients, cursor: page.cursor });
+}
+
+async function presenceStats(s: Session, id: number, ch: string): Promise<void> {
+  presenceReadable(s, ch);
+  const st = await s.ctx.broker.presenceStats(ch);
+  s.reply(id, { clients: st.clients, users: st.users });
 }
 
 async function history(s: Session, cmd: HistoryCommand): Promise<void> {

@@ -118,6 +118,8 @@ export interface NodeOptions {
   idempotencyTtl: number;
   /** Maximum publications per recovery page (reply and each following batch). @default 1000 */
   recoveryPageSize: number;
+  /** Maximum members per presence reply (client protocol and HTTP API); longer lists are paged. @default 1000 */
+  presencePageSize: number;
   /** Maximum connections to this node; past it upgrades get 503. @default 100000 */
   maxConnections: number;
   /**
@@ -207,6 +209,7 @@ export function defaultNodeOptions(): NodeOptions {
     presenceTtl: 60,
     idempotencyTtl: 300,
     recoveryPageSize: 1000,
+    presencePageSize: 1000,
     maxConnections: 100_000,
     maxConnectionsPerIp: 0,
     maxPendingPerIp: 0,

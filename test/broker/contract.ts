@@ -171,6 +171,78 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFixtur
       assert.deepEqual(await fx.broker.presence(ch), { c2: { user: 'u1', client: 'c2' } });
     });
 
+    test('presence stats count clients and distinct users; a refresh or a second tab does not double count', async () => {
+      const ch = uniq('pstats');
+      assert.deepEqual(await fx.broker.presenceStats(ch), { clients: 0, users: 0 });
+      await fx.broker.presenceAdd(ch, 'a1', { user: 'alice', client: 'a1' }, 60_000);
+      await fx.broker.presenceAdd(ch, 'a2', { user: 'alice', client: 'a2' }, 60_000);
+      await fx.broker.presenceAdd(ch, 'b1', { user: 'bob', client: 'b1' }, 60_000);
+      await fx.broker.presenceAdd(ch, 'a1', { user: 'alice', client: 'a1' }, 60_000); // refresh
+      const other = fx.peer ?? fx.broker;
+      await other.presenceAdd(ch, 'b1', { user: 'bob', client: 'b1' }, 60_000); // refresh from another node
+      assert.deepEqual(await fx.broker.presenceStats(ch), { clients: 3, users: 2 });
+      await fx.broker.presenceRemove(ch, 'a1');
+      assert.deepEqual(await other.presenceStats(ch), { clients: 2, users: 2 });
+      await fx.broker.presenceRemove(ch, 'a2');
+      await fx.broker.presenceRemove(ch, 'a2'); // twice: no effect
+      assert.deepEqual(await fx.broker.presenceStats(ch), { clients: 1, users: 1 });
+      await fx.broker.presenceAdd(ch, 'x', { user: 'carol', client: 'x' }, 500);
+      assert.deepEqual(await fx.broker.presenceStats(ch), { clients: 2, users: 2 });
+      await new Promise((r) => setTimeout(r, 800));
+      assert.deepEqual(await fx.broker.presenceStats(ch), { clients: 1, users: 1 }, 'an expired member is not counted');
+    });
+
+    test('presence pages: exact sizes, every member once, cursor survives leaves and joins, bad cursor refused', async () => {
+      const ch = uniq('ppage');
+      const ids = Array.from({ length: 25 }, (_, i) => `m${String(i).padStart(2, '0')}`);
+      for (const id of ids) await fx.broker.presenceAdd(ch, id, { user: `u${id}`, client: id }, 60_000);
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      for (;;) {
+        const page: Awaited<ReturnType<Broker['presencePage']>> = await fx.broker.presencePage(ch, cursor === undefined ? { limit: 10 } : { limit: 10, cursor });
+        pages++;
+        const got = Object.keys(page.clients);
+        if (pages === 1) {
+          assert.equal(got.length, 10);
+          // During the walk: a member not yet listed leaves, a new one joins.
+          const notYet = ids.find((id) => !got.includes(id))!;
+          await fx.broker.presenceRemove(ch, notYet);
+          ids.splice(ids.indexOf(notYet), 1);
+          await fx.broker.presenceAdd(ch, 'late', { user: 'late', client: 'late' }, 60_000);
+          ids.push('late');
+        }
+        for (const id of got) assert.deepEqual(page.clients[id], { user: id === 'late' ? 'late' : `u${id}`, client: id });
+        seen.push(...got);
+        if (page.cursor === undefined) break;
+        assert.equal(typeof page.cursor, 'string');
+        assert.ok(got.length === 10, 'a page before the last is full');
+        cursor = page.cursor;
+        assert.ok(pages < 10, 'the walk ends');
+      }
+      assert.equal(new Set(seen).size, seen.length, 'no member twice');
+      // Members present for the whole walk are all listed; one that joined during it may be.
+      const stable = ids.filter((id) => id !== 'late');
+      assert.deepEqual(seen.filter((id) => id !== 'late').sort(), stable.sort());
+      // Small lists fit one page with no cursor; the default order starts with the first joiner.
+      const one = await fx.broker.presencePage(ch, { limit: 1000 });
+      assert.equal(one.cursor, undefined);
+      assert.equal(Object.keys(one.clients).length, ids.length);
+      await assert.rejects(fx.broker.presencePage(ch, { limit: 10, cursor: '!!not a cursor!!' }), { name: 'BadCursorError' });
+      assert.deepEqual(await fx.broker.presencePage(uniq('nobody'), { limit: 10 }), { clients: {} });
+    });
+
+    test('presence pages skip expired members', async () => {
+      const ch = uniq('pexp');
+      await fx.broker.presenceAdd(ch, 'short1', { user: 's', client: 'short1' }, 300);
+      await fx.broker.presenceAdd(ch, 'long', { user: 'l', client: 'long' }, 60_000);
+      await fx.broker.presenceAdd(ch, 'short2', { user: 's', client: 'short2' }, 300);
+      await new Promise((r) => setTimeout(r, 600));
+      const page = await fx.broker.presencePage(ch, { limit: 1 });
+      assert.deepEqual(page.clients, { long: { user: 'l', client: 'long' } });
+      if (page.cursor !== undefined) assert.deepEqual((await fx.broker.presencePage(ch, { limit: 1, cursor: page.cursor })).clients, {});
+    });
+
     test('join and leave reach subscribed nodes', async () => {
       const ch = uniq('joinleave');
       await fx.broker.subscribe(ch);

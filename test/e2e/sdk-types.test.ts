@@ -27,6 +27,7 @@ const checks: Array<true> = [
   true satisfies Check<real.CallEvents['track'], declared.CallEvents['track']>,
   true satisfies Check<real.CallEvents['peerleft'], declared.CallEvents['peerleft']>,
   true satisfies Check<real.PerfectNegotiation, declared.PerfectNegotiation>,
+  true satisfies Check<real.PresencePage, declared.PresencePage>,
 ];
 // The client parameter is the real Client (its private members make the declared one unassignable).
 const callCtor: new (client: real.Client, room: string, options?: Partial<declared.CallOptions>) => declared.Call = real.Call;
@@ -35,7 +36,7 @@ const ctor: new (url: string, options?: Partial<declared.ClientOptions>) => decl
 const factories: Readonly<Record<declared.TransportName, declared.TransportFactory>> = real.builtinTransports;
 
 test('the bundle declarations match the SDK (checked by tsc; this only runs the values)', () => {
-  assert.equal(checks.length, 16);
+  assert.equal(checks.length, 17);
   assert.equal(typeof ctor, 'function');
   assert.equal(typeof callCtor, 'function');
   assert.equal(polite('a', 'b'), true);

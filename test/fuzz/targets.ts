@@ -172,6 +172,9 @@ const fakeNode = {
     async presence() {
       return {};
     },
+    async presencePage() {
+      return { clients: {} };
+    },
     async presenceStats() {
       return { clients: 0, users: 0 };
     },

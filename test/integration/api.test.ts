@@ -59,8 +59,17 @@ describe('HTTP server API', () => {
     const pr = await call('presence', { channel: 'news' });
     assert.deepEqual(Object.keys(pr.body.result.presence), [sub.clientId]);
     assert.deepEqual((await call('presence_stats', { channel: 'news' })).body.result, { clients: 1, users: 1 });
+    const second = await RawClient.connect(node.wsUrl);
+    await second.request({ t: 'sub', ch: 'news' });
+    const page1 = await call('presence', { channel: 'news', limit: 1 });
+    assert.deepEqual(Object.keys(page1.body.result.presence), [sub.clientId]);
+    const page2 = await call('presence', { channel: 'news', limit: 1, cursor: page1.body.result.cursor });
+    assert.deepEqual([Object.keys(page2.body.result.presence), page2.body.result.cursor], [[second.clientId], undefined]);
+    assert.equal((await call('presence', { channel: 'news', cursor: 'zzz' })).status, 400);
+    assert.equal((await call('presence', { channel: 'news', limit: 0 })).status, 400);
     const info = await call('info', {});
-    assert.equal(info.body.result.nodes[0].connections, 1);
+    assert.equal(info.body.result.nodes[0].connections, 2);
+    second.close();
   });
 
   test('disconnect by client, with and without reconnect', async () => {

@@ -102,3 +102,27 @@ test('listener exceptions are contained and reported as error events', async () 
   assert.deepEqual(errors, ['callback:feed:throwing:app bug', 'callback:feed:throwing:app bug']);
   assert.equal(c.state, 'connected');
 });
+
+test('presence: presence() walks every page, presencePage() pages in join order, presenceStats() counts', async () => {
+  const small = await startFeedNode({ presencePageSize: 2 });
+  cleanup.push(() => small.close());
+  const ch = 'feed:presence-pages';
+  const clients = [];
+  for (let i = 0; i < 5; i++) {
+    const c = makeClient(small.wsUrl, cleanup);
+    await c.connect();
+    const sub = c.subscribe(ch);
+    await waitFor(() => sub.state === 'subscribed', 5000, 'subscribed');
+    clients.push(c);
+  }
+  const reader = clients[0]!;
+  const all = await reader.presence(ch);
+  assert.deepEqual(Object.keys(all).sort(), clients.map((c) => c.id!).sort(), 'three pages of at most 2, merged');
+  const first = await reader.presencePage(ch, { limit: 10 });
+  assert.deepEqual(Object.keys(first.clients), clients.slice(0, 2).map((c) => c.id), 'capped by the server at 2, in join order');
+  assert.equal(typeof first.cursor, 'string');
+  const second = await reader.getSubscription(ch)!.presencePage({ cursor: first.cursor!, limit: 1 });
+  assert.deepEqual(Object.keys(second.clients), [clients[2]!.id]);
+  assert.deepEqual(await reader.presenceStats(ch), { clients: 5, users: 1 });
+  for (const c of clients) c.close();
+});

@@ -58,6 +58,18 @@ describe('server protocol over WebSocket', () => {
     assert.equal(join.ch, 'chat:p');
     const pres = await a.request({ t: 'presence', ch: 'chat:p' });
     assert.deepEqual(Object.keys(pres.presence).sort(), [a.clientId, b.clientId].sort());
+    assert.equal(pres.cursor, undefined);
+    // Paged in join order: a first, then b; the last page carries no cursor.
+    const p1 = await a.request({ t: 'presence', ch: 'chat:p', limit: 1 });
+    assert.deepEqual(Object.keys(p1.presence), [a.clientId]);
+    assert.equal(typeof p1.cursor, 'string');
+    const p2 = await a.request({ t: 'presence', ch: 'chat:p', limit: 1, cursor: p1.cursor });
+    assert.deepEqual(Object.keys(p2.presence), [b.clientId]);
+    assert.equal(p2.cursor, undefined);
+    const bad = await a.request({ t: 'presence', ch: 'chat:p', cursor: 'not-a-cursor' });
+    assert.deepEqual([bad.t, bad.code], ['err', 107]);
+    const stats = await a.request({ t: 'presence_stats', ch: 'chat:p' });
+    assert.deepEqual([stats.t, stats.clients, stats.users], ['ok', 2, 1]);
     for (let i = 0; i < 5; i++) await b.request({ t: 'pub', ch: 'chat:p', data: i });
     const h = await a.request({ t: 'history', ch: 'chat:p', limit: 2 });
     assert.deepEqual(h.pubs.map((p: any) => p.data), [3, 4]);
@@ -90,6 +102,7 @@ describe('server protocol over WebSocket', () => {
     await expect({ t: 'pub', ch: 'ro:x', data: 1 }, 103);
     await expect({ t: 'sub', ch: 'nope:x' }, 102);
     await expect({ t: 'presence', ch: 'ro:x' }, 108);
+    await expect({ t: 'presence_stats', ch: 'ro:x' }, 108);
     await expect({ t: 'history', ch: 'ro:x' }, 108);
     await expect({ t: 'sub', ch: 'bad channel!' }, 112);
     await expect({ t: 'sub', ch: 'x'.repeat(300) }, 112);

@@ -219,12 +219,21 @@ export interface ClientOptions {
   random: () => number;
 }
 
+export interface PresencePage {
+  clients: Record<string, ClientInfo>;
+  cursor?: string;
+}
+
 export declare class Subscription {
   readonly channel: string;
   readonly state: SubscriptionState;
   readonly position: StreamPosition | undefined;
   publish(data: unknown, opts?: { key?: string }): Promise<StreamPosition>;
+  /** Every member (pages through long lists). */
   presence(): Promise<Record<string, ClientInfo>>;
+  /** One page of members in join order; `cursor` is absent on the last page. */
+  presencePage(opts?: { cursor?: string; limit?: number }): Promise<PresencePage>;
+  presenceStats(): Promise<{ clients: number; users: number }>;
   history(opts?: HistoryOptions): Promise<HistoryResult>;
   unsubscribe(): void;
 }
@@ -252,6 +261,8 @@ export declare class Client {
   getSubscription(channel: string): Subscription | undefined;
   publish(channel: string, data: unknown, opts?: { key?: string }): Promise<StreamPosition>;
   presence(channel: string): Promise<Record<string, ClientInfo>>;
+  presencePage(channel: string, opts?: { cursor?: string; limit?: number }): Promise<PresencePage>;
+  presenceStats(channel: string): Promise<{ clients: number; users: number }>;
   /** Sends a WebRTC signal to member `to` of `room`; resolves when the server accepted it for relay. */
   signal(room: string, to: string, data: SignalData): Promise<void>;
   on<K extends keyof ClientEvents>(event: K, listener: (arg: ClientEvents[K]) => void): () => void;
