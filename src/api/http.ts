@@ -1,5 +1,6 @@
 /**
- * HTTP server API for backends: POST /api/{publish,broadcast,presence,history,disconnect,info}
+ * HTTP server API for backends: POST /api/{publish,broadcast,presence,presence_stats,history,
+ * disconnect,connections,info}
  * with a JSON body and `Authorization: apikey KEY`. Bodies are size-limited and validated; every
  * failure is a 4xx with `{"error": {"code", "message"}}`.
  */
@@ -213,7 +214,37 @@ const OPS: Record<string, (node: SwitchboardNode, b: Body) => Promise<unknown>> 
     const target: { user?: string; client?: string } = {};
     if (user !== undefined) target.user = user;
     if (client !== undefined) target.client = client;
-    return { disconnected: node.disconnect(target, opts) };
+    const here = node.disconnect(target, opts);
+    // A client id lives on one node: found here, done. Otherwise every other node is told.
+    if (user === undefined && here > 0) return { disconnected: here };
+    const others = node.clusterInfo().filter((e) => e.name !== node.options.name && !e.stale).length;
+    if (others === 0) return { disconnected: here };
+    try {
+      await node.cluster.broadcastDisconnect({ ...target, ...opts });
+    } catch (err) {
+      throw new ApiError(503, `disconnected ${here} on this node; the other nodes were not reached: ${(err as Error).message}`);
+    }
+    return { disconnected: here, otherNodes: others };
+  },
+
+  async connections(node, b) {
+    known(b, ['user', 'limit', 'cursor']);
+    if (typeof b.user !== 'string') throw new ApiError(400, 'field "user" must be a string');
+    if (b.user === '') throw new ApiError(400, 'anonymous connections are not registered; give a user id');
+    if (!node.options.userRegistry) throw new ApiError(400, 'the user registry is off (userRegistry: false)');
+    const cursor = str(b, 'cursor', false);
+    const max = node.options.presencePageSize;
+    let limit = max;
+    if (b.limit !== undefined) {
+      if (typeof b.limit !== 'number' || !Number.isSafeInteger(b.limit) || b.limit < 1) throw new ApiError(400, 'field "limit" must be a positive integer');
+      limit = Math.min(b.limit, max);
+    }
+    try {
+      return await node.cluster.userConnections(b.user, cursor === undefined ? { limit } : { limit, cursor });
+    } catch (err) {
+      if (err instanceof BadCursorError) throw new ApiError(400, err.message);
+      throw err;
+    }
   },
 
   async info(node, b) {

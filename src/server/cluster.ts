@@ -14,6 +14,35 @@ import type { SwitchboardNode } from './node.ts';
 import { SessionState } from './session.ts';
 
 export const NODES_CHANNEL = '$sb:nodes';
+/** Cluster-wide commands (a disconnect by user or client reaches every node). */
+export const CONTROL_CHANNEL = '$sb:control';
+/**
+ * Per-user connection registry: the presence set `$sb:user:<user>` holds one member per
+ * connection of that user, with `info: {node, transport}`; it expires with presence TTL when a node
+ * dies, and lookups mark members of stale or unknown nodes.
+ */
+export const USER_PREFIX = '$sb:user:';
+
+export interface ControlDisconnect {
+  op: 'disconnect';
+  /** The node that sent it (which already acted locally). */
+  from: string;
+  client?: string;
+  user?: string;
+  reconnect?: boolean;
+  delay?: number;
+  reason?: string;
+}
+
+/** A connection found in the registry. */
+export interface ConnectionEntry {
+  client: string;
+  user: string;
+  node: string;
+  transport: string;
+  /** Its node has not reported lately or is unknown: the connection is probably gone. */
+  stale: boolean;
+}
 
 export interface NodeInfo {
   name: string;
@@ -46,7 +75,26 @@ export class Cluster implements HubSubscriber {
 
   constructor(private readonly node: SwitchboardNode) {}
 
+  /** Receives CONTROL_CHANNEL messages from other nodes. */
+  private readonly control: HubSubscriber = {
+    deliverPub: (env: Envelope) => {
+      const m = (env.frame as { data?: unknown }).data as ControlDisconnect | undefined;
+      if (!m || m.op !== 'disconnect' || typeof m.from !== 'string' || m.from === this.node.options.name) return;
+      const target: { client?: string; user?: string } = {};
+      if (typeof m.client === 'string') target.client = m.client;
+      if (typeof m.user === 'string') target.user = m.user;
+      const opts: { reconnect?: boolean; delay?: number; reason?: string } = {};
+      if (typeof m.reconnect === 'boolean') opts.reconnect = m.reconnect;
+      if (typeof m.delay === 'number') opts.delay = m.delay;
+      if (typeof m.reason === 'string') opts.reason = m.reason;
+      this.node.disconnect(target, opts);
+    },
+    deliverEvent: () => {},
+    resetStream: () => {},
+  };
+
   async start(): Promise<void> {
+    await this.node.hub.add(CONTROL_CHANNEL, this.control);
     await this.node.hub.add(NODES_CHANNEL, this);
     this.report();
     this.timer = this.node.clock.setInterval(() => {
@@ -59,6 +107,28 @@ export class Cluster implements HubSubscriber {
     this.node.clock.clearInterval(this.timer);
     this.timer = undefined;
     this.node.hub.remove(NODES_CHANNEL, this);
+    this.node.hub.remove(CONTROL_CHANNEL, this.control);
+  }
+
+  /** Sends a disconnect to every other node (this one acts on its own). */
+  async broadcastDisconnect(m: Omit<ControlDisconnect, 'op' | 'from'>): Promise<void> {
+    await this.node.broker.publish(CONTROL_CHANNEL, { op: 'disconnect', from: this.node.options.name, ...m }, { historySize: 0, historyTtlMs: 0 });
+  }
+
+  /**
+   * A page of `user`'s connections across the cluster from the broker-kept registry; connections
+   * of nodes that stopped reporting are marked `stale` rather than waited for.
+   */
+  async userConnections(user: string, page: { cursor?: string; limit: number }): Promise<{ connections: ConnectionEntry[]; cursor?: string }> {
+    const nodes = new Map(this.entries().map((e) => [e.name, e]));
+    const p = await this.node.broker.presencePage(USER_PREFIX + user, page);
+    const connections = Object.values(p.clients).map((c) => {
+      const i = (c.info ?? {}) as { node?: unknown; transport?: unknown };
+      const node = typeof i.node === 'string' ? i.node : '';
+      const entry = nodes.get(node);
+      return { client: c.client, user: c.user, node, transport: typeof i.transport === 'string' ? i.transport : '', stale: !entry || entry.stale };
+    });
+    return p.cursor === undefined ? { connections } : { connections, cursor: p.cursor };
   }
 
   /** Publishes this node's info now. */

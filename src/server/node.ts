@@ -21,7 +21,7 @@ import { acceptUpgrade, checkUpgrade, HandshakeError, refuseUpgrade } from '../t
 import { WebSocketTransport } from '../transports/websocket/transport.ts';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 import { Authenticator } from './auth.ts';
-import { Cluster, type ClusterEntry, type NodeInfo } from './cluster.ts';
+import { Cluster, USER_PREFIX, type ClusterEntry, type NodeInfo } from './cluster.ts';
 import { forwardIfForeign, ownerTag } from './forward.ts';
 import { SignalRouter } from './signaling.ts';
 import { resolveChannel } from './channels.ts';
@@ -226,6 +226,21 @@ export class SwitchboardNode implements SessionContext {
     const ping = this.options.pingInterval * 1000;
     // Spread first pings over the interval so connections made together do not ping together.
     s.nextPingAt = this.clock.now() + ping / 2 + Math.random() * (ping / 2);
+    if (this.registers(s)) {
+      const ttl = this.options.presenceTtl * 1000;
+      this.registerUser(s, ttl);
+      s.nextPresenceAt = Math.min(s.nextPresenceAt || Infinity, this.clock.now() + ttl / 3);
+    }
+  }
+
+  /** Whether the session is kept in the broker's per-user connection registry. */
+  private registers(s: Session): boolean {
+    return this.options.userRegistry && s.user !== '';
+  }
+
+  private registerUser(s: Session, ttlMs: number): void {
+    const info = { user: s.user, client: s.id, info: { node: this.options.name, transport: s.transport.kind } };
+    this.broker.presenceAdd(USER_PREFIX + s.user, s.id, info, ttlMs).catch(() => {});
   }
 
   onClosed(s: Session): void {
@@ -235,7 +250,10 @@ export class SwitchboardNode implements SessionContext {
       if (n <= 0) this.perIp.delete(ip);
       else this.perIp.set(ip, n);
     }
-    if (this.byClient.get(s.id) === s) this.byClient.delete(s.id);
+    if (this.byClient.get(s.id) === s) {
+      this.byClient.delete(s.id);
+      if (this.registers(s)) this.broker.presenceRemove(USER_PREFIX + s.user, s.id).catch(() => {});
+    }
     const set = this.byUser.get(s.user);
     if (set) {
       set.delete(s);
@@ -374,6 +392,10 @@ export class SwitchboardNode implements SessionContext {
     const ttl = this.options.presenceTtl * 1000;
     s.nextPresenceAt = now + ttl / 3;
     let any = false;
+    if (this.registers(s) && this.byClient.get(s.id) === s) {
+      any = true;
+      this.registerUser(s, ttl);
+    }
     for (const [ch, sub] of s.subs ?? []) {
       if (!sub.ns.presence || sub.held !== null) continue;
       any = true;

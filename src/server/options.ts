@@ -120,6 +120,13 @@ export interface NodeOptions {
   recoveryPageSize: number;
   /** Maximum members per presence reply (client protocol and HTTP API); longer lists are paged. @default 1000 */
   presencePageSize: number;
+  /**
+   * Keep a per-user connection registry in the broker (`$sb:user:<user>`, refreshed with presence)
+   * so `/api/connections` can find a user's connections on every node. Costs one broker write per
+   * authenticated connect and disconnect and one refresh per connection every presenceTtl/3.
+   * @default true
+   */
+  userRegistry: boolean;
   /** Maximum connections to this node; past it upgrades get 503. @default 100000 */
   maxConnections: number;
   /**
@@ -210,6 +217,7 @@ export function defaultNodeOptions(): NodeOptions {
     idempotencyTtl: 300,
     recoveryPageSize: 1000,
     presencePageSize: 1000,
+    userRegistry: true,
     maxConnections: 100_000,
     maxConnectionsPerIp: 0,
     maxPendingPerIp: 0,

@@ -168,6 +168,12 @@ const fakeNode = {
   clusterInfo() {
     return [];
   },
+  cluster: {
+    async broadcastDisconnect() {},
+    async userConnections() {
+      return { connections: [] };
+    },
+  },
   broker: {
     async presence() {
       return {};
@@ -184,7 +190,7 @@ const fakeNode = {
   },
 } as unknown as SwitchboardNode;
 
-const API_METHODS = ['publish', 'broadcast', 'presence', 'presence_stats', 'history', 'disconnect', 'info'];
+const API_METHODS = ['publish', 'broadcast', 'presence', 'presence_stats', 'history', 'disconnect', 'info', 'connections'];
 
 export const apiBody: FuzzTarget = {
   name: 'http-api-body',
@@ -196,8 +202,10 @@ export const apiBody: FuzzTarget = {
     '\x04{"channel":"chat:x","limit":5,"since":{"epoch":"e","offset":0},"reverse":false}',
     '\x05{"user":"42","client":"c","reconnect":false,"delay":100,"reason":"bye"}',
     '\x06{}',
+    '\x07{"user":"42","limit":10,"cursor":"5"}',
+    '\x02{"channel":"chat:x","limit":2,"cursor":"1"}',
   ].map(b),
-  dictionary: JSON_DICT.concat(['"channel"', '"channels"', '"idempotencyKey"', '"user"', '"client"', '"delay"', '"reason"', '"reconnect"'].map(b)),
+  dictionary: JSON_DICT.concat(['"channel"', '"channels"', '"idempotencyKey"', '"user"', '"client"', '"delay"', '"reason"', '"reconnect"', '"cursor"', '"limit"'].map(b)),
   async run(input) {
     const method = API_METHODS[(input[0] ?? 0) % API_METHODS.length]!;
     const body = input.subarray(1);

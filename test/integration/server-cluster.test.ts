@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryBroker } from '../../src/broker/memory.ts';
 import { startNode } from '../../src/server/index.ts';
+import { SignJWT } from 'jose';
 import { RawClient } from '../helpers/raw-client.ts';
 
 const ns = { namespaces: { c: { subscribe: 'anonymous' as const, publish: 'anonymous' as const, historySize: 100, recover: true } } };
@@ -69,4 +70,54 @@ test('drain: healthz turns 503, new upgrades are refused, clients leave in batch
   assert.ok(spread >= 500, `closes spread over ${spread} ms`);
   assert.ok(Math.max(...closedAt) - t0 < 3000);
   await node.close();
+});
+
+test('user registry: /api/connections finds a user on every node, marks a dead node stale, and /api/disconnect reaches every node', async () => {
+  const secret = 'registry-secret-registry-secret-0';
+  const token = (user: string) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(user).sign(new TextEncoder().encode(secret));
+  const broker = new MemoryBroker();
+  const opts = { port: 0, host: '127.0.0.1', jwt: { secret }, apiKey: 'k', nodeInfoInterval: 0.1, ...ns };
+  const a = await startNode({ ...opts, name: 'a', broker });
+  const b = await startNode({ ...opts, name: 'b', broker: broker.peer() });
+  const api = async (node: typeof a, method: string, body: unknown) => {
+    const res = await fetch(`${node.httpUrl}/api/${method}`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: 'apikey k' }, body: JSON.stringify(body) });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  const alice = [await RawClient.connect(a.wsUrl, { token: await token('alice') }), await RawClient.connect(a.wsUrl, { token: await token('alice') }), await RawClient.connect(b.wsUrl, { token: await token('alice') })];
+  const bob = await RawClient.connect(b.wsUrl, { token: await token('bob') });
+  await new Promise((r) => setTimeout(r, 300)); // both nodes reported to the registry
+
+  const found = await api(b, 'connections', { user: 'alice' });
+  assert.equal(found.status, 200);
+  const rows = found.body.result.connections.map((c: any) => [c.client, c.node, c.transport, c.stale]).sort();
+  assert.deepEqual(rows, [[alice[0]!.clientId, 'a', 'websocket', false], [alice[1]!.clientId, 'a', 'websocket', false], [alice[2]!.clientId, 'b', 'websocket', false]].sort());
+  const paged = await api(a, 'connections', { user: 'alice', limit: 2 });
+  assert.equal(paged.body.result.connections.length, 2);
+  const rest = await api(a, 'connections', { user: 'alice', limit: 2, cursor: paged.body.result.cursor });
+  assert.equal(rest.body.result.connections.length, 1);
+  assert.equal((await api(a, 'connections', { user: '' })).status, 400);
+  assert.equal((await api(a, 'connections', { user: 'alice', cursor: 'nope' })).status, 400);
+
+  // Asked on node b, a disconnect by user closes alice on both nodes; bob stays.
+  const r = await api(b, 'disconnect', { user: 'alice', reconnect: false });
+  assert.deepEqual(r.body.result, { disconnected: 1, otherNodes: 1 });
+  for (const c of alice) assert.equal((await c.closed).code, 3503);
+  assert.equal(bob.closeCode, 0, "bob is still connected");
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual((await api(a, 'connections', { user: 'alice' })).body.result.connections, [], 'closed connections leave the registry');
+
+  // A client id that is not on the asked node is passed on too.
+  const carol = await RawClient.connect(a.wsUrl, { token: await token('carol') });
+  assert.deepEqual((await api(b, 'disconnect', { client: carol.clientId })).body.result, { disconnected: 0, otherNodes: 1 });
+  assert.equal((await carol.closed).code, 3006);
+
+  // A node that stops reporting (here: its timers stop, as if frozen) leaves its entries marked stale.
+  b.cluster.stop();
+  await new Promise((r) => setTimeout(r, 500));
+  const stale = await api(a, 'connections', { user: 'bob' });
+  assert.deepEqual(stale.body.result.connections.map((c: any) => [c.node, c.stale]), [['b', true]]);
+  bob.close();
+  await a.close();
+  await b.close();
+  await broker.close();
 });
