@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Client } from '../src/client/index.ts';
 import { FaultProxy } from '../test/helpers/fault-proxy.ts';
+import { covered, type GapRecord } from './soak-verdict.ts';
 
 const { values } = parseArgs({ options: { minutes: { type: 'string' }, clients: { type: 'string' }, nodes: { type: 'string' }, channels: { type: 'string' } }, strict: true });
 const MINUTES = Number(values.minutes ?? 2);
@@ -77,12 +78,17 @@ const faults = { cuts: 0, stalls: 0, nodeKills: 0, redisRestarts: 0 };
 // ---- clients ---------------------------------------------------------------------------------------
 
 interface ChannelStats {
-  /** Acknowledged publications as `epoch:offset` (a Redis restart without persistence starts a new epoch). */
-  published: Set<string>;
-  /** Per subscriber: positions delivered (count, to find duplicates) and ranges reported lost. */
-  subs: Array<{ got: Map<string, number>; gaps: Array<{ epoch: string; from: number; to: number }>; gapReports: number }>;
+  /**
+   * Acknowledged publications: `epoch:offset` → when the publish was sent (ms). A Redis restart
+   * without persistence starts a new epoch.
+   */
+  published: Map<string, number>;
+  /** Per subscriber: positions delivered (count, to find duplicates) and gaps reported. */
+  subs: Array<{ got: Map<string, number>; gaps: GapRecord[]; gapReports: number; epoch: string | undefined }>;
 }
-const stats = new Map<string, ChannelStats>(CHANNELS.map((c) => [c, { published: new Set(), subs: [] }]));
+const stats = new Map<string, ChannelStats>(CHANNELS.map((c) => [c, { published: new Map(), subs: [] }]));
+
+
 const clients: Client[] = [];
 let publishErrors = 0;
 
@@ -107,18 +113,24 @@ async function main(): Promise<void> {
     client.on('error', () => {});
     for (const ch of CHANNELS) {
       const st = stats.get(ch)!;
-      const sub: ChannelStats['subs'][number] = { got: new Map(), gaps: [], gapReports: 0 };
+      const sub: ChannelStats['subs'][number] = { got: new Map(), gaps: [], gapReports: 0, epoch: undefined };
       st.subs.push(sub);
       client.subscribe(ch, {
         onPublication: (p) => {
           const k = `${p.epoch}:${p.offset}`;
           sub.got.set(k, (sub.got.get(k) ?? 0) + 1);
+          sub.epoch = p.epoch;
         },
         onGap: (g) => {
           sub.gapReports++;
-          // Without from/to (epoch changed, or the range is unknown) the report covers everything
-          // the subscriber had not received so far, in any epoch.
-          sub.gaps.push(g.from === undefined ? { epoch: '*', from: 0, to: Number.MAX_SAFE_INTEGER } : { epoch: g.epoch, from: g.from, to: g.to ?? Number.MAX_SAFE_INTEGER });
+          const rec: GapRecord = { epoch: g.epoch, epochChange: sub.epoch !== g.epoch, at: Date.now() };
+          if (g.from !== undefined) rec.from = g.from;
+          if (g.to !== undefined) rec.to = g.to;
+          sub.gaps.push(rec);
+          sub.epoch = g.epoch;
+        },
+        onSubscribed: (e) => {
+          sub.epoch ??= e.epoch;
         },
       });
     }
@@ -132,8 +144,9 @@ async function main(): Promise<void> {
   const publishing = clients.map(async (c, i) => {
     while (Date.now() < end) {
       const ch = CHANNELS[(i + seq++) % CHANNELS.length]!;
+      const sentAt = Date.now();
       c.publish(ch, { from: i, n: seq }).then(
-        (pos) => stats.get(ch)!.published.add(`${pos.epoch}:${pos.offset}`),
+        (pos) => stats.get(ch)!.published.set(`${pos.epoch}:${pos.offset}`, sentAt),
         () => publishErrors++,
       );
       await sleep(150 + Math.random() * 100);
@@ -176,7 +189,7 @@ async function main(): Promise<void> {
   let total = { published: 0, delivered: 0, dup: 0, lost: 0, gaps: 0 };
   const rows: string[] = [];
   for (const [ch, st] of stats) {
-    const pub = [...st.published];
+    const pub = [...st.published.keys()];
     let delivered = 0, dup = 0, lost = 0, gaps = 0;
     for (const s of st.subs) {
       gaps += s.gapReports;
@@ -187,9 +200,8 @@ async function main(): Promise<void> {
       for (const k of pub) {
         if (s.got.has(k)) continue;
         const [epoch, off] = [k.slice(0, k.lastIndexOf(':')), Number(k.slice(k.lastIndexOf(':') + 1))];
-        const covered = s.gaps.some((g) => (g.epoch === '*' || g.epoch === epoch) && off >= g.from && off <= g.to);
         lost++;
-        if (!covered) silent++;
+        if (!covered(s.gaps, epoch, off, st.published.get(k)!)) silent++;
       }
     }
     total = { published: total.published + pub.length, delivered: total.delivered + delivered, dup: total.dup + dup, lost: total.lost + lost, gaps: total.gaps + gaps };

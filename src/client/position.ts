@@ -91,13 +91,22 @@ export class StreamTracker {
 
   /**
    * A resubscribe that did not recover (`recovered: false`, or recovery off) landed on `top`.
-   * Returns what was lost: the range when the epoch is the same, unknown otherwise.
+   * Returns what was lost: the range when the epoch is the same; after an epoch change, the new
+   * epoch's offsets 1…top (the old epoch's tail is unknown).
    */
   lost(top: StreamPosition): Gap | undefined {
     const pos = this.pos;
     this.pos = { ...top };
-    if (!pos) return { reason: 'not-recovered', epoch: top.epoch };
-    if (pos.epoch !== top.epoch) return { reason: 'not-recovered', epoch: top.epoch };
+    if (!pos || pos.epoch !== top.epoch) {
+      // The old stream is gone (its tail cannot be named); of the new one, everything up to the
+      // top was missed.
+      const gap: Gap = { reason: 'not-recovered', epoch: top.epoch };
+      if (pos && top.offset >= 1) {
+        gap.from = 1;
+        gap.to = top.offset;
+      }
+      return gap;
+    }
     if (top.offset <= pos.offset) return { reason: 'not-recovered', epoch: top.epoch };
     return { reason: 'not-recovered', epoch: top.epoch, from: pos.offset + 1, to: top.offset };
   }

@@ -40,12 +40,13 @@ test('no position yet: the first pub sets it', () => {
   assert.deepEqual(t.position, { epoch: 'e', offset: 40 });
 });
 
-test('lost(): recovery failed — the range when the epoch is unchanged, unknown otherwise', () => {
+test('lost(): recovery failed — the range when the epoch is unchanged, the new epoch up to its top otherwise', () => {
   const t = new StreamTracker({ epoch: 'e', offset: 10 });
   assert.deepEqual(t.lost({ epoch: 'e', offset: 25 }), { reason: 'not-recovered', epoch: 'e', from: 11, to: 25 });
   assert.deepEqual(t.position, { epoch: 'e', offset: 25 });
-  assert.deepEqual(t.lost({ epoch: 'f', offset: 3 }), { reason: 'not-recovered', epoch: 'f' });
+  assert.deepEqual(t.lost({ epoch: 'f', offset: 3 }), { reason: 'not-recovered', epoch: 'f', from: 1, to: 3 });
   assert.deepEqual(t.position, { epoch: 'f', offset: 3 });
+  assert.deepEqual(t.lost({ epoch: 'g', offset: 0 }), { reason: 'not-recovered', epoch: 'g' }, 'an empty new stream: nothing of it was missed');
 });
 
 test('position getter returns a copy', () => {
