@@ -468,6 +468,13 @@ const rows: Row[] = [
       await closesWith(c, 3501);
     }
   } },
+  { entry: 'ws-frames', input: 'presence page fields of the wrong type (limit 0, limit "5", cursor 42)', expect: 'disconnect 3501', run: async (h) => {
+    for (const bad of ['{"t":"presence","id":1,"ch":"x","limit":0}', '{"t":"presence","id":1,"ch":"x","limit":"5"}', '{"t":"presence","id":1,"ch":"x","cursor":42}']) {
+      const c = await authed(h);
+      c.sendRaw(bad);
+      await closesWith(c, 3501);
+    }
+  } },
   { entry: 'ws-frames', input: 'missing required fields (pub without data, frame without t)', expect: 'disconnect 3501', run: async (h) => {
     for (const bad of ['{"t":"pub","id":1,"ch":"x"}', '{"id":1}']) {
       const c = await authed(h);
@@ -700,6 +707,15 @@ const rows: Row[] = [
     assert.match(r.body.error.message, /"delay"/);
     assert.equal((await api(h, 'publish', { channel: ['watch'], data: 1 })).status, 400);
     assert.equal((await api(h, 'disconnect', { client: 'x', reconnect: 'yes' })).status, 400);
+  } },
+  { entry: 'http-api', input: 'connections: no user, forged cursor, limit 0', expect: 'HTTP 400 naming the problem', run: async (h) => {
+    const noUser = await api(h, 'connections', {});
+    assert.equal(noUser.status, 400);
+    assert.match(noUser.body.error.message, /"user"/);
+    const forged = await api(h, 'connections', { user: 'u1', cursor: '../../etc' });
+    assert.equal(forged.status, 400);
+    assert.match(forged.body.error.message, /cursor/);
+    assert.equal((await api(h, 'connections', { user: 'u1', limit: 0 })).status, 400);
   } },
   { entry: 'http-api', input: 'unknown fields', expect: 'HTTP 400 naming the field', run: async (h) => {
     const r = await api(h, 'publish', { channel: 'watch', data: 1, __proto__x: 1, priority: 'high' });
