@@ -14,8 +14,10 @@
  *   GET  /admin/api/stats              counters and gauges for the charts (the page derives rates)
  *   GET  /admin/api/cluster            node.clusterInfo()
  *   GET  /admin/api/channels?n=20      node.hub.busiest(n)
- *   GET  /admin/api/clients?client=ID | ?user=ID   matching connections on this node
- *   POST /admin/api/disconnect         {"client"|"user", "reconnect"?: boolean}
+ *   GET  /admin/api/clients?client=ID | ?user=ID   matching connections on this node, and (by
+ *                                      user) `elsewhere`: the user's connections on other nodes
+ *                                      from the broker-kept registry
+ *   POST /admin/api/disconnect         {"client"|"user", "reconnect"?: boolean}, cluster-wide
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -85,7 +87,17 @@ async function api(node: SwitchboardNode, req: IncomingMessage, res: ServerRespo
       if ((client && s.id === client) || (user !== null && !client && s.user === user)) found.push(describe(s, node));
       if (found.length >= 100) break;
     }
-    return json(res, 200, { clients: found });
+    // The user's connections on other nodes, from the broker-kept registry (no node is asked).
+    let elsewhere: Array<{ client: string; node: string; transport: string; stale: boolean }> = [];
+    if (!client && user && node.options.userRegistry) {
+      try {
+        const r = await node.cluster.userConnections(user, { limit: 100 });
+        elsewhere = r.connections.filter((c) => c.node !== node.options.name).map((c) => ({ client: c.client, node: c.node, transport: c.transport, stale: c.stale }));
+      } catch {
+        /* broker down: this node's answer stands alone */
+      }
+    }
+    return json(res, 200, { clients: found, elsewhere });
   }
   if (op === 'disconnect' && req.method === 'POST') {
     let body: { client?: unknown; user?: unknown; reconnect?: unknown };
@@ -99,8 +111,11 @@ async function api(node: SwitchboardNode, req: IncomingMessage, res: ServerRespo
     if (typeof body.client === 'string' && body.client) target.client = body.client;
     else if (typeof body.user === 'string') target.user = body.user;
     else return json(res, 400, { error: { code: 400, message: 'give "client" or "user" (string)' } });
-    const n = node.disconnect(target, { reconnect: body.reconnect !== false, reason: 'disconnected by admin' });
-    return json(res, 200, { disconnected: n });
+    try {
+      return json(res, 200, await node.disconnectEverywhere(target, { reconnect: body.reconnect !== false, reason: 'disconnected by admin' }));
+    } catch (err) {
+      return json(res, 503, { error: { code: 503, message: (err as Error).message } });
+    }
   }
   return json(res, 404, { error: { code: 404, message: `no admin endpoint ${req.method} ${url.pathname}` } });
 }

@@ -161,7 +161,10 @@ async function lookup(e) {
   if (!q) return;
   const r = await call('clients?' + $('by').value + '=' + encodeURIComponent(q));
   if (r.error) { $('error').textContent = r.error.message; return; }
-  $('clients').innerHTML = r.clients.length ? r.clients.map((x) => '<tr><td><code>' + esc(x.client) + '</code></td><td>' + esc(x.user || '(anonymous)') + '</td><td>' + esc(x.transport) + '</td><td>' + esc(x.remoteAddress) + '</td><td class="num">' + dur(x.connectedFor) + '</td><td class="num">' + fmt(x.queuedBytes) + ' B</td><td>' + esc(x.subscriptions.join(', ') || '—') + '</td><td><button class="danger" data-client="' + esc(x.client) + '">Disconnect</button></td></tr>').join('') : '<tr><td colspan="8" class="muted">No connection matches on this node.</td></tr>';
+  const here = r.clients.map((x) => '<tr><td><code>' + esc(x.client) + '</code></td><td>' + esc(x.user || '(anonymous)') + '</td><td>' + esc(x.transport) + '</td><td>' + esc(x.remoteAddress) + '</td><td class="num">' + dur(x.connectedFor) + '</td><td class="num">' + fmt(x.queuedBytes) + ' B</td><td>' + esc(x.subscriptions.join(', ') || '—') + '</td><td><button class="danger" data-client="' + esc(x.client) + '">Disconnect</button></td></tr>');
+  const away = (r.elsewhere || []).map((x) => '<tr><td><code>' + esc(x.client) + '</code></td><td>' + esc(q) + '</td><td>' + esc(x.transport) + '</td><td colspan="4" class="muted">on node ' + esc(x.node) + (x.stale ? ' (not reporting: probably gone)' : '') + '</td><td><button class="danger" data-client="' + esc(x.client) + '">Disconnect</button></td></tr>');
+  const rows = here.concat(away);
+  $('clients').innerHTML = rows.length ? rows.join('') : '<tr><td colspan="8" class="muted">No connection matches in the cluster.</td></tr>';
 }
 $('lookup').addEventListener('submit', lookup);
 $('clients').addEventListener('click', async (e) => {
@@ -169,7 +172,7 @@ $('clients').addEventListener('click', async (e) => {
   if (!id) return;
   const r = await call('disconnect', { method: 'POST', body: JSON.stringify({ client: id, reconnect: true }) });
   await lookup();
-  $('error').textContent = r.disconnected ? 'Disconnected ' + id + ' (code 3006: it may reconnect).' : 'Not connected any more.';
+  $('error').textContent = r.error ? r.error.message : r.disconnected ? 'Disconnected ' + id + ' (code 3006: it may reconnect).' : r.otherNodes ? 'Asked ' + r.otherNodes + ' other node(s) to disconnect ' + id + '.' : 'Not connected any more.';
 });
 
 if (secret) sessionStorage.setItem(KEY, secret);

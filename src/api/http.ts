@@ -12,7 +12,7 @@ import type { StreamPosition } from '../protocol/frames.ts';
 import { resolveChannel } from '../server/channels.ts';
 import { toData } from '../server/commands.ts';
 import { BadCursorError } from '../broker/broker.ts';
-import { sendJson, type SwitchboardNode } from '../server/node.ts';
+import { PartialDisconnectError, sendJson, type SwitchboardNode } from '../server/node.ts';
 
 /** Largest accepted API body. */
 export const MAX_API_BODY = 1 << 20;
@@ -214,17 +214,12 @@ const OPS: Record<string, (node: SwitchboardNode, b: Body) => Promise<unknown>> 
     const target: { user?: string; client?: string } = {};
     if (user !== undefined) target.user = user;
     if (client !== undefined) target.client = client;
-    const here = node.disconnect(target, opts);
-    // A client id lives on one node: found here, done. Otherwise every other node is told.
-    if (user === undefined && here > 0) return { disconnected: here };
-    const others = node.clusterInfo().filter((e) => e.name !== node.options.name && !e.stale).length;
-    if (others === 0) return { disconnected: here };
     try {
-      await node.cluster.broadcastDisconnect({ ...target, ...opts });
+      return await node.disconnectEverywhere(target, opts);
     } catch (err) {
-      throw new ApiError(503, `disconnected ${here} on this node; the other nodes were not reached: ${(err as Error).message}`);
+      if (err instanceof PartialDisconnectError) throw new ApiError(503, err.message);
+      throw err;
     }
-    return { disconnected: here, otherNodes: others };
   },
 
   async connections(node, b) {

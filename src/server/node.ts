@@ -421,6 +421,24 @@ export class SwitchboardNode implements SessionContext {
     return pos;
   }
 
+  /**
+   * Disconnects on this node, then — unless it was a client id found here (ids are unique) — tells
+   * every other live node through the broker's control channel. `otherNodes` is how many were
+   * told. Throws PartialDisconnectError when the broker could not carry the request.
+   */
+  async disconnectEverywhere(target: { client?: string; user?: string }, opts: { reconnect?: boolean; delay?: number; reason?: string } = {}): Promise<{ disconnected: number; otherNodes?: number }> {
+    const here = this.disconnect(target, opts);
+    if (target.user === undefined && here > 0) return { disconnected: here };
+    const others = this.clusterInfo().filter((e) => e.name !== this.options.name && !e.stale).length;
+    if (others === 0) return { disconnected: here };
+    try {
+      await this.cluster.broadcastDisconnect({ ...target, ...opts });
+    } catch (err) {
+      throw new PartialDisconnectError(`disconnected ${here} on this node; the other nodes were not reached: ${(err as Error).message}`);
+    }
+    return { disconnected: here, otherNodes: others };
+  }
+
   /** The connected session with this client id on this node, if any. */
   findSession(clientId: string): Session | undefined {
     return this.byClient.get(clientId);
@@ -517,4 +535,9 @@ export async function startNode(input: StartOptions = {}): Promise<SwitchboardNo
   const node = new SwitchboardNode(input);
   await node.listen();
   return node;
+}
+
+/** A cluster-wide disconnect that was done on this node but could not reach the others. */
+export class PartialDisconnectError extends Error {
+  override name = 'PartialDisconnectError';
 }

@@ -5,7 +5,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,8 +13,8 @@ import { chromium, type BrowserContext } from 'playwright-core';
 import { installAdmin } from '../../src/admin/admin.ts';
 import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
 import { RawClient } from '../helpers/raw-client.ts';
+import { browserUnavailable, CHROMIUM } from '../e2e/browser.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 const SECRET = 'admin-secret-for-tests';
 
@@ -55,7 +55,7 @@ test('admin API: 401 without or with a wrong secret; 403 when no secret is confi
   await dev.close();
 });
 
-test('admin page in headless Chromium: charts, nodes, channels, lookup and disconnect', { skip: existsSync(CHROMIUM) ? false : 'no /usr/bin/chromium' }, async () => {
+test('admin page in headless Chromium: charts, nodes, channels, lookup and disconnect', { skip: browserUnavailable() ?? false }, async () => {
   const profile = mkdtempSync(join(tmpdir(), 'sb-admin-chromium-'));
   let browser: BrowserContext | undefined;
   const errors: string[] = [];
