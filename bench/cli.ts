@@ -1,7 +1,7 @@
 /** Command-line parsing for bench/run.ts, kept pure so it can be tested without running anything. */
 import { SYSTEMS, type SystemName } from './loadgen/dialect.ts';
 
-export const SCENARIOS = ['fanout', 'memory', 'turn'] as const;
+export const SCENARIOS = ['fanout', 'memory', 'turn', 'crossnode'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -33,13 +33,15 @@ export interface BenchOptions {
   cpuProf: string | undefined;
   /** Arguments after `turn`, passed to bench/turn.ts. */
   turnArgs: string[];
+  /** crossnode: the Redis both nodes use. @default 'redis://127.0.0.1:6379' */
+  redis: string;
 }
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export const USAGE = `usage: npm run bench -- [fanout|memory|turn ...] [options]
+export const USAGE = `usage: npm run bench -- [fanout|memory|crossnode|turn ...] [options]
   --json               print one JSON document {"results": [...]} instead of the table
   --systems a,b        subset of ${SYSTEMS.join(',')} (default: all)
   --subscribers N      fan-out subscribers (default 1000)
@@ -54,6 +56,9 @@ export const USAGE = `usage: npm run bench -- [fanout|memory|turn ...] [options]
   --latency-only       fan-out: skip the throughput phase (e.g. to profile the fixed-load path)
   --no-pin             do not pin the server to CPU 0 (and the load generator to the others)
   --cpu-prof [DIR]     write a V8 CPU profile of each server child (default DIR .bench-tmp/prof)
+  --redis URL          crossnode: the Redis both nodes use (default redis://127.0.0.1:6379)
+'crossnode' (not in the default set: it needs a Redis) runs fanout over two nodes on Redis for switchboard
+and socketio, beside one Switchboard node on the memory broker.
 Without a scenario: fanout and memory. 'turn' runs bench/turn.ts; every later argument goes to it
 (--json is honoured here as well).`;
 
@@ -82,6 +87,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     repeat: 1,
     cpuProf: undefined,
     turnArgs: [],
+    redis: 'redis://127.0.0.1:6379',
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -89,6 +95,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     switch (a) {
       case 'fanout':
       case 'memory':
+      case 'crossnode':
         o.scenarios.push(a);
         break;
       case 'turn':
@@ -136,6 +143,12 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
       case '--latency-only':
         o.latencyOnly = true;
         break;
+      case '--redis': {
+        const v = value();
+        if (v === undefined || !/^rediss?:\/\//.test(v)) throw new UsageError(`--redis needs a redis:// URL, got ${v ?? 'nothing'}`);
+        o.redis = v;
+        break;
+      }
       case '--no-pin':
         o.pin = false;
         break;

@@ -1,3 +1,5 @@
+import type { RedisCost } from './redis-stats.ts';
+
 /** One row of `npm run bench -- --json`; fields that do not apply to a scenario are null. */
 export interface ResultRow {
   scenario: string;
@@ -6,6 +8,8 @@ export interface ResultRow {
   p50Ms: number | null;
   p99Ms: number | null;
   kibPerConnection: number | null;
+  /** crossnode: what a publication cost Redis over the measured flood (bench/redis-stats.ts). */
+  redis?: RedisCost;
 }
 
 /** A scenario's row for one system plus what a human reading the table should know. */
@@ -64,6 +68,9 @@ export function combineRuns(runs: readonly ScenarioOutcome[]): ScenarioOutcome {
     row.p50Ms = byP99.row.p50Ms;
     row.p99Ms = byP99.row.p99Ms;
   }
+  // Redis cost per publication barely moves between runs: the one of the best-throughput run.
+  const redis = [...ok].sort((a, b) => (b.row.deliveriesPerSec ?? 0) - (a.row.deliveriesPerSec ?? 0)).find((r) => r.row.redis)?.row.redis;
+  if (redis) row.redis = redis;
   const kib = values((r) => r.kibPerConnection).sort((a, b) => a - b);
   if (kib.length) row.kibPerConnection = kib[Math.floor((kib.length - 1) / 2)]!;
   const fmt = (v: number | null): string => (v === null ? '-' : String(v));

@@ -10,9 +10,10 @@ import { mkdirSync } from 'node:fs';
 import { parseArgs, UsageError, type BenchOptions } from './cli.ts';
 import { combineRuns, isResultRow, type ResultRow, type ScenarioOutcome } from './result.ts';
 import type { SystemName } from './loadgen/dialect.ts';
-import { runFanout } from './scenarios/fanout.ts';
+import { runFanout, type FanoutOptions } from './scenarios/fanout.ts';
+import { crossnodeSystems, runCrossnode } from './scenarios/crossnode.ts';
 import { runMemory } from './scenarios/memory.ts';
-import { renderTable, renderTargets } from './table.ts';
+import { renderCrossnodeTargets, renderRedisCost, renderTable, renderTargets } from './table.ts';
 import { run as runTurnBench } from './turn.ts';
 
 const log = (line: string): void => {
@@ -42,11 +43,24 @@ async function runTurn(args: string[]): Promise<ResultRow[]> {
   return rows;
 }
 
+/** The systems (or, for crossnode, variants) a scenario runs, each with how to run it once. */
+function variants(o: BenchOptions, serverCpus: string | undefined, scenario: 'fanout' | 'memory' | 'crossnode'): Array<[string, () => Promise<ScenarioOutcome>]> {
+  if (scenario === 'crossnode') {
+    return crossnodeSystems(o.systems).map((v) => [v, () => runCrossnode(v, { ...fanoutOptions(o, serverCpus), redisUrl: o.redis })]);
+  }
+  return o.systems.map((s) => [s, () => runOne(o, serverCpus, scenario, s)]);
+}
+
 /** One run of a scenario on one system, with the CLI's options. */
 function runOne(o: BenchOptions, serverCpus: string | undefined, scenario: 'fanout' | 'memory', system: SystemName): Promise<ScenarioOutcome> {
   const pin = serverCpus ? { serverCpus } : {};
   if (scenario === 'memory') return runMemory(system, { connections: o.connections, ...pin, log });
-  return runFanout(system, {
+  return runFanout(system, fanoutOptions(o, serverCpus));
+}
+
+function fanoutOptions(o: BenchOptions, serverCpus: string | undefined): FanoutOptions {
+  const pin = serverCpus ? { serverCpus } : {};
+  return {
     subscribers: o.subscribers,
     seconds: o.seconds,
     warmupSeconds: o.warmup,
@@ -57,7 +71,7 @@ function runOne(o: BenchOptions, serverCpus: string | undefined, scenario: 'fano
     ...pin,
     ...(o.cpuProf ? { cpuProfDir: o.cpuProf } : {}),
     log,
-  });
+  };
 }
 
 async function main(o: BenchOptions): Promise<number> {
@@ -80,17 +94,18 @@ async function main(o: BenchOptions): Promise<number> {
       continue;
     }
     // Repeats go round-robin over the systems, so a noisy spell on a shared machine hits them alike.
-    const runs = new Map<string, ScenarioOutcome[]>(o.systems.map((s) => [s, []]));
+    const runners = variants(o, serverCpus, scenario);
+    const runs = new Map<string, ScenarioOutcome[]>(runners.map(([s]) => [s, []]));
     for (let r = 0; r < o.repeat; r++) {
-      for (const system of o.systems) {
+      for (const [system, runIt] of runners) {
         log(`${scenario}: ${system}${o.repeat > 1 ? ` (run ${r + 1}/${o.repeat})` : ''}`);
-        const outcome = await runOne(o, serverCpus, scenario, system);
+        const outcome = await runIt();
         if (outcome.error) log(`${scenario} ${system} FAILED: ${outcome.error}`);
         for (const n of outcome.notes) log(`${scenario} ${system}: ${n}`);
         runs.get(system)!.push(outcome);
       }
     }
-    for (const system of o.systems) outcomes.push(combineRuns(runs.get(system)!));
+    for (const [system] of runners) outcomes.push(combineRuns(runs.get(system)!));
   }
 
   const rows = outcomes.map((x) => x.row);
@@ -100,6 +115,10 @@ async function main(o: BenchOptions): Promise<number> {
     const lines = [renderTable(rows), ''];
     const targets = renderTargets(rows);
     if (targets.length > 0) lines.push('Targets (issue 2):', ...targets.map((t) => `  ${t}`), '');
+    const crossTargets = renderCrossnodeTargets(rows);
+    if (crossTargets.length > 0) lines.push('Targets (issue 4, cross-node over Redis):', ...crossTargets.map((t) => `  ${t}`), '');
+    const redisCost = renderRedisCost(rows);
+    if (redisCost.length > 0) lines.push('Redis commands per publication (measured flood; split from a MONITOR sample):', ...redisCost.map((t) => `  ${t}`), '');
     const notes = [
       ...failures,
       ...outcomes.flatMap((x) => [

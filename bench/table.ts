@@ -56,3 +56,45 @@ export function renderTargets(rows: readonly ResultRow[]): string[] {
   }
   return out;
 }
+
+/** Targets from issue 4: Switchboard across two nodes on Redis. */
+export const CROSSNODE_TARGETS = {
+  /** Cross-node deliveries/s ≥ this × one node on the memory broker (same run, same subscribers). */
+  vsSingleNode: 0.8,
+  /** Cross-node deliveries/s ≥ this × socket.io with @socket.io/redis-adapter, same topology. */
+  vsSocketIoRedis: 10,
+} as const;
+
+/** One line per cross-node target this run can judge. */
+export function renderCrossnodeTargets(rows: readonly ResultRow[]): string[] {
+  const get = (system: string): ResultRow | undefined => rows.find((r) => r.scenario === 'crossnode' && r.system === system);
+  const cross = get('switchboard')?.deliveriesPerSec;
+  if (!cross) return [];
+  const out: string[] = [];
+  const check = (ok: boolean): string => (ok ? 'met' : 'MISSED');
+  const single = get('switchboard-1node')?.deliveriesPerSec;
+  if (single) {
+    const r = cross / single;
+    out.push(`cross-node deliveries/s ≥ ${CROSSNODE_TARGETS.vsSingleNode}× one node (memory broker): ${r.toFixed(2)}× — ${check(r >= CROSSNODE_TARGETS.vsSingleNode)}`);
+  }
+  const sio = get('socketio')?.deliveriesPerSec;
+  if (sio) {
+    const r = cross / sio;
+    out.push(`cross-node deliveries/s ≥ ${CROSSNODE_TARGETS.vsSocketIoRedis}× socket.io + redis-adapter: ${r.toFixed(1)}× — ${check(r >= CROSSNODE_TARGETS.vsSocketIoRedis)}`);
+  }
+  return out;
+}
+
+/** One line per row that measured its Redis cost: total, by command, and the client/script split. */
+export function renderRedisCost(rows: readonly ResultRow[]): string[] {
+  return rows.flatMap((r) => {
+    const c = r.redis;
+    if (!c) return [];
+    const byCommand = Object.entries(c.byCommand)
+      .filter(([, v]) => v >= 0.005)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    const split = c.topLevel !== null && c.inScript !== null ? `: ${c.topLevel} sent by the server + ${c.inScript} inside scripts` : '';
+    return [`${r.system}: ${c.commands} commands${split} (${byCommand || 'none'}); Redis CPU ${c.cpuUsPerPublication} µs/publication`];
+  });
+}

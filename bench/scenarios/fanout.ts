@@ -64,16 +64,20 @@ async function drain(pool: WorkerPool, expected: number): Promise<void> {
 
 const round = (x: number, digits: number): number => Number(x.toFixed(digits));
 
-interface Phase {
-  server: ServerProcess;
+/** What the phases run against; exported for scenarios built from the same phases (crossnode.ts). */
+export interface Phase {
+  /** The server's CPU readings (several processes may be summed behind it). */
+  server: Pick<ServerProcess, 'cpu'>;
   pool: WorkerPool;
   publisher: Publisher;
   o: FanoutOptions;
   notes: string[];
+  /** Called right before the measured flood (not the warm-up) and after its drain. */
+  floodObserver?: { before(): Promise<void>; after(published: number): Promise<void> };
 }
 
 /** Flood for `seconds`, drain, and return deliveries/s. */
-async function throughputPhase({ server, pool, publisher, o, notes }: Phase): Promise<number> {
+export async function throughputPhase({ server, pool, publisher, o, notes, floodObserver }: Phase): Promise<number> {
   const flood = { window: o.window, deliveredPerSubscriber: (): number => pool.delivered / o.subscribers };
   if (o.warmupSeconds > 0) {
     pool.measure(false, PROGRESS_MS);
@@ -81,11 +85,13 @@ async function throughputPhase({ server, pool, publisher, o, notes }: Phase): Pr
     await drain(pool, w.published * o.subscribers);
     await pool.report();
   }
+  await floodObserver?.before();
   const s0 = await sample(server);
   pool.measure(false, PROGRESS_MS);
   const st = await publisher.flood({ ...flood, durationMs: o.seconds * 1000 });
   await drain(pool, st.published * o.subscribers);
   const s1 = await sample(server);
+  await floodObserver?.after(st.published);
   const tp = await pool.report();
   const expected = st.published * o.subscribers;
   const spanUs = tp.lastUs - st.startUs;
@@ -102,7 +108,7 @@ async function throughputPhase({ server, pool, publisher, o, notes }: Phase): Pr
 }
 
 /** Publish at the fixed rate for `seconds`; return p50/p99 in ms. */
-async function latencyPhase({ server, pool, publisher, o, notes }: Phase): Promise<{ p50: number | null; p99: number | null }> {
+export async function latencyPhase({ server, pool, publisher, o, notes }: Phase): Promise<{ p50: number | null; p99: number | null }> {
   const s0 = await sample(server);
   pool.measure(true, PROGRESS_MS);
   const lt = await publisher.paced(o.rate, o.seconds * 1000);
@@ -168,7 +174,7 @@ interface CpuSample {
   us: number;
 }
 
-async function sample(server: ServerProcess): Promise<CpuSample> {
+async function sample(server: Pick<ServerProcess, 'cpu'>): Promise<CpuSample> {
   return { server: await server.cpu(), sys: readCpuTimes(), us: nowMicros() };
 }
 

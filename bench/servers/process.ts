@@ -16,6 +16,8 @@ export interface ServerProcessOptions {
   cpuProfDir?: string;
   /** Milliseconds to wait for the port. @default 30000 */
   startTimeoutMs?: number;
+  /** Extra environment for the child (e.g. `BENCH_REDIS_URL`), on top of this process's. @default {} */
+  env?: Record<string, string>;
 }
 
 export interface MemoryReading {
@@ -42,7 +44,7 @@ export class ServerProcess {
     if (o.cpuProfDir) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', join(o.cpuProfDir, system));
     nodeArgs.push(entry);
     const [cmd, args] = o.cpus ? ['taskset', ['-c', o.cpus, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
-    const child = spawn(cmd, args, { stdio: ['ignore', 2, 2, 'ipc'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', 2, 2, 'ipc'], ...(o.env ? { env: { ...process.env, ...o.env } } : {}) });
     const ready = await new Promise<ServerReply>((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL');

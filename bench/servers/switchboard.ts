@@ -7,12 +7,24 @@
  * - `maxQueueBytes` 64 MiB: the throughput run must not end in slow-consumer disconnects while the
  *   load generator catches up; the other systems queue without bound.
  * - `pingInterval` 1 h: heartbeats are not what is measured (the loadgen answers them anyway).
+ *
+ * With `BENCH_REDIS_URL` set (the crossnode scenario) the node uses the Redis broker instead, as
+ * `{"broker": {"type": "redis", "url": …}}` would, with the key prefix `BENCH_REDIS_PREFIX` (so a
+ * run never meets an earlier run's streams) and a 10-minute stream TTL (so its keys go away),
+ * and with `rebalance` off: the scenario connects node A's subscribers before node B's, so for a
+ * moment A holds every connection and would ask 10 % of them to reconnect elsewhere — which the
+ * load generator does not do (socket.io has no such feature to turn off).
  */
+import { createBroker } from '../../src/broker/factory.ts';
 import { startNode } from '../../src/server/index.ts';
 import { serve } from './child.ts';
 
+const redisUrl = process.env.BENCH_REDIS_URL;
+
 await serve('switchboard', async () => {
+  const broker = redisUrl ? createBroker({ type: 'redis', url: redisUrl, prefix: process.env.BENCH_REDIS_PREFIX ?? 'sbbench', streamTtl: 600 }) : undefined;
   const node = await startNode({
+    ...(broker ? { broker, rebalance: false } : {}),
     port: 0,
     host: '127.0.0.1',
     insecure: true,
@@ -22,5 +34,11 @@ await serve('switchboard', async () => {
     rateBurst: 1_000_000,
     pingInterval: 3600,
   });
-  return { port: node.port, close: () => node.close() };
+  return {
+    port: node.port,
+    close: async () => {
+      await node.close();
+      await broker?.close();
+    },
+  };
 });

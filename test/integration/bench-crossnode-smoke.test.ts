@@ -1,0 +1,69 @@
+/**
+ * Smoke test of `npm run bench -- crossnode`: a tiny run (20 subscribers over two nodes, 1 s phases)
+ * on a private redis-server, through the real CLI. It proves both Redis variants deliver across
+ * nodes and that the Redis cost is measured; with a Redis of its own, the counts are exact enough
+ * to check what each system sends per publication.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { ResultRow } from '../../bench/result.ts';
+import { requireService, SHARED_REDIS_URL, startRedis, type RedisProcess } from '../helpers/cluster-redis.ts';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const u = new URL(SHARED_REDIS_URL);
+const haveRedis = await requireService('Redis', u.hostname, Number(u.port || 6379)); // stands for "redis-server is installed"
+let redis: RedisProcess | undefined;
+
+before(async () => {
+  if (haveRedis) redis = await startRedis();
+});
+after(async () => {
+  await redis?.stop();
+});
+
+function runBench(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`bench did not finish within ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+test('bench crossnode runs tiny on two Switchboard nodes and two socket.io servers over Redis', { timeout: 90_000, skip: !haveRedis && 'no Redis' }, async () => {
+  const { code, stdout, stderr } = await runBench(
+    ['crossnode', '--json', '--redis', redis!.url, '--subscribers', '20', '--seconds', '1', '--warmup', '0', '--rate', '50', '--workers', '1'],
+    85_000,
+  );
+  assert.equal(code, 0, `bench exited with ${code}\n${stderr}`);
+  const rows = (JSON.parse(stdout) as { results: ResultRow[] }).results;
+  assert.deepEqual(rows.map((r) => r.system), ['switchboard-1node', 'switchboard', 'socketio']);
+  for (const r of rows) {
+    assert.equal(r.scenario, 'crossnode');
+    assert.ok(r.deliveriesPerSec !== null && r.deliveriesPerSec > 0, `${r.system} delivered nothing`);
+    assert.ok(r.p50Ms !== null && r.p99Ms !== null && r.p99Ms >= r.p50Ms, `${r.system} has no latency`);
+  }
+  const sb = rows[1]!.redis;
+  const sio = rows[2]!.redis;
+  assert.ok(sb && sio, 'both Redis variants report their Redis cost');
+  assert.equal(rows[0]!.redis, undefined);
+  // One EVALSHA per publication whose script PUBLISHes; socket.io's adapter PUBLISHes once.
+  assert.ok(Math.abs((sb.byCommand.evalsha ?? 0) - 1) < 0.05, JSON.stringify(sb));
+  assert.ok(Math.abs((sb.byCommand.publish ?? 0) - 1) < 0.05, JSON.stringify(sb));
+  assert.ok(sb.inScript !== null && sb.inScript >= 4, JSON.stringify(sb));
+  assert.ok(Math.abs((sio.byCommand.publish ?? 0) - 1) < 0.05, JSON.stringify(sio));
+  assert.equal(sio.inScript, 0);
+  assert.doesNotMatch(stderr, /FAILED|problem:|missing|lost|other client/, stderr);
+});

@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseArgs, UsageError } from '../../bench/cli.ts';
+import { emptyRow, type ResultRow } from '../../bench/result.ts';
+import { crossnodeSystems } from '../../bench/scenarios/crossnode.ts';
+import { renderCrossnodeTargets, renderRedisCost } from '../../bench/table.ts';
+
+const row = (system: string, deliveriesPerSec: number): ResultRow => ({ ...emptyRow('crossnode', system), deliveriesPerSec });
+
+test('crossnode is parsed, not in the default set, and takes --redis', () => {
+  assert.ok(!parseArgs([]).scenarios.includes('crossnode'));
+  const o = parseArgs(['crossnode', '--redis', 'redis://10.0.0.1:6380']);
+  assert.deepEqual(o.scenarios, ['crossnode']);
+  assert.equal(o.redis, 'redis://10.0.0.1:6380');
+  assert.equal(parseArgs(['crossnode']).redis, 'redis://127.0.0.1:6379');
+  assert.throws(() => parseArgs(['crossnode', '--redis', '10.0.0.1:6379']), UsageError);
+  assert.throws(() => parseArgs(['crossnode', '--redis']), UsageError);
+});
+
+test('crossnode variants follow --systems; ws has none', () => {
+  assert.deepEqual(crossnodeSystems(['switchboard', 'socketio', 'ws']), ['switchboard-1node', 'switchboard', 'socketio']);
+  assert.deepEqual(crossnodeSystems(['socketio']), ['socketio']);
+  assert.deepEqual(crossnodeSystems(['ws']), []);
+});
+
+test('cross-node targets: ratios against one node and against socket.io, met or missed', () => {
+  const lines = renderCrossnodeTargets([row('switchboard-1node', 1_000_000), row('switchboard', 850_000), row('socketio', 100_000)]);
+  assert.deepEqual(lines, [
+    'cross-node deliveries/s ≥ 0.8× one node (memory broker): 0.85× — met',
+    'cross-node deliveries/s ≥ 10× socket.io + redis-adapter: 8.5× — MISSED',
+  ]);
+  assert.deepEqual(renderCrossnodeTargets([row('socketio', 100_000)]), []);
+  // A fanout row of the same system is not mistaken for the cross-node one.
+  assert.deepEqual(renderCrossnodeTargets([{ ...row('switchboard', 1), scenario: 'fanout' }]), []);
+});
+
+test('Redis cost lines only for rows that carry one', () => {
+  const withCost: ResultRow = {
+    ...row('socketio', 1),
+    redis: { publications: 10, commands: 1, byCommand: { publish: 1, ping: 0.001 }, topLevel: 1, inScript: 0, sample: null, cpuUsPerPublication: 20, readsPerPublication: 0.5 },
+  };
+  assert.deepEqual(renderRedisCost([row('switchboard', 1), withCost]), ['socketio: 1 commands: 1 sent by the server + 0 inside scripts (publish 1); Redis CPU 20 µs/publication']);
+});
