@@ -1,16 +1,18 @@
 /** Command-line parsing for bench/run.ts, kept pure so it can be tested without running anything. */
 import { SYSTEMS, type SystemName } from './loadgen/dialect.ts';
 
-export const SCENARIOS = ['fanout', 'memory', 'turn', 'crossnode'] as const;
+export const SCENARIOS = ['fanout', 'memory', 'turn', 'crossnode', 'fallback'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
-  /** Scenarios to run, in order. @default ['fanout', 'memory'] */
+  /** Scenarios to run, in order. @default ['fanout', 'memory', 'fallback'] */
   scenarios: ScenarioName[];
   systems: SystemName[];
   json: boolean;
   /** @default 1000 */
   subscribers: number;
+  /** Subscribers of the fallback scenario (`--subscribers` sets both). @default 100 */
+  fallbackSubscribers: number;
   /** @default 10000 */
   connections: number;
   /** Throughput and latency phase length. @default 5 */
@@ -41,10 +43,10 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export const USAGE = `usage: npm run bench -- [fanout|memory|crossnode|turn ...] [options]
+export const USAGE = `usage: npm run bench -- [fanout|memory|fallback|crossnode|turn ...] [options]
   --json               print one JSON document {"results": [...]} instead of the table
   --systems a,b        subset of ${SYSTEMS.join(',')} (default: all)
-  --subscribers N      fan-out subscribers (default 1000)
+  --subscribers N      fan-out subscribers (default 1000; fallback: 100)
   --connections N      idle connections for the memory scenario (default 10000)
   --seconds S          length of the throughput phase and of the latency phase (default 5)
   --warmup S           warm-up flood before measuring (default 1)
@@ -59,8 +61,10 @@ export const USAGE = `usage: npm run bench -- [fanout|memory|crossnode|turn ...]
   --redis URL          crossnode: the Redis both nodes use (default redis://127.0.0.1:6379)
 'crossnode' (not in the default set: it needs a Redis) runs fanout over two nodes on Redis for switchboard
 and socketio, beside one Switchboard node on the memory broker.
-Without a scenario: fanout and memory. 'turn' runs bench/turn.ts; every later argument goes to it
-(--json is honoured here as well).`;
+'fallback' runs the fan-out (100 subscribers) with the subscribers on SSE, long polling and WebSocket
+for switchboard, and on engine.io polling and WebSocket for socketio.
+Without a scenario: fanout, memory and fallback. 'turn' runs bench/turn.ts; every later argument goes
+to it (--json is honoured here as well).`;
 
 function positiveNumber(flag: string, v: string | undefined, integer: boolean): number {
   const n = Number(v);
@@ -76,6 +80,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     systems: [...SYSTEMS],
     json: false,
     subscribers: 1000,
+    fallbackSubscribers: 100,
     connections: 10_000,
     seconds: 5,
     warmup: 1,
@@ -96,6 +101,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
       case 'fanout':
       case 'memory':
       case 'crossnode':
+      case 'fallback':
         o.scenarios.push(a);
         break;
       case 'turn':
@@ -115,7 +121,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
         break;
       }
       case '--subscribers':
-        o.subscribers = positiveNumber(a, value(), true);
+        o.subscribers = o.fallbackSubscribers = positiveNumber(a, value(), true);
         break;
       case '--connections':
         o.connections = positiveNumber(a, value(), true);
@@ -164,6 +170,6 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
         throw new UsageError(`unknown argument ${a}\n${USAGE}`);
     }
   }
-  if (o.scenarios.length === 0) o.scenarios = ['fanout', 'memory'];
+  if (o.scenarios.length === 0) o.scenarios = ['fanout', 'memory', 'fallback'];
   return o;
 }

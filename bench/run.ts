@@ -12,8 +12,9 @@ import { combineRuns, isResultRow, type ResultRow, type ScenarioOutcome } from '
 import type { SystemName } from './loadgen/dialect.ts';
 import { runFanout, type FanoutOptions } from './scenarios/fanout.ts';
 import { crossnodeSystems, runCrossnode } from './scenarios/crossnode.ts';
+import { fallbackVariants, runFallback } from './scenarios/fallback.ts';
 import { runMemory } from './scenarios/memory.ts';
-import { renderCrossnodeTargets, renderRedisCost, renderTable, renderTargets } from './table.ts';
+import { renderCrossnodeTargets, renderFallbackRatios, renderRedisCost, renderTable, renderTargets } from './table.ts';
 import { run as runTurnBench } from './turn.ts';
 
 const log = (line: string): void => {
@@ -43,8 +44,11 @@ async function runTurn(args: string[]): Promise<ResultRow[]> {
   return rows;
 }
 
-/** The systems (or, for crossnode, variants) a scenario runs, each with how to run it once. */
-function variants(o: BenchOptions, serverCpus: string | undefined, scenario: 'fanout' | 'memory' | 'crossnode'): Array<[string, () => Promise<ScenarioOutcome>]> {
+/** The systems (or, for crossnode and fallback, variants) a scenario runs, each with how to run it once. */
+function variants(o: BenchOptions, serverCpus: string | undefined, scenario: 'fanout' | 'memory' | 'crossnode' | 'fallback'): Array<[string, () => Promise<ScenarioOutcome>]> {
+  if (scenario === 'fallback') {
+    return fallbackVariants(o.systems).map((v) => [v.label, () => runFallback(v, { ...fanoutOptions(o, serverCpus), subscribers: o.fallbackSubscribers })]);
+  }
   if (scenario === 'crossnode') {
     return crossnodeSystems(o.systems).map((v) => [v, () => runCrossnode(v, { ...fanoutOptions(o, serverCpus), redisUrl: o.redis })]);
   }
@@ -117,6 +121,8 @@ async function main(o: BenchOptions): Promise<number> {
     if (targets.length > 0) lines.push('Targets (issue 2):', ...targets.map((t) => `  ${t}`), '');
     const crossTargets = renderCrossnodeTargets(rows);
     if (crossTargets.length > 0) lines.push('Targets (issue 4, cross-node over Redis):', ...crossTargets.map((t) => `  ${t}`), '');
+    const fallback = renderFallbackRatios(rows);
+    if (fallback.length > 0) lines.push('Fallback transports (ratio column: vs socketio/polling):', ...fallback.map((t) => `  ${t}`), '');
     const redisCost = renderRedisCost(rows);
     if (redisCost.length > 0) lines.push('Redis commands per publication (measured flood; split from a MONITOR sample):', ...redisCost.map((t) => `  ${t}`), '');
     const notes = [

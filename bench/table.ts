@@ -11,8 +11,28 @@ export const TARGETS = {
   memoryVsSocketIo: 0.5,
 } as const;
 
+/** Scenarios whose ratios are not against plain `socketio`: fallback compares with socket.io over long polling. */
+const BASELINE_SYSTEM: Readonly<Record<string, string>> = { fallback: 'socketio/polling' };
+
 function baseline(rows: readonly ResultRow[], scenario: string): ResultRow | undefined {
-  return rows.find((r) => r.scenario === scenario && r.system === 'socketio');
+  const system = BASELINE_SYSTEM[scenario] ?? 'socketio';
+  return rows.find((r) => r.scenario === scenario && r.system === system);
+}
+
+/**
+ * Fallback scenario: Switchboard's SSE and long-polling rows against socket.io over long polling,
+ * deliveries/s and p99 (the table's ratio column holds the deliveries/s ratio for every row).
+ */
+export function renderFallbackRatios(rows: readonly ResultRow[]): string[] {
+  const base = baseline(rows, 'fallback');
+  if (!base) return [];
+  return rows
+    .filter((r) => r.scenario === 'fallback' && r !== base && r.system.startsWith('switchboard/') && !r.system.endsWith('/ws'))
+    .map((r) => {
+      const tput = r.deliveriesPerSec !== null && base.deliveriesPerSec ? `${(r.deliveriesPerSec / base.deliveriesPerSec).toFixed(2)}× the deliveries/s` : 'deliveries/s not comparable';
+      const p99 = r.p99Ms !== null && base.p99Ms ? `${(r.p99Ms / base.p99Ms).toFixed(2)}× the p99` : 'p99 not comparable';
+      return `${r.system} vs ${base.system}: ${tput}, ${p99}`;
+    });
 }
 
 /** deliveries/s ratio for throughput rows, KiB ratio for memory rows; null when not comparable. */

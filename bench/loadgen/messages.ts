@@ -1,5 +1,6 @@
 /** IPC messages between the orchestrator (bench/run.ts) and the subscriber workers. */
 import type { Role, SystemName } from './dialect.ts';
+import type { SubscriberTransport } from './http/subscriber.ts';
 
 export type ToWorker =
   | {
@@ -10,6 +11,8 @@ export type ToWorker =
       port: number;
       count: number;
       localAddress?: string;
+      /** How the connections reach the server. @default 'websocket' */
+      transport?: SubscriberTransport;
       /** Handshakes in flight at once. */
       concurrency: number;
     }

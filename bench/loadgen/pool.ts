@@ -5,6 +5,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Role, SystemName } from './dialect.ts';
+import type { SubscriberTransport } from './http/subscriber.ts';
 import { Histogram } from './histogram.ts';
 import type { FromWorker, ToWorker, WorkerReport } from './messages.ts';
 
@@ -21,6 +22,8 @@ export interface OpenOptions {
   localAddresses?: string[];
   /** Handshakes in flight per worker. @default 64 */
   concurrency?: number;
+  /** How the connections reach the server. @default 'websocket' */
+  transport?: SubscriberTransport;
 }
 
 export interface MergedReport {
@@ -105,6 +108,7 @@ export class WorkerPool {
           count,
           concurrency: o.concurrency ?? 64,
           ...(localAddress ? { localAddress } : {}),
+          ...(o.transport ? { transport: o.transport } : {}),
         });
         return reply;
       }),

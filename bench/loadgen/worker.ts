@@ -1,17 +1,17 @@
 /**
- * Subscriber worker process (forked by the orchestrator): holds many raw WebSocket clients of one
- * system, counts deliveries and, when asked, records publish→deliver latency from the timestamp
- * in each payload. Exits when the parent says `close` or disappears.
+ * Subscriber worker process (forked by the orchestrator): holds many raw WebSocket (or raw HTTP:
+ * SSE, long polling) clients of one system, counts deliveries and, when asked, records
+ * publish→deliver latency from the timestamp in each payload. Exits when the parent says `close` or disappears.
  */
 import { openClient } from './client.ts';
 import { dialects } from './dialects/index.ts';
 import { Histogram } from './histogram.ts';
 import type { FromWorker, ToWorker } from './messages.ts';
 import { nowMicros, readSentMicros } from './payload.ts';
-import type { RawWebSocket } from './connection.ts';
+import { openHttpClient, type Closable } from './http/subscriber.ts';
 
 const MAX_PROBLEMS = 5;
-const clients: RawWebSocket[] = [];
+const clients: Closable[] = [];
 let delivered = 0;
 let firstUs = 0;
 let lastUs = 0;
@@ -62,7 +62,8 @@ async function openAll(msg: Extract<ToWorker, { type: 'open' }>): Promise<void> 
   const lane = async (): Promise<void> => {
     while (next < msg.count) {
       next++;
-      clients.push(await openClient(dialect, msg.role, target, hooks));
+      const transport = msg.transport ?? 'websocket';
+      clients.push(transport === 'websocket' ? await openClient(dialect, msg.role, target, hooks) : await openHttpClient(dialect, transport, msg.role, target, hooks));
     }
   };
   try {
