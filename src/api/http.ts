@@ -98,6 +98,17 @@ function str(b: Body, k: string, required: boolean): string | undefined {
   return v;
 }
 
+/** `limit` (a positive integer, capped at `max`; default `max`) and `cursor` of a paged method. */
+function pageOptions(b: Body, max: number): { limit: number; cursor?: string } {
+  let limit = max;
+  if (b.limit !== undefined) {
+    if (typeof b.limit !== 'number' || !Number.isSafeInteger(b.limit) || b.limit < 1) throw new ApiError(400, 'field "limit" must be a positive integer');
+    limit = Math.min(b.limit, max);
+  }
+  const cursor = str(b, 'cursor', false);
+  return cursor === undefined ? { limit } : { limit, cursor };
+}
+
 function int(b: Body, k: string): number | undefined {
   const v = b[k];
   if (v === undefined || v === null) return undefined;
@@ -156,17 +167,11 @@ const OPS: Record<string, (node: SwitchboardNode, b: Body) => Promise<unknown>> 
   async presence(node, b) {
     known(b, ['channel', 'limit', 'cursor']);
     const ch = str(b, 'channel', true);
-    const cursor = str(b, 'cursor', false);
-    const max = node.options.presencePageSize;
-    let limit = max;
-    if (b.limit !== undefined) {
-      if (typeof b.limit !== 'number' || !Number.isSafeInteger(b.limit) || b.limit < 1) throw new ApiError(400, 'field "limit" must be a positive integer');
-      limit = Math.min(b.limit, max);
-    }
+    const pageOpts = pageOptions(b, node.options.presencePageSize);
     const { options } = resolveChannel(ch, node.options);
     if (!options.presence) throw new ApiError(400, 'presence is off for this namespace');
     try {
-      const page = await node.broker.presencePage(ch, cursor === undefined ? { limit } : { limit, cursor });
+      const page = await node.broker.presencePage(ch, pageOpts);
       return page.cursor === undefined ? { presence: page.clients } : { presence: page.clients, cursor: page.cursor };
     } catch (err) {
       if (err instanceof BadCursorError) throw new ApiError(400, err.message);
@@ -227,15 +232,9 @@ const OPS: Record<string, (node: SwitchboardNode, b: Body) => Promise<unknown>> 
     if (typeof b.user !== 'string') throw new ApiError(400, 'field "user" must be a string');
     if (b.user === '') throw new ApiError(400, 'anonymous connections are not registered; give a user id');
     if (!node.options.userRegistry) throw new ApiError(400, 'the user registry is off (userRegistry: false)');
-    const cursor = str(b, 'cursor', false);
-    const max = node.options.presencePageSize;
-    let limit = max;
-    if (b.limit !== undefined) {
-      if (typeof b.limit !== 'number' || !Number.isSafeInteger(b.limit) || b.limit < 1) throw new ApiError(400, 'field "limit" must be a positive integer');
-      limit = Math.min(b.limit, max);
-    }
+    const pageOpts = pageOptions(b, node.options.presencePageSize);
     try {
-      return await node.cluster.userConnections(b.user, cursor === undefined ? { limit } : { limit, cursor });
+      return await node.cluster.userConnections(b.user, pageOpts);
     } catch (err) {
       if (err instanceof BadCursorError) throw new ApiError(400, err.message);
       throw err;

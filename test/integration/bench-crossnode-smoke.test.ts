@@ -6,12 +6,10 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { runBench } from '../helpers/bench.ts';
 import type { ResultRow } from '../../bench/result.ts';
 import { requireService, SHARED_REDIS_URL, startRedis, type RedisProcess } from '../helpers/cluster-redis.ts';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 const u = new URL(SHARED_REDIS_URL);
 const haveRedis = await requireService('Redis', u.hostname, Number(u.port || 6379)); // stands for "redis-server is installed"
 let redis: RedisProcess | undefined;
@@ -23,24 +21,6 @@ after(async () => {
   await redis?.stop();
 });
 
-function runBench(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`bench did not finish within ${timeoutMs} ms\n${stderr}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 test('bench crossnode runs tiny on two Switchboard nodes and two socket.io servers over Redis', { timeout: 90_000, skip: !haveRedis && 'no Redis' }, async () => {
   const { code, stdout, stderr } = await runBench(
