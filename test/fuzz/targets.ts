@@ -165,6 +165,9 @@ const fakeNode = {
   disconnect() {
     return 0;
   },
+  async disconnectEverywhere() {
+    return { disconnected: 0 };
+  },
   clusterInfo() {
     return [];
   },
