@@ -6,32 +6,21 @@
  * batch and takes its place: the client's newest request is the one it is waiting on, and since
  * batches only advance on acks, superseded polls can neither reorder nor lose frames.
  *
- * States: open → (session closed) closing → done, or open → done when no poll came for
- * `absenceTimeout`. In "closing" the last batch (ending with the `disconnect` frame) is held for
- * the client until acknowledged or the absence timeout.
+ * Lifecycle (open → closing → done, absence) in http/transport.ts. In "closing" the last batch
+ * (ending with the `disconnect` frame) is held for the client until acknowledged or the absence
+ * timeout.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { disconnect, type Disconnect } from '../../protocol/codes.ts';
+import type { ServerResponse } from 'node:http';
+import type { Disconnect } from '../../protocol/codes.ts';
 import type { Format } from '../../server/format.ts';
-import type { Transport, TransportHandler } from '../../server/transport.ts';
-import type { Clock, TimerHandle } from '../../util/clock.ts';
+import type { TimerHandle } from '../../util/clock.ts';
 import { sendError, type Headers } from '../http/http.ts';
-import type { HttpTransportOptions } from '../http/options.ts';
-import { Upstream, type UpstreamTarget } from '../http/upstream.ts';
+import { HttpSessionTransport, type HttpSessionHost } from '../http/transport.ts';
 import { BatchQueue } from './batches.ts';
 import { emptyBody, pollJson } from './format.ts';
 
-/** Bytes held for the client past which write() reports backpressure (as on WebSocket). */
-const HIGH_WATERMARK = 64 * 1024;
-
 /** What a PollTransport needs from its endpoint. */
-export interface PollHost {
-  readonly clock: Clock;
-  readonly options: HttpTransportOptions;
-  readonly maxMessageBytes: number;
-  /** The transport is finished: forget its key, remember why it ended. */
-  ended(t: PollTransport, d: Disconnect): void;
-}
+export type PollHost = HttpSessionHost<PollTransport>;
 
 interface Held {
   res: ServerResponse;
@@ -39,31 +28,12 @@ interface Held {
   timer: TimerHandle;
 }
 
-type State = 'open' | 'closing' | 'done';
-
-export class PollTransport implements Transport, UpstreamTarget {
+export class PollTransport extends HttpSessionTransport<PollTransport> {
   readonly kind = 'poll' as const;
   readonly format: Format = pollJson;
-  readonly upstream: Upstream;
-  private handler: TransportHandler | null = null;
-  private state: State = 'open';
-  private closedWith: Disconnect | null = null;
+  protected readonly absentWhat = 'no poll';
   private readonly batches = new BatchQueue();
   private held: Held | null = null;
-  private absence: TimerHandle | undefined;
-  private needDrain = false;
-
-  constructor(
-    readonly key: string,
-    readonly remoteAddress: string,
-    private readonly host: PollHost,
-  ) {
-    this.upstream = new Upstream(this, () => ({ maxBytes: host.maxMessageBytes, maxQueued: host.options.maxQueuedPosts }));
-  }
-
-  setHandler(handler: TransportHandler): void {
-    this.handler = handler;
-  }
 
   // ---- Transport -------------------------------------------------------------------------------
 
@@ -76,17 +46,7 @@ export class PollTransport implements Transport, UpstreamTarget {
     this.batches.push(chunks);
     const held = this.held;
     if (held) this.answer(held.res, held.cors, this.batches.next()!.body);
-    const ok = this.bufferedBytes < HIGH_WATERMARK;
-    if (!ok) this.needDrain = true;
-    return ok;
-  }
-
-  pause(): void {
-    this.upstream.pause();
-  }
-
-  resume(): void {
-    this.upstream.resume();
+    return this.belowWatermark();
   }
 
   close(d: Disconnect): void {
@@ -95,22 +55,6 @@ export class PollTransport implements Transport, UpstreamTarget {
     this.state = 'closing';
     this.upstream.drain();
     if (this.batches.empty) this.finish(d); // nothing left to deliver (a held poll gets the 410)
-  }
-
-  // ---- UpstreamTarget --------------------------------------------------------------------------
-
-  get ended(): Disconnect | null {
-    return this.state === 'open' ? null : this.closedWith;
-  }
-
-  deliver(body: Buffer): Disconnect | null {
-    this.handler?.onMessage(body);
-    return this.ended;
-  }
-
-  tooLarge(): Disconnect {
-    if (this.state === 'open') this.handler?.onTransportError(disconnect('messageTooLarge', { reason: `message too large (max ${this.host.maxMessageBytes} bytes)` }));
-    return this.closedWith ?? disconnect('messageTooLarge');
   }
 
   // ---- polls -----------------------------------------------------------------------------------
@@ -131,12 +75,8 @@ export class PollTransport implements Transport, UpstreamTarget {
     }
     const old = this.held;
     if (old) this.answer(old.res, old.cors, emptyBody(this.batches.acked));
-    this.host.clock.clearTimeout(this.absence);
-    this.absence = undefined;
-    if (this.needDrain && this.bufferedBytes < HIGH_WATERMARK) {
-      this.needDrain = false;
-      this.handler?.onDrain();
-    }
+    this.present();
+    this.checkDrain();
     const batch = this.batches.next();
     if (batch) return this.answer(res, cors, batch.body);
     if (this.state === 'closing') {
@@ -170,38 +110,12 @@ export class PollTransport implements Transport, UpstreamTarget {
     if (!this.held) this.startAbsence();
   }
 
-  private startAbsence(): void {
-    if (this.state === 'done') return;
-    this.host.clock.clearTimeout(this.absence);
-    this.absence = this.host.clock.setTimeout(() => this.onAbsent(), this.host.options.absenceTimeout * 1000);
+  protected get attached(): boolean {
+    return this.held !== null;
   }
 
-  /**
-   * The client ended the session itself (`DELETE ?session=KEY`): closed at once, as a WebSocket
-   * close with 1000 would, so presence and leave events do not wait for the absence timeout.
-   */
-  leave(): void {
-    if (this.state === 'done') return;
-    const d = disconnect('connectionClosed', { reason: 'client left' });
-    this.closedWith = d;
-    this.finish(d);
-    this.handler?.onClose(1000, d.reason);
-  }
-
-  private onAbsent(): void {
-    this.absence = undefined;
-    if (this.state === 'done' || this.held) return;
-    if (this.state === 'closing') return this.finish(this.closedWith!);
-    const d = disconnect('connectionClosed', { reason: `no poll for ${this.host.options.absenceTimeout} s` });
-    this.closedWith = d;
-    this.finish(d);
-    this.handler?.onClose(1006, d.reason);
-  }
-
-  private finish(d: Disconnect): void {
-    this.state = 'done';
-    this.host.clock.clearTimeout(this.absence);
-    this.absence = undefined;
+  /** The session is over: a held poll gets 410 with the disconnect; queued batches are dropped. */
+  protected release(d: Disconnect): void {
     const held = this.held;
     if (held) {
       this.held = null;
@@ -209,7 +123,5 @@ export class PollTransport implements Transport, UpstreamTarget {
       sendError(held.res, 410, 'session ended', { headers: held.cors, disconnect: d });
     }
     this.batches.clear();
-    this.upstream.drain();
-    this.host.ended(this, d);
   }
 }
