@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { Client, type Publication } from '../../src/client/index.ts';
 import { requireService, SHARED_REDIS_URL, startRedis, type RedisProcess } from '../helpers/cluster-redis.ts';
 import { apiPublish, roundRobinWebSocket, startNodes, type NodeProcess } from '../helpers/cluster-nodes.ts';
+import { waitFor } from './client-helpers.ts';
 
 const natsUrl = process.env.SWITCHBOARD_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 const nu = new URL(natsUrl);
@@ -19,14 +20,6 @@ const natsPrefix = `sbitnats${process.pid}`;
 const nodes: NodeProcess[] = [];
 const shards: RedisProcess[] = [];
 const clients: Client[] = [];
-
-const waitFor = async (cond: () => boolean, ms: number, what: string) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
 
 after(async () => {
   for (const c of clients) c.close();

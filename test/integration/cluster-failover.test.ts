@@ -8,20 +8,13 @@ import assert from 'node:assert/strict';
 import { Client, type GapEvent, type Publication, type SubscribedEvent } from '../../src/client/index.ts';
 import { deletePrefix, requireService, SHARED_REDIS_URL } from '../helpers/cluster-redis.ts';
 import { apiPublish, roundRobinWebSocket, startNodes, type NodeProcess } from '../helpers/cluster-nodes.ts';
+import { waitFor } from './client-helpers.ts';
 
 const u = new URL(SHARED_REDIS_URL);
 const available = await requireService('Redis', u.hostname, Number(u.port || 6379));
 const prefix = `sbit-failover-${process.pid}`;
 let nodes: NodeProcess[] = [];
 const clients: Client[] = [];
-
-const waitFor = async (cond: () => boolean, ms: number, what: string) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
 
 before(async () => {
   if (available) nodes = await startNodes(['a', 'b', 'c'], { type: 'redis', url: SHARED_REDIS_URL, prefix });

@@ -9,20 +9,13 @@ import assert from 'node:assert/strict';
 import { Client, type GapEvent, type Publication, type SubscribedEvent } from '../../src/client/index.ts';
 import { requireService, SHARED_REDIS_URL, startRedis, type RedisProcess } from '../helpers/cluster-redis.ts';
 import { apiPublish, startNodes, type NodeProcess } from '../helpers/cluster-nodes.ts';
+import { waitFor } from './client-helpers.ts';
 
 const u = new URL(SHARED_REDIS_URL);
 const available = await requireService('Redis', u.hostname, Number(u.port || 6379));
 let redis: RedisProcess | undefined;
 let nodes: NodeProcess[] = [];
 const clients: Client[] = [];
-
-const waitFor = async (cond: () => boolean, ms: number, what: string) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
 
 before(async () => {
   if (!available) return;
