@@ -3,7 +3,8 @@
  * - `GET /` — the demo chat (src/web/static/index.html, app.js, style.css);
  * - `GET /sdk/switchboard.js` — the SDK as one browser ESM file, built with esbuild on the first
  *   request and kept in memory (sdk.ts), so `npm install && npm start` needs no build step;
- * - `GET /sdk/switchboard.d.ts` — its types (hand-written: src/web/sdk/switchboard.d.ts).
+ * - `GET /sdk/switchboard.d.ts` — its types, generated from the SDK's sources on `npm install`
+ *   (scripts/build-sdk-types.ts; generated on first request if missing).
  *
  * Static files are read once and cached with an ETag; everything answers `HEAD` too.
  */
@@ -11,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RouteHandler } from '../server/node.ts';
-import { loadSdk } from './sdk.ts';
+import { loadSdk, loadSdkTypes } from './sdk.ts';
 
 /** What installWeb needs from a node. */
 export interface WebHost {
@@ -90,7 +91,15 @@ export function installWeb(node: WebHost): void {
       return true;
     }
     if (path === '/sdk/switchboard.d.ts') {
-      send(req, res, await cached(path, async () => asset(await readFile(typesFile), 'text/plain; charset=utf-8')));
+      let a: Asset;
+      try {
+        a = await cached(path, async () => asset(await loadSdkTypes(typesFile), 'text/plain; charset=utf-8'));
+      } catch (err) {
+        res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
+        res.end(`cannot generate the SDK declarations: ${(err as Error).message}`);
+        return true;
+      }
+      send(req, res, a);
       return true;
     }
     const s = STATIC[path];

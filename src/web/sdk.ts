@@ -7,6 +7,8 @@
  * started without devDependencies working (that one route answers 503 with the reason).
  */
 
+import { readFile } from 'node:fs/promises';
+
 interface SdkBuild {
   js: string;
   warnings: string[];
@@ -25,4 +27,29 @@ export function loadSdk(): Promise<SdkBuild> {
     build = undefined;
   });
   return build;
+}
+
+const types = new Map<string, Promise<string>>();
+
+/**
+ * The bundle's declarations: the file `npm install` generated (scripts/build-sdk-types.ts), or,
+ * when it is missing, generated now (≈ 5 s, once per process). A failure is retried next call.
+ */
+export function loadSdkTypes(file: URL): Promise<string> {
+  let p = types.get(file.href);
+  if (!p) {
+    p = (async () => {
+      try {
+        return await readFile(file, 'utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        const script = new URL('../../scripts/build-sdk-types.ts', import.meta.url).href;
+        const mod = (await import(script)) as { buildSdkTypes(): Promise<string> };
+        return mod.buildSdkTypes();
+      }
+    })();
+    types.set(file.href, p);
+    p.catch(() => types.delete(file.href));
+  }
+  return p;
 }
