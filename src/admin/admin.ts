@@ -74,7 +74,7 @@ async function api(node: SwitchboardNode, req: IncomingMessage, res: ServerRespo
   if (op === 'channels' && get) {
     const n = Math.min(100, Math.max(1, Number(url.searchParams.get('n')) || 20));
     // Internal channels ('$sb:nodes', the cluster registry) are not client channels: left out.
-    return json(res, 200, { channels: node.hub.busiest(n + 4).filter((c) => !c.channel.startsWith('$')).slice(0, n) });
+    return json(res, 200, { channels: node.hub.busiest(n, (c) => c.startsWith('$')) });
   }
   if (op === 'clients' && get) {
     const client = url.searchParams.get('client');

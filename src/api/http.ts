@@ -1,6 +1,6 @@
 /**
  * HTTP server API for backends: POST /api/{publish,broadcast,presence,presence_stats,history,
- * disconnect,connections,info}
+ * disconnect,connections,channels,info}
  * with a JSON body and `Authorization: apikey KEY`. Bodies are size-limited and validated; every
  * failure is a 4xx with `{"error": {"code", "message"}}`.
  */
@@ -239,6 +239,12 @@ const OPS: Record<string, (node: SwitchboardNode, b: Body) => Promise<unknown>> 
       if (err instanceof BadCursorError) throw new ApiError(400, err.message);
       throw err;
     }
+  },
+
+  async channels(node, b) {
+    known(b, ['limit']);
+    const limit = pageOptions(b, 100).limit;
+    return node.cluster.busiestChannels(limit);
   },
 
   async info(node, b) {

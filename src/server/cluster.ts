@@ -23,6 +23,9 @@ export const CONTROL_CHANNEL = '$sb:control';
  */
 export const USER_PREFIX = '$sb:user:';
 
+/** How many of its busiest channels each node includes in its report. */
+export const BUSIEST_REPORTED = 20;
+
 export interface ControlDisconnect {
   op: 'disconnect';
   /** The node that sent it (which already acted locally). */
@@ -53,6 +56,8 @@ export interface NodeInfo {
   publishes: number;
   deliveries: number;
   rssBytes: number;
+  /** This node's busiest client channels by local subscribers (at most BUSIEST_REPORTED). */
+  busiest?: Array<{ channel: string; subscribers: number }>;
   /** Where other nodes reach this one over HTTP (forwarding of SSE/poll requests). */
   url: string;
   /** Sender's clock, ms. */
@@ -166,6 +171,33 @@ export class Cluster implements HubSubscriber {
       out.push({ ...info, stale: age > interval * 3, age });
     }
     return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /**
+   * The cluster's busiest channels from the nodes' reports (no node is asked): subscribers summed
+   * over live nodes. Each node reports only its BUSIEST_REPORTED busiest, so a channel that is
+   * in no node's list is missing and a sum may leave out nodes where it is small (`partial`).
+   */
+  busiestChannels(n: number): { channels: Array<{ channel: string; subscribers: number; nodes: number }>; partial: boolean; staleNodes: string[] } {
+    const merged = new Map<string, { subscribers: number; nodes: number }>();
+    const staleNodes: string[] = [];
+    let partial = false;
+    for (const e of this.entries()) {
+      if (e.stale) {
+        staleNodes.push(e.name);
+        continue;
+      }
+      const list = e.busiest ?? [];
+      if (list.length >= BUSIEST_REPORTED || e.channels > list.length + 2) partial = true;
+      for (const c of list) {
+        const m = merged.get(c.channel) ?? { subscribers: 0, nodes: 0 };
+        m.subscribers += c.subscribers;
+        m.nodes++;
+        merged.set(c.channel, m);
+      }
+    }
+    const channels = [...merged].map(([channel, m]) => ({ channel, ...m })).sort((a, b) => b.subscribers - a.subscribers || (a.channel < b.channel ? -1 : 1));
+    return { channels: channels.slice(0, n), partial, staleNodes };
   }
 
   /**

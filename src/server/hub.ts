@@ -82,11 +82,20 @@ export class Hub implements BrokerHandler {
   }
 
   /** Channels by local subscriber count, busiest first. */
-  busiest(n: number): Array<{ channel: string; subscribers: number }> {
-    return [...this.channels]
-      .map(([channel, e]) => ({ channel, subscribers: e.subscribers.size }))
-      .sort((a, b) => b.subscribers - a.subscribers)
-      .slice(0, n);
+  busiest(n: number, skip?: (channel: string) => boolean): Array<{ channel: string; subscribers: number }> {
+    // One pass keeping the n largest (most channels lose to the smallest kept and cost one
+    // comparison), rather than sorting every channel: this runs on every node report.
+    const top: Array<{ channel: string; subscribers: number }> = [];
+    for (const [channel, e] of this.channels) {
+      const subscribers = e.subscribers.size;
+      if (top.length === n && subscribers <= top[n - 1]!.subscribers) continue;
+      if (skip?.(channel)) continue;
+      let i = top.length;
+      while (i > 0 && top[i - 1]!.subscribers < subscribers) i--;
+      top.splice(i, 0, { channel, subscribers });
+      if (top.length > n) top.pop();
+    }
+    return top;
   }
 
   /** Adds a local subscriber; the first one makes the node subscribe at the broker. Resolves once events flow. */

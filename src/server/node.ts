@@ -21,7 +21,7 @@ import { acceptUpgrade, checkUpgrade, HandshakeError, refuseUpgrade } from '../t
 import { WebSocketTransport } from '../transports/websocket/transport.ts';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 import { Authenticator } from './auth.ts';
-import { Cluster, USER_PREFIX, type ClusterEntry, type NodeInfo } from './cluster.ts';
+import { BUSIEST_REPORTED, Cluster, USER_PREFIX, type ClusterEntry, type NodeInfo } from './cluster.ts';
 import { forwardIfForeign, ownerTag } from './forward.ts';
 import { SignalRouter } from './signaling.ts';
 import { resolveChannel } from './channels.ts';
@@ -471,6 +471,7 @@ export class SwitchboardNode implements SessionContext {
       publishes: this.stats.publishes,
       deliveries: this.hub.deliveries,
       rssBytes: process.memoryUsage().rss,
+      busiest: this.hub.busiest(BUSIEST_REPORTED, (ch) => ch.startsWith('$')),
       url: this.options.advertiseUrl || this.httpUrl,
       time: this.clock.now(),
     };

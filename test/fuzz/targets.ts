@@ -176,6 +176,9 @@ const fakeNode = {
     async userConnections() {
       return { connections: [] };
     },
+    busiestChannels() {
+      return { channels: [], partial: false, staleNodes: [] };
+    },
   },
   broker: {
     async presence() {
@@ -193,7 +196,7 @@ const fakeNode = {
   },
 } as unknown as SwitchboardNode;
 
-const API_METHODS = ['publish', 'broadcast', 'presence', 'presence_stats', 'history', 'disconnect', 'info', 'connections'];
+const API_METHODS = ['publish', 'broadcast', 'presence', 'presence_stats', 'history', 'disconnect', 'info', 'connections', 'channels'];
 
 export const apiBody: FuzzTarget = {
   name: 'http-api-body',
@@ -206,6 +209,7 @@ export const apiBody: FuzzTarget = {
     '\x05{"user":"42","client":"c","reconnect":false,"delay":100,"reason":"bye"}',
     '\x06{}',
     '\x07{"user":"42","limit":10,"cursor":"5"}',
+    '\x08{"limit":5}',
     '\x02{"channel":"chat:x","limit":2,"cursor":"1"}',
   ].map(b),
   dictionary: JSON_DICT.concat(['"channel"', '"channels"', '"idempotencyKey"', '"user"', '"client"', '"delay"', '"reason"', '"reconnect"', '"cursor"', '"limit"'].map(b)),

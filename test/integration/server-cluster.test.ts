@@ -121,3 +121,28 @@ test('user registry: /api/connections finds a user on every node, marks a dead n
   await b.close();
   await broker.close();
 });
+
+test('/api/channels: the cluster\'s busiest channels merged from the node reports, no node asked', async () => {
+  const broker = new MemoryBroker();
+  const a = await startNode({ port: 0, host: '127.0.0.1', insecure: true, name: 'a', broker, nodeInfoInterval: 0.1, ...ns });
+  const b = await startNode({ port: 0, host: '127.0.0.1', insecure: true, name: 'b', broker: broker.peer(), nodeInfoInterval: 0.1, ...ns });
+  const clients = await Promise.all([a, a, a, b, b].map((n) => RawClient.connect(n.wsUrl)));
+  for (const c of clients.slice(0, 4)) await c.request({ t: 'sub', ch: 'c:hot' }); // 3 on a, 1 on b
+  await clients[4]!.request({ t: 'sub', ch: 'c:quiet' });
+  await new Promise((r) => setTimeout(r, 350));
+  const res = await fetch(`${b.httpUrl}/api/channels`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"limit":10}' });
+  const body = (await res.json()) as any;
+  assert.deepEqual(body.result.channels, [
+    { channel: 'c:hot', subscribers: 4, nodes: 2 },
+    { channel: 'c:quiet', subscribers: 1, nodes: 1 },
+  ]);
+  assert.equal(body.result.partial, false);
+  assert.deepEqual(body.result.staleNodes, []);
+  assert.equal(a.hub.busiest(1, (c) => c.startsWith('$'))[0]!.channel, 'c:hot');
+  for (const c of clients) c.close();
+  await a.close();
+  await new Promise((r) => setTimeout(r, 500));
+  assert.deepEqual(b.cluster.busiestChannels(10).staleNodes, ['a'], 'a stopped reporting: its counts are left out and it is named');
+  await b.close();
+  await broker.close();
+});
