@@ -7,7 +7,7 @@
  * `buildSdkTypes()` resolves the text without writing it (the server uses that when the file is
  * missing).
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -26,6 +26,8 @@ export async function buildSdkTypes(): Promise<string> {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const started = Date.now();
-  writeFileSync(typesPath, await buildSdkTypes());
+  const text = await buildSdkTypes();
+  mkdirSync(dirname(typesPath), { recursive: true }); // the folder holds only this generated file, so a fresh clone lacks it
+  writeFileSync(typesPath, text);
   console.log(`sdk types: wrote ${typesPath} in ${Date.now() - started} ms`);
 }
