@@ -70,8 +70,13 @@ test('Redis restarted mid-stream: nodes resubscribe, clients are told of the gap
     const byEpoch = new Map<string, number[]>();
     for (const p of w.got) byEpoch.set(p.epoch, [...(byEpoch.get(p.epoch) ?? []), p.offset]);
     for (const [e, offs] of byEpoch) for (let i = 1; i < offs.length; i++) assert.ok(offs[i]! > offs[i - 1]!, `client ${k} epoch ${e}: ${offs[i - 1]} then ${offs[i]}`);
-    // Everything before the restart arrived, in order.
-    assert.deepEqual(byEpoch.get(firstEpoch)?.slice(0, 300), Array.from({ length: 300 }, (_, i) => i + 1), `client ${k}: pre-restart publications`);
+    // Everything before the restart arrived, in order — except that the very last one (#300,
+    // acknowledged to the publisher just before Redis was SIGKILLed without persistence) may still
+    // have been in flight to this node's subscriber connection and died with it; publishes are
+    // sequential, so nothing earlier can be. That loss is reported (below), not silent.
+    const old = byEpoch.get(firstEpoch) ?? [];
+    assert.ok(old.length === 300 || old.length === 299, `client ${k}: ${old.length} pre-restart publications`);
+    assert.deepEqual(old, Array.from({ length: old.length }, (_, i) => i + 1), `client ${k}: pre-restart publications in order, no hole`);
     // Told plainly: the resubscribe after the reset could not recover across the epoch change.
     const told = w.subscribed.some((e) => e.resubscribed && e.recovered === false) || w.gaps.length > 0;
     assert.ok(told, `client ${k} was told of the gap (subscribed: ${JSON.stringify(w.subscribed)})`);
