@@ -35,8 +35,8 @@ export interface BenchOptions {
   cpuProf: string | undefined;
   /** Arguments after `turn`, passed to bench/turn.ts. */
   turnArgs: string[];
-  /** crossnode: the Redis both nodes use. @default 'redis://127.0.0.1:6379' */
-  redis: string;
+  /** crossnode: the Redis both nodes use; undefined starts a private redis-server (bench/redis-private.ts). */
+  redis: string | undefined;
 }
 
 export class UsageError extends Error {
@@ -58,7 +58,8 @@ export const USAGE = `usage: npm run bench -- [fanout|memory|fallback|crossnode|
   --latency-only       fan-out: skip the throughput phase (e.g. to profile the fixed-load path)
   --no-pin             do not pin the server to CPU 0 (and the load generator to the others)
   --cpu-prof [DIR]     write a V8 CPU profile of each server child (default DIR .bench-tmp/prof)
-  --redis URL          crossnode: the Redis both nodes use (default redis://127.0.0.1:6379)
+  --redis URL          crossnode: the Redis both nodes use (default: a private redis-server started
+                       for the run on the load generator's cores, else redis://127.0.0.1:6379)
 'crossnode' (not in the default set: it needs a Redis) runs fanout over two nodes on Redis for switchboard
 and socketio, beside one Switchboard node on the memory broker.
 'fallback' runs the fan-out (100 subscribers) with the subscribers on SSE, long polling and WebSocket
@@ -92,7 +93,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     repeat: 1,
     cpuProf: undefined,
     turnArgs: [],
-    redis: 'redis://127.0.0.1:6379',
+    redis: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;

@@ -11,7 +11,8 @@ import { parseArgs, UsageError, type BenchOptions } from './cli.ts';
 import { combineRuns, isResultRow, type ResultRow, type ScenarioOutcome } from './result.ts';
 import type { SystemName } from './loadgen/dialect.ts';
 import { runFanout, type FanoutOptions } from './scenarios/fanout.ts';
-import { crossnodeSystems, runCrossnode } from './scenarios/crossnode.ts';
+import { crossnodeSystems, DEFAULT_REDIS_URL, runCrossnode } from './scenarios/crossnode.ts';
+import { startPrivateRedis, type PrivateRedis } from './redis-private.ts';
 import { fallbackVariants, runFallback } from './scenarios/fallback.ts';
 import { runMemory } from './scenarios/memory.ts';
 import { renderCrossnodeTargets, renderFallbackRatios, renderRedisCost, renderTable, renderTargets } from './table.ts';
@@ -50,7 +51,7 @@ function variants(o: BenchOptions, serverCpus: string | undefined, scenario: 'fa
     return fallbackVariants(o.systems).map((v) => [v.label, () => runFallback(v, { ...fanoutOptions(o, serverCpus), subscribers: o.fallbackSubscribers })]);
   }
   if (scenario === 'crossnode') {
-    return crossnodeSystems(o.systems).map((v) => [v, () => runCrossnode(v, { ...fanoutOptions(o, serverCpus), redisUrl: o.redis })]);
+    return crossnodeSystems(o.systems).map((v) => [v, () => runCrossnode(v, { ...fanoutOptions(o, serverCpus), redisUrl: o.redis ?? DEFAULT_REDIS_URL })]);
   }
   return o.systems.map((s) => [s, () => runOne(o, serverCpus, scenario, s)]);
 }
@@ -97,8 +98,15 @@ async function main(o: BenchOptions): Promise<number> {
       }
       continue;
     }
+    let own: PrivateRedis | undefined;
+    let so = o;
+    if (scenario === 'crossnode' && o.redis === undefined) {
+      own = await startPrivateRedis();
+      log(own ? `crossnode: private redis-server at ${own.url} (on the load generator's cores)` : `crossnode: redis-server not found; using ${DEFAULT_REDIS_URL}`);
+      so = { ...o, redis: own?.url ?? DEFAULT_REDIS_URL };
+    }
     // Repeats go round-robin over the systems, so a noisy spell on a shared machine hits them alike.
-    const runners = variants(o, serverCpus, scenario);
+    const runners = variants(so, serverCpus, scenario);
     const runs = new Map<string, ScenarioOutcome[]>(runners.map(([s]) => [s, []]));
     for (let r = 0; r < o.repeat; r++) {
       for (const [system, runIt] of runners) {
@@ -110,6 +118,7 @@ async function main(o: BenchOptions): Promise<number> {
       }
     }
     for (const [system] of runners) outcomes.push(combineRuns(runs.get(system)!));
+    await own?.stop();
   }
 
   const rows = outcomes.map((x) => x.row);
