@@ -33,6 +33,13 @@ await serve('switchboard', async () => {
     rateLimit: 1_000_000,
     rateBurst: 1_000_000,
     pingInterval: 3600,
+    // The publisher pipelines up to 256 publishes (--window) at up to millions per second; like
+    // the rate limit above, the per-connection in-flight cap (default 64, a guard against
+    // untrusted clients) is raised for it. It matters only with a remote broker: on the memory
+    // broker a publish completes synchronously, while over Redis the cap bounds how many publishes
+    // share one pipelined round trip, and so how many publications reach the nodes per read and
+    // share one write per subscriber socket (docs/benchmarks.md, cross-node).
+    maxInflight: 1024,
   });
   return {
     port: node.port,
