@@ -5,29 +5,11 @@
  * benchmark's alone. Undefined when `redis-server` is not installed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
+import { freePort, reachable } from '../test/helpers/net.ts';
 
 export interface PrivateRedis {
   url: string;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-function reachable(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-  });
 }
 
 export async function startPrivateRedis(): Promise<PrivateRedis | undefined> {
@@ -44,7 +26,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis | undefined> {
   });
   const deadline = Date.now() + 5000;
   for (;;) {
-    if (await Promise.race([failed, reachable(port)])) {
+    if (await Promise.race([failed, reachable('127.0.0.1', port, 200)])) {
       if (proc.exitCode !== null || proc.signalCode !== null || proc.pid === undefined) return undefined;
       break;
     }

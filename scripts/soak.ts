@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Client } from '../src/client/index.ts';
 import { FaultProxy } from '../test/helpers/fault-proxy.ts';
+import { freePort } from '../test/helpers/net.ts';
 import { covered, type GapRecord } from './soak-verdict.ts';
 
 const { values } = parseArgs({ options: { minutes: { type: 'string' }, clients: { type: 'string' }, nodes: { type: 'string' }, channels: { type: 'string' } }, strict: true });
@@ -26,14 +27,6 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TRANSPORTS = ['websocket', 'sse', 'poll'] as const;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const log = (m: string) => console.log(`[soak ${new Date().toISOString().slice(11, 19)}] ${m}`);
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function waitPort(port: number, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;

@@ -5,25 +5,13 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { freePort, reachable } from './net.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export const SHARED_REDIS_URL = process.env.SWITCHBOARD_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export { freePort, reachable };
 
-/** True when something accepts TCP at host:port within `ms`. */
-export function reachable(host: string, port: number, ms = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port });
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(ms, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
-}
+export const SHARED_REDIS_URL = process.env.SWITCHBOARD_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /**
  * Whether a backend test may run: true when reachable; false (the caller skips) when not and not
@@ -33,23 +21,6 @@ export async function requireService(what: string, host: string, port: number): 
   if (await reachable(host, port)) return true;
   if (process.env.CI === 'true') throw new Error(`${what} is not reachable at ${host}:${port}, and CI=true: the service must be running`);
   return false;
-}
-
-/** A free TCP port on loopback (and port+10000 free too, for Redis Cluster's bus port). */
-export async function freePort(withBus = false): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = createServer();
-      srv.once('error', reject);
-      srv.listen(0, '127.0.0.1', () => {
-        const p = (srv.address() as { port: number }).port;
-        srv.close(() => resolve(p));
-      });
-    });
-    if (!withBus) return port;
-    if (port + 10000 < 65536 && !(await reachable('127.0.0.1', port + 10000, 200))) return port;
-  }
-  throw new Error('no free port found');
 }
 
 const live = new Set<ChildProcess>();
