@@ -29,6 +29,7 @@ import { RedisObserver } from '../redis-observer.ts';
 import { describeRedisCost, redisCost, type RedisSnapshot } from '../redis-stats.ts';
 import { emptyRow, type ScenarioOutcome } from '../result.ts';
 import { ServerProcess } from '../servers/process.ts';
+import { writeObserver } from '../write-stats.ts';
 import { latencyPhase, runFanout, throughputPhase, type FanoutOptions, type Phase } from './fanout.ts';
 
 export const CROSSNODE_SYSTEMS = ['switchboard-1node', 'switchboard', 'socketio'] as const;
@@ -104,6 +105,7 @@ export async function runCrossnode(system: CrossnodeSystem, o: CrossnodeOptions)
     let published = 0;
     let floodWallMs = 0;
     const obs = observer;
+    const writes = system === 'switchboard' ? writeObserver([a.port, b.port], notes, 'frames per socket write over the flood, node A; node B') : undefined;
     const phase: Phase = {
       server: bothNodes(a, b),
       pool,
@@ -112,6 +114,7 @@ export async function runCrossnode(system: CrossnodeSystem, o: CrossnodeOptions)
       notes,
       floodObserver: {
         before: async () => {
+          await writes?.before();
           before = await obs.snapshot();
           floodWallMs = performance.now();
         },
@@ -119,6 +122,7 @@ export async function runCrossnode(system: CrossnodeSystem, o: CrossnodeOptions)
           floodWallMs = performance.now() - floodWallMs;
           after = await obs.snapshot();
           published = n;
+          await writes?.after();
         },
       },
     };

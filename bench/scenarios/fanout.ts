@@ -14,6 +14,7 @@ import { dialects } from '../loadgen/dialects/index.ts';
 import { WorkerPool } from '../loadgen/pool.ts';
 import { Publisher } from '../loadgen/publisher.ts';
 import { ServerProcess } from '../servers/process.ts';
+import { writeObserver } from '../write-stats.ts';
 import { coreBusy, describeCpuUse, readCpuTimes, type CpuTimes } from '../sysstat.ts';
 import { nowMicros } from '../loadgen/payload.ts';
 import { CONTENDED_NOTE, emptyRow, type ScenarioOutcome } from '../result.ts';
@@ -149,6 +150,7 @@ export async function runFanout(system: SystemName, o: FanoutOptions): Promise<S
     o.log(`${system}: ${o.subscribers} subscribers ready in ${Date.now() - t0} ms`);
     publisher = await Publisher.open(dialects[system], { host: HOST, port: server.port });
     const phase: Phase = { server, pool, publisher, o, notes };
+    if (system === 'switchboard') phase.floodObserver = writeObserver([server.port], notes);
     if (!o.skipThroughput) {
       row.deliveriesPerSec = await throughputPhase(phase);
       o.log(`${system}: throughput ${row.deliveriesPerSec} deliveries/s`);

@@ -97,6 +97,7 @@ export class Metrics {
     byIndex('switchboard_frames_queued_total', 'Frames queued for clients, by frame type (pings not included).', 'type', SENT_TYPES, s.sentFrames);
     byIndex('switchboard_frames_queued_bytes_total', 'Bytes of frames queued for clients, by frame type (pings not included).', 'type', SENT_TYPES, s.sentBytes);
     counter('switchboard_frames_sent_total', 'Frames written to clients.', () => s.framesOut);
+    counter('switchboard_transport_writes_total', 'Writes to client transports (frames_sent ÷ writes: frames per write, i.e. how well writes coalesce).', () => s.writes);
     counter('switchboard_bytes_sent_total', 'Bytes written to clients.', () => s.bytesOut);
     counter('switchboard_publications_total', 'Publications accepted (client and server API).', () => s.publishes);
     counter('switchboard_deliveries_total', 'Publications delivered to local subscribers.', () => node.hub.deliveries);

@@ -299,6 +299,7 @@ export class Session implements TransportHandler, HubSubscriber {
     }
     const n = out.length;
     this.ctx.stats.framesOut += n;
+    this.ctx.stats.writes++;
     this.ctx.stats.bytesOut += this.pendingBytes;
     this.pending = [];
     this.pendingBytes = 0;

@@ -17,6 +17,8 @@ export class Stats {
   messagesIn = 0;
   bytesIn = 0;
   framesOut = 0;
+  /** Transport writes (one per connection per flush): framesOut ÷ writes is how well writes coalesce. */
+  writes = 0;
   bytesOut = 0;
   publishes = 0;
   slowDisconnects = 0;
