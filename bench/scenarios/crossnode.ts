@@ -30,7 +30,7 @@ import { describeRedisCost, redisCost, type RedisSnapshot } from '../redis-stats
 import { emptyRow, type ScenarioOutcome } from '../result.ts';
 import { ServerProcess } from '../servers/process.ts';
 import { writeObserver } from '../write-stats.ts';
-import { latencyPhase, runFanout, throughputPhase, type FanoutOptions, type Phase } from './fanout.ts';
+import { measurePhases, runFanout, type FanoutOptions, type Phase } from './fanout.ts';
 
 export const CROSSNODE_SYSTEMS = ['switchboard-1node', 'switchboard', 'socketio'] as const;
 export type CrossnodeSystem = (typeof CROSSNODE_SYSTEMS)[number];
@@ -126,14 +126,7 @@ export async function runCrossnode(system: CrossnodeSystem, o: CrossnodeOptions)
         },
       },
     };
-    if (!o.skipThroughput) {
-      row.deliveriesPerSec = await throughputPhase(phase);
-      o.log(`${system} ×2: throughput ${row.deliveriesPerSec} deliveries/s`);
-    }
-    const { p50, p99 } = await latencyPhase(phase);
-    row.p50Ms = p50;
-    row.p99Ms = p99;
-    o.log(`${system} ×2: latency p50 ${p50} ms p99 ${p99} ms`);
+    await measurePhases(row, phase, `${system} ×2`);
 
     const pub = publisher;
     const sample = await obs.monitorSample(async () => (await pub.paced(o.sampleRate ?? 200, (o.sampleSeconds ?? 1) * 1000)).published);

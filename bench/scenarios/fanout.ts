@@ -10,6 +10,7 @@
  *    time in the payload.
  */
 import type { SystemName } from '../loadgen/dialect.ts';
+import type { SubscriberTransport } from '../loadgen/http/subscriber.ts';
 import { dialects } from '../loadgen/dialects/index.ts';
 import { WorkerPool } from '../loadgen/pool.ts';
 import { Publisher } from '../loadgen/publisher.ts';
@@ -17,7 +18,7 @@ import { ServerProcess } from '../servers/process.ts';
 import { writeObserver } from '../write-stats.ts';
 import { coreBusy, describeCpuUse, readCpuTimes, type CpuTimes } from '../sysstat.ts';
 import { nowMicros } from '../loadgen/payload.ts';
-import { CONTENDED_NOTE, emptyRow, type ScenarioOutcome } from '../result.ts';
+import { CONTENDED_NOTE, emptyRow, type ResultRow, type ScenarioOutcome } from '../result.ts';
 
 export interface FanoutOptions {
   subscribers: number;
@@ -133,8 +134,35 @@ export async function latencyPhase({ server, pool, publisher, o, notes }: Phase)
   return { p50: q(0.5), p99: q(0.99) };
 }
 
-export async function runFanout(system: SystemName, o: FanoutOptions): Promise<ScenarioOutcome> {
-  const row = emptyRow('fanout', system);
+/**
+ * The measured part of a fan-out run: the throughput phase (unless `skipThroughput`), then the
+ * latency phase, into `row`. `throughput` may wrap the throughput phase (e.g. to time the
+ * orchestrator around it).
+ */
+export async function measurePhases(row: ResultRow, phase: Phase, label: string, throughput: (run: () => Promise<number>) => Promise<number> = (run) => run()): Promise<void> {
+  if (!phase.o.skipThroughput) {
+    row.deliveriesPerSec = await throughput(() => throughputPhase(phase));
+    phase.o.log(`${label}: throughput ${row.deliveriesPerSec} deliveries/s`);
+  }
+  const { p50, p99 } = await latencyPhase(phase);
+  row.p50Ms = p50;
+  row.p99Ms = p99;
+  phase.o.log(`${label}: latency p50 ${p50} ms p99 ${p99} ms`);
+}
+
+/** How another scenario runs the fan-out under its own name (fallback.ts). */
+export interface FanoutAs {
+  scenario: string;
+  /** Row name. */
+  label: string;
+  /** The subscribers' transport (default WebSocket). */
+  transport?: SubscriberTransport;
+  /** Wraps the throughput phase (see measurePhases). */
+  throughput?: (run: () => Promise<number>) => Promise<number>;
+}
+
+export async function runFanout(system: SystemName, o: FanoutOptions, as: FanoutAs = { scenario: 'fanout', label: system }): Promise<ScenarioOutcome> {
+  const row = emptyRow(as.scenario, as.label);
   const notes: string[] = [];
   let server: ServerProcess | undefined;
   let pool: WorkerPool | undefined;
@@ -146,19 +174,12 @@ export async function runFanout(system: SystemName, o: FanoutOptions): Promise<S
     });
     pool = WorkerPool.start(o.workers);
     const t0 = Date.now();
-    await pool.open({ system, role: 'subscriber', host: HOST, port: server.port, count: o.subscribers, concurrency: 50 });
-    o.log(`${system}: ${o.subscribers} subscribers ready in ${Date.now() - t0} ms`);
+    await pool.open({ system, ...(as.transport ? { transport: as.transport } : {}), role: 'subscriber', host: HOST, port: server.port, count: o.subscribers, concurrency: 50 });
+    o.log(`${as.label}: ${o.subscribers} subscribers ready in ${Date.now() - t0} ms`);
     publisher = await Publisher.open(dialects[system], { host: HOST, port: server.port });
     const phase: Phase = { server, pool, publisher, o, notes };
     if (system === 'switchboard') phase.floodObserver = writeObserver([server.port], notes);
-    if (!o.skipThroughput) {
-      row.deliveriesPerSec = await throughputPhase(phase);
-      o.log(`${system}: throughput ${row.deliveriesPerSec} deliveries/s`);
-    }
-    const { p50, p99 } = await latencyPhase(phase);
-    row.p50Ms = p50;
-    row.p99Ms = p99;
-    o.log(`${system}: latency p50 ${p50} ms p99 ${p99} ms`);
+    await measurePhases(row, phase, as.label, as.throughput);
     return { row, notes };
   } catch (err) {
     return { row, notes, error: err instanceof Error ? err.message : String(err) };
