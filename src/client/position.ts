@@ -77,7 +77,7 @@ export class StreamTracker {
    * A server `gap` push. Returns the part of `from..to` not already processed (or reported), or
    * undefined when nothing is new; advances past `to`.
    */
-  skip(epoch: string, from: number, to: number): Gap | undefined {
+  skipRange(epoch: string, from: number, to: number): Gap | undefined {
     const pos = this.pos;
     if (!pos || pos.epoch !== epoch) {
       this.pos = { epoch, offset: to };

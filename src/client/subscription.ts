@@ -281,7 +281,7 @@ export class Subscription {
 
   _onGapPush(epoch: string, from: number, to: number): void {
     if (this._state === 'unsubscribed') return;
-    const gap = this.tracker.skip(epoch, from, to);
+    const gap = this.tracker.skipRange(epoch, from, to);
     if (gap) this.reportGap(gap);
   }
 

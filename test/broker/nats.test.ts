@@ -9,6 +9,7 @@ const u = new URL(server);
 const available = await requireService('NATS', u.hostname, Number(u.port || 4222));
 const prefix = `sbtest${process.pid}`;
 
+// requireService throws under CI=true, so this skip happens only on a developer machine without the service.
 if (!available) {
   test('nats broker contract', (t) => t.skip(`no NATS at ${server} (not CI)`));
 } else {

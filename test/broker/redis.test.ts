@@ -8,6 +8,7 @@ const url = new URL(SHARED_REDIS_URL);
 const available = await requireService('Redis', url.hostname, Number(url.port || 6379));
 const prefix = `sbtest-${process.pid}`;
 
+// requireService throws under CI=true, so this skip happens only on a developer machine without the service.
 if (!available) {
   test('redis broker contract', (t) => t.skip(`no Redis at ${SHARED_REDIS_URL} (not CI)`));
 } else {

@@ -26,12 +26,12 @@ test('an epoch change is reported (stream reset)', () => {
 
 test('gap push: reported once, clipped to what was not processed, and the next pub is not a jump', () => {
   const t = new StreamTracker({ epoch: 'e', offset: 10 });
-  assert.deepEqual(t.skip('e', 11, 14), { reason: 'gap', epoch: 'e', from: 11, to: 14 });
+  assert.deepEqual(t.skipRange('e', 11, 14), { reason: 'gap', epoch: 'e', from: 11, to: 14 });
   assert.deepEqual(t.accept('e', 15), { deliver: true });
   // The replacing pub arrived before the gap push: reported as a jump, the push adds nothing new.
   assert.deepEqual(t.accept('e', 18), { deliver: true, gap: { reason: 'jump', epoch: 'e', from: 16, to: 17 } });
-  assert.equal(t.skip('e', 16, 17), undefined);
-  assert.deepEqual(t.skip('e', 17, 20), { reason: 'gap', epoch: 'e', from: 19, to: 20 });
+  assert.equal(t.skipRange('e', 16, 17), undefined);
+  assert.deepEqual(t.skipRange('e', 17, 20), { reason: 'gap', epoch: 'e', from: 19, to: 20 });
 });
 
 test('no position yet: the first pub sets it', () => {
