@@ -19,7 +19,9 @@ import { haveBinary, nodeConnections, openConnections, startNginx, type Balancer
 
 const u = new URL(SHARED_REDIS_URL);
 const redisUp = await requireService('Redis', u.hostname, Number(u.port || 6379));
-const skip = !haveBinary('nginx') ? 'nginx not installed (apt-get install nginx-light to run this)' : !redisUp ? 'no Redis (not CI)' : false;
+const nginx = haveBinary('nginx');
+if (!nginx && process.env.CI === 'true') throw new Error('nginx is not installed and CI=true: .ci/run must install it (apt-get install nginx-light)');
+const skip = !nginx ? 'nginx not installed (not CI; apt-get install nginx-light to run this)' : !redisUp ? 'no Redis (not CI)' : false;
 const prefix = `sbit-nginx-${process.pid}`;
 let nodes: NodeProcess[] = [];
 let lb: Balancer | undefined;
