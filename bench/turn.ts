@@ -26,16 +26,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { TurnServer } from '../src/webrtc/turn/index.ts';
+import type { ResultRow } from './result.ts';
 
-export interface BenchRow {
-  scenario: string;
-  system: string;
-  deliveriesPerSec: number | null;
-  p50Ms: number | null;
-  p99Ms: number | null;
-  kibPerConnection: number | null;
-  [extra: string]: unknown;
-}
+/** A `npm run bench` row plus the TURN run's own figures (loss, RTT, …). */
+export type BenchRow = ResultRow & Record<string, unknown>;
 
 interface TurnBenchOptions {
   clients: number;

@@ -4,12 +4,12 @@
  * run in the foreground, and killed with their temp dirs on `stop()` and on process exit.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
-import { freePort, reachable } from './cluster-redis.ts';
+import { freePort, reachable } from './net.ts';
+import { reapOnExit, removeDir, tempDir } from './reaper.ts';
 
 const deploy = fileURLToPath(new URL('../../deploy/', import.meta.url));
 
@@ -51,20 +51,15 @@ export interface Balancer {
   stop(): Promise<void>;
 }
 
-const live = new Set<ChildProcess>();
-// A runner timeout or ^C ends the process by signal: exit normally so the 'exit' hooks clean up.
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(1));
-process.once('exit', () => {
-  for (const c of live) c.kill('SIGTERM');
-});
 
 async function run(cmd: string, args: (cfg: string, dir: string) => string[], render: (port: number, dir: string) => string): Promise<Balancer> {
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), `sb-${cmd}-`));
+  const dir = tempDir(`sb-${cmd}-`);
   const cfg = join(dir, `${cmd}.conf`);
   writeFileSync(cfg, render(port, dir));
   const proc = spawn(cmd, args(cfg, dir), { stdio: ['ignore', 'ignore', 'pipe'] });
-  live.add(proc);
+  // SIGTERM at exit too: see stop().
+  reapOnExit(proc, 'SIGTERM');
   let err = '';
   proc.stderr!.on('data', (b: Buffer) => (err += b.toString()));
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
@@ -78,8 +73,7 @@ async function run(cmd: string, args: (cfg: string, dir: string) => string[], re
       clearTimeout(t);
     }
     await exited;
-    live.delete(proc);
-    rmSync(dir, { recursive: true, force: true });
+    removeDir(dir);
   };
   const end = Date.now() + 10_000;
   while (!(await reachable('127.0.0.1', port, 200))) {

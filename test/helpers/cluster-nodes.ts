@@ -5,13 +5,13 @@
  * exit, even when a test fails.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 import type { WebSocketConstructor } from '../../src/client/index.ts';
-import { freePort } from './cluster-redis.ts';
+import { freePort } from './net.ts';
+import { reapOnExit, removeDir, tempDir } from './reaper.ts';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -30,34 +30,23 @@ export interface NodeProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-const live = new Set<ChildProcess>();
-const dirs = new Set<string>();
-// A runner timeout or ^C ends the process by signal: exit normally so the 'exit' hooks clean up.
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(1));
-process.once('exit', () => {
-  for (const c of live) c.kill('SIGKILL');
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
 
 /** Starts one node and resolves once it listens. */
 export async function startNodeProcess(name: string, broker: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<NodeProcess> {
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), `sb-node-${name}-`));
-  dirs.add(dir);
+  const dir = tempDir(`sb-node-${name}-`);
   const config = join(dir, 'switchboard.json');
   writeFileSync(config, JSON.stringify({ name, port, host: '127.0.0.1', insecure: true, namespaces: FEED_NAMESPACES, broker, ...extra }));
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_')) env[k] = v;
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start', '--config', config], { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(proc);
+  reapOnExit(proc);
   let out = '';
   proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
   const exited = new Promise<void>((resolve) =>
     proc.once('exit', () => {
-      live.delete(proc);
-      rmSync(dir, { recursive: true, force: true });
-      dirs.delete(dir);
+      removeDir(dir);
       resolve();
     }),
   );

@@ -4,9 +4,8 @@
  * by `stop()` and on process exit even when a test fails.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { freePort, reachable } from './net.ts';
-import { tmpdir } from 'node:os';
+import { reapOnExit, removeDir, tempDir } from './reaper.ts';
 import { join } from 'node:path';
 
 export { freePort, reachable };
@@ -23,14 +22,6 @@ export async function requireService(what: string, host: string, port: number): 
   return false;
 }
 
-const live = new Set<ChildProcess>();
-const dirs = new Set<string>();
-// A runner timeout or ^C ends the process by signal: exit normally so the 'exit' hooks clean up.
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(1));
-process.once('exit', () => {
-  for (const c of live) c.kill('SIGKILL');
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
 
 export interface RedisProcess {
   port: number;
@@ -48,12 +39,10 @@ export interface RedisProcess {
 /** Starts `redis-server` on a free port with no persistence. */
 export async function startRedis(extraArgs: string[] = [], port?: number): Promise<RedisProcess> {
   const p = port ?? (await freePort(extraArgs.includes('--cluster-enabled')));
-  const dir = mkdtempSync(join(tmpdir(), 'sb-redis-'));
-  dirs.add(dir);
+  const dir = tempDir('sb-redis-');
   const launch = async (): Promise<ChildProcess> => {
     const proc = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--logfile', join(dir, 'redis.log'), ...extraArgs], { stdio: 'ignore' });
-    live.add(proc);
-    proc.once('exit', () => live.delete(proc));
+    reapOnExit(proc);
     const end = Date.now() + 5000;
     while (!(await reachable('127.0.0.1', p, 200))) {
       if (proc.exitCode !== null || Date.now() > end) throw new Error(`redis-server on port ${p} did not start`);
@@ -79,8 +68,7 @@ export async function startRedis(extraArgs: string[] = [], port?: number): Promi
     },
     async stop() {
       await rp.kill();
-      rmSync(dir, { recursive: true, force: true });
-      dirs.delete(dir);
+      removeDir(dir);
     },
   };
   return rp;

@@ -7,17 +7,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { ResultRow } from '../../bench/result.ts';
 import { runBench } from '../helpers/bench.ts';
 
 
-interface Row {
-  scenario: string;
-  system: string;
-  deliveriesPerSec: number | null;
-  p50Ms: number | null;
-  p99Ms: number | null;
-  kibPerConnection: number | null;
-}
+type Row = ResultRow;
 
 
 test('bench fanout runs tiny on switchboard, socket.io and ws', { timeout: 60_000 }, async () => {

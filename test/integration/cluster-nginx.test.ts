@@ -4,18 +4,17 @@
  * nginx is optional in CI (HAProxy is the tested default): without the binary this file skips
  * and says so.
  */
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { WebSocket } from 'ws';
 import { Client, type Publication } from '../../src/client/index.ts';
-import { deletePrefix, requireService, SHARED_REDIS_URL } from '../helpers/cluster-redis.ts';
-import { startNodes, type NodeProcess } from '../helpers/cluster-nodes.ts';
-import { haveBinary, nodeConnections, openConnections, startNginx, type Balancer } from '../helpers/cluster-lb.ts';
+import { requireService, SHARED_REDIS_URL } from '../helpers/cluster-redis.ts';
+import { haveBinary, nodeConnections, openConnections, startNginx } from '../helpers/cluster-lb.ts';
+import { balancedCluster } from '../helpers/lb-fixture.ts';
 
 const u = new URL(SHARED_REDIS_URL);
 const redisUp = await requireService('Redis', u.hostname, Number(u.port || 6379));
@@ -23,23 +22,7 @@ const nginx = haveBinary('nginx');
 if (!nginx && process.env.CI === 'true') throw new Error('nginx is not installed and CI=true: .ci/run must install it (apt-get install nginx-light)');
 const skip = !nginx ? 'nginx not installed (not CI; apt-get install nginx-light to run this)' : !redisUp ? 'no Redis (not CI)' : false;
 const prefix = `sbit-nginx-${process.pid}`;
-let nodes: NodeProcess[] = [];
-let lb: Balancer | undefined;
-let sockets: WebSocket[] = [];
-const clients: Client[] = [];
-
-before(async () => {
-  if (skip) return;
-  nodes = await startNodes(['x1', 'x2', 'x3'], { type: 'redis', url: SHARED_REDIS_URL, prefix }, { rebalance: false });
-  lb = await startNginx(nodes.map((n) => n.port));
-});
-after(async () => {
-  for (const s of sockets) s.terminate();
-  for (const c of clients) c.close();
-  await lb?.stop();
-  await Promise.all(nodes.map((n) => n.kill()));
-  if (!skip) await deletePrefix(SHARED_REDIS_URL, prefix);
-});
+const cluster = balancedCluster(['x1', 'x2', 'x3'], prefix, startNginx, skip);
 
 test('the shipped nginx.conf passes nginx -t', { skip }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'sb-nginx-t-'));
@@ -53,15 +36,15 @@ test('the shipped nginx.conf passes nginx -t', { skip }, () => {
 
 test('600 WebSocket connections through nginx spread within ±10% per node', { skip }, async () => {
   const N = 600;
-  sockets = await openConnections(lb!.wsUrl, N, 50);
-  const counts = await Promise.all(nodes.map((n) => nodeConnections(n.httpUrl)));
+  cluster.sockets = await openConnections(cluster.lb!.wsUrl, N, 50);
+  const counts = await Promise.all(cluster.nodes.map((n) => nodeConnections(n.httpUrl)));
   assert.equal(counts.reduce((a, b) => a + b, 0), N);
   for (const c of counts) assert.ok(Math.abs(c - N / 3) <= (N / 3) * 0.1, `per-node counts ${counts.join(', ')}`);
 });
 
 test('an SDK client publishes and receives through nginx', { skip }, async () => {
-  const a = new Client(lb!.wsUrl, { minDelay: 20, maxDelay: 200 });
-  clients.push(a);
+  const a = new Client(cluster.lb!.wsUrl, { minDelay: 20, maxDelay: 200 });
+  cluster.clients.push(a);
   const got: Publication[] = [];
   const sub = a.subscribe('feed:via-nginx', { onPublication: (p) => void got.push(p) });
   await a.connect();
