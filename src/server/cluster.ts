@@ -58,6 +58,8 @@ export interface NodeInfo {
   rssBytes: number;
   /** This node's busiest client channels by local subscribers (at most BUSIEST_REPORTED). */
   busiest?: Array<{ channel: string; subscribers: number }>;
+  /** How many client channels the node has (`busiest` is complete when it lists them all). */
+  busiestOf?: number;
   /** Where other nodes reach this one over HTTP (forwarding of SSE/poll requests). */
   url: string;
   /** Sender's clock, ms. */
@@ -188,7 +190,7 @@ export class Cluster implements HubSubscriber {
         continue;
       }
       const list = e.busiest ?? [];
-      if (list.length >= BUSIEST_REPORTED || e.channels > list.length + 2) partial = true;
+      if ((e.busiestOf ?? list.length) > list.length) partial = true;
       for (const c of list) {
         const m = merged.get(c.channel) ?? { subscribers: 0, nodes: 0 };
         m.subscribers += c.subscribers;

@@ -82,14 +82,16 @@ export class Hub implements BrokerHandler {
   }
 
   /** Channels by local subscriber count, busiest first. */
-  busiest(n: number, skip?: (channel: string) => boolean): Array<{ channel: string; subscribers: number }> {
+  busiest(n: number, skip?: (channel: string) => boolean): Array<{ channel: string; subscribers: number }> & { of: number } {
     // One pass keeping the n largest (most channels lose to the smallest kept and cost one
-    // comparison), rather than sorting every channel: this runs on every node report.
-    const top: Array<{ channel: string; subscribers: number }> = [];
+    // comparison), rather than sorting every channel: this runs on every node report. `of` is how
+    // many channels were eligible, so a reader can tell whether the list is complete.
+    const top = Object.assign([] as Array<{ channel: string; subscribers: number }>, { of: 0 });
     for (const [channel, e] of this.channels) {
+      if (skip?.(channel)) continue;
+      top.of++;
       const subscribers = e.subscribers.size;
       if (top.length === n && subscribers <= top[n - 1]!.subscribers) continue;
-      if (skip?.(channel)) continue;
       let i = top.length;
       while (i > 0 && top[i - 1]!.subscribers < subscribers) i--;
       top.splice(i, 0, { channel, subscribers });

@@ -462,6 +462,7 @@ export class SwitchboardNode implements SessionContext {
 
   /** This node's own figures, as reported to the cluster registry. */
   nodeInfo(): NodeInfo {
+    const busiest = this.hub.busiest(BUSIEST_REPORTED, (ch) => ch.startsWith('$'));
     return {
       name: this.options.name,
       connections: this.connectionCount,
@@ -471,7 +472,8 @@ export class SwitchboardNode implements SessionContext {
       publishes: this.stats.publishes,
       deliveries: this.hub.deliveries,
       rssBytes: process.memoryUsage().rss,
-      busiest: this.hub.busiest(BUSIEST_REPORTED, (ch) => ch.startsWith('$')),
+      busiest: [...busiest],
+      busiestOf: busiest.of,
       url: this.options.advertiseUrl || this.httpUrl,
       time: this.clock.now(),
     };
