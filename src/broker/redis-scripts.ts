@@ -85,41 +85,93 @@ end
 `;
 
 /**
- * KEYS: meta, stream, idempotency key (always a key of the channel's slot, so a cluster accepts
- *       the call; only used when ARGV[10] is '1').
- * ARGV: pubsub channel, data JSON, info JSON (or ''), historySize, historyTtlMs, streamTtlMs,
- *       epoch candidate, idempotency TTL ms, publish command (PUBLISH or SPUBLISH), use key '1'|'0'.
- * Returns {epoch, offset, duplicate(0|1)}.
+ * A batch of publications to one channel, in order (RedisBroker collects the publishes of one
+ * event-loop turn per channel: one script call and one pub/sub message carry them all).
+ *
+ * KEYS: meta, stream, then the idempotency keys of the publications that have one (keys of the
+ *       channel's slot, so a cluster accepts the call).
+ * ARGV: [1] pubsub channel, [2] historySize, [3] historyTtlMs, [4] streamTtlMs, [5] epoch
+ *       candidate, [6] idempotency TTL ms, [7] publish command (PUBLISH or SPUBLISH), [8] n, then
+ *       three per publication: data JSON, info JSON (or ''), index of its idempotency key in KEYS
+ *       (0: none).
+ * Returns {epoch, r1, …, rn}: ri is the offset given to publication i, or the string
+ * 'epoch:offset' of the first publish with the same idempotency key (within the TTL, or earlier
+ * in this batch), in which case nothing was published for it.
+ *
+ * The publications that are new take consecutive offsets (one HINCRBY for all: the script runs
+ * alone, so nobody else takes an offset between them) and go out as one message: the single form
+ * `{"o":…,"e":…,"d":…,"i":…}` for one, `{"o":<first>,"e":…,"b":[[d],[d,i],…]}` for several
+ * (item k has offset first + k).
  */
 export const PUBLISH_SCRIPT = `${PRELUDE}
-local meta, stream, idem = KEYS[1], KEYS[2], KEYS[3]
-if ARGV[10] ~= '1' then idem = '' end
-if idem ~= '' then
-  local seen = redis.call('GET', idem)
-  if seen then
-    local e, o = string.match(seen, '^(.*):(%d+)$')
-    return {e, tonumber(o), 1}
-  end
-end
-local size, ttl, streamTtl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local meta, stream = KEYS[1], KEYS[2]
+local size, ttl, streamTtl = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local idemTtl, n = tonumber(ARGV[6]), tonumber(ARGV[8])
 local keep = math.max(streamTtl, ttl)
-local epoch = ensure_meta(meta, stream, ARGV[7], keep)
-local offset = redis.call('HINCRBY', meta, 'o', 1)
-redis.call('PEXPIRE', meta, keep)
-local info = ARGV[3]
-if size > 0 and ttl > 0 then
-  if info ~= '' then
-    redis.call('XADD', stream, 'MAXLEN', size, fmt(offset) .. '-0', 'd', ARGV[2], 'x', fmt(now + ttl), 'i', info)
-  else
-    redis.call('XADD', stream, 'MAXLEN', size, fmt(offset) .. '-0', 'd', ARGV[2], 'x', fmt(now + ttl))
+local out = {''}
+-- First pass: which publications are new. A key seen within its TTL answers with the stored
+-- position; a key given twice in this batch answers the second with the first one's offset.
+local fresh, count = {}, 0
+local firstIn, sameAs = {}, {}
+for i = 1, n do
+  local ki = tonumber(ARGV[8 + 3 * i])
+  local new = true
+  if ki > 0 then
+    local key = KEYS[ki]
+    if firstIn[key] then
+      sameAs[i] = firstIn[key]
+      new = false
+    else
+      local seen = redis.call('GET', key)
+      if seen then
+        out[i + 1] = seen
+        new = false
+      else
+        firstIn[key] = i
+      end
+    end
   end
-  redis.call('PEXPIRE', stream, ttl)
+  if new then
+    count = count + 1
+    fresh[count] = i
+  end
 end
-local msg = '{"o":' .. fmt(offset) .. ',"e":"' .. epoch .. '","d":' .. ARGV[2]
-if info ~= '' then msg = msg .. ',"i":' .. info end
-redis.call(ARGV[9], ARGV[1], msg .. '}')
-if idem ~= '' then redis.call('SET', idem, epoch .. ':' .. fmt(offset), 'PX', tonumber(ARGV[8])) end
-return {epoch, offset, 0}
+if count == 0 then return out end
+local epoch = ensure_meta(meta, stream, ARGV[5], keep)
+out[1] = epoch
+local first = redis.call('HINCRBY', meta, 'o', count) - count + 1
+redis.call('PEXPIRE', meta, keep)
+local history = size > 0 and ttl > 0
+local expiry = fmt(now + ttl)
+local parts = {}
+for k = 1, count do
+  local i = fresh[k]
+  local offset = first + k - 1
+  local data, info, ki = ARGV[6 + 3 * i], ARGV[7 + 3 * i], tonumber(ARGV[8 + 3 * i])
+  if history then
+    if info ~= '' then
+      redis.call('XADD', stream, 'MAXLEN', size, fmt(offset) .. '-0', 'd', data, 'x', expiry, 'i', info)
+    else
+      redis.call('XADD', stream, 'MAXLEN', size, fmt(offset) .. '-0', 'd', data, 'x', expiry)
+    end
+  end
+  if ki > 0 then redis.call('SET', KEYS[ki], epoch .. ':' .. fmt(offset), 'PX', idemTtl) end
+  out[i + 1] = offset
+  if info ~= '' then parts[k] = '[' .. data .. ',' .. info .. ']' else parts[k] = '[' .. data .. ']' end
+end
+if history then redis.call('PEXPIRE', stream, ttl) end
+for i, j in pairs(sameAs) do out[i + 1] = epoch .. ':' .. fmt(out[j + 1]) end
+local msg
+if count == 1 then
+  local i = fresh[1]
+  msg = '{"o":' .. fmt(first) .. ',"e":"' .. epoch .. '","d":' .. ARGV[6 + 3 * i]
+  if ARGV[7 + 3 * i] ~= '' then msg = msg .. ',"i":' .. ARGV[7 + 3 * i] end
+  msg = msg .. '}'
+else
+  msg = '{"o":' .. fmt(first) .. ',"e":"' .. epoch .. '","b":[' .. table.concat(parts, ',') .. ']}'
+end
+redis.call(ARGV[7], ARGV[1], msg)
+return out
 `;
 
 /**

@@ -7,12 +7,17 @@
  * order and offsets never repeat (redis-scripts.ts). With `cluster` it talks to a Redis Cluster
  * and uses sharded pub/sub (SSUBSCRIBE/SPUBLISH); hash tags keep a channel's keys in one slot.
  *
- * Pipelining: ioredis auto-pipelining sends every command issued in the same tick in one write,
- * so a node publishing many messages pays one round trip per batch, not per message.
+ * Batching: the publishes of one event-loop turn are collected per channel and go to Redis as one
+ * script call (up to `publishBatch` publications), which assigns consecutive offsets and PUBLISHes
+ * them as one message. A burst of publications therefore costs one EVALSHA, one PUBLISH and one
+ * pub/sub message, and reaches every node in one piece (so each node's subscribers get it in one
+ * socket write). On top of that, ioredis auto-pipelining sends every command issued in the same
+ * tick in one write, so a node pays one round trip per turn, not per message.
  *
  * Wire format of a pub/sub message (JSON, built by the script without re-encoding `data`):
- * `{"o":<offset>,"e":"<epoch>","d":<data>,"i":<info>?}` for a publication, `{"j":<info>}` for a
- * join and `{"l":<info>}` for a leave.
+ * `{"o":<offset>,"e":"<epoch>","d":<data>,"i":<info>?}` for one publication,
+ * `{"o":<first offset>,"e":"<epoch>","b":[[<data>],[<data>,<info>],…]}` for a batch (item k has
+ * offset first + k), `{"j":<info>}` for a join and `{"l":<info>}` for a leave.
  */
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
@@ -37,10 +42,39 @@ export interface RedisBrokerOptions {
   log?: (message: string) => void;
   /** Extra ioredis options for every connection (timeouts, TLS, password). @default {} */
   redis?: RedisOptions;
+  /**
+   * Most publications to one channel sent in one script call and one pub/sub message. 1 sends
+   * every publication on its own in the single-message form, which nodes of versions before
+   * batching understand: use it while such nodes share the Redis (a rolling upgrade).
+   * @default 256
+   */
+  publishBatch?: number;
+}
+
+/** Data bytes at which a batch is sent even if it has room for more publications. */
+const BATCH_MAX_BYTES = 512 * 1024;
+
+interface QueuedPublish {
+  data: string;
+  info: string;
+  key: string | undefined;
+  resolve(p: StreamPosition): void;
+  reject(err: unknown): void;
+}
+
+/** Publishes to one channel waiting for the end of the turn. Publications with other options start a new batch. */
+interface PublishBatch {
+  channel: string;
+  historySize: number;
+  historyTtlMs: number;
+  idempotencyTtlMs: number;
+  items: QueuedPublish[];
+  bytes: number;
 }
 
 
-type Reply = [string, number | string, (number | string)?];
+/** Epoch, then per publication its new offset or the `epoch:offset` string of a duplicate. */
+type Reply = [string, ...Array<number | string>];
 type Entry = [string, string[]];
 
 interface ScriptCommands {
@@ -67,6 +101,10 @@ export class RedisBroker implements Broker {
   private readonly seq: Sequencer;
   private connectedOnce = false;
   private closing: Promise<void> | null = null;
+  private readonly publishBatch: number;
+  /** Batches being collected this turn, by channel. */
+  private readonly batches = new Map<string, PublishBatch>();
+  private batchesScheduled = false;
 
   constructor(options: RedisBrokerOptions = {}) {
     this.name = options.name ?? 'redis';
@@ -74,6 +112,7 @@ export class RedisBroker implements Broker {
     this.streamTtlMs = options.streamTtlMs ?? 86_400_000;
     this.idempotencyTtlMs = options.idempotencyTtlMs ?? 300_000;
     this.log = options.log ?? ((m) => console.warn(m));
+    this.publishBatch = Math.max(1, Math.floor(options.publishBatch ?? 256));
     const base: RedisOptions = {
       maxRetriesPerRequest: 3,
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
@@ -114,7 +153,8 @@ export class RedisBroker implements Broker {
       });
     }
     for (const c of new Set([this.client, this.sub])) c.on('error', (err: Error) => this.warn('conn', `${this.name}: ${err.message}`));
-    this.client.defineCommand('sbPublish', { numberOfKeys: 3, lua: PUBLISH_SCRIPT });
+    // No numberOfKeys: the publish script takes one key per idempotency key, given per call.
+    this.client.defineCommand('sbPublish', { lua: PUBLISH_SCRIPT });
     this.client.defineCommand('sbHistory', { numberOfKeys: 2, lua: HISTORY_SCRIPT });
     this.client.defineCommand('sbPresence', { numberOfKeys: 5, lua: PRESENCE_SCRIPT });
   }
@@ -127,26 +167,77 @@ export class RedisBroker implements Broker {
     this.handler = handler;
   }
 
-  async publish(channel: string, data: unknown, opts: PublishOptions): Promise<StreamPosition> {
-    this.checkOpen();
-    const k = channelKeys(this.prefix, channel);
-    const withKey = opts.idempotencyKey !== undefined;
-    const r = await this.scripts.sbPublish(
-      k.meta,
-      k.stream,
-      withKey ? k.idem + opts.idempotencyKey : k.idem,
+  publish(channel: string, data: unknown, opts: PublishOptions): Promise<StreamPosition> {
+    if (this.closing) return Promise.reject(new Error(`${this.name} broker is closed`));
+    const json = JSON.stringify(data) ?? 'null';
+    const info = opts.info ? JSON.stringify(opts.info) : '';
+    const historySize = Math.max(0, Math.floor(opts.historySize));
+    const historyTtlMs = Math.max(0, Math.floor(opts.historyTtlMs));
+    const idempotencyTtlMs = Math.max(1, Math.floor(opts.idempotencyTtlMs ?? this.idempotencyTtlMs));
+    return new Promise<StreamPosition>((resolve, reject) => {
+      let b = this.batches.get(channel);
+      if (b && (b.historySize !== historySize || b.historyTtlMs !== historyTtlMs || b.idempotencyTtlMs !== idempotencyTtlMs || b.items.length >= this.publishBatch || b.bytes + json.length > BATCH_MAX_BYTES)) {
+        this.sendBatch(b);
+        b = undefined;
+      }
+      if (!b) {
+        b = { channel, historySize, historyTtlMs, idempotencyTtlMs, items: [], bytes: 0 };
+        this.batches.set(channel, b);
+      }
+      b.items.push({ data: json, info, key: opts.idempotencyKey, resolve, reject });
+      b.bytes += json.length + info.length;
+      if (!this.batchesScheduled) {
+        this.batchesScheduled = true;
+        // setImmediate, not nextTick: publishes issued anywhere in this turn (every frame of
+        // every socket read in this poll phase, and the promise chains they start) join the batch.
+        setImmediate(this.sendBatches);
+      }
+    });
+  }
+
+  private readonly sendBatches = (): void => {
+    this.batchesScheduled = false;
+    for (const b of this.batches.values()) this.sendBatch(b);
+  };
+
+  /** One script call for a batch; its publications resolve with their positions. */
+  private sendBatch(b: PublishBatch): void {
+    if (this.batches.get(b.channel) === b) this.batches.delete(b.channel);
+    const k = channelKeys(this.prefix, b.channel);
+    const keys: string[] = [k.meta, k.stream];
+    const args: Array<string | number> = [
       k.pubsub,
-      JSON.stringify(data) ?? 'null',
-      opts.info ? JSON.stringify(opts.info) : '',
-      Math.max(0, Math.floor(opts.historySize)),
-      Math.max(0, Math.floor(opts.historyTtlMs)),
+      b.historySize,
+      b.historyTtlMs,
       this.streamTtlMs,
       randomId(),
-      Math.max(1, Math.floor(opts.idempotencyTtlMs ?? this.idempotencyTtlMs)),
+      b.idempotencyTtlMs,
       this.clustered ? 'SPUBLISH' : 'PUBLISH',
-      withKey ? '1' : '0',
+      b.items.length,
+    ];
+    for (const it of b.items) {
+      let ki = 0;
+      if (it.key !== undefined) {
+        keys.push(k.idem + it.key);
+        ki = keys.length;
+      }
+      args.push(it.data, it.info, ki);
+    }
+    this.scripts.sbPublish(keys.length, ...keys, ...args).then(
+      (r) => {
+        const epoch = String(r[0]);
+        b.items.forEach((it, i) => {
+          const v = r[i + 1];
+          if (typeof v === 'number') return it.resolve({ epoch, offset: v });
+          const s = String(v);
+          const at = s.lastIndexOf(':');
+          it.resolve({ epoch: s.slice(0, at), offset: Number(s.slice(at + 1)) });
+        });
+      },
+      (err: unknown) => {
+        for (const it of b.items) it.reject(err);
+      },
     );
-    return { epoch: String(r[0]), offset: Number(r[1]) };
   }
 
   async publishJoin(channel: string, info: ClientInfo): Promise<void> {
@@ -244,8 +335,9 @@ export class RedisBroker implements Broker {
     return { clients: Number(clients), users: Number(users) };
   }
 
-  /** Closes both connections. Idempotent. */
+  /** Closes both connections, after sending the publishes still collected. Idempotent. */
   close(): Promise<void> {
+    this.sendBatches();
     this.closing ??= (async () => {
       const conns = [...new Set([this.sub, this.client])];
       await Promise.all(conns.map((c) => c.quit().catch(() => c.disconnect())));
@@ -266,6 +358,16 @@ export class RedisBroker implements Broker {
       return;
     }
     if (typeof m.o === 'number' && typeof m.e === 'string') {
+      if (Array.isArray(m.b)) {
+        for (let k = 0; k < m.b.length; k++) {
+          const item = m.b[k];
+          if (!Array.isArray(item)) continue;
+          const pub: Publication = { offset: m.o + k, data: item[0] };
+          if (item[1]) pub.info = item[1];
+          this.seq.receive(channel, m.e, pub);
+        }
+        return;
+      }
       const pub: Publication = { offset: m.o, data: m.d };
       if (m.i) pub.info = m.i;
       this.seq.receive(channel, m.e, pub);
@@ -316,6 +418,8 @@ interface WireMessage {
   e?: string;
   d?: unknown;
   i?: ClientInfo;
+  /** A batch: [data] or [data, info] per publication, offsets o, o + 1, … */
+  b?: Array<[unknown, ClientInfo?]>;
   j?: ClientInfo;
   l?: ClientInfo;
 }

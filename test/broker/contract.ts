@@ -105,6 +105,72 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFixtur
       assert.deepEqual(results.map((r) => r.offset).sort((a, b) => a - b), Array.from({ length: 100 }, (_, i) => i + 1));
     });
 
+    test('a burst published in one turn keeps call order, data and info, live on every node and in history', async () => {
+      // Brokers may batch what is published in one turn (Redis: one script call and one pub/sub
+      // message per batch of 256); 600 crosses batch boundaries, and the changing options split batches too.
+      const ch = uniq('burst');
+      await fx.broker.subscribe(ch);
+      const peerRec = new Recorder();
+      if (fx.peer) {
+        fx.peer.setHandler(peerRec);
+        await fx.peer.subscribe(ch);
+      }
+      const before = rec.pubs.length;
+      const n = 600;
+      const results = await Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          fx.broker.publish(ch, { i, s: 'é"\\\n' }, { ...hist, historySize: i >= 500 && i < 520 ? 1000 : 100, ...(i % 3 === 0 ? { info: { user: `u${i}`, client: `c${i}` } } : {}) }),
+        ),
+      );
+      assert.deepEqual(results.map((r) => r.offset), Array.from({ length: n }, (_, i) => i + 1), 'offsets follow call order');
+      assert.equal(new Set(results.map((r) => r.epoch)).size, 1);
+      const check = (r: Recorder, from: number, who: string) => {
+        const got = r.pubs.slice(from).filter((p) => p.ch === ch);
+        assert.deepEqual(got.map((p) => p.pub.offset), Array.from({ length: n }, (_, i) => i + 1), `${who}: every offset once, in order`);
+        for (const p of got) {
+          const i = p.pub.offset - 1;
+          assert.deepEqual(p.pub.data, { i, s: 'é"\\\n' }, who);
+          assert.deepEqual(p.pub.info, i % 3 === 0 ? { user: `u${i}`, client: `c${i}` } : undefined, who);
+          assert.equal(p.epoch, results[0]!.epoch, who);
+        }
+      };
+      await eventually(() => rec.pubs.slice(before).filter((p) => p.ch === ch).length >= n, 5000);
+      check(rec, before, 'this node');
+      if (fx.peer) {
+        await eventually(() => peerRec.pubs.filter((p) => p.ch === ch).length >= n, 5000);
+        check(peerRec, 0, 'peer node');
+        await fx.peer.unsubscribe(ch);
+      }
+      const h = await fx.broker.history(ch, { limit: 100 });
+      assert.deepEqual(h.publications.map((p) => p.offset), Array.from({ length: 100 }, (_, i) => n - 99 + i));
+      assert.deepEqual(h.publications[1]!.info, { user: `u${n - 99}`, client: `c${n - 99}` }, 'offset n - 98 is call n - 99');
+      await fx.broker.unsubscribe(ch);
+    });
+
+    test('an idempotency key repeated within one burst publishes once and answers every caller with the first position', async () => {
+      const ch = uniq('idemburst');
+      await fx.broker.subscribe(ch);
+      const before = rec.pubs.length;
+      const k = (key: string) => ({ ...hist, idempotencyKey: key, idempotencyTtlMs: 60_000 });
+      const seen = await fx.broker.publish(ch, 'old', k('seen'));
+      const r = await Promise.all([
+        fx.broker.publish(ch, 'a', k('k1')),
+        fx.broker.publish(ch, 'a again', k('k1')),
+        fx.broker.publish(ch, 'plain', hist),
+        fx.broker.publish(ch, 'old again', k('seen')),
+        fx.broker.publish(ch, 'b', k('k2')),
+        fx.broker.publish(ch, 'a third time', k('k1')),
+      ]);
+      assert.deepEqual(r.map((p) => p.offset), [2, 2, 3, 1, 4, 2]);
+      assert.deepEqual(r[3], seen);
+      await eventually(() => rec.pubs.slice(before).filter((p) => p.ch === ch).length >= 4);
+      await new Promise((res) => setTimeout(res, 50));
+      assert.deepEqual(rec.pubs.slice(before).filter((p) => p.ch === ch).map((p) => p.pub.data), ['old', 'a', 'plain', 'b']);
+      const h = await fx.broker.history(ch, { limit: 10 });
+      assert.deepEqual(h.publications.map((p) => p.data), ['old', 'a', 'plain', 'b']);
+      await fx.broker.unsubscribe(ch);
+    });
+
     test('history: newest N, reverse, since, size limit', async () => {
       const ch = uniq('history');
       for (let i = 1; i <= 30; i++) await fx.broker.publish(ch, i, { historySize: 20, historyTtlMs: 60_000 });

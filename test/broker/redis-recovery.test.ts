@@ -120,21 +120,35 @@ test('Redis restarted empty: the node resubscribes and its subscribers are told 
   }
 });
 
-test('cost of a publication: one EVALSHA, auto-pipelined', async () => {
+test('cost of a publication: a burst is batched, 256 publications per EVALSHA and pub/sub message', async () => {
   const node = new RedisBroker({ url: redis.url, log: quiet });
   const admin = new Redis(redis.url);
+  const watcher = new RedisBroker({ url: redis.url, log: quiet });
+  const rec = new Rec();
+  watcher.setHandler(rec);
+  node.setHandler(new Rec());
+  const sub = new Redis(redis.url);
+  let messages = 0;
   try {
     await node.publish('cost', 0, hist); // loads the script
+    await watcher.subscribe('cost');
+    await sub.subscribe('sb:{cost}:c');
+    sub.on('message', () => messages++);
     await admin.config('RESETSTAT');
     const n = 1000;
-    await Promise.all(Array.from({ length: n }, (_, i) => node.publish('cost', i, hist)));
+    await Promise.all(Array.from({ length: n }, (_, i) => node.publish('cost', i + 1, hist)));
     const stats = String(await admin.info('commandstats'));
     const calls = (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
     const per = { evalsha: calls('evalsha') / n, xadd: calls('xadd') / n, publish: calls('publish') / n, hincrby: calls('hincrby') / n };
     process.stdout.write(`# redis commands per publication: ${JSON.stringify(per)}\n`);
-    assert.equal(per.evalsha, 1);
-    assert.equal(per.publish, 1);
-    assert.equal(per.xadd, 1);
+    const batches = Math.ceil(n / 256);
+    assert.equal(calls('evalsha'), batches, 'one script call per 256 publications');
+    assert.equal(calls('publish'), batches, 'one pub/sub message per batch');
+    assert.equal(calls('hincrby'), batches, 'one offset increment per batch');
+    assert.equal(per.xadd, 1, 'every publication is in history');
+    await until(() => rec.pubs.length === n, 10_000, 'every publication at the other node');
+    assert.deepEqual(rec.pubs.map((p) => p.pub.data), Array.from({ length: n }, (_, i) => i + 1));
+    assert.equal(messages, batches);
     const info = String(await admin.info('stats'));
     // Auto-pipelining: the 1,000 publishes left in far fewer writes than commands. total_net_input
     // cannot show writes, so compare the number of read syscalls Redis made on our behalf instead.
@@ -143,6 +157,26 @@ test('cost of a publication: one EVALSHA, auto-pipelined', async () => {
     assert.ok(reads < n / 2, `expected pipelined batches, got ${reads} reads for ${n} publishes`);
   } finally {
     admin.disconnect();
+    sub.disconnect();
+    await watcher.close();
+    await node.close();
+  }
+});
+
+test('publishBatch: 1 sends each publication on its own, in the single-message form', async () => {
+  const node = new RedisBroker({ url: redis.url, log: quiet, publishBatch: 1 });
+  node.setHandler(new Rec());
+  const sub = new Redis(redis.url);
+  const seen: string[] = [];
+  try {
+    await sub.subscribe('sb:{single}:c');
+    sub.on('message', (_c: string, m: string) => seen.push(m));
+    const r = await Promise.all([1, 2, 3].map((i) => node.publish('single', i, { ...hist, info: { user: 'u', client: 'c' } })));
+    assert.deepEqual(r.map((p) => p.offset), [1, 2, 3]);
+    await until(() => seen.length === 3, 5000, 'three messages');
+    assert.deepEqual(seen.map((m) => JSON.parse(m) as unknown), [1, 2, 3].map((i) => ({ o: i, e: r[0]!.epoch, d: i, i: { user: 'u', client: 'c' } })));
+  } finally {
+    sub.disconnect();
     await node.close();
   }
 });
