@@ -108,9 +108,16 @@ export interface RedisCost {
   commands: number;
   /** Calls per publication by command name, most first. */
   byCommand: Record<string, number>;
-  /** From the MONITOR sample, per publication: commands clients sent, and commands scripts ran (null without a sample). */
+  /**
+   * The flood's commands per publication split into the ones clients sent and the ones scripts
+   * ran, each command's calls divided by its shares in the MONITOR sample (a command the sample
+   * did not see counts as sent); null without a sample. The sample is paced, so it batches less
+   * than the flood: its shares say which commands are script-run, not how many per publication.
+   */
   topLevel: number | null;
   inScript: number | null;
+  /** Flood publications per command sent (above 1 when the server batches publications into one call); null without a sample. */
+  publicationsPerCommandSent: number | null;
   /** The sample's split by command, per publication: `{"evalsha": {"client": 1, "script": 0}, …}`. */
   sample: { publications: number; byCommand: Record<string, { client: number; script: number }> } | null;
   /** Redis CPU (user + system) per publication, µs. */
@@ -146,14 +153,22 @@ export function redisCost(
     byCommand: sortedRecord(calls, publications),
     topLevel: null,
     inScript: null,
+    publicationsPerCommandSent: null,
     sample: null,
     cpuUsPerPublication: per(Math.max(0, after.cpuUs - before.cpuUs), publications, 2),
     readsPerPublication: per(Math.max(0, after.reads - before.reads), publications),
   };
   if (sample && sample.publications > 0) {
     const n = sample.publications;
-    cost.topLevel = per(sum(sample.tally.client), n);
-    cost.inScript = per(sum(sample.tally.script), n);
+    let sent = 0;
+    for (const [cmd, v] of calls) {
+      const c = sample.tally.client.get(cmd) ?? 0;
+      const sc = sample.tally.script.get(cmd) ?? 0;
+      sent += c + sc > 0 ? (v * c) / (c + sc) : v;
+    }
+    cost.topLevel = per(sent, publications);
+    cost.inScript = per(sum(calls) - sent, publications);
+    cost.publicationsPerCommandSent = sent > 0 ? per(publications, sent, 1) : null;
     const names = [...new Set([...sample.tally.client.keys(), ...sample.tally.script.keys()])];
     const total = (c: string): number => (sample.tally.client.get(c) ?? 0) + (sample.tally.script.get(c) ?? 0);
     names.sort((a, b) => total(b) - total(a) || a.localeCompare(b));
@@ -172,7 +187,8 @@ export function describeRedisCost(c: RedisCost): string {
     .join(', ');
   const split =
     c.topLevel !== null && c.inScript !== null && c.sample
-      ? `; sent by the node ${c.topLevel} + run inside scripts ${c.inScript} (MONITOR sample of ${c.sample.publications} publications)`
+      ? `; sent by the node ${c.topLevel} + run inside scripts ${c.inScript} (split by a MONITOR sample of ${c.sample.publications} publications)` +
+        (c.publicationsPerCommandSent !== null ? `, ${c.publicationsPerCommandSent} publications per command sent` : '')
       : '';
   return (
     `${c.commands} Redis commands/publication over ${c.publications} publications (${list})${split}; ` +

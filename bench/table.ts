@@ -114,7 +114,7 @@ export function renderRedisCost(rows: readonly ResultRow[]): string[] {
       .filter(([, v]) => v >= 0.005)
       .map(([k, v]) => `${k} ${v}`)
       .join(', ');
-    const split = c.topLevel !== null && c.inScript !== null ? `: ${c.topLevel} sent by the server + ${c.inScript} inside scripts` : '';
+    const split = c.topLevel !== null && c.inScript !== null ? `: ${c.topLevel} sent by the server + ${c.inScript} inside scripts` + (c.publicationsPerCommandSent !== null ? `, ${c.publicationsPerCommandSent} publications per command sent` : '') : '';
     return [`${r.system}: ${c.commands} commands${split} (${byCommand || 'none'}); Redis CPU ${c.cpuUsPerPublication} µs/publication`];
   });
 }

@@ -13,6 +13,7 @@
  * | `streamTtl` | `SWITCHBOARD_BROKER_STREAM_TTL` | seconds a channel's position outlives its last publication, default 86400 |
  * | `maxHistorySize` | `SWITCHBOARD_NATS_MAX_HISTORY_SIZE` | NATS: publications kept per channel at most, default 10000 |
  * | `replicas` | `SWITCHBOARD_NATS_REPLICAS` | NATS: JetStream replicas, default 1 |
+ * | `publishBatch` | `SWITCHBOARD_REDIS_PUBLISH_BATCH` | Redis: most publications per script call and pub/sub message, default 256 (1 while older nodes share the Redis) |
  *
  * See docs/brokers.md.
  */
@@ -45,6 +46,8 @@ export interface BrokerConfig {
   maxHistorySize?: number;
   /** NATS only. @default 1 */
   replicas?: number;
+  /** Redis only: most publications to one channel per script call and pub/sub message; 1 for a rolling upgrade from a version before batching. @default 256 */
+  publishBatch?: number;
 }
 
 const KEYS: Record<keyof BrokerConfig, 'string' | 'strings' | 'number'> = {
@@ -57,6 +60,7 @@ const KEYS: Record<keyof BrokerConfig, 'string' | 'strings' | 'number'> = {
   streamTtl: 'number',
   maxHistorySize: 'number',
   replicas: 'number',
+  publishBatch: 'number',
 };
 
 const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
@@ -115,8 +119,11 @@ export function resolveBrokerConfig(section: unknown, env: NodeJS.ProcessEnv = {
   if (mh !== undefined) raw.maxHistorySize = mh;
   const rep = num('SWITCHBOARD_NATS_REPLICAS');
   if (rep !== undefined) raw.replicas = rep;
+  const pb = num('SWITCHBOARD_REDIS_PUBLISH_BATCH');
+  if (pb !== undefined) raw.publishBatch = pb;
+  if (raw.publishBatch !== undefined && (!Number.isInteger(raw.publishBatch) || (raw.publishBatch as number) < 1)) throw new ConfigError(`broker.publishBatch must be a whole number ≥ 1, got ${String(raw.publishBatch)}`);
   if (type !== 'nats') for (const k of ['urls', 'maxHistorySize', 'replicas']) if (raw[k] !== undefined) throw new ConfigError(`broker.${k} is a NATS option; broker.type is ${type}`);
-  if (type !== 'redis') for (const k of ['shards', 'cluster']) if (raw[k] !== undefined) throw new ConfigError(`broker.${k} is a Redis option; broker.type is ${type}`);
+  if (type !== 'redis') for (const k of ['shards', 'cluster', 'publishBatch']) if (raw[k] !== undefined) throw new ConfigError(`broker.${k} is a Redis option; broker.type is ${type}`);
   return { ...(raw as Omit<BrokerConfig, 'type'>), type };
 }
 
@@ -136,15 +143,16 @@ export function describeBroker(c: BrokerConfig): string {
 export function createBroker(config: BrokerConfig): Broker {
   const streamTtlMs = (config.streamTtl ?? 86_400) * 1000;
   const prefix = config.prefix ?? 'sb';
+  const publishBatch = config.publishBatch ?? 256;
   switch (config.type) {
     case 'memory':
       return new MemoryBroker({ streamTtlMs });
     case 'redis':
-      if (config.cluster) return new RedisBroker({ cluster: config.cluster, prefix, streamTtlMs, name: 'redis-cluster' });
+      if (config.cluster) return new RedisBroker({ cluster: config.cluster, prefix, streamTtlMs, publishBatch, name: 'redis-cluster' });
       if (config.shards && config.shards.length > 1) {
-        return new ShardedBroker(config.shards.map((url) => ({ id: url, broker: new RedisBroker({ url, prefix, streamTtlMs, name: `redis ${url.replace(/\/\/([^@/]*)@/, '//***@')}` }) })));
+        return new ShardedBroker(config.shards.map((url) => ({ id: url, broker: new RedisBroker({ url, prefix, streamTtlMs, publishBatch, name: `redis ${url.replace(/\/\/([^@/]*)@/, '//***@')}` }) })));
       }
-      return new RedisBroker({ url: config.shards?.[0] ?? config.url ?? 'redis://127.0.0.1:6379', prefix, streamTtlMs });
+      return new RedisBroker({ url: config.shards?.[0] ?? config.url ?? 'redis://127.0.0.1:6379', prefix, streamTtlMs, publishBatch });
     case 'nats': {
       const servers = config.urls ?? (config.url ? [config.url] : ['nats://127.0.0.1:4222']);
       return new NatsBroker({

@@ -11,7 +11,7 @@
  *
  * Delivery: after JetStream acknowledges, the node publishes the same publication on the core
  * subject `<prefix>.d.<channel>`. Two nodes' deliveries may cross on the wire, and core NATS drops
- * what a disconnected subscriber misses; the Sequencer (redis-sequencer.ts) puts them back in order
+ * what a disconnected subscriber misses; the Sequencer (sequencer.ts) puts them back in order
  * and reads holes from the stream. What NATS cannot do like Redis is listed in docs/brokers.md.
  *
  * Channel names are base64url-encoded into one subject token (and KV key part), because `.`, a

@@ -1,7 +1,6 @@
 /**
  * In-order, gap-checked delivery of a channel's publications to the node (used by the Redis and
- * the NATS broker; it would sit in broker/sequencer.ts, named for the concept, once that file
- * exists outside this module's ownership).
+ * the NATS broker).
  *
  * Why this exists: Redis pub/sub and core NATS deliver at most once. A message published while a
  * node's subscriber connection is down is simply not delivered, and with NATS two publishers'

@@ -37,7 +37,7 @@ test('cross-node targets: ratios against one node and against socket.io, met or 
 test('Redis cost lines only for rows that carry one', () => {
   const withCost: ResultRow = {
     ...row('socketio', 1),
-    redis: { publications: 10, commands: 1, byCommand: { publish: 1, ping: 0.001 }, topLevel: 1, inScript: 0, sample: null, cpuUsPerPublication: 20, readsPerPublication: 0.5 },
+    redis: { publications: 10, commands: 1, byCommand: { publish: 1, ping: 0.001 }, topLevel: 1, inScript: 0, publicationsPerCommandSent: 1, sample: null, cpuUsPerPublication: 20, readsPerPublication: 0.5 },
   };
-  assert.deepEqual(renderRedisCost([row('switchboard', 1), withCost]), ['socketio: 1 commands: 1 sent by the server + 0 inside scripts (publish 1); Redis CPU 20 µs/publication']);
+  assert.deepEqual(renderRedisCost([row('switchboard', 1), withCost]), ['socketio: 1 commands: 1 sent by the server + 0 inside scripts, 1 publications per command sent (publish 1); Redis CPU 20 µs/publication']);
 });

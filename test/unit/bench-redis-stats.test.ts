@@ -94,3 +94,27 @@ test('redisCost without publications or sample gives zeros and nulls, not NaN', 
   assert.equal(c.sample, null);
   assert.equal(c.cpuUsPerPublication, 0);
 });
+
+test('redisCost splits a batched flood by the shares of each command in the sample, not by the sample per publication', () => {
+  // The flood: 1,000 publications in 4 script calls (5 commands each). The paced sample: 10
+  // publications in 10 calls, and one socket.io-style PUBLISH a client sent itself.
+  const before = parseSnapshot(info({}, { cpu: [0, 0], reads: 0, clients: 5 }));
+  const after = parseSnapshot(info({ evalsha: 4, time: 4, hget: 4, hincrby: 4, publish: 8 }, { cpu: [0, 0], reads: 4, clients: 5 }));
+  const tally = tallyMonitor([
+    ...Array.from({ length: 10 }, () => [
+      { source: '127.0.0.1:1', command: 'evalsha' },
+      { source: 'lua', command: 'time' },
+      { source: 'lua', command: 'hget' },
+      { source: 'lua', command: 'hincrby' },
+      { source: 'lua', command: 'publish' },
+    ]).flat(),
+    ...Array.from({ length: 10 }, () => ({ source: '127.0.0.1:2', command: 'publish' })),
+  ]);
+  const c = redisCost(before, after, 1000, { tally, publications: 10 });
+  assert.equal(c.commands, 0.024);
+  // evalsha is all client-sent (4); publish half and half (4 of 8).
+  assert.equal(c.topLevel, 0.008);
+  assert.equal(c.inScript, 0.016);
+  assert.equal(c.publicationsPerCommandSent, 125);
+  assert.match(describeRedisCost(c), /sent by the node 0\.008 \+ run inside scripts 0\.016 \(split by a MONITOR sample of 10 publications\), 125 publications per command sent/);
+});
