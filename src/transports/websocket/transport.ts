@@ -17,6 +17,32 @@ const CONCAT_LIMIT = 256 * 1024;
 /** Socket buffer size past which write() reports backpressure. */
 const HIGH_WATERMARK = 64 * 1024;
 
+/**
+ * The last batch concatenated, and the result. In a fan-out every subscriber of a channel gets
+ * the same pre-framed publications in the same turn, and the node flushes them one after the
+ * other: the second and later sessions find the same chunks (by reference) and write the buffer
+ * already built, so a turn's publications are copied once per distinct batch instead of once per
+ * subscriber. Chunks are never mutated after they are queued (Envelope caches them), so equal
+ * references mean equal bytes. Holds at most one joined buffer (≤ CONCAT_LIMIT).
+ */
+let lastChunks: readonly Buffer[] = [];
+let lastJoined: Buffer | null = null;
+
+function joined(chunks: readonly Buffer[], total: number): Buffer {
+  if (lastJoined !== null && lastChunks.length === chunks.length && lastJoined.length === total) {
+    let same = true;
+    for (let i = 0; i < chunks.length; i++) {
+      if (chunks[i] !== lastChunks[i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return lastJoined;
+  }
+  lastChunks = chunks;
+  return (lastJoined = Buffer.concat(chunks as Buffer[], total));
+}
+
 export class WebSocketTransport implements Transport {
   readonly kind = 'websocket' as const;
   readonly remoteAddress: string;
@@ -59,7 +85,7 @@ export class WebSocketTransport implements Transport {
     if (chunks.length === 1) return socket.write(chunks[0]!) && socket.writableLength < HIGH_WATERMARK;
     let total = 0;
     for (const c of chunks) total += c.length;
-    if (total <= CONCAT_LIMIT) socket.write(Buffer.concat(chunks as Buffer[], total));
+    if (total <= CONCAT_LIMIT) socket.write(joined(chunks, total));
     else {
       socket.cork();
       for (const c of chunks) socket.write(c);
