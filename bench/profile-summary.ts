@@ -54,7 +54,7 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()
   const args = process.argv.slice(2);
   const topAt = args.indexOf('--top');
   const top = topAt >= 0 ? Number(args[topAt + 1]) : 25;
-  const files = args.filter((a, i) => a !== '--top' && i !== topAt + 1);
+  const files = args.filter((a, i) => a !== '--top' && !(topAt >= 0 && i === topAt + 1));
   for (const f of files) {
     const s = summarise(JSON.parse(readFileSync(f, 'utf8')) as Profile, top);
     console.log(`${f}: ${s.totalMs.toFixed(0)} ms busy`);
