@@ -23,6 +23,7 @@ import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
 import { parseSeqCursor, randomId, type Broker, type BrokerHandler, type PresencePage, type PresencePageOptions, type HistoryOptions, type HistoryResult, type Publication, type PublishOptions } from './broker.ts';
 import { channelKeys, HISTORY_SCRIPT, presenceKeys, PRESENCE_SCRIPT, PUBLISH_SCRIPT } from './redis-scripts.ts';
+import { decodeWire } from './redis-wire.ts';
 import { Sequencer } from './sequencer.ts';
 
 export interface RedisBrokerOptions {
@@ -350,29 +351,14 @@ export class RedisBroker implements Broker {
   private onMessage(pubsub: string, message: string): void {
     const channel = this.byPubsub.get(pubsub);
     if (channel === undefined || !this.handler) return;
-    let m: WireMessage;
-    try {
-      m = JSON.parse(message) as WireMessage;
-    } catch {
+    const ev = decodeWire(message);
+    if (ev === null) {
       this.warn('decode', `${this.name}: undecodable message on ${pubsub}`);
       return;
     }
-    if (typeof m.o === 'number' && typeof m.e === 'string') {
-      if (Array.isArray(m.b)) {
-        for (let k = 0; k < m.b.length; k++) {
-          const item = m.b[k];
-          if (!Array.isArray(item)) continue;
-          const pub: Publication = { offset: m.o + k, data: item[0] };
-          if (item[1]) pub.info = item[1];
-          this.seq.receive(channel, m.e, pub);
-        }
-        return;
-      }
-      const pub: Publication = { offset: m.o, data: m.d };
-      if (m.i) pub.info = m.i;
-      this.seq.receive(channel, m.e, pub);
-    } else if (m.j) this.handler.onJoin(channel, m.j);
-    else if (m.l) this.handler.onLeave(channel, m.l);
+    if (ev.kind === 'pubs') for (const pub of ev.pubs) this.seq.receive(channel, ev.epoch, pub);
+    else if (ev.kind === 'join') this.handler.onJoin(channel, ev.info);
+    else this.handler.onLeave(channel, ev.info);
   }
 
   /** After a reconnect: subscribe to everything again, then read what was missed meanwhile. */
@@ -413,16 +399,6 @@ export class RedisBroker implements Broker {
   }
 }
 
-interface WireMessage {
-  o?: number;
-  e?: string;
-  d?: unknown;
-  i?: ClientInfo;
-  /** A batch: [data] or [data, info] per publication, offsets o, o + 1, … */
-  b?: Array<[unknown, ClientInfo?]>;
-  j?: ClientInfo;
-  l?: ClientInfo;
-}
 
 function toPublication(e: Entry): Publication {
   const [id, f] = e;
