@@ -4,13 +4,15 @@
  * but the decoder's declared error), or a decoded result that breaks the decoder's own contract
  * (a round trip that does not come back equal).
  *
- * Not covered yet: long-polling bodies (src/transports/poll has not landed); SSE upstream bodies go
- * through the same Session.onMessage → jsonCodec path as the `protocol-json` target, and their one
- * SSE-specific parser (Content-Type, Last-Event-ID) is the `sse-http` target.
+ * SSE and long-polling upstream bodies go through the same Session.onMessage → jsonCodec path as
+ * the `protocol-json` target, and their HTTP-specific parsers (Content-Type, Last-Event-ID, the
+ * poll `ack` sequence) are the `sse-http` target. Messages from the broker's Redis are the
+ * `redis-wire` target: anything that can PUBLISH on that Redis can send them.
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { handleApi } from '../../src/api/http.ts';
+import { decodeWire } from '../../src/broker/redis-wire.ts';
 import { jsonCodec, msgpackCodec } from '../../src/protocol/codec.ts';
 import { ProtocolError } from '../../src/protocol/errors.ts';
 import { validateCommand } from '../../src/protocol/frames.ts';
@@ -258,6 +260,25 @@ export const sseHttp: FuzzTarget = {
   },
 };
 
+export const redisWire: FuzzTarget = {
+  name: 'redis-wire',
+  description: 'Redis broker pub/sub messages (one publication, a batch, join, leave): decodeWire',
+  seeds: ['{"o":7,"e":"ep","d":{"x":1}}', '{"o":3,"e":"ep","b":[[1],["two",{"user":"a","client":"c"}],[null]]}', '{"j":{"user":"a","client":"c"}}', '{"l":{"user":"a","client":"c"}}'].map(b),
+  dictionary: ['{"o":', '"e":"', '"b":[[', '],[', '"d":', '"i":', '"j":', '"l":', '{"user":"', '","client":"', '"}', '9007199254740991', '-1', '0', 'null', ']]}'].map(b),
+  maxLength: 512,
+  run(input) {
+    const ev = decodeWire(input.toString('utf8'));
+    if (ev === null) return;
+    if (ev.kind === 'pubs') {
+      if (ev.pubs.length === 0) throw new FuzzFinding('a publication event without publications');
+      ev.pubs.forEach((p, k) => {
+        if (!Number.isSafeInteger(p.offset) || p.offset < 1 || p.offset !== ev.pubs[0]!.offset + k) throw new FuzzFinding(`bad offset ${p.offset} at ${k}`);
+        if (p.info && (typeof p.info.user !== 'string' || typeof p.info.client !== 'string')) throw new FuzzFinding('info without user and client');
+      });
+    } else if (typeof ev.info.user !== 'string' || typeof ev.info.client !== 'string') throw new FuzzFinding(`${ev.kind} without user and client`);
+  },
+};
+
 // ---- STUN / TURN -----------------------------------------------------------------------------------
 
 function stunSeed(method: number, attrs: Array<[number, Buffer]>, opts: { fingerprint?: boolean; integrity?: Buffer } = {}): Buffer {
@@ -301,4 +322,4 @@ export const stun: FuzzTarget = {
   },
 };
 
-export const targets: FuzzTarget[] = [protocolJson, protocolMsgpack, wsReceiver, apiBody, sseHttp, stun];
+export const targets: FuzzTarget[] = [protocolJson, protocolMsgpack, wsReceiver, apiBody, sseHttp, redisWire, stun];
