@@ -10,6 +10,8 @@ export interface ResultRow {
   kibPerConnection: number | null;
   /** crossnode: what a publication cost Redis over the measured flood (bench/redis-stats.ts). */
   redis?: RedisCost;
+  /** With --repeat: the median throughput of the runs used (deliveriesPerSec is the best). */
+  medianDeliveriesPerSec?: number;
 }
 
 /** A scenario's row for one system plus what a human reading the table should know. */
@@ -62,7 +64,12 @@ export function combineRuns(runs: readonly ScenarioOutcome[]): ScenarioOutcome {
   const values = (f: (r: ResultRow) => number | null): number[] =>
     ok.map((r) => f(r.row)).filter((v): v is number => v !== null);
   const tput = values((r) => r.deliveriesPerSec);
-  if (tput.length) row.deliveriesPerSec = Math.max(...tput);
+  if (tput.length) {
+    row.deliveriesPerSec = Math.max(...tput);
+    const sorted = [...tput].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    row.medianDeliveriesPerSec = Math.round(sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2);
+  }
   const byP99 = ok.filter((r) => r.row.p99Ms !== null).sort((a, b) => a.row.p99Ms! - b.row.p99Ms!)[0];
   if (byP99) {
     row.p50Ms = byP99.row.p50Ms;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseArgs, UsageError } from '../../bench/cli.ts';
-import { emptyRow, type ResultRow } from '../../bench/result.ts';
+import { combineRuns, emptyRow, type ResultRow } from '../../bench/result.ts';
 import { crossnodeSystems } from '../../bench/scenarios/crossnode.ts';
 import { renderCrossnodeTargets, renderRedisCost } from '../../bench/table.ts';
 
@@ -40,4 +40,15 @@ test('Redis cost lines only for rows that carry one', () => {
     redis: { publications: 10, commands: 1, byCommand: { publish: 1, ping: 0.001 }, topLevel: 1, inScript: 0, publicationsPerCommandSent: 1, sample: null, cpuUsPerPublication: 20, readsPerPublication: 0.5 },
   };
   assert.deepEqual(renderRedisCost([row('switchboard', 1), withCost]), ['socketio: 1 commands: 1 sent by the server + 0 inside scripts, 1 publications per command sent (publish 1); Redis CPU 20 µs/publication']);
+});
+
+test('with --repeat the cross-node target line gives the median ratio beside the best', () => {
+  const runs = (system: string, tputs: number[]) => combineRuns(tputs.map((t) => ({ row: row(system, t), notes: [] })));
+  const one = runs('switchboard-1node', [3_400_000, 5_000_000, 4_100_000, 4_300_000]);
+  const cross = runs('switchboard', [4_400_000, 4_300_000, 3_900_000]);
+  assert.equal(one.row.deliveriesPerSec, 5_000_000);
+  assert.equal(one.row.medianDeliveriesPerSec, 4_200_000, 'median of an even count: the mean of the middle two');
+  assert.equal(cross.row.medianDeliveriesPerSec, 4_300_000);
+  assert.deepEqual(renderCrossnodeTargets([one.row, cross.row]), ['cross-node deliveries/s ≥ 0.8× one node (memory broker): 0.88× — met; median against median 1.02×']);
+  assert.equal(runs('switchboard', [1]).row.medianDeliveriesPerSec, undefined, 'one run: no median');
 });
