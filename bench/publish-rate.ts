@@ -5,14 +5,15 @@
  * single channel's publication rate from one node.
  *
  *   npx tsx bench/publish-rate.ts [--redis redis://127.0.0.1:6379] [--nats nats://127.0.0.1:4222]
- *                                 [--count 50000] [--window 256] [--brokers memory,redis,redis-unbatched,nats]
+ *                                 [--count 50000] [--window 256] [--brokers memory,redis,redis-unbatched,nats,nats-unbatched]
  *
  * Rows: `memory`; `redis` (publishes batched per channel and turn, the default); `redis-unbatched`
  * (`publishBatch: 1`, one script call and one pub/sub message per publication, as before
- * batching); `nats` (JetStream, publishes to one channel serialized per node: each waits for the
- * previous one's stream sequence, docs/brokers.md). NATS gets a tenth of the count: at its rate
- * the full count would take minutes. History is on (100 kept), like a chat namespace. Each run uses
- * its own key prefix / stream and removes it afterwards where the broker allows.
+ * batching); `nats` (batched: one JetStream message per batch); `nats-unbatched` (`publishBatch:
+ * 1`: a node's publishes to one channel are serialized, each waiting for the previous one's
+ * stream sequence, so one round trip per publication — it gets a tenth of the count, which would
+ * otherwise take minutes). History is on (100 kept), like a chat namespace. Each run uses its own
+ * key prefix / stream and removes it afterwards.
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -29,7 +30,7 @@ const { values } = parseArgs({
     nats: { type: 'string', default: 'nats://127.0.0.1:4222' },
     count: { type: 'string', default: '50000' },
     window: { type: 'string', default: '256' },
-    brokers: { type: 'string', default: 'memory,redis,redis-unbatched,nats' },
+    brokers: { type: 'string', default: 'memory,redis,redis-unbatched,nats,nats-unbatched' },
   },
 });
 const COUNT = Number(values.count);
@@ -88,10 +89,11 @@ for (const name of values.brokers.split(',').map((s) => s.trim())) {
       if (keys.length > 0) await r.del(...keys);
       r.disconnect();
     }
-  } else if (name === 'nats') {
-    const b = new NatsBroker({ servers: [values.nats], prefix });
+  } else if (name === 'nats' || name === 'nats-unbatched') {
+    const unbatched = name === 'nats-unbatched';
+    const b = new NatsBroker({ servers: [values.nats], prefix, ...(unbatched ? { publishBatch: 1 } : {}) });
     try {
-      rows.push(await measure(name, b, Math.max(1, Math.round(COUNT / 10))));
+      rows.push(await measure(name, b, unbatched ? Math.max(1, Math.round(COUNT / 10)) : COUNT));
     } finally {
       await b.close();
       const { connect } = await import('nats');
@@ -100,7 +102,7 @@ for (const name of values.brokers.split(',').map((s) => s.trim())) {
       for (const s of [`${prefix}_history`, `KV_${prefix}_presence`]) await jsm.streams.delete(s).catch(() => false);
       await nc.close();
     }
-  } else throw new Error(`unknown broker ${name} (memory, redis, redis-unbatched, nats)`);
+  } else throw new Error(`unknown broker ${name} (memory, redis, redis-unbatched, nats, nats-unbatched)`);
 }
 
 console.log(`publishes to one channel from one node, ${WINDOW} in flight, 100-byte payloads, history on`);

@@ -13,7 +13,7 @@
  * | `streamTtl` | `SWITCHBOARD_BROKER_STREAM_TTL` | seconds a channel's position outlives its last publication, default 86400 |
  * | `maxHistorySize` | `SWITCHBOARD_NATS_MAX_HISTORY_SIZE` | NATS: publications kept per channel at most, default 10000 |
  * | `replicas` | `SWITCHBOARD_NATS_REPLICAS` | NATS: JetStream replicas, default 1 |
- * | `publishBatch` | `SWITCHBOARD_REDIS_PUBLISH_BATCH` | Redis: most publications per script call and pub/sub message, default 256 (1 while older nodes share the Redis) |
+ * | `publishBatch` | `SWITCHBOARD_BROKER_PUBLISH_BATCH` | Redis and NATS: most publications to one channel sent as one (script call and pub/sub message; JetStream message), default 256 (1 while older nodes share the broker) |
  *
  * See docs/brokers.md.
  */
@@ -46,7 +46,7 @@ export interface BrokerConfig {
   maxHistorySize?: number;
   /** NATS only. @default 1 */
   replicas?: number;
-  /** Redis only: most publications to one channel per script call and pub/sub message; 1 for a rolling upgrade from a version before batching. @default 256 */
+  /** Redis and NATS: most publications to one channel sent as one (Redis: one script call and pub/sub message; NATS: one JetStream message); 1 for a rolling upgrade from a version before batching. @default 256 */
   publishBatch?: number;
 }
 
@@ -119,11 +119,12 @@ export function resolveBrokerConfig(section: unknown, env: NodeJS.ProcessEnv = {
   if (mh !== undefined) raw.maxHistorySize = mh;
   const rep = num('SWITCHBOARD_NATS_REPLICAS');
   if (rep !== undefined) raw.replicas = rep;
-  const pb = num('SWITCHBOARD_REDIS_PUBLISH_BATCH');
+  const pb = num('SWITCHBOARD_BROKER_PUBLISH_BATCH');
   if (pb !== undefined) raw.publishBatch = pb;
   if (raw.publishBatch !== undefined && (!Number.isInteger(raw.publishBatch) || (raw.publishBatch as number) < 1)) throw new ConfigError(`broker.publishBatch must be a whole number ≥ 1, got ${String(raw.publishBatch)}`);
+  if (type === 'memory' && raw.publishBatch !== undefined) throw new ConfigError('broker.publishBatch is a Redis and NATS option; broker.type is memory');
   if (type !== 'nats') for (const k of ['urls', 'maxHistorySize', 'replicas']) if (raw[k] !== undefined) throw new ConfigError(`broker.${k} is a NATS option; broker.type is ${type}`);
-  if (type !== 'redis') for (const k of ['shards', 'cluster', 'publishBatch']) if (raw[k] !== undefined) throw new ConfigError(`broker.${k} is a Redis option; broker.type is ${type}`);
+  if (type !== 'redis') for (const k of ['shards', 'cluster']) if (raw[k] !== undefined) throw new ConfigError(`broker.${k} is a Redis option; broker.type is ${type}`);
   return { ...(raw as Omit<BrokerConfig, 'type'>), type };
 }
 
@@ -161,6 +162,7 @@ export function createBroker(config: BrokerConfig): Broker {
         streamTtlMs,
         ...(config.maxHistorySize !== undefined ? { maxHistorySize: config.maxHistorySize } : {}),
         ...(config.replicas !== undefined ? { replicas: config.replicas } : {}),
+        publishBatch,
       });
     }
   }

@@ -7,7 +7,10 @@
  * `Nats-Expected-Last-Subject-Sequence` set to the stream sequence of offset N; JetStream stores it
  * only if that is still the subject's last message, so two publishers can never take the same
  * offset (the loser re-reads the last message and retries). Publishes of one node to one channel
- * are queued so they do not race each other. Idempotency keys are JetStream's `Nats-Msg-Id`.
+ * are queued so they do not race each other, and the key-less ones of one event-loop turn are
+ * stored as one message holding the batch (`o` is then its last offset), so a hot channel pays one
+ * round trip per batch, not per publication. Idempotency keys are JetStream's `Nats-Msg-Id`, so a
+ * publication with a key is stored alone.
  *
  * Delivery: after JetStream acknowledges, the node publishes the same publication on the core
  * subject `<prefix>.d.<channel>`. Two nodes' deliveries may cross on the wire, and core NATS drops
@@ -41,6 +44,31 @@ export interface NatsBrokerOptions {
   name?: string;
   /** Where connection trouble is reported. @default console.warn */
   log?: (message: string) => void;
+  /**
+   * Most publications to one channel stored as one JetStream message (those of one event-loop
+   * turn without an idempotency key). 1 stores each alone, which nodes of versions before
+   * batching can read: use it while such nodes share the NATS. @default 256
+   */
+  publishBatch?: number;
+}
+
+/** Data bytes at which a batch is sent even if it has room (JetStream's default max_payload is 1 MiB). */
+const BATCH_MAX_BYTES = 256 * 1024;
+
+interface QueuedPublish {
+  data: unknown;
+  info: ClientInfo | undefined;
+  resolve(p: StreamPosition): void;
+  reject(err: unknown): void;
+}
+
+/** Publishes to one channel collected in this turn; other history settings start a new batch. */
+interface PublishBatch {
+  channel: string;
+  historySize: number;
+  historyTtlMs: number;
+  items: QueuedPublish[];
+  bytes: number;
 }
 
 /** What this broker does differently from the Redis and memory brokers (docs/brokers.md). */
@@ -60,8 +88,10 @@ const WRONG_LAST_SEQUENCE = 10071;
 interface Stored {
   /** epoch */
   e: string;
-  /** offset */
+  /** offset; of a batch, its last publication's offset */
   o: number;
+  /** a batch of publications without idempotency keys, offsets o - b.length + 1 … o: [data] or [data, info] each */
+  b?: Array<[unknown, ClientInfo?]>;
   /** 'm': a position marker (stream created or history removed), not a publication */
   k?: 'm';
   /** history size and TTL asked at publish */
@@ -81,6 +111,9 @@ export class NatsBroker implements Broker {
   readonly name: string;
   readonly capabilities = NATS_CAPABILITIES;
   private readonly o: Required<Omit<NatsBrokerOptions, 'servers' | 'log' | 'name'>>;
+  /** Batches being collected this turn, by channel. */
+  private readonly batches = new Map<string, PublishBatch>();
+  private batchesScheduled = false;
   private readonly servers: string | string[];
   private readonly log: (message: string) => void;
   private readonly streamName: string;
@@ -106,6 +139,7 @@ export class NatsBroker implements Broker {
       idempotencyWindowMs: options.idempotencyWindowMs ?? 300_000,
       presenceMaxTtlMs: options.presenceMaxTtlMs ?? 3_600_000,
       replicas: options.replicas ?? 1,
+      publishBatch: Math.max(1, Math.floor(options.publishBatch ?? 256)),
     };
     this.streamName = `${this.o.prefix.replace(/[^A-Za-z0-9_-]/g, '_')}_history`;
     this.seq = new Sequencer({
@@ -257,8 +291,82 @@ export class NatsBroker implements Broker {
 
   // ---- Broker ----------------------------------------------------------------------------------
 
-  async publish(channel: string, data: unknown, opts: PublishOptions): Promise<StreamPosition> {
-    this.checkOpen();
+  /**
+   * Publications without an idempotency key are collected per channel for the rest of the turn and
+   * stored as one JetStream message (one round trip for the batch: a node's publishes to one
+   * channel are serialized, so a hot channel would otherwise get one round trip per publication).
+   * A publication with a key is stored alone (its key is the message's Nats-Msg-Id), after the
+   * batch collected before it, so offsets follow call order.
+   */
+  publish(channel: string, data: unknown, opts: PublishOptions): Promise<StreamPosition> {
+    if (this.closing) return Promise.reject(new Error(`${this.name} broker is closed`));
+    const historySize = Math.max(0, Math.floor(opts.historySize));
+    const historyTtlMs = Math.max(0, Math.floor(opts.historyTtlMs));
+    let b = this.batches.get(channel);
+    if (opts.idempotencyKey !== undefined || this.o.publishBatch === 1) {
+      if (b) this.sendBatch(b);
+      return this.publishOne(channel, data, opts);
+    }
+    const bytes = (JSON.stringify(data) ?? 'null').length;
+    if (b && (b.historySize !== historySize || b.historyTtlMs !== historyTtlMs || b.items.length >= this.o.publishBatch || b.bytes + bytes > BATCH_MAX_BYTES)) {
+      this.sendBatch(b);
+      b = undefined;
+    }
+    if (!b) {
+      b = { channel, historySize, historyTtlMs, items: [], bytes: 0 };
+      this.batches.set(channel, b);
+    }
+    const batch = b;
+    return new Promise<StreamPosition>((resolve, reject) => {
+      batch.items.push({ data: data ?? null, info: opts.info, resolve, reject });
+      batch.bytes += bytes;
+      if (!this.batchesScheduled) {
+        this.batchesScheduled = true;
+        setImmediate(this.sendBatches);
+      }
+    });
+  }
+
+  private readonly sendBatches = (): void => {
+    this.batchesScheduled = false;
+    for (const b of this.batches.values()) this.sendBatch(b);
+  };
+
+  /** Stores a batch as one message (a batch of one in the single form) and delivers it live. */
+  private sendBatch(b: PublishBatch): void {
+    if (this.batches.get(b.channel) === b) this.batches.delete(b.channel);
+    const n = b.items.length;
+    const run = async (): Promise<StreamPosition> => {
+      const { nc } = await this.ready;
+      const r = await this.serial(b.channel, () =>
+        this.append(b.channel, (last) => {
+          const s: Stored = { e: last.epoch, o: last.offset + n, s: b.historySize, t: b.historyTtlMs };
+          if (n === 1) {
+            s.d = b.items[0]!.data;
+            if (b.items[0]!.info) s.i = b.items[0]!.info;
+          } else s.b = b.items.map((it) => (it.info ? [it.data, it.info] : [it.data]));
+          return s;
+        }),
+      );
+      nc.publish(this.deliverSubject(b.channel), jc.encode(this.liveMessage(r.stored, r.last.seq)));
+      return { epoch: r.last.epoch, offset: r.last.offset };
+    };
+    run().then(
+      (top) => b.items.forEach((it, k) => it.resolve({ epoch: top.epoch, offset: top.offset - n + 1 + k })),
+      (err: unknown) => {
+        for (const it of b.items) it.reject(err);
+      },
+    );
+  }
+
+  private liveMessage(stored: Stored, seq: number): Record<string, unknown> {
+    if (stored.b) return { e: stored.e, o: stored.o, q: seq, b: stored.b };
+    const live: Record<string, unknown> = { e: stored.e, o: stored.o, q: seq, d: stored.d ?? null };
+    if (stored.i) live.i = stored.i;
+    return live;
+  }
+
+  private async publishOne(channel: string, data: unknown, opts: PublishOptions): Promise<StreamPosition> {
     const { nc } = await this.ready;
     const msgId = opts.idempotencyKey !== undefined ? `${this.tok(channel)}.${opts.idempotencyKey}` : undefined;
     const r = await this.serial(channel, () =>
@@ -272,11 +380,7 @@ export class NatsBroker implements Broker {
         msgId,
       ),
     );
-    if (!r.duplicate) {
-      const live: Record<string, unknown> = { e: r.stored.e, o: r.stored.o, q: r.last.seq, d: r.stored.d };
-      if (r.stored.i) live.i = r.stored.i;
-      nc.publish(this.deliverSubject(channel), jc.encode(live));
-    }
+    if (!r.duplicate) nc.publish(this.deliverSubject(channel), jc.encode(this.liveMessage(r.stored, r.last.seq)));
     return { epoch: r.last.epoch, offset: r.last.offset };
   }
 
@@ -341,9 +445,7 @@ export class NatsBroker implements Broker {
     for (const m of all) {
       const s = m.stored;
       if (s.k === 'm' || s.e !== last.epoch || s.o < lowest || !s.s || !s.t || m.time + s.t <= now) continue;
-      const p: Publication = { offset: s.o, data: s.d ?? null };
-      if (s.i) p.info = s.i;
-      live.push(p);
+      for (const p of expand(s)) if (p.offset >= lowest) live.push(p);
     }
     let publications: Publication[];
     if (opts.since) publications = live.slice(0, limit);
@@ -459,8 +561,9 @@ export class NatsBroker implements Broker {
     return out;
   }
 
-  /** Drains the connection. Idempotent. */
+  /** Drains the connection, after storing the publishes still collected. Idempotent. */
   close(): Promise<void> {
+    if (!this.closing) this.sendBatches();
     this.closing ??= (async () => {
       try {
         const { nc } = await this.ready;
@@ -474,7 +577,7 @@ export class NatsBroker implements Broker {
 
   private onMessage(channel: string, data: Uint8Array): void {
     if (!this.handler) return;
-    let m: { e?: string; o?: number; q?: number; d?: unknown; i?: ClientInfo; j?: ClientInfo; l?: ClientInfo };
+    let m: { e?: string; o?: number; q?: number; d?: unknown; i?: ClientInfo; b?: unknown; j?: ClientInfo; l?: ClientInfo };
     try {
       m = JSON.parse(sc.decode(data));
     } catch {
@@ -482,9 +585,8 @@ export class NatsBroker implements Broker {
     }
     if (typeof m.o === 'number' && typeof m.e === 'string') {
       if (typeof m.q === 'number') this.hint(channel, m.o, m.q);
-      const pub: Publication = { offset: m.o, data: m.d ?? null };
-      if (m.i) pub.info = m.i;
-      this.seq.receive(channel, m.e, pub);
+      if (m.b !== undefined && !Array.isArray(m.b)) return;
+      for (const pub of expand(m as Stored)) this.seq.receive(channel, m.e, pub);
     } else if (m.j) this.handler.onJoin(channel, m.j);
     else if (m.l) this.handler.onLeave(channel, m.l);
   }
@@ -492,6 +594,24 @@ export class NatsBroker implements Broker {
   private checkOpen(): void {
     if (this.closing) throw new Error(`${this.name} broker is closed`);
   }
+}
+
+/** The publications of a stored (or live) message: one, or a batch ending at offset `o`. */
+function expand(s: Pick<Stored, 'o' | 'd' | 'i' | 'b'>): Publication[] {
+  if (!s.b) {
+    const p: Publication = { offset: s.o, data: s.d ?? null };
+    if (s.i) p.info = s.i;
+    return [p];
+  }
+  const first = s.o - s.b.length + 1;
+  const out: Publication[] = [];
+  s.b.forEach((item, k) => {
+    if (!Array.isArray(item)) return;
+    const p: Publication = { offset: first + k, data: item[0] ?? null };
+    if (item[1]) p.info = item[1];
+    out.push(p);
+  });
+  return out;
 }
 
 function apiCode(err: unknown): number | undefined {

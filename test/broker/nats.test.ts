@@ -65,3 +65,47 @@ if (available) {
     }
   });
 }
+
+if (available) {
+  test('nats: a burst is stored as few JetStream messages; history reads from inside a batch; live single and batch forms arrive in order', async () => {
+    const p3 = `${prefix}batch`;
+    const a = new NatsBroker({ servers: server, prefix: p3, log: () => {} });
+    const late = new NatsBroker({ servers: server, prefix: p3, log: () => {} });
+    const single = new NatsBroker({ servers: server, prefix: p3, log: () => {}, publishBatch: 1 });
+    const { connect } = await import('nats');
+    const nc = await connect({ servers: server });
+    try {
+      const ignore = { onPublication() {}, onJoin() {}, onLeave() {}, onStreamReset() {} };
+      a.setHandler(ignore);
+      single.setHandler(ignore);
+      const h = { historySize: 1000, historyTtlMs: 60_000 };
+      const r = await Promise.all(Array.from({ length: 600 }, (_, i) => a.publish('burst', { i }, i % 7 === 0 ? { ...h, info: { user: `u${i}`, client: 'c' } } : h)));
+      assert.deepEqual(r.map((p) => p.offset), Array.from({ length: 600 }, (_, i) => i + 1));
+      const jsm = await nc.jetstreamManager();
+      const subject = `${p3}.h.${Buffer.from('burst').toString('base64url')}`;
+      const stored = (await jsm.streams.info(`${p3}_history`, { subjects_filter: subject })).state.subjects?.[subject];
+      // A position marker, then 600 publications in batches of at most 256: 3 or 4 messages.
+      assert.ok(stored !== undefined && stored <= 4, `600 publications took ${stored} stored messages`);
+      // Since an offset in the middle of a batch: exactly the ones after it.
+      const since = await late.history('burst', { since: r[149]!, limit: 100 });
+      assert.deepEqual(since.publications.map((p) => p.offset), Array.from({ length: 100 }, (_, i) => 151 + i));
+      assert.deepEqual(since.publications[4]!.info, { user: 'u154', client: 'c' });
+      assert.deepEqual(since.publications[0]!.data, { i: 150 });
+      // A node subscribed now gets 601 in the single form (publishBatch 1, as an older node
+      // sends it), then 602-603 as one live batch, in order, with their data.
+      const got: Array<[number, unknown]> = [];
+      late.setHandler({ onPublication: (_c, p) => void got.push([p.offset, p.data]), onJoin() {}, onLeave() {}, onStreamReset() {} });
+      await late.subscribe('burst');
+      await single.publish('burst', 'alone', h);
+      await Promise.all([a.publish('burst', 'next', h), a.publish('burst', 'last', h)]);
+      const end = Date.now() + 5000;
+      while (got.length < 3 && Date.now() < end) await new Promise((res) => setTimeout(res, 10));
+      assert.deepEqual(got, [[601, 'alone'], [602, 'next'], [603, 'last']]);
+      assert.equal((await jsm.streams.info(`${p3}_history`, { subjects_filter: subject })).state.subjects?.[subject], stored + 2, '601 alone, 602-603 as one message');
+    } finally {
+      await nc.close();
+      await Promise.all([a.close(), late.close(), single.close()]);
+      await removeStreams(server, p3);
+    }
+  });
+}

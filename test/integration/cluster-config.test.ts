@@ -24,7 +24,8 @@ test('file section, environment overrides it', () => {
     streamTtl: 60,
   });
   assert.deepEqual(resolveBrokerConfig({ type: 'redis', publishBatch: 64 }, {}), { type: 'redis', publishBatch: 64 });
-  assert.deepEqual(resolveBrokerConfig({ type: 'redis', publishBatch: 64 }, { SWITCHBOARD_REDIS_PUBLISH_BATCH: '1' }), { type: 'redis', publishBatch: 1 });
+  assert.deepEqual(resolveBrokerConfig({ type: 'redis', publishBatch: 64 }, { SWITCHBOARD_BROKER_PUBLISH_BATCH: '1' }), { type: 'redis', publishBatch: 1 });
+  assert.deepEqual(resolveBrokerConfig({ type: 'nats' }, { SWITCHBOARD_BROKER_PUBLISH_BATCH: '16' }), { type: 'nats', publishBatch: 16 });
   assert.equal(file.url, 'redis://a:6379', 'input not mutated');
 });
 
@@ -41,8 +42,8 @@ test('bad configuration names the field', () => {
     [{ type: 'nats', cluster: ['a:1'] }, {}, /broker.cluster is a Redis option/],
     [{ type: 'redis', streamTtl: -1 }, {}, /broker.streamTtl must be a non-negative number/],
     [{ type: 'redis', publishBatch: 0 }, {}, /broker.publishBatch must be a whole number ≥ 1, got 0/],
-    [{ type: 'redis' }, { SWITCHBOARD_REDIS_PUBLISH_BATCH: '2.5' }, /broker.publishBatch must be a whole number ≥ 1, got 2.5/],
-    [{ type: 'nats', publishBatch: 8 }, {}, /broker.publishBatch is a Redis option/],
+    [{ type: 'redis' }, { SWITCHBOARD_BROKER_PUBLISH_BATCH: '2.5' }, /broker.publishBatch must be a whole number ≥ 1, got 2.5/],
+    [{ type: 'memory', publishBatch: 8 }, {}, /broker.publishBatch is a Redis and NATS option/],
     [{ type: 'redis' }, { SWITCHBOARD_BROKER_STREAM_TTL: 'soon' }, /SWITCHBOARD_BROKER_STREAM_TTL must be a non-negative number, got "soon"/],
   ];
   for (const [section, env, re] of bad) assert.throws(() => resolveBrokerConfig(section, env), (e: unknown) => e instanceof ConfigError && re.test((e as Error).message), String(re));
