@@ -35,8 +35,10 @@ export interface BenchOptions {
   cpuProf: string | undefined;
   /** Arguments after `turn`, passed to bench/turn.ts. */
   turnArgs: string[];
-  /** crossnode: the Redis both nodes use; undefined starts a private redis-server (bench/redis-private.ts). */
+  /** crossnode: the Redis both nodes use; undefined starts a private redis-server (bench/private-servers.ts). */
   redis: string | undefined;
+  /** crossnode: the NATS (with JetStream) the NATS row's nodes use; undefined starts a private nats-server. */
+  nats: string | undefined;
 }
 
 export class UsageError extends Error {
@@ -60,6 +62,8 @@ export const USAGE = `usage: npm run bench -- [fanout|memory|fallback|crossnode|
   --cpu-prof [DIR]     write a V8 CPU profile of each server child (default DIR .bench-tmp/prof)
   --redis URL          crossnode: the Redis both nodes use (default: a private redis-server started
                        for the run on the load generator's cores, else redis://127.0.0.1:6379)
+  --nats URL           crossnode: the NATS (JetStream) of the NATS row (default: a private nats-server
+                       on the load generator's cores, else nats://127.0.0.1:4222)
 'crossnode' (not in the default set: it needs a Redis) runs fanout over two nodes on Redis for switchboard
 and socketio, beside one Switchboard node on the memory broker.
 'fallback' runs the fan-out (100 subscribers) with the subscribers on SSE, long polling and WebSocket
@@ -94,6 +98,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     cpuProf: undefined,
     turnArgs: [],
     redis: undefined,
+    nats: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -154,6 +159,12 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
         const v = value();
         if (v === undefined || !/^rediss?:\/\//.test(v)) throw new UsageError(`--redis needs a redis:// URL, got ${v ?? 'nothing'}`);
         o.redis = v;
+        break;
+      }
+      case '--nats': {
+        const v = value();
+        if (v === undefined || !/^nats:\/\//.test(v)) throw new UsageError(`--nats needs a nats:// URL, got ${v ?? 'nothing'}`);
+        o.nats = v;
         break;
       }
       case '--no-pin':

@@ -11,8 +11,8 @@ import { parseArgs, UsageError, type BenchOptions } from './cli.ts';
 import { combineRuns, isResultRow, type ResultRow, type ScenarioOutcome } from './result.ts';
 import type { SystemName } from './loadgen/dialect.ts';
 import { runFanout, type FanoutOptions } from './scenarios/fanout.ts';
-import { crossnodeSystems, DEFAULT_REDIS_URL, runCrossnode } from './scenarios/crossnode.ts';
-import { startPrivateRedis, type PrivateRedis } from './redis-private.ts';
+import { crossnodeSystems, DEFAULT_NATS_URL, DEFAULT_REDIS_URL, runCrossnode } from './scenarios/crossnode.ts';
+import { startPrivateNats, startPrivateRedis, type PrivateServer } from './private-servers.ts';
 import { fallbackVariants, runFallback } from './scenarios/fallback.ts';
 import { runMemory } from './scenarios/memory.ts';
 import { renderCrossnodeTargets, renderFallbackRatios, renderRedisCost, renderTable, renderTargets } from './table.ts';
@@ -51,7 +51,7 @@ function variants(o: BenchOptions, serverCpus: string | undefined, scenario: 'fa
     return fallbackVariants(o.systems).map((v) => [v.label, () => runFallback(v, { ...fanoutOptions(o, serverCpus), subscribers: o.fallbackSubscribers })]);
   }
   if (scenario === 'crossnode') {
-    return crossnodeSystems(o.systems).map((v) => [v, () => runCrossnode(v, { ...fanoutOptions(o, serverCpus), redisUrl: o.redis ?? DEFAULT_REDIS_URL })]);
+    return crossnodeSystems(o.systems).map((v) => [v, () => runCrossnode(v, { ...fanoutOptions(o, serverCpus), redisUrl: o.redis ?? DEFAULT_REDIS_URL, natsUrl: o.nats ?? DEFAULT_NATS_URL })]);
   }
   return o.systems.map((s) => [s, () => runOne(o, serverCpus, scenario, s)]);
 }
@@ -98,12 +98,19 @@ async function main(o: BenchOptions): Promise<number> {
       }
       continue;
     }
-    let own: PrivateRedis | undefined;
+    const own: PrivateServer[] = [];
     let so = o;
     if (scenario === 'crossnode' && o.redis === undefined) {
-      own = await startPrivateRedis();
-      log(own ? `crossnode: private redis-server at ${own.url} (on the load generator's cores)` : `crossnode: redis-server not found; using ${DEFAULT_REDIS_URL}`);
-      so = { ...o, redis: own?.url ?? DEFAULT_REDIS_URL };
+      const r = await startPrivateRedis();
+      if (r) own.push(r);
+      log(r ? `crossnode: private redis-server at ${r.url} (on the load generator's cores)` : `crossnode: redis-server not found; using ${DEFAULT_REDIS_URL}`);
+      so = { ...so, redis: r?.url ?? DEFAULT_REDIS_URL };
+    }
+    if (scenario === 'crossnode' && o.nats === undefined && o.systems.includes('switchboard')) {
+      const n = await startPrivateNats();
+      if (n) own.push(n);
+      log(n ? `crossnode: private nats-server at ${n.url} (on the load generator's cores)` : `crossnode: nats-server not found; using ${DEFAULT_NATS_URL}`);
+      so = { ...so, nats: n?.url ?? DEFAULT_NATS_URL };
     }
     // Repeats go round-robin over the systems, so a noisy spell on a shared machine hits them alike.
     const runners = variants(so, serverCpus, scenario);
@@ -118,7 +125,7 @@ async function main(o: BenchOptions): Promise<number> {
       }
     }
     for (const [system] of runners) outcomes.push(combineRuns(runs.get(system)!));
-    await own?.stop();
+    await Promise.all(own.map((x) => x.stop()));
   }
 
   const rows = outcomes.map((x) => x.row);

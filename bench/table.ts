@@ -100,6 +100,12 @@ export function renderCrossnodeTargets(rows: readonly ResultRow[]): string[] {
     const crossMedian = get('switchboard')?.medianDeliveriesPerSec;
     const median = crossMedian && one.medianDeliveriesPerSec ? `; median against median ${(crossMedian / one.medianDeliveriesPerSec).toFixed(2)}×` : '';
     out.push(`cross-node deliveries/s ≥ ${CROSSNODE_TARGETS.vsSingleNode}× one node (memory broker): ${r.toFixed(2)}× — ${check(r >= CROSSNODE_TARGETS.vsSingleNode)}${median}`);
+    const natsRow = get('switchboard-nats');
+    if (natsRow?.deliveriesPerSec) {
+      const n = natsRow.deliveriesPerSec / single;
+      const natsMedian = natsRow.medianDeliveriesPerSec && one.medianDeliveriesPerSec ? `; median against median ${(natsRow.medianDeliveriesPerSec / one.medianDeliveriesPerSec).toFixed(2)}×` : '';
+      out.push(`the same bar over NATS (JetStream): ${n.toFixed(2)}× one node — ${check(n >= CROSSNODE_TARGETS.vsSingleNode)}${natsMedian}`);
+    }
   }
   const sio = get('socketio')?.deliveriesPerSec;
   if (sio) {

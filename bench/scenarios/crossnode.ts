@@ -9,6 +9,7 @@
  *
  * Variants, each a row of the table:
  * - `switchboard`: two Switchboard nodes on the Redis broker;
+ * - `switchboard-nats`: the same two nodes on the NATS broker (JetStream history);
  * - `socketio`: two socket.io 4 servers with `@socket.io/redis-adapter` (ioredis clients);
  * - `switchboard-1node`: the plain fanout scenario (one node, memory broker, all N subscribers),
  *   run in the same invocation as the reference for the cross-node target.
@@ -32,15 +33,19 @@ import { ServerProcess } from '../servers/process.ts';
 import { writeObserver } from '../write-stats.ts';
 import { measurePhases, runFanout, type FanoutOptions, type Phase } from './fanout.ts';
 
-export const CROSSNODE_SYSTEMS = ['switchboard-1node', 'switchboard', 'socketio'] as const;
+export const CROSSNODE_SYSTEMS = ['switchboard-1node', 'switchboard', 'switchboard-nats', 'socketio'] as const;
 export type CrossnodeSystem = (typeof CROSSNODE_SYSTEMS)[number];
 
 /** The default Redis of the scenario (`--redis` overrides it). */
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+/** The default NATS of the `switchboard-nats` row (`--nats` overrides it). */
+export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 
 export interface CrossnodeOptions extends FanoutOptions {
   /** @default DEFAULT_REDIS_URL */
   redisUrl?: string;
+  /** @default DEFAULT_NATS_URL */
+  natsUrl?: string;
   /** Publishes/s of the MONITOR sample, and its length. @default 200/s for 1 s */
   sampleRate?: number;
   sampleSeconds?: number;
@@ -52,7 +57,7 @@ const SCENARIO = 'crossnode';
 /** The variants to run for the `--systems` given: ws has no cross-node variant. */
 export function crossnodeSystems(systems: readonly string[]): CrossnodeSystem[] {
   const out: CrossnodeSystem[] = [];
-  if (systems.includes('switchboard')) out.push('switchboard-1node', 'switchboard');
+  if (systems.includes('switchboard')) out.push('switchboard-1node', 'switchboard', 'switchboard-nats');
   if (systems.includes('socketio')) out.push('socketio');
   return out;
 }
@@ -75,37 +80,42 @@ export async function runCrossnode(system: CrossnodeSystem, o: CrossnodeOptions)
   const row = emptyRow(SCENARIO, system);
   const notes: string[] = [];
   const url = o.redisUrl ?? DEFAULT_REDIS_URL;
+  const nats = system === 'switchboard-nats';
   let observer: RedisObserver | undefined;
   const nodes: ServerProcess[] = [];
   let pool: WorkerPool | undefined;
   let publisher: Publisher | undefined;
+  const prefix = `sbbench${randomBytes(4).toString('hex')}`;
+  const natsUrl = o.natsUrl ?? DEFAULT_NATS_URL;
   try {
-    observer = await RedisObserver.open(url);
-    const env = { BENCH_REDIS_URL: url, BENCH_REDIS_PREFIX: `sbbench-${randomBytes(4).toString('hex')}` };
+    // The NATS row has no Redis to observe: its cost is the nodes' CPU, read like the others.
+    if (!nats) observer = await RedisObserver.open(url);
+    const env: Record<string, string> = nats ? { BENCH_NATS_URL: natsUrl, BENCH_NATS_PREFIX: prefix } : { BENCH_REDIS_URL: url, BENCH_REDIS_PREFIX: prefix };
     const serverOptions = {
       env,
       ...(o.serverCpus ? { cpus: o.serverCpus } : {}),
       ...(o.cpuProfDir ? { cpuProfDir: o.cpuProfDir } : {}),
     };
     // One at a time: both would otherwise compile the same modules on the same core at once.
-    nodes.push(await ServerProcess.start(system, serverOptions));
-    nodes.push(await ServerProcess.start(system, serverOptions));
+    const server = nats ? 'switchboard' : system;
+    nodes.push(await ServerProcess.start(server, serverOptions));
+    nodes.push(await ServerProcess.start(server, serverOptions));
     const [a, b] = nodes as [ServerProcess, ServerProcess];
     pool = WorkerPool.start(o.workers);
     const t0 = Date.now();
     // Each call splits its count over the workers, so every worker holds subscribers of both nodes.
     const onA = Math.ceil(o.subscribers / 2);
-    await pool.open({ system, role: 'subscriber', host: HOST, port: a.port, count: onA, concurrency: 50 });
-    await pool.open({ system, role: 'subscriber', host: HOST, port: b.port, count: o.subscribers - onA, concurrency: 50 });
+    await pool.open({ system: server, role: 'subscriber', host: HOST, port: a.port, count: onA, concurrency: 50 });
+    await pool.open({ system: server, role: 'subscriber', host: HOST, port: b.port, count: o.subscribers - onA, concurrency: 50 });
     o.log(`${system} ×2: ${onA} subscribers on node A, ${o.subscribers - onA} on node B, ready in ${Date.now() - t0} ms`);
-    publisher = await Publisher.open(dialects[system], { host: HOST, port: a.port });
+    publisher = await Publisher.open(dialects[server], { host: HOST, port: a.port });
 
     let before: RedisSnapshot | undefined;
     let after: RedisSnapshot | undefined;
     let published = 0;
     let floodWallMs = 0;
     const obs = observer;
-    const writes = system === 'switchboard' ? writeObserver([a.port, b.port], notes, 'frames per socket write over the flood, node A; node B') : undefined;
+    const writes = server === 'switchboard' ? writeObserver([a.port, b.port], notes, 'frames per socket write over the flood, node A; node B') : undefined;
     const phase: Phase = {
       server: bothNodes(a, b),
       pool,
@@ -115,12 +125,12 @@ export async function runCrossnode(system: CrossnodeSystem, o: CrossnodeOptions)
       floodObserver: {
         before: async () => {
           await writes?.before();
-          before = await obs.snapshot();
+          before = await obs?.snapshot();
           floodWallMs = performance.now();
         },
         after: async (n) => {
           floodWallMs = performance.now() - floodWallMs;
-          after = await obs.snapshot();
+          after = await obs?.snapshot();
           published = n;
           await writes?.after();
         },
@@ -128,6 +138,7 @@ export async function runCrossnode(system: CrossnodeSystem, o: CrossnodeOptions)
     };
     await measurePhases(row, phase, `${system} ×2`);
 
+    if (!obs) return { row, notes };
     const pub = publisher;
     const sample = await obs.monitorSample(async () => (await pub.paced(o.sampleRate ?? 200, (o.sampleSeconds ?? 1) * 1000)).published);
     if (before && after && published > 0) {
@@ -152,5 +163,19 @@ export async function runCrossnode(system: CrossnodeSystem, o: CrossnodeOptions)
     await pool?.close();
     await Promise.all(nodes.map((n) => n.stop()));
     observer?.close();
+    if (nats) await removeNatsStreams(natsUrl, prefix);
+  }
+}
+
+/** The NATS row's stream and presence bucket (the nodes create them under the run's prefix). */
+async function removeNatsStreams(servers: string, prefix: string): Promise<void> {
+  const { connect } = await import('nats');
+  const nc = await connect({ servers, timeout: 2000 }).catch(() => null);
+  if (!nc) return;
+  try {
+    const jsm = await nc.jetstreamManager();
+    for (const name of [`${prefix}_history`, `KV_${prefix}_presence`]) await jsm.streams.delete(name).catch(() => false);
+  } finally {
+    await nc.close();
   }
 }

@@ -8,6 +8,8 @@
  *   load generator catches up; the other systems queue without bound.
  * - `pingInterval` 1 h: heartbeats are not what is measured (the loadgen answers them anyway).
  *
+ * With `BENCH_NATS_URL` set (the crossnode scenario's NATS row) it uses the NATS broker the same
+ * way, with the prefix `BENCH_NATS_PREFIX`.
  * With `BENCH_REDIS_URL` set (the crossnode scenario) the node uses the Redis broker instead, as
  * `{"broker": {"type": "redis", "url": …}}` would, with the key prefix `BENCH_REDIS_PREFIX` (so a
  * run never meets an earlier run's streams) and a 10-minute stream TTL (so its keys go away),
@@ -20,9 +22,14 @@ import { startNode } from '../../src/server/index.ts';
 import { serve } from './child.ts';
 
 const redisUrl = process.env.BENCH_REDIS_URL;
+const natsUrl = process.env.BENCH_NATS_URL;
 
 await serve('switchboard', async () => {
-  const broker = redisUrl ? createBroker({ type: 'redis', url: redisUrl, prefix: process.env.BENCH_REDIS_PREFIX ?? 'sbbench', streamTtl: 600 }) : undefined;
+  const broker = redisUrl
+    ? createBroker({ type: 'redis', url: redisUrl, prefix: process.env.BENCH_REDIS_PREFIX ?? 'sbbench', streamTtl: 600 })
+    : natsUrl
+      ? createBroker({ type: 'nats', url: natsUrl, prefix: process.env.BENCH_NATS_PREFIX ?? 'sbbench', streamTtl: 600 })
+      : undefined;
   const node = await startNode({
     ...(broker ? { broker, rebalance: false } : {}),
     port: 0,

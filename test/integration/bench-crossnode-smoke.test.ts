@@ -1,7 +1,8 @@
 /**
  * Smoke test of `npm run bench -- crossnode`: a tiny run (20 subscribers over two nodes, 1 s phases)
- * on a private redis-server, through the real CLI. It proves both Redis variants deliver across
- * nodes and that the Redis cost is measured; with a Redis of its own, the counts are exact enough
+ * on a private redis-server (and the private nats-server the CLI starts for the NATS row), through
+ * the real CLI. It proves both Redis variants and the NATS row deliver across nodes and that the
+ * Redis cost is measured; with a Redis of its own, the counts are exact enough
  * to check what each system sends per publication.
  */
 import { test, before, after } from 'node:test';
@@ -22,23 +23,24 @@ after(async () => {
 });
 
 
-test('bench crossnode runs tiny on two Switchboard nodes and two socket.io servers over Redis', { timeout: 90_000, skip: !haveRedis && 'no Redis' }, async () => {
+test('bench crossnode runs tiny on two Switchboard nodes over Redis and over NATS, and two socket.io servers over Redis', { timeout: 90_000, skip: !haveRedis && 'no Redis' }, async () => {
   const { code, stdout, stderr } = await runBench(
     ['crossnode', '--json', '--redis', redis!.url, '--subscribers', '20', '--seconds', '1', '--warmup', '0', '--rate', '50', '--workers', '1'],
     85_000,
   );
   assert.equal(code, 0, `bench exited with ${code}\n${stderr}`);
   const rows = (JSON.parse(stdout) as { results: ResultRow[] }).results;
-  assert.deepEqual(rows.map((r) => r.system), ['switchboard-1node', 'switchboard', 'socketio']);
+  assert.deepEqual(rows.map((r) => r.system), ['switchboard-1node', 'switchboard', 'switchboard-nats', 'socketio']);
   for (const r of rows) {
     assert.equal(r.scenario, 'crossnode');
     assert.ok(r.deliveriesPerSec !== null && r.deliveriesPerSec > 0, `${r.system} delivered nothing`);
     assert.ok(r.p50Ms !== null && r.p99Ms !== null && r.p99Ms >= r.p50Ms, `${r.system} has no latency`);
   }
   const sb = rows[1]!.redis;
-  const sio = rows[2]!.redis;
+  const sio = rows[3]!.redis;
   assert.ok(sb && sio, 'both Redis variants report their Redis cost');
   assert.equal(rows[0]!.redis, undefined);
+  assert.equal(rows[2]!.redis, undefined, 'the NATS row has no Redis');
   // The flood's publications are batched: one EVALSHA per batch, whose script PUBLISHes the batch
   // once; the paced MONITOR sample shows EVALSHA sent by the node and PUBLISH run by the script.
   // socket.io's adapter PUBLISHes once per publication.

@@ -15,10 +15,13 @@ test('crossnode is parsed, not in the default set, and takes --redis', () => {
   assert.equal(parseArgs(['crossnode']).redis, undefined, 'no --redis: a private redis-server is started');
   assert.throws(() => parseArgs(['crossnode', '--redis', '10.0.0.1:6379']), UsageError);
   assert.throws(() => parseArgs(['crossnode', '--redis']), UsageError);
+  assert.equal(parseArgs(['crossnode', '--nats', 'nats://10.0.0.1:4222']).nats, 'nats://10.0.0.1:4222');
+  assert.equal(parseArgs(['crossnode']).nats, undefined, 'no --nats: a private nats-server is started');
+  assert.throws(() => parseArgs(['crossnode', '--nats', 'redis://x:1']), UsageError);
 });
 
 test('crossnode variants follow --systems; ws has none', () => {
-  assert.deepEqual(crossnodeSystems(['switchboard', 'socketio', 'ws']), ['switchboard-1node', 'switchboard', 'socketio']);
+  assert.deepEqual(crossnodeSystems(['switchboard', 'socketio', 'ws']), ['switchboard-1node', 'switchboard', 'switchboard-nats', 'socketio']);
   assert.deepEqual(crossnodeSystems(['socketio']), ['socketio']);
   assert.deepEqual(crossnodeSystems(['ws']), []);
 });
@@ -50,5 +53,7 @@ test('with --repeat the cross-node target line gives the median ratio beside the
   assert.equal(one.row.medianDeliveriesPerSec, 4_200_000, 'median of an even count: the mean of the middle two');
   assert.equal(cross.row.medianDeliveriesPerSec, 4_300_000);
   assert.deepEqual(renderCrossnodeTargets([one.row, cross.row]), ['cross-node deliveries/s ≥ 0.8× one node (memory broker): 0.88× — met; median against median 1.02×']);
+  const nats = runs('switchboard-nats', [3_000_000, 3_600_000]);
+  assert.deepEqual(renderCrossnodeTargets([one.row, cross.row, nats.row]).slice(1), ['the same bar over NATS (JetStream): 0.72× one node — MISSED; median against median 0.79×']);
   assert.equal(runs('switchboard', [1]).row.medianDeliveriesPerSec, undefined, 'one run: no median');
 });
