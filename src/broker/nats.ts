@@ -23,6 +23,7 @@
 import { connect, DeliverPolicy, DiscardPolicy, headers, JSONCodec, nanos, RetentionPolicy, StorageType, StringCodec, type JetStreamClient, type JetStreamManager, type KV, type NatsConnection, type Subscription } from 'nats';
 import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
 import { BadCursorError, randomId, type Broker, type PresencePage, type PresencePageOptions, type BrokerHandler, type HistoryOptions, type HistoryResult, type Publication, type PublishOptions } from './broker.ts';
+import { TurnBatcher } from './batcher.ts';
 import { Sequencer } from './sequencer.ts';
 
 export interface NatsBrokerOptions {
@@ -58,17 +59,10 @@ const BATCH_MAX_BYTES = 256 * 1024;
 interface QueuedPublish {
   data: unknown;
   info: ClientInfo | undefined;
-  resolve(p: StreamPosition): void;
-  reject(err: unknown): void;
-}
-
-/** Publishes to one channel collected in this turn; other history settings start a new batch. */
-interface PublishBatch {
-  channel: string;
   historySize: number;
   historyTtlMs: number;
-  items: QueuedPublish[];
-  bytes: number;
+  resolve(p: StreamPosition): void;
+  reject(err: unknown): void;
 }
 
 /** What this broker does differently from the Redis and memory brokers (docs/brokers.md). */
@@ -111,9 +105,8 @@ export class NatsBroker implements Broker {
   readonly name: string;
   readonly capabilities = NATS_CAPABILITIES;
   private readonly o: Required<Omit<NatsBrokerOptions, 'servers' | 'log' | 'name'>>;
-  /** Batches being collected this turn, by channel. */
-  private readonly batches = new Map<string, PublishBatch>();
-  private batchesScheduled = false;
+  /** The key-less publishes of this turn, per channel (batcher.ts). */
+  private readonly batcher: TurnBatcher<QueuedPublish>;
   private readonly servers: string | string[];
   private readonly log: (message: string) => void;
   private readonly streamName: string;
@@ -142,6 +135,7 @@ export class NatsBroker implements Broker {
       publishBatch: Math.max(1, Math.floor(options.publishBatch ?? 256)),
     };
     this.streamName = `${this.o.prefix.replace(/[^A-Za-z0-9_-]/g, '_')}_history`;
+    this.batcher = new TurnBatcher<QueuedPublish>({ maxItems: this.o.publishBatch, maxBytes: BATCH_MAX_BYTES, send: (ch, items) => this.sendBatch(ch, items) });
     this.seq = new Sequencer({
       history: (ch, o) => this.history(ch, o),
       deliver: (ch, pub, epoch) => this.handler?.onPublication(ch, pub, epoch),
@@ -300,61 +294,41 @@ export class NatsBroker implements Broker {
    */
   publish(channel: string, data: unknown, opts: PublishOptions): Promise<StreamPosition> {
     if (this.closing) return Promise.reject(new Error(`${this.name} broker is closed`));
-    const historySize = Math.max(0, Math.floor(opts.historySize));
-    const historyTtlMs = Math.max(0, Math.floor(opts.historyTtlMs));
-    let b = this.batches.get(channel);
     if (opts.idempotencyKey !== undefined || this.o.publishBatch === 1) {
-      if (b) this.sendBatch(b);
+      this.batcher.flush(channel);
       return this.publishOne(channel, data, opts);
     }
+    const historySize = Math.max(0, Math.floor(opts.historySize));
+    const historyTtlMs = Math.max(0, Math.floor(opts.historyTtlMs));
     const bytes = (JSON.stringify(data) ?? 'null').length;
-    if (b && (b.historySize !== historySize || b.historyTtlMs !== historyTtlMs || b.items.length >= this.o.publishBatch || b.bytes + bytes > BATCH_MAX_BYTES)) {
-      this.sendBatch(b);
-      b = undefined;
-    }
-    if (!b) {
-      b = { channel, historySize, historyTtlMs, items: [], bytes: 0 };
-      this.batches.set(channel, b);
-    }
-    const batch = b;
     return new Promise<StreamPosition>((resolve, reject) => {
-      batch.items.push({ data: data ?? null, info: opts.info, resolve, reject });
-      batch.bytes += bytes;
-      if (!this.batchesScheduled) {
-        this.batchesScheduled = true;
-        setImmediate(this.sendBatches);
-      }
+      this.batcher.add(channel, `${historySize}:${historyTtlMs}`, { data: data ?? null, info: opts.info, historySize, historyTtlMs, resolve, reject }, bytes);
     });
   }
 
-  private readonly sendBatches = (): void => {
-    this.batchesScheduled = false;
-    for (const b of this.batches.values()) this.sendBatch(b);
-  };
-
   /** Stores a batch as one message (a batch of one in the single form) and delivers it live. */
-  private sendBatch(b: PublishBatch): void {
-    if (this.batches.get(b.channel) === b) this.batches.delete(b.channel);
-    const n = b.items.length;
+  private sendBatch(channel: string, items: QueuedPublish[]): void {
+    const n = items.length;
+    const { historySize, historyTtlMs } = items[0]!; // one tag per batch: all alike
     const run = async (): Promise<StreamPosition> => {
       const { nc } = await this.ready;
-      const r = await this.serial(b.channel, () =>
-        this.append(b.channel, (last) => {
-          const s: Stored = { e: last.epoch, o: last.offset + n, s: b.historySize, t: b.historyTtlMs };
+      const r = await this.serial(channel, () =>
+        this.append(channel, (last) => {
+          const s: Stored = { e: last.epoch, o: last.offset + n, s: historySize, t: historyTtlMs };
           if (n === 1) {
-            s.d = b.items[0]!.data;
-            if (b.items[0]!.info) s.i = b.items[0]!.info;
-          } else s.b = b.items.map((it) => (it.info ? [it.data, it.info] : [it.data]));
+            s.d = items[0]!.data;
+            if (items[0]!.info) s.i = items[0]!.info;
+          } else s.b = items.map((it) => (it.info ? [it.data, it.info] : [it.data]));
           return s;
         }),
       );
-      nc.publish(this.deliverSubject(b.channel), jc.encode(this.liveMessage(r.stored, r.last.seq)));
+      nc.publish(this.deliverSubject(channel), jc.encode(this.liveMessage(r.stored, r.last.seq)));
       return { epoch: r.last.epoch, offset: r.last.offset };
     };
     run().then(
-      (top) => b.items.forEach((it, k) => it.resolve({ epoch: top.epoch, offset: top.offset - n + 1 + k })),
+      (top) => items.forEach((it, k) => it.resolve({ epoch: top.epoch, offset: top.offset - n + 1 + k })),
       (err: unknown) => {
-        for (const it of b.items) it.reject(err);
+        for (const it of items) it.reject(err);
       },
     );
   }
@@ -563,7 +537,7 @@ export class NatsBroker implements Broker {
 
   /** Drains the connection, after storing the publishes still collected. Idempotent. */
   close(): Promise<void> {
-    if (!this.closing) this.sendBatches();
+    if (!this.closing) this.batcher.flushAll();
     this.closing ??= (async () => {
       try {
         const { nc } = await this.ready;

@@ -23,6 +23,7 @@ import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
 import { parseSeqCursor, randomId, type Broker, type BrokerHandler, type PresencePage, type PresencePageOptions, type HistoryOptions, type HistoryResult, type Publication, type PublishOptions } from './broker.ts';
 import { channelKeys, HISTORY_SCRIPT, presenceKeys, PRESENCE_SCRIPT, PUBLISH_SCRIPT } from './redis-scripts.ts';
+import { TurnBatcher } from './batcher.ts';
 import { decodeWire } from './redis-wire.ts';
 import { Sequencer } from './sequencer.ts';
 
@@ -59,20 +60,12 @@ interface QueuedPublish {
   data: string;
   info: string;
   key: string | undefined;
-  resolve(p: StreamPosition): void;
-  reject(err: unknown): void;
-}
-
-/** Publishes to one channel waiting for the end of the turn. Publications with other options start a new batch. */
-interface PublishBatch {
-  channel: string;
   historySize: number;
   historyTtlMs: number;
   idempotencyTtlMs: number;
-  items: QueuedPublish[];
-  bytes: number;
+  resolve(p: StreamPosition): void;
+  reject(err: unknown): void;
 }
-
 
 /** Epoch, then per publication its new offset or the `epoch:offset` string of a duplicate. */
 type Reply = [string, ...Array<number | string>];
@@ -102,10 +95,8 @@ export class RedisBroker implements Broker {
   private readonly seq: Sequencer;
   private connectedOnce = false;
   private closing: Promise<void> | null = null;
-  private readonly publishBatch: number;
-  /** Batches being collected this turn, by channel. */
-  private readonly batches = new Map<string, PublishBatch>();
-  private batchesScheduled = false;
+  /** The publishes of this turn, per channel (batcher.ts). */
+  private readonly batcher: TurnBatcher<QueuedPublish>;
 
   constructor(options: RedisBrokerOptions = {}) {
     this.name = options.name ?? 'redis';
@@ -113,7 +104,7 @@ export class RedisBroker implements Broker {
     this.streamTtlMs = options.streamTtlMs ?? 86_400_000;
     this.idempotencyTtlMs = options.idempotencyTtlMs ?? 300_000;
     this.log = options.log ?? ((m) => console.warn(m));
-    this.publishBatch = Math.max(1, Math.floor(options.publishBatch ?? 256));
+    this.batcher = new TurnBatcher<QueuedPublish>({ maxItems: Math.max(1, Math.floor(options.publishBatch ?? 256)), maxBytes: BATCH_MAX_BYTES, send: (ch, items) => this.sendBatch(ch, items) });
     const base: RedisOptions = {
       maxRetriesPerRequest: 3,
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
@@ -176,47 +167,18 @@ export class RedisBroker implements Broker {
     const historyTtlMs = Math.max(0, Math.floor(opts.historyTtlMs));
     const idempotencyTtlMs = Math.max(1, Math.floor(opts.idempotencyTtlMs ?? this.idempotencyTtlMs));
     return new Promise<StreamPosition>((resolve, reject) => {
-      let b = this.batches.get(channel);
-      if (b && (b.historySize !== historySize || b.historyTtlMs !== historyTtlMs || b.idempotencyTtlMs !== idempotencyTtlMs || b.items.length >= this.publishBatch || b.bytes + json.length > BATCH_MAX_BYTES)) {
-        this.sendBatch(b);
-        b = undefined;
-      }
-      if (!b) {
-        b = { channel, historySize, historyTtlMs, idempotencyTtlMs, items: [], bytes: 0 };
-        this.batches.set(channel, b);
-      }
-      b.items.push({ data: json, info, key: opts.idempotencyKey, resolve, reject });
-      b.bytes += json.length + info.length;
-      if (!this.batchesScheduled) {
-        this.batchesScheduled = true;
-        // setImmediate, not nextTick: publishes issued anywhere in this turn (every frame of
-        // every socket read in this poll phase, and the promise chains they start) join the batch.
-        setImmediate(this.sendBatches);
-      }
+      const item: QueuedPublish = { data: json, info, key: opts.idempotencyKey, historySize, historyTtlMs, idempotencyTtlMs, resolve, reject };
+      this.batcher.add(channel, `${historySize}:${historyTtlMs}:${idempotencyTtlMs}`, item, json.length + info.length);
     });
   }
 
-  private readonly sendBatches = (): void => {
-    this.batchesScheduled = false;
-    for (const b of this.batches.values()) this.sendBatch(b);
-  };
-
   /** One script call for a batch; its publications resolve with their positions. */
-  private sendBatch(b: PublishBatch): void {
-    if (this.batches.get(b.channel) === b) this.batches.delete(b.channel);
-    const k = channelKeys(this.prefix, b.channel);
+  private sendBatch(channel: string, items: QueuedPublish[]): void {
+    const { historySize, historyTtlMs, idempotencyTtlMs } = items[0]!; // one tag per batch: all alike
+    const k = channelKeys(this.prefix, channel);
     const keys: string[] = [k.meta, k.stream];
-    const args: Array<string | number> = [
-      k.pubsub,
-      b.historySize,
-      b.historyTtlMs,
-      this.streamTtlMs,
-      randomId(),
-      b.idempotencyTtlMs,
-      this.clustered ? 'SPUBLISH' : 'PUBLISH',
-      b.items.length,
-    ];
-    for (const it of b.items) {
+    const args: Array<string | number> = [k.pubsub, historySize, historyTtlMs, this.streamTtlMs, randomId(), idempotencyTtlMs, this.clustered ? 'SPUBLISH' : 'PUBLISH', items.length];
+    for (const it of items) {
       let ki = 0;
       if (it.key !== undefined) {
         keys.push(k.idem + it.key);
@@ -227,7 +189,7 @@ export class RedisBroker implements Broker {
     this.scripts.sbPublish(keys.length, ...keys, ...args).then(
       (r) => {
         const epoch = String(r[0]);
-        b.items.forEach((it, i) => {
+        items.forEach((it, i) => {
           const v = r[i + 1];
           if (typeof v === 'number') return it.resolve({ epoch, offset: v });
           const s = String(v);
@@ -236,7 +198,7 @@ export class RedisBroker implements Broker {
         });
       },
       (err: unknown) => {
-        for (const it of b.items) it.reject(err);
+        for (const it of items) it.reject(err);
       },
     );
   }
@@ -338,7 +300,7 @@ export class RedisBroker implements Broker {
 
   /** Closes both connections, after sending the publishes still collected. Idempotent. */
   close(): Promise<void> {
-    this.sendBatches();
+    this.batcher.flushAll();
     this.closing ??= (async () => {
       const conns = [...new Set([this.sub, this.client])];
       await Promise.all(conns.map((c) => c.quit().catch(() => c.disconnect())));
