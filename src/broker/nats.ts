@@ -310,22 +310,21 @@ export class NatsBroker implements Broker {
   private sendBatch(channel: string, items: QueuedPublish[]): void {
     const n = items.length;
     const { historySize, historyTtlMs } = items[0]!; // one tag per batch: all alike
-    const run = async (): Promise<StreamPosition> => {
+    // serial() is entered now, so batches and lone publications keep their call order.
+    const stored = this.serial(channel, async () => {
       const { nc } = await this.ready;
-      const r = await this.serial(channel, () =>
-        this.append(channel, (last) => {
-          const s: Stored = { e: last.epoch, o: last.offset + n, s: historySize, t: historyTtlMs };
-          if (n === 1) {
-            s.d = items[0]!.data;
-            if (items[0]!.info) s.i = items[0]!.info;
-          } else s.b = items.map((it) => (it.info ? [it.data, it.info] : [it.data]));
-          return s;
-        }),
-      );
+      const r = await this.append(channel, (last) => {
+        const s: Stored = { e: last.epoch, o: last.offset + n, s: historySize, t: historyTtlMs };
+        if (n === 1) {
+          s.d = items[0]!.data;
+          if (items[0]!.info) s.i = items[0]!.info;
+        } else s.b = items.map((it) => (it.info ? [it.data, it.info] : [it.data]));
+        return s;
+      });
       nc.publish(this.deliverSubject(channel), jc.encode(this.liveMessage(r.stored, r.last.seq)));
       return { epoch: r.last.epoch, offset: r.last.offset };
-    };
-    run().then(
+    });
+    stored.then(
       (top) => items.forEach((it, k) => it.resolve({ epoch: top.epoch, offset: top.offset - n + 1 + k })),
       (err: unknown) => {
         for (const it of items) it.reject(err);
@@ -340,11 +339,13 @@ export class NatsBroker implements Broker {
     return live;
   }
 
-  private async publishOne(channel: string, data: unknown, opts: PublishOptions): Promise<StreamPosition> {
-    const { nc } = await this.ready;
+  /** A publication stored alone (it has an idempotency key, or batching is off). */
+  private publishOne(channel: string, data: unknown, opts: PublishOptions): Promise<StreamPosition> {
     const msgId = opts.idempotencyKey !== undefined ? `${this.tok(channel)}.${opts.idempotencyKey}` : undefined;
-    const r = await this.serial(channel, () =>
-      this.append(
+    // serial() is entered now, not after an await, so this takes its place behind what was sent before it.
+    return this.serial(channel, async () => {
+      const { nc } = await this.ready;
+      const r = await this.append(
         channel,
         (last) => {
           const s: Stored = { e: last.epoch, o: last.offset + 1, s: Math.max(0, Math.floor(opts.historySize)), t: Math.max(0, Math.floor(opts.historyTtlMs)), d: data ?? null };
@@ -352,10 +353,10 @@ export class NatsBroker implements Broker {
           return s;
         },
         msgId,
-      ),
-    );
-    if (!r.duplicate) nc.publish(this.deliverSubject(channel), jc.encode(this.liveMessage(r.stored, r.last.seq)));
-    return { epoch: r.last.epoch, offset: r.last.offset };
+      );
+      if (!r.duplicate) nc.publish(this.deliverSubject(channel), jc.encode(this.liveMessage(r.stored, r.last.seq)));
+      return { epoch: r.last.epoch, offset: r.last.offset };
+    });
   }
 
   async publishJoin(channel: string, info: ClientInfo): Promise<void> {

@@ -186,7 +186,15 @@ export class RedisBroker implements Broker {
       }
       args.push(it.data, it.info, ki);
     }
-    this.scripts.sbPublish(keys.length, ...keys, ...args).then(
+    let call: Promise<Reply>;
+    try {
+      call = this.scripts.sbPublish(keys.length, ...keys, ...args);
+    } catch (err) {
+      // Runs from the end-of-turn callback: a throw here would escape to the event loop.
+      for (const it of items) it.reject(err);
+      return;
+    }
+    call.then(
       (r) => {
         const epoch = String(r[0]);
         items.forEach((it, i) => {
