@@ -57,8 +57,9 @@ export interface NatsBrokerOptions {
 const BATCH_MAX_BYTES = 256 * 1024;
 
 interface QueuedPublish {
-  data: unknown;
-  info: ClientInfo | undefined;
+  /** JSON of the data and of the publisher info ('' for none): encoded once, spliced into the batch. */
+  json: string;
+  info: string;
   historySize: number;
   historyTtlMs: number;
   resolve(p: StreamPosition): void;
@@ -217,7 +218,11 @@ export class NatsBroker implements Broker {
   }
 
   /** Stores `body(last)` as the subject's next message, retrying while other nodes win the race. */
-  private async append(channel: string, body: (last: Last) => Stored, msgId?: string): Promise<{ last: Last; stored: Stored; duplicate: boolean }> {
+  /**
+   * `encode` turns the stored body into the message's bytes; a batch passes one that splices its
+   * items' JSON in, so the data are encoded once (default: the JSON codec).
+   */
+  private async append(channel: string, body: (last: Last) => Stored, msgId?: string, encode: (s: Stored) => Uint8Array = (x) => jc.encode(x)): Promise<{ last: Last; stored: Stored; duplicate: boolean }> {
     const { js } = await this.ready;
     for (let attempt = 0; ; attempt++) {
       let last = this.lastKnown.get(channel);
@@ -229,7 +234,7 @@ export class NatsBroker implements Broker {
       const h = headers();
       h.set('Nats-Expected-Last-Subject-Sequence', String(last.seq));
       try {
-        const ack = await js.publish(this.histSubject(channel), jc.encode(stored), { headers: h, ...(msgId !== undefined ? { msgID: msgId } : {}) });
+        const ack = await js.publish(this.histSubject(channel), encode(stored), { headers: h, ...(msgId !== undefined ? { msgID: msgId } : {}) });
         if (ack.duplicate) {
           const { jsm } = await this.ready;
           const first = (await jsm.streams.getMessage(this.streamName, { seq: ack.seq })).json<Stored>();
@@ -300,28 +305,31 @@ export class NatsBroker implements Broker {
     }
     const historySize = Math.max(0, Math.floor(opts.historySize));
     const historyTtlMs = Math.max(0, Math.floor(opts.historyTtlMs));
-    const bytes = (JSON.stringify(data) ?? 'null').length;
+    const json = JSON.stringify(data ?? null) ?? 'null';
+    const info = opts.info ? JSON.stringify(opts.info) : '';
     return new Promise<StreamPosition>((resolve, reject) => {
-      this.batcher.add(channel, `${historySize}:${historyTtlMs}`, { data: data ?? null, info: opts.info, historySize, historyTtlMs, resolve, reject }, bytes);
+      this.batcher.add(channel, `${historySize}:${historyTtlMs}`, { json, info, historySize, historyTtlMs, resolve, reject }, json.length + info.length);
     });
   }
 
-  /** Stores a batch as one message (a batch of one in the single form) and delivers it live. */
+  /**
+   * Stores a batch as one message (a batch of one in the single form) and delivers it live. The
+   * stored and the live message are built by splicing the items' JSON, never re-encoding the data.
+   */
   private sendBatch(channel: string, items: QueuedPublish[]): void {
     const n = items.length;
     const { historySize, historyTtlMs } = items[0]!; // one tag per batch: all alike
+    const payload = n === 1 ? `"d":${items[0]!.json}${items[0]!.info ? `,"i":${items[0]!.info}` : ''}` : `"b":[${items.map((it) => (it.info ? `[${it.json},${it.info}]` : `[${it.json}]`)).join(',')}]`;
     // serial() is entered now, so batches and lone publications keep their call order.
     const stored = this.serial(channel, async () => {
       const { nc } = await this.ready;
-      const r = await this.append(channel, (last) => {
-        const s: Stored = { e: last.epoch, o: last.offset + n, s: historySize, t: historyTtlMs };
-        if (n === 1) {
-          s.d = items[0]!.data;
-          if (items[0]!.info) s.i = items[0]!.info;
-        } else s.b = items.map((it) => (it.info ? [it.data, it.info] : [it.data]));
-        return s;
-      });
-      nc.publish(this.deliverSubject(channel), jc.encode(this.liveMessage(r.stored, r.last.seq)));
+      const r = await this.append(
+        channel,
+        (last) => ({ e: last.epoch, o: last.offset + n, s: historySize, t: historyTtlMs }),
+        undefined,
+        (st) => sc.encode(`{"e":${JSON.stringify(st.e)},"o":${st.o},"s":${st.s},"t":${st.t},${payload}}`),
+      );
+      nc.publish(this.deliverSubject(channel), sc.encode(`{"e":${JSON.stringify(r.stored.e)},"o":${r.stored.o},"q":${r.last.seq},${payload}}`));
       return { epoch: r.last.epoch, offset: r.last.offset };
     });
     stored.then(
@@ -333,7 +341,6 @@ export class NatsBroker implements Broker {
   }
 
   private liveMessage(stored: Stored, seq: number): Record<string, unknown> {
-    if (stored.b) return { e: stored.e, o: stored.o, q: seq, b: stored.b };
     const live: Record<string, unknown> = { e: stored.e, o: stored.o, q: seq, d: stored.d ?? null };
     if (stored.i) live.i = stored.i;
     return live;
