@@ -73,6 +73,20 @@ export class RawClient {
     for (const f of w) f();
   }
 
+  /**
+   * Sends `frames(n)` for n = 0, 1, … in rounds of five messages until the server closes the connection (or `rounds`
+   * run out). A flood meant to trip the rate limiter's "too many refusals in a row" rule must keep
+   * coming: on a loaded machine the server may take long enough over a fixed burst that a token
+   * refills in between and resets the count.
+   */
+  async floodUntilClosed(frames: (message: number) => Frame[], rounds = 200): Promise<void> {
+    // Five messages back to back per round (as dense as a fixed burst), then a turn to read replies.
+    for (let i = 0; i < rounds && this.ws.readyState === WebSocket.OPEN; i++) {
+      for (let k = 0; k < 5; k++) this.send(frames(i * 5 + k));
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
   send(frame: Frame | Frame[]): void {
     const list = Array.isArray(frame) ? frame : [frame];
     if (this.format === 'msgpack') this.ws.send(msgpackCodec.encodeMany(list));

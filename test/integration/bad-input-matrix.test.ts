@@ -584,7 +584,7 @@ const rows: Row[] = [
   } },
   { entry: 'ws-frames', input: 'command flood past the rate limit', expect: 'error 111 (temporary), then disconnect 3007 with a delay', run: async (h) => {
     const c = await authed(h);
-    for (let i = 0; i < 6; i++) c.send(Array.from({ length: 60 }, (_, j) => ({ t: 'presence', id: 100 + i * 100 + j, ch: 'watch' })));
+    await c.floodUntilClosed((i) => Array.from({ length: 60 }, (_, j) => ({ t: 'presence', id: 100 + i * 100 + j, ch: 'watch' })));
     await closesWith(c, 3007);
     assert.ok(c.frames.some((f) => f.t === 'err' && f.code === 111 && f.temporary === true));
     assert.ok(c.frames.find((f) => f.t === 'disconnect')!.delay >= 1000);

@@ -140,7 +140,7 @@ describe('bad input on the WebSocket entry point', () => {
     assert.ok(errs.length >= 30 && errs.length <= 41, `refused ${errs.length}`);
     assert.equal(errs[0]!.temporary, true);
     // Keep flooding far past 10 × burst: the server gives up on us.
-    for (let i = 0; i < 5; i++) c.send(Array.from({ length: 60 }, (_, j) => ({ t: 'pub', id: 1000 + i * 100 + j, ch: 'flood', data: j })));
+    await c.floodUntilClosed((i) => Array.from({ length: 60 }, (_, j) => ({ t: 'pub', id: 1000 + i * 100 + j, ch: 'flood', data: j })));
     await expectClose(c, 3007);
     const d = c.frames.find((f) => f.t === 'disconnect')!;
     assert.ok(d.delay >= 1000, 'advises a reconnect delay');
