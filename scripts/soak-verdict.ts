@@ -61,11 +61,15 @@ export interface ChannelVerdict {
   lost: number;
   /** Of `lost`, those covered by a gap report. */
   reported: number;
+  /** Of `reported`, those covered only as a lost stream's tail or a skipped epoch (no range named them). */
+  reportedAsTail: number;
   /** Of `lost`, those nobody was told about. */
   silent: number;
   gapReports: number;
   /** Subscribers without a first `subscribed` event. */
   neverSubscribed: number;
+  /** Positions delivered to some subscriber but never acknowledged (the publisher saw an error or no reply). */
+  unacknowledged: number;
 }
 
 export interface Verdict {
@@ -94,13 +98,16 @@ const key = (p: Pos): string => `${p.epoch}:${p.offset}`;
 interface SubscriberResult {
   start: Pos | undefined;
   got: Map<string, number>;
-  covered: Covered;
+  /** Offsets named by a report's range. */
+  ranges: Covered;
+  /** A reset's lost tail and skipped epochs. */
+  tails: Covered;
   gapReports: number;
 }
 
 /** Replays one subscriber's events: start position, deliveries, and what its gap reports cover. */
 function replay(events: readonly SubscriberEvent[], epochs: readonly string[], order: (epoch: string) => number): SubscriberResult {
-  const r: SubscriberResult = { start: undefined, got: new Map(), covered: new Map(), gapReports: 0 };
+  const r: SubscriberResult = { start: undefined, got: new Map(), ranges: new Map(), tails: new Map(), gapReports: 0 };
   let cur: Pos | undefined;
   for (const ev of events) {
     if (ev.kind === 'subscribed') {
@@ -113,12 +120,12 @@ function replay(events: readonly SubscriberEvent[], epochs: readonly string[], o
       if (!cur || cur.epoch !== ev.epoch || ev.offset > cur.offset) cur = { epoch: ev.epoch, offset: ev.offset };
     } else {
       r.gapReports++;
-      if (ev.from !== undefined) cover(r.covered, ev.epoch, ev.from, ev.to ?? Number.MAX_SAFE_INTEGER);
+      if (ev.from !== undefined) cover(r.ranges, ev.epoch, ev.from, ev.to ?? Number.MAX_SAFE_INTEGER);
       if (cur && cur.epoch !== ev.epoch && order(ev.epoch) > order(cur.epoch)) {
         // A stream reset: the old stream's tail after our position, and any epoch that lived and
         // died in between, can no longer be recovered.
-        cover(r.covered, cur.epoch, cur.offset + 1, Number.MAX_SAFE_INTEGER);
-        for (const e of epochs.slice(order(cur.epoch) + 1, order(ev.epoch))) cover(r.covered, e, 0, Number.MAX_SAFE_INTEGER);
+        cover(r.tails, cur.epoch, cur.offset + 1, Number.MAX_SAFE_INTEGER);
+        for (const e of epochs.slice(order(cur.epoch) + 1, order(ev.epoch))) cover(r.tails, e, 0, Number.MAX_SAFE_INTEGER);
         cur = { epoch: ev.epoch, offset: ev.to ?? 0 };
       } else if (cur && cur.epoch === ev.epoch && ev.to !== undefined) {
         cur = { epoch: ev.epoch, offset: Math.max(cur.offset, ev.to) };
@@ -137,11 +144,14 @@ export function judgeChannel(h: ChannelHistory): ChannelVerdict {
     if (i < 0) throw new Error(`soak verdict: epoch ${epoch} of ${h.channel} is not in its epoch list`);
     return i;
   };
-  const v: ChannelVerdict = { channel: h.channel, epochs: h.epochs.length, published: h.published.length, expected: 0, delivered: 0, duplicated: 0, lost: 0, reported: 0, silent: 0, gapReports: 0, neverSubscribed: 0 };
+  const v: ChannelVerdict = { channel: h.channel, epochs: h.epochs.length, published: h.published.length, expected: 0, delivered: 0, duplicated: 0, lost: 0, reported: 0, reportedAsTail: 0, silent: 0, gapReports: 0, neverSubscribed: 0, unacknowledged: 0 };
+  const acked = new Set(h.published.map(key));
+  const unacked = new Set<string>();
   for (const events of h.subscribers) {
     const r = replay(events, h.epochs, order);
     v.gapReports += r.gapReports;
-    for (const n of r.got.values()) {
+    for (const [k, n] of r.got) {
+      if (!acked.has(k)) unacked.add(k);
       v.delivered += n;
       v.duplicated += n - 1;
     }
@@ -157,17 +167,21 @@ export function judgeChannel(h: ChannelHistory): ChannelVerdict {
       v.expected++;
       if (r.got.has(key(p))) continue;
       v.lost++;
-      if (isCovered(r.covered, p)) v.reported++;
-      else v.silent++;
+      if (isCovered(r.ranges, p)) v.reported++;
+      else if (isCovered(r.tails, p)) {
+        v.reported++;
+        v.reportedAsTail++;
+      } else v.silent++;
     }
   }
+  v.unacknowledged = unacked.size;
   return v;
 }
 
 /** Judges the whole run (see the module comment for the rules of each mode). */
 export function judge(history: readonly ChannelHistory[], opts: { durable: boolean }): Verdict {
   const channels = history.map(judgeChannel);
-  const total: Verdict['total'] = { published: 0, expected: 0, delivered: 0, duplicated: 0, lost: 0, reported: 0, silent: 0, gapReports: 0, neverSubscribed: 0 };
+  const total: Verdict['total'] = { published: 0, expected: 0, delivered: 0, duplicated: 0, lost: 0, reported: 0, reportedAsTail: 0, silent: 0, gapReports: 0, neverSubscribed: 0, unacknowledged: 0 };
   for (const c of channels) for (const k of Object.keys(total) as Array<keyof typeof total>) total[k] += c[k];
   const failures: string[] = [];
   if (total.published === 0) failures.push('nothing was acknowledged');

@@ -195,6 +195,7 @@ async function main(): Promise<void> {
   console.log('| channel | epochs | published (acked) | expected | delivered | duplicated | lost | of which reported | of which silent | gaps reported |\n|---|---|---|---|---|---|---|---|---|---|');
   for (const c of v.channels) console.log(row(c.channel, c, String(c.epochs)));
   console.log(row('total', v.total, ''));
+  console.log(`of the reported losses, ${fmt(v.total.reportedAsTail)} were a reset stream's unreceived tail (no range named them); ${fmt(v.total.unacknowledged)} publications were delivered but never acknowledged (their publisher got an error or no reply)`);
   const ok = v.failures.length === 0;
   if (ok) console.log(DURABLE ? 'soak: PASS (durable): zero loss, zero gaps, zero duplicates' : `soak: PASS: zero silent loss, zero duplicates (${fmt(v.total.reported)} pairs lost and reported)`);
   else console.log(`soak: FAIL (${DURABLE ? 'durable' : 'non-durable'}): ${v.failures.join('; ')}`);
