@@ -70,11 +70,25 @@ export interface ChannelVerdict {
   neverSubscribed: number;
   /** Positions delivered to some subscriber but never acknowledged (the publisher saw an error or no reply). */
   unacknowledged: number;
+  /** The first few lost pairs, for whoever investigates a failure. */
+  samples: LostSample[];
 }
+
+/** One lost (subscriber, publication) pair. */
+export interface LostSample {
+  /** Index of the subscriber in the channel's list. */
+  subscriber: number;
+  publication: Pos;
+  start: Pos;
+  reported: boolean;
+}
+
+/** Lost pairs kept per channel as samples. */
+const SAMPLES = 5;
 
 export interface Verdict {
   channels: ChannelVerdict[];
-  total: Omit<ChannelVerdict, 'channel' | 'epochs'>;
+  total: Omit<ChannelVerdict, 'channel' | 'epochs' | 'samples'>;
   ok: boolean;
   /** Why it failed (empty when ok). */
   failures: string[];
@@ -144,10 +158,10 @@ export function judgeChannel(h: ChannelHistory): ChannelVerdict {
     if (i < 0) throw new Error(`soak verdict: epoch ${epoch} of ${h.channel} is not in its epoch list`);
     return i;
   };
-  const v: ChannelVerdict = { channel: h.channel, epochs: h.epochs.length, published: h.published.length, expected: 0, delivered: 0, duplicated: 0, lost: 0, reported: 0, reportedAsTail: 0, silent: 0, gapReports: 0, neverSubscribed: 0, unacknowledged: 0 };
+  const v: ChannelVerdict = { channel: h.channel, epochs: h.epochs.length, published: h.published.length, expected: 0, delivered: 0, duplicated: 0, lost: 0, reported: 0, reportedAsTail: 0, silent: 0, gapReports: 0, neverSubscribed: 0, unacknowledged: 0, samples: [] };
   const acked = new Set(h.published.map(key));
   const unacked = new Set<string>();
-  for (const events of h.subscribers) {
+  for (const [i, events] of h.subscribers.entries()) {
     const r = replay(events, h.epochs, order);
     v.gapReports += r.gapReports;
     for (const [k, n] of r.got) {
@@ -167,11 +181,12 @@ export function judgeChannel(h: ChannelHistory): ChannelVerdict {
       v.expected++;
       if (r.got.has(key(p))) continue;
       v.lost++;
-      if (isCovered(r.ranges, p)) v.reported++;
-      else if (isCovered(r.tails, p)) {
-        v.reported++;
-        v.reportedAsTail++;
-      } else v.silent++;
+      const asRange = isCovered(r.ranges, p);
+      const asTail = !asRange && isCovered(r.tails, p);
+      if (asRange || asTail) v.reported++;
+      else v.silent++;
+      if (asTail) v.reportedAsTail++;
+      if (v.samples.length < SAMPLES) v.samples.push({ subscriber: i, publication: p, start, reported: asRange || asTail });
     }
   }
   v.unacknowledged = unacked.size;

@@ -188,7 +188,7 @@ async function main(): Promise<void> {
   const v = judge(history, { durable: DURABLE });
   if (DURABLE && faults.redisRestarts === 0) v.failures.push('no Redis restart happened (run at least 2 minutes): nothing about durability was shown');
   const fmt = (n: number) => n.toLocaleString('en-US');
-  const row = (name: string, c: Omit<(typeof v.channels)[number], 'channel' | 'epochs'>, epochs: string) =>
+  const row = (name: string, c: typeof v.total, epochs: string) =>
     `| ${name} | ${epochs} | ${fmt(c.published)} | ${fmt(c.expected)} | ${fmt(c.delivered)} | ${fmt(c.duplicated)} | ${fmt(c.lost)} | ${fmt(c.reported)} | ${fmt(c.silent)} | ${fmt(c.gapReports)} |`;
   console.log(`\nsoak: ${MINUTES} min, ${DURABLE ? 'durable' : 'non-durable'} Redis, ${CLIENTS} clients (${TRANSPORTS.join('/')}), ${NODES} nodes, ${CHANNELS.length} channels`);
   console.log(`faults: ${faults.cuts} connection cuts, ${faults.stalls} stalls, ${faults.nodeKills} node SIGKILLs, ${faults.redisRestarts} Redis restarts; publish errors ${publishErrors}`);
@@ -198,7 +198,12 @@ async function main(): Promise<void> {
   console.log(`of the reported losses, ${fmt(v.total.reportedAsTail)} were a reset stream's unreceived tail (no range named them); ${fmt(v.total.unacknowledged)} publications were delivered but never acknowledged (their publisher got an error or no reply)`);
   const ok = v.failures.length === 0;
   if (ok) console.log(DURABLE ? 'soak: PASS (durable): zero loss, zero gaps, zero duplicates' : `soak: PASS: zero silent loss, zero duplicates (${fmt(v.total.reported)} pairs lost and reported)`);
-  else console.log(`soak: FAIL (${DURABLE ? 'durable' : 'non-durable'}): ${v.failures.join('; ')}`);
+  else {
+    for (const c of v.channels) {
+      for (const x of c.samples) console.log(`  lost on ${c.channel}: subscriber ${x.subscriber} (started at ${x.start.epoch}:${x.start.offset}) never got ${x.publication.epoch}:${x.publication.offset} (${x.reported ? 'reported' : 'not reported'})`);
+    }
+    console.log(`soak: FAIL (${DURABLE ? 'durable' : 'non-durable'}): ${v.failures.join('; ')}`);
+  }
   for (const c of clients) c.disconnect?.();
   for (const n of nodes) {
     n.proc?.kill('SIGKILL');

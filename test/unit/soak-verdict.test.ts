@@ -32,6 +32,7 @@ test('soak verdict: a missing publication after the start, never reported, is a 
     assert.equal(v.ok, false);
     assert.equal(v.total.silent, 1);
     assert.match(v.failures.join(), /SILENT LOSS of 1/);
+    assert.deepEqual(v.channels[0]!.samples, [{ subscriber: 0, publication: { epoch: 'A', offset: 8 }, start: { epoch: 'A', offset: 3 }, reported: false }]);
   }
 });
 
