@@ -1,30 +1,42 @@
 /**
- * Chaos soak: `npm run soak -- --minutes N [--clients 24] [--nodes 2]`. Not part of `npm test`.
+ * Chaos soak: `npm run soak -- --minutes N [--durable] [--clients 24] [--nodes 2] [--channels 4]`.
+ * Not part of `npm test`.
  *
- * Starts its own Redis (free port, no persistence) and N nodes (`switchboard start`, Redis broker)
+ * Starts its own Redis (free port, temp dir) and N nodes (`switchboard start --dev`, Redis broker)
  * as child processes, each behind a TCP fault proxy (test/helpers/fault-proxy.ts). SDK clients
  * (src/client) spread over WebSocket, SSE and long polling subscribe to a few channels and publish
  * numbered messages while the soak injects faults: cut and stall client connections, SIGKILL and
- * restart a node, restart Redis. At the end it reads every channel's history and prints, per
- * channel, published (acknowledged) / delivered / duplicated / lost / gaps-reported, and exits 1
- * if any subscriber silently lost a publication (missing, and not covered by an onGap report).
+ * restart a node, SIGKILL and restart Redis. Then it judges what every subscriber got against the
+ * acknowledged publications after its starting position (scripts/soak-verdict.ts) and prints per
+ * channel published / expected / delivered / duplicated / lost (reported, silent) / gaps reported.
+ *
+ * Default: Redis without persistence, so the restart loses the streams (new epoch) and the run
+ * proves nothing is lost *silently*: every miss was reported to the app (exit 1 otherwise).
+ * `--durable`: Redis with `--appendonly yes --appendfsync always`, its data dir kept across the
+ * restart, so nothing acknowledged may vanish: the run must show zero loss, reported or not, no
+ * gap report and no epoch change (exit 1 otherwise). Duplicates fail in both modes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Client } from '../src/client/index.ts';
+import { startRedis } from '../test/helpers/cluster-redis.ts';
 import { FaultProxy } from '../test/helpers/fault-proxy.ts';
 import { freePort } from '../test/helpers/net.ts';
-import { covered, type GapRecord } from './soak-verdict.ts';
+import { reapOnExit } from '../test/helpers/reaper.ts';
+import { judge, type ChannelHistory, type Pos, type SubscriberEvent } from './soak-verdict.ts';
 
-const { values } = parseArgs({ options: { minutes: { type: 'string' }, clients: { type: 'string' }, nodes: { type: 'string' }, channels: { type: 'string' } }, strict: true });
+const { values } = parseArgs({ options: { minutes: { type: 'string' }, clients: { type: 'string' }, nodes: { type: 'string' }, channels: { type: 'string' }, durable: { type: 'boolean' } }, strict: true });
 const MINUTES = Number(values.minutes ?? 2);
 const CLIENTS = Number(values.clients ?? 24);
 const NODES = Number(values.nodes ?? 2);
+const DURABLE = values.durable === true;
 const CHANNELS = Array.from({ length: Number(values.channels ?? 4) }, (_, i) => `soak-${i}`);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TRANSPORTS = ['websocket', 'sse', 'poll'] as const;
+/** Every acknowledged write is on disk before its reply, and the data dir survives the restart. */
+const DURABLE_REDIS_ARGS = ['--appendonly', 'yes', '--appendfsync', 'always'];
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const log = (m: string) => console.log(`[soak ${new Date().toISOString().slice(11, 19)}] ${m}`);
 
@@ -43,13 +55,6 @@ async function waitPort(port: number, ms = 20_000): Promise<void> {
 
 // ---- processes -------------------------------------------------------------------------------------
 
-const redisPort = await freePort();
-let redis: ChildProcess;
-async function startRedis(): Promise<void> {
-  redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  await waitPort(redisPort);
-}
-
 interface NodeProc {
   name: string;
   port: number;
@@ -58,45 +63,44 @@ interface NodeProc {
   proxyPort: number;
 }
 
-function startNodeProc(n: NodeProc): void {
+function startNodeProc(n: NodeProc, redisUrl: string): void {
   n.proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start', '--port', String(n.port), '--host', '127.0.0.1', '--dev'], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, SWITCHBOARD_NAME: n.name, SWITCHBOARD_BROKER: 'redis', SWITCHBOARD_REDIS_URL: `redis://127.0.0.1:${redisPort}`, SWITCHBOARD_ADMIN_SECRET: 'soak', SWITCHBOARD_TURN: '0' },
+    env: { ...process.env, SWITCHBOARD_NAME: n.name, SWITCHBOARD_BROKER: 'redis', SWITCHBOARD_REDIS_URL: redisUrl, SWITCHBOARD_ADMIN_SECRET: 'soak', SWITCHBOARD_TURN: '0' },
   });
+  reapOnExit(n.proc);
 }
 
 const faults = { cuts: 0, stalls: 0, nodeKills: 0, redisRestarts: 0 };
 
-// ---- clients ---------------------------------------------------------------------------------------
+// ---- what the soak records -------------------------------------------------------------------------
 
-interface ChannelStats {
-  /**
-   * Acknowledged publications: `epoch:offset` → when the publish was sent (ms). A Redis restart
-   * without persistence starts a new epoch.
-   */
-  published: Map<string, number>;
-  /** Per subscriber: positions delivered (count, to find duplicates) and gaps reported. */
-  subs: Array<{ got: Map<string, number>; gaps: GapRecord[]; gapReports: number; epoch: string | undefined }>;
+interface ChannelRecord {
+  /** Epochs in the order first seen (by anyone), which is the order Redis created them. */
+  epochs: Set<string>;
+  /** Positions acknowledged to publishers. */
+  published: Pos[];
+  /** Per subscriber, its SDK callbacks in order. */
+  subscribers: SubscriberEvent[][];
 }
-const stats = new Map<string, ChannelStats>(CHANNELS.map((c) => [c, { published: new Map(), subs: [] }]));
-
+const records = new Map<string, ChannelRecord>(CHANNELS.map((c) => [c, { epochs: new Set(), published: [], subscribers: [] }]));
 
 const clients: Client[] = [];
 let publishErrors = 0;
 
 async function main(): Promise<void> {
-  await startRedis();
+  const r = await startRedis(DURABLE ? DURABLE_REDIS_ARGS : []);
   const nodes: NodeProc[] = [];
   for (let i = 0; i < NODES; i++) {
     const port = await freePort();
     const proxy = new FaultProxy({ host: '127.0.0.1', port });
     const n: NodeProc = { name: `soak-${i}`, port, proc: null, proxy, proxyPort: await proxy.listen() };
-    startNodeProc(n);
+    startNodeProc(n, r.url);
     nodes.push(n);
   }
   for (const n of nodes) await waitPort(n.port);
-  log(`redis :${redisPort}, nodes ${nodes.map((n) => `${n.name} :${n.port} (proxy :${n.proxyPort})`).join(', ')}`);
+  log(`redis :${r.port} (${DURABLE ? `durable: appendfsync always, dir ${r.dir}` : 'no persistence'}), nodes ${nodes.map((n) => `${n.name} :${n.port} (proxy :${n.proxyPort})`).join(', ')}`);
 
   for (let i = 0; i < CLIENTS; i++) {
     const n = nodes[i % nodes.length]!;
@@ -105,25 +109,24 @@ async function main(): Promise<void> {
     const client = new Client(url, { transports: [transport] });
     client.on('error', () => {});
     for (const ch of CHANNELS) {
-      const st = stats.get(ch)!;
-      const sub: ChannelStats['subs'][number] = { got: new Map(), gaps: [], gapReports: 0, epoch: undefined };
-      st.subs.push(sub);
+      const rec = records.get(ch)!;
+      const events: SubscriberEvent[] = [];
+      rec.subscribers.push(events);
       client.subscribe(ch, {
         onPublication: (p) => {
-          const k = `${p.epoch}:${p.offset}`;
-          sub.got.set(k, (sub.got.get(k) ?? 0) + 1);
-          sub.epoch = p.epoch;
+          rec.epochs.add(p.epoch);
+          events.push({ kind: 'publication', epoch: p.epoch, offset: p.offset });
         },
         onGap: (g) => {
-          sub.gapReports++;
-          const rec: GapRecord = { epoch: g.epoch, epochChange: sub.epoch !== g.epoch, at: Date.now() };
-          if (g.from !== undefined) rec.from = g.from;
-          if (g.to !== undefined) rec.to = g.to;
-          sub.gaps.push(rec);
-          sub.epoch = g.epoch;
+          rec.epochs.add(g.epoch);
+          const ev: SubscriberEvent = { kind: 'gap', epoch: g.epoch };
+          if (g.from !== undefined) ev.from = g.from;
+          if (g.to !== undefined) ev.to = g.to;
+          events.push(ev);
         },
         onSubscribed: (e) => {
-          sub.epoch ??= e.epoch;
+          rec.epochs.add(e.epoch);
+          events.push({ kind: 'subscribed', epoch: e.epoch, offset: e.offset });
         },
       });
     }
@@ -137,9 +140,12 @@ async function main(): Promise<void> {
   const publishing = clients.map(async (c, i) => {
     while (Date.now() < end) {
       const ch = CHANNELS[(i + seq++) % CHANNELS.length]!;
-      const sentAt = Date.now();
+      const rec = records.get(ch)!;
       c.publish(ch, { from: i, n: seq }).then(
-        (pos) => stats.get(ch)!.published.set(`${pos.epoch}:${pos.offset}`, sentAt),
+        (pos) => {
+          rec.epochs.add(pos.epoch);
+          rec.published.push({ epoch: pos.epoch, offset: pos.offset });
+        },
         () => publishErrors++,
       );
       await sleep(150 + Math.random() * 100);
@@ -157,15 +163,15 @@ async function main(): Promise<void> {
         n.proc?.kill('SIGKILL');
         faults.nodeKills++;
         await sleep(2000);
-        startNodeProc(n);
+        startNodeProc(n, r.url);
         await waitPort(n.port).catch(() => {});
         log(`${n.name} restarted`);
       } else if (round % 11 === 0) {
-        log('restarting Redis');
-        redis.kill('SIGKILL');
+        log(`SIGKILL Redis, restart on the same port${DURABLE ? ' and data dir' : ' (empty)'}`);
+        await r.kill('SIGKILL');
         faults.redisRestarts++;
         await sleep(1500);
-        await startRedis();
+        await r.restart();
       } else if (round % 2 === 0) {
         faults.cuts += n.proxy.cut(0.5);
       } else {
@@ -178,44 +184,37 @@ async function main(): Promise<void> {
   await sleep(20_000);
 
   // Verdict.
-  let silent = 0;
-  let total = { published: 0, delivered: 0, dup: 0, lost: 0, gaps: 0 };
-  const rows: string[] = [];
-  for (const [ch, st] of stats) {
-    const pub = [...st.published.keys()];
-    let delivered = 0, dup = 0, lost = 0, gaps = 0;
-    for (const s of st.subs) {
-      gaps += s.gapReports;
-      for (const [, count] of s.got) {
-        delivered += count;
-        if (count > 1) dup += count - 1;
-      }
-      for (const k of pub) {
-        if (s.got.has(k)) continue;
-        const [epoch, off] = [k.slice(0, k.lastIndexOf(':')), Number(k.slice(k.lastIndexOf(':') + 1))];
-        lost++;
-        if (!covered(s.gaps, epoch, off, st.published.get(k)!)) silent++;
-      }
-    }
-    total = { published: total.published + pub.length, delivered: total.delivered + delivered, dup: total.dup + dup, lost: total.lost + lost, gaps: total.gaps + gaps };
-    rows.push(`| ${ch} | ${pub.length} | ${delivered} | ${dup} | ${lost} | ${gaps} |`);
-  }
-  console.log(`\nsoak: ${MINUTES} min, ${CLIENTS} clients (${TRANSPORTS.join('/')}), ${NODES} nodes, Redis broker`);
+  const history: ChannelHistory[] = [...records].map(([channel, rec]) => ({ channel, epochs: [...rec.epochs], published: rec.published, subscribers: rec.subscribers }));
+  const v = judge(history, { durable: DURABLE });
+  if (DURABLE && faults.redisRestarts === 0) v.failures.push('no Redis restart happened (run at least 2 minutes): nothing about durability was shown');
+  const fmt = (n: number) => n.toLocaleString('en-US');
+  const row = (name: string, c: typeof v.total, epochs: string) =>
+    `| ${name} | ${epochs} | ${fmt(c.published)} | ${fmt(c.expected)} | ${fmt(c.delivered)} | ${fmt(c.duplicated)} | ${fmt(c.lost)} | ${fmt(c.reported)} | ${fmt(c.silent)} | ${fmt(c.gapReports)} |`;
+  console.log(`\nsoak: ${MINUTES} min, ${DURABLE ? 'durable' : 'non-durable'} Redis, ${CLIENTS} clients (${TRANSPORTS.join('/')}), ${NODES} nodes, ${CHANNELS.length} channels`);
   console.log(`faults: ${faults.cuts} connection cuts, ${faults.stalls} stalls, ${faults.nodeKills} node SIGKILLs, ${faults.redisRestarts} Redis restarts; publish errors ${publishErrors}`);
-  console.log('| channel | published (acked) | delivered | duplicated | lost | gaps reported |\n|---|---|---|---|---|---|\n' + rows.join('\n'));
-  console.log(`| total | ${total.published} | ${total.delivered} | ${total.dup} | ${total.lost} | ${total.gaps} |`);
-  console.log(silent === 0 ? 'soak: zero silent loss' : `soak: SILENT LOSS of ${silent} (subscriber, publication) pairs`);
+  console.log('| channel | epochs | published (acked) | expected | delivered | duplicated | lost | of which reported | of which silent | gaps reported |\n|---|---|---|---|---|---|---|---|---|---|');
+  for (const c of v.channels) console.log(row(c.channel, c, String(c.epochs)));
+  console.log(row('total', v.total, ''));
+  console.log(`of the reported losses, ${fmt(v.total.reportedAsTail)} were a reset stream's unreceived tail (no range named them); ${fmt(v.total.unacknowledged)} publications were delivered but never acknowledged (their publisher got an error or no reply)`);
+  const ok = v.failures.length === 0;
+  if (ok) console.log(DURABLE ? 'soak: PASS (durable): zero loss, zero gaps, zero duplicates' : `soak: PASS: zero silent loss, zero duplicates (${fmt(v.total.reported)} pairs lost and reported)`);
+  else {
+    for (const c of v.channels) {
+      for (const x of c.samples) console.log(`  lost on ${c.channel}: subscriber ${x.subscriber} (started at ${x.start.epoch}:${x.start.offset}) never got ${x.publication.epoch}:${x.publication.offset} (${x.reported ? 'reported' : 'not reported'})`);
+    }
+    console.log(`soak: FAIL (${DURABLE ? 'durable' : 'non-durable'}): ${v.failures.join('; ')}`);
+  }
   for (const c of clients) c.disconnect?.();
   for (const n of nodes) {
     n.proc?.kill('SIGKILL');
     await n.proxy.close();
   }
-  redis.kill('SIGKILL');
-  process.exit(silent === 0 && total.dup === 0 ? 0 : 1);
+  await r.stop();
+  process.exit(ok ? 0 : 1);
 }
 
 main().catch((err) => {
   console.error('soak failed:', err);
-  redis?.kill('SIGKILL');
+  // The reaper's exit hook (test/helpers/reaper.ts) kills Redis and the nodes and removes the dir.
   process.exit(2);
 });

@@ -1,7 +1,7 @@
 /**
  * Redis instances for tests: the shared one at 127.0.0.1:6379 (SWITCHBOARD_TEST_REDIS_URL), and
- * throwaway `redis-server` processes on free ports (temp dir, no persistence), killed and removed
- * by `stop()` and on process exit even when a test fails.
+ * throwaway `redis-server` processes on free ports (temp dir, no persistence unless the extra
+ * arguments turn it on), killed and removed by `stop()` and on process exit even when a test fails.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { freePort, reachable } from './net.ts';
@@ -30,13 +30,19 @@ export interface RedisProcess {
   proc: ChildProcess;
   /** SIGKILL (or another signal) and wait for exit. */
   kill(signal?: NodeJS.Signals): Promise<void>;
-  /** Starts a fresh, empty server on the same port (after kill). */
+  /**
+   * Starts the server again on the same port and dir (after kill): empty without persistence; with
+   * `--appendonly yes` among the extra arguments it loads what it had written.
+   */
   restart(): Promise<void>;
   /** Kills the server and removes its directory. Idempotent. */
   stop(): Promise<void>;
 }
 
-/** Starts `redis-server` on a free port with no persistence. */
+/**
+ * Starts `redis-server` on a free port in a temp dir, with no persistence unless `extraArgs` turn it
+ * on (later arguments override the defaults, e.g. `['--appendonly', 'yes', '--appendfsync', 'always']`).
+ */
 export async function startRedis(extraArgs: string[] = [], port?: number): Promise<RedisProcess> {
   const p = port ?? (await freePort(extraArgs.includes('--cluster-enabled')));
   const dir = tempDir('sb-redis-');
