@@ -41,6 +41,7 @@ import type { TurnServerOptions } from './options.ts';
 import { PeerPolicy } from './peer-policy.ts';
 import { bindRelay } from './relay-socket.ts';
 import { Responder } from './responses.ts';
+import { SelfEndpoints, type ListeningEndpoint } from './self-endpoints.ts';
 
 /** RFC 8656 §7.2: "the server ... SHOULD ... keep the reservation for approximately 30 seconds". */
 export const RESERVATION_LIFETIME_MS = 30_000;
@@ -89,6 +90,7 @@ export class TurnProcessor {
   private readonly responder: Responder;
   private readonly auth: Authenticator;
   private readonly policy: PeerPolicy;
+  private readonly self: SelfEndpoints;
   private closed = false;
 
   /** @param relayAddresses the concrete relay address per family (4 and/or 6). */
@@ -101,6 +103,17 @@ export class TurnProcessor {
     this.responder = new Responder(opts.software);
     this.auth = new Authenticator(opts, new NonceIssuer(clock, opts.nonceLifetime), this.responder, clock, metrics);
     this.policy = new PeerPolicy(opts);
+    this.self = new SelfEndpoints(clock);
+  }
+
+  /** The server's bound listening endpoints: never allowed as peers (see {@link SelfEndpoints}). */
+  setListeningEndpoints(list: readonly ListeningEndpoint[]): void {
+    this.self.set(list);
+  }
+
+  /** The peer policy plus the server's own listening endpoints (RFC 8656 §21.1.1). */
+  private peerAllowed(peer: TransportAddress): boolean {
+    return this.policy.allows(peer.address) && !this.self.has(peer.address, peer.port);
   }
 
   /**
@@ -187,7 +200,7 @@ export class TurnProcessor {
       this.metrics.droppedMalformed++;
       return;
     }
-    if (peer.family !== a.relay.family || !this.policy.allows(peer.address)) {
+    if (peer.family !== a.relay.family || !this.peerAllowed(peer)) {
       this.metrics.peerDenied++;
       return;
     }
@@ -390,7 +403,7 @@ export class TurnProcessor {
     const peers = attrs.map((p) => decodeXorAddress(p.value, msg.transactionId, 'XOR-PEER-ADDRESS'));
     for (const p of peers) {
       if (p.family !== a.relay.family) return 'peerAddressFamilyMismatch';
-      if (!this.policy.allows(p.address)) {
+      if (!this.peerAllowed(p)) {
         this.metrics.peerDenied++;
         return 'forbidden';
       }

@@ -102,6 +102,7 @@ export class TurnServer {
     for (let i = 1; ; i++) {
       try {
         await this.bindAll(this.options.port);
+        this.processor.setListeningEndpoints(this.bound);
         return this.bound;
       } catch (e) {
         await this.closeListeners();
