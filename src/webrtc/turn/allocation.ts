@@ -208,7 +208,7 @@ export class Allocation {
     } else {
       const transactionId = newTransactionId();
       const peer: TransportAddress = { family: rinfo.family === 'IPv6' ? 6 : 4, address: rinfo.address, port: rinfo.port };
-      ok = this.client.send(
+      ok = this.client.sendData(
         encodeStunMessage({
           method: StunMethod.data,
           cls: StunClass.indication,

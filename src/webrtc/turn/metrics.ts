@@ -29,6 +29,8 @@ export interface TurnMetrics {
   droppedBackpressure: number;
   /** TCP client connections open now. */
   tcpConnections: number;
+  /** TCP connections closed because a response did not fit the write-buffer limit (the client stopped reading). */
+  tcpOverflowCloses: number;
 }
 
 export function emptyMetrics(): TurnMetrics {
@@ -50,5 +52,6 @@ export function emptyMetrics(): TurnMetrics {
     droppedMalformed: 0,
     droppedBackpressure: 0,
     tcpConnections: 0,
+    tcpOverflowCloses: 0,
   };
 }

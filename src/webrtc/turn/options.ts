@@ -46,7 +46,11 @@ export interface TurnServerOptions {
   userQuota: number;
   /** Allocations this server holds at once; 0 = unlimited. @default 10000 */
   totalQuota: number;
-  /** Relayed bytes per second per allocation, each direction counted; excess is dropped. 0 = unlimited. @default 0 */
+  /**
+   * Relayed bytes per second per allocation, both directions counted together (burst: one
+   * second's worth); excess is dropped. On by default so one allocation cannot take the server's
+   * uplink: 2 MB/s is 16 Mbit/s, several HD video streams. 0 = unlimited. @default 2000000
+   */
   maxBytesPerSecond: number;
   /** Allow peers in 127.0.0.0/8 and ::1 (tests). @default false */
   allowLoopbackPeers: boolean;
@@ -62,6 +66,13 @@ export interface TurnServerOptions {
   maxMessageBytes: number;
   /** Concurrent TCP client connections; past it new ones are closed at once. @default 10000 */
   maxTcpConnections: number;
+  /**
+   * Bytes one TCP client's write buffer may hold (what the kernel has not taken because the
+   * client is not reading). Relayed data past it is dropped (metric droppedBackpressure); a STUN
+   * response past it closes the connection (tcpOverflowCloses). Worst case memory is this times
+   * maxTcpConnections. @default 262144
+   */
+  tcpBufferBytes: number;
 }
 
 export class TurnConfigError extends Error {
@@ -86,7 +97,7 @@ export function defaultTurnOptions(): TurnServerOptions {
     maxLifetime: 3600,
     userQuota: 100,
     totalQuota: 10000,
-    maxBytesPerSecond: 0,
+    maxBytesPerSecond: 2_000_000,
     allowLoopbackPeers: false,
     allowPrivatePeers: false,
     deniedPeerRanges: [],
@@ -94,6 +105,7 @@ export function defaultTurnOptions(): TurnServerOptions {
     software: 'switchboard',
     maxMessageBytes: 65535,
     maxTcpConnections: 10000,
+    tcpBufferBytes: 256 * 1024,
   };
 }
 
@@ -114,6 +126,7 @@ export const TURN_ENV = {
   SWITCHBOARD_TURN_USER_QUOTA: 'userQuota',
   SWITCHBOARD_TURN_TOTAL_QUOTA: 'totalQuota',
   SWITCHBOARD_TURN_MAX_BPS: 'maxBytesPerSecond',
+  SWITCHBOARD_TURN_TCP_BUFFER: 'tcpBufferBytes',
   SWITCHBOARD_TURN_DENIED_PEERS: 'deniedPeerRanges',
   SWITCHBOARD_TURN_ALLOWED_PEERS: 'allowedPeerRanges',
   SWITCHBOARD_TURN_USERS: 'users',
@@ -160,6 +173,7 @@ export function turnOptionsFromEnv(env: Record<string, string | undefined>): Par
   if ((v = get('SWITCHBOARD_TURN_USER_QUOTA'))) out.userQuota = envInt('SWITCHBOARD_TURN_USER_QUOTA', v);
   if ((v = get('SWITCHBOARD_TURN_TOTAL_QUOTA'))) out.totalQuota = envInt('SWITCHBOARD_TURN_TOTAL_QUOTA', v);
   if ((v = get('SWITCHBOARD_TURN_MAX_BPS'))) out.maxBytesPerSecond = envInt('SWITCHBOARD_TURN_MAX_BPS', v);
+  if ((v = get('SWITCHBOARD_TURN_TCP_BUFFER'))) out.tcpBufferBytes = envInt('SWITCHBOARD_TURN_TCP_BUFFER', v);
   if ((v = get('SWITCHBOARD_TURN_DENIED_PEERS'))) out.deniedPeerRanges = envList(v);
   if ((v = get('SWITCHBOARD_TURN_ALLOWED_PEERS'))) out.allowedPeerRanges = envList(v);
   if ((v = get('SWITCHBOARD_TURN_UDP'))) out.udp = envBool('SWITCHBOARD_TURN_UDP', v);
@@ -237,6 +251,8 @@ export function resolveTurnOptions(partial: Partial<TurnServerOptions> = {}, env
   if (out.defaultLifetime < 1 || out.maxLifetime < out.defaultLifetime) {
     throw new TurnConfigError('options "defaultLifetime"/"maxLifetime" must satisfy 1 <= default <= max');
   }
+  // Room for any response with margin, or a busy but reading client would be closed.
+  if (out.tcpBufferBytes < 4096) throw new TurnConfigError('option "tcpBufferBytes" must be >= 4096');
   if (out.maxMessageBytes < 548 || out.maxMessageBytes > 65535 + 20) throw new TurnConfigError('option "maxMessageBytes" must be 548-65555');
   for (const field of ['deniedPeerRanges', 'allowedPeerRanges'] as const) {
     out[field].forEach((r, i) => {
