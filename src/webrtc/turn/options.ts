@@ -73,6 +73,13 @@ export interface TurnServerOptions {
    * maxTcpConnections. @default 262144
    */
   tcpBufferBytes: number;
+  /**
+   * Answers sent without authentication over UDP (401/438 challenges, Binding responses, errors
+   * before authentication) per second per source IP, burst one second's worth; beyond it requests
+   * are dropped silently. Spoofed-source floods cannot make the server reflect more than this
+   * toward one address. TCP is not limited (its handshake proves the source). 0 = unlimited. @default 100
+   */
+  unauthenticatedRate: number;
 }
 
 export class TurnConfigError extends Error {
@@ -106,6 +113,7 @@ export function defaultTurnOptions(): TurnServerOptions {
     maxMessageBytes: 65535,
     maxTcpConnections: 10000,
     tcpBufferBytes: 256 * 1024,
+    unauthenticatedRate: 100,
   };
 }
 
@@ -127,6 +135,7 @@ export const TURN_ENV = {
   SWITCHBOARD_TURN_TOTAL_QUOTA: 'totalQuota',
   SWITCHBOARD_TURN_MAX_BPS: 'maxBytesPerSecond',
   SWITCHBOARD_TURN_TCP_BUFFER: 'tcpBufferBytes',
+  SWITCHBOARD_TURN_UNAUTH_RATE: 'unauthenticatedRate',
   SWITCHBOARD_TURN_DENIED_PEERS: 'deniedPeerRanges',
   SWITCHBOARD_TURN_ALLOWED_PEERS: 'allowedPeerRanges',
   SWITCHBOARD_TURN_USERS: 'users',
@@ -174,6 +183,7 @@ export function turnOptionsFromEnv(env: Record<string, string | undefined>): Par
   if ((v = get('SWITCHBOARD_TURN_TOTAL_QUOTA'))) out.totalQuota = envInt('SWITCHBOARD_TURN_TOTAL_QUOTA', v);
   if ((v = get('SWITCHBOARD_TURN_MAX_BPS'))) out.maxBytesPerSecond = envInt('SWITCHBOARD_TURN_MAX_BPS', v);
   if ((v = get('SWITCHBOARD_TURN_TCP_BUFFER'))) out.tcpBufferBytes = envInt('SWITCHBOARD_TURN_TCP_BUFFER', v);
+  if ((v = get('SWITCHBOARD_TURN_UNAUTH_RATE'))) out.unauthenticatedRate = envInt('SWITCHBOARD_TURN_UNAUTH_RATE', v);
   if ((v = get('SWITCHBOARD_TURN_DENIED_PEERS'))) out.deniedPeerRanges = envList(v);
   if ((v = get('SWITCHBOARD_TURN_ALLOWED_PEERS'))) out.allowedPeerRanges = envList(v);
   if ((v = get('SWITCHBOARD_TURN_UDP'))) out.udp = envBool('SWITCHBOARD_TURN_UDP', v);

@@ -42,6 +42,7 @@ import { PeerPolicy } from './peer-policy.ts';
 import { bindRelay } from './relay-socket.ts';
 import { Responder } from './responses.ts';
 import { SelfEndpoints, type ListeningEndpoint } from './self-endpoints.ts';
+import { SourceLimiter } from './source-limiter.ts';
 
 /** RFC 8656 §7.2: "the server ... SHOULD ... keep the reservation for approximately 30 seconds". */
 export const RESERVATION_LIFETIME_MS = 30_000;
@@ -91,6 +92,7 @@ export class TurnProcessor {
   private readonly auth: Authenticator;
   private readonly policy: PeerPolicy;
   private readonly self: SelfEndpoints;
+  private readonly unauthLimiter: SourceLimiter;
   private closed = false;
 
   /** @param relayAddresses the concrete relay address per family (4 and/or 6). */
@@ -104,6 +106,19 @@ export class TurnProcessor {
     this.auth = new Authenticator(opts, new NonceIssuer(clock, opts.nonceLifetime), this.responder, clock, metrics);
     this.policy = new PeerPolicy(opts);
     this.self = new SelfEndpoints(clock);
+    this.unauthLimiter = new SourceLimiter(clock, opts.unauthenticatedRate);
+  }
+
+  /**
+   * Sends an answer made without authentication. Over UDP it is rate-limited per source address
+   * (see {@link SourceLimiter}); past the rate it is dropped silently and counted.
+   */
+  private answerUnauthenticated(conn: ClientConnection, response: Buffer): void {
+    if (conn.transport === 'udp' && !this.unauthLimiter.take(conn.remote.address)) {
+      this.metrics.droppedUnauthenticatedRate++;
+      return;
+    }
+    conn.send(response);
   }
 
   /** The server's bound listening endpoints: never allowed as peers (see {@link SelfEndpoints}). */
@@ -211,22 +226,23 @@ export class TurnProcessor {
     if (msg.method === StunMethod.binding) {
       const unknown = unknownComprehensionRequired(msg, KNOWN);
       if (unknown.length > 0) {
-        conn.send(this.responder.error(msg, 'unknownAttribute', [{ type: AttrType.unknownAttributes, value: encodeUnknownAttributes(unknown) }]));
+        this.answerUnauthenticated(conn, this.responder.error(msg, 'unknownAttribute', [{ type: AttrType.unknownAttributes, value: encodeUnknownAttributes(unknown) }]));
         return;
       }
       this.metrics.bindingRequests++;
-      conn.send(bindingSuccess(msg, conn.remote, this.opts.software));
+      // No SOFTWARE: Binding is unauthenticated, so its answer must stay small (issue 11 D3).
+      this.answerUnauthenticated(conn, bindingSuccess(msg, conn.remote));
       return;
     }
     const turnMethods: number[] = [StunMethod.allocate, StunMethod.refresh, StunMethod.createPermission, StunMethod.channelBind];
     if (!turnMethods.includes(msg.method)) {
       // RFC 8489 §6.3.1: a request with a method the server does not know gets 400.
-      conn.send(this.responder.error(msg, 'badRequest'));
+      this.answerUnauthenticated(conn, this.responder.error(msg, 'badRequest'));
       return;
     }
     const auth = this.auth.authenticate(msg);
     if (!auth.ok) {
-      conn.send(auth.response);
+      this.answerUnauthenticated(conn, auth.response);
       return;
     }
     const unknown = unknownComprehensionRequired(msg, KNOWN);
