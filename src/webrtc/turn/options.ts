@@ -47,6 +47,15 @@ export interface TurnServerOptions {
   /** Allocations this server holds at once; 0 = unlimited. @default 10000 */
   totalQuota: number;
   /**
+   * Allocations one anonymous identity may hold at once, instead of userQuota. Anonymous
+   * identities are time-limited users named `anon-…`, which the signaling layer mints per client
+   * address (IPv6: per /64), so this caps all anonymous connections from one address together.
+   * A browser call takes one or two allocations per peer connection. 0 = unlimited. @default 10
+   */
+  anonymousUserQuota: number;
+  /** Allocations all anonymous identities together may hold at once (within totalQuota). 0 = unlimited. @default 1000 */
+  anonymousTotalQuota: number;
+  /**
    * Relayed bytes per second per allocation, both directions counted together (burst: one
    * second's worth); excess is dropped. On by default so one allocation cannot take the server's
    * uplink: 2 MB/s is 16 Mbit/s, several HD video streams. 0 = unlimited. @default 2000000
@@ -104,6 +113,8 @@ export function defaultTurnOptions(): TurnServerOptions {
     maxLifetime: 3600,
     userQuota: 100,
     totalQuota: 10000,
+    anonymousUserQuota: 10,
+    anonymousTotalQuota: 1000,
     maxBytesPerSecond: 2_000_000,
     allowLoopbackPeers: false,
     allowPrivatePeers: false,
@@ -133,6 +144,8 @@ export const TURN_ENV = {
   SWITCHBOARD_TURN_RELAY_PORTS: 'relayPortMin/relayPortMax',
   SWITCHBOARD_TURN_USER_QUOTA: 'userQuota',
   SWITCHBOARD_TURN_TOTAL_QUOTA: 'totalQuota',
+  SWITCHBOARD_TURN_ANON_QUOTA: 'anonymousUserQuota',
+  SWITCHBOARD_TURN_ANON_TOTAL_QUOTA: 'anonymousTotalQuota',
   SWITCHBOARD_TURN_MAX_BPS: 'maxBytesPerSecond',
   SWITCHBOARD_TURN_TCP_BUFFER: 'tcpBufferBytes',
   SWITCHBOARD_TURN_UNAUTH_RATE: 'unauthenticatedRate',
@@ -181,6 +194,8 @@ export function turnOptionsFromEnv(env: Record<string, string | undefined>): Par
   }
   if ((v = get('SWITCHBOARD_TURN_USER_QUOTA'))) out.userQuota = envInt('SWITCHBOARD_TURN_USER_QUOTA', v);
   if ((v = get('SWITCHBOARD_TURN_TOTAL_QUOTA'))) out.totalQuota = envInt('SWITCHBOARD_TURN_TOTAL_QUOTA', v);
+  if ((v = get('SWITCHBOARD_TURN_ANON_QUOTA'))) out.anonymousUserQuota = envInt('SWITCHBOARD_TURN_ANON_QUOTA', v);
+  if ((v = get('SWITCHBOARD_TURN_ANON_TOTAL_QUOTA'))) out.anonymousTotalQuota = envInt('SWITCHBOARD_TURN_ANON_TOTAL_QUOTA', v);
   if ((v = get('SWITCHBOARD_TURN_MAX_BPS'))) out.maxBytesPerSecond = envInt('SWITCHBOARD_TURN_MAX_BPS', v);
   if ((v = get('SWITCHBOARD_TURN_TCP_BUFFER'))) out.tcpBufferBytes = envInt('SWITCHBOARD_TURN_TCP_BUFFER', v);
   if ((v = get('SWITCHBOARD_TURN_UNAUTH_RATE'))) out.unauthenticatedRate = envInt('SWITCHBOARD_TURN_UNAUTH_RATE', v);

@@ -87,6 +87,7 @@ export class TurnProcessor {
   private readonly pending = new Set<string>();
   private readonly perUser = new Map<string, number>();
   private total = 0;
+  private anonymousTotal = 0;
   private readonly reservations = new Map<string, Reservation>();
   private readonly responder: Responder;
   private readonly auth: Authenticator;
@@ -270,7 +271,7 @@ export class TurnProcessor {
   }
 
   /** RFC 8656 §7.2. */
-  private async allocate(conn: ClientConnection, msg: DecodedStunMessage, auth: { username: string; realm: string; quotaUser: string; key: Buffer }): Promise<void> {
+  private async allocate(conn: ClientConnection, msg: DecodedStunMessage, auth: { username: string; realm: string; quotaUser: string; anonymous: boolean; key: Buffer }): Promise<void> {
     const reply = (name: StunErrorName) => void conn.send(this.responder.error(msg, name, [], auth.key));
     const existing = this.allocations.get(conn.key);
     if (existing) {
@@ -315,7 +316,15 @@ export class TurnProcessor {
     const relayAddress = this.relayAddresses.get(family);
     if (!relayAddress) return reply('addressFamilyNotSupported');
     const used = this.perUser.get(auth.quotaUser) ?? 0;
-    if ((this.opts.userQuota > 0 && used >= this.opts.userQuota) || (this.opts.totalQuota > 0 && this.total >= this.opts.totalQuota)) {
+    // Anonymous identities (one per client address, minted by the signaling layer) have their
+    // own, smaller per-identity quota and share one pool, so anonymous users cannot take every
+    // allocation (issue 11 D1).
+    const userQuota = auth.anonymous ? this.opts.anonymousUserQuota : this.opts.userQuota;
+    if (
+      (userQuota > 0 && used >= userQuota) ||
+      (this.opts.totalQuota > 0 && this.total >= this.opts.totalQuota) ||
+      (auth.anonymous && this.opts.anonymousTotalQuota > 0 && this.anonymousTotal >= this.opts.anonymousTotalQuota)
+    ) {
       this.metrics.quotaRejections++;
       return reply('allocationQuotaReached');
     }
@@ -325,6 +334,7 @@ export class TurnProcessor {
     this.pending.add(conn.key);
     this.perUser.set(auth.quotaUser, used + 1);
     this.total++;
+    if (auth.anonymous) this.anonymousTotal++;
     let socket: Socket;
     let next: Socket | undefined;
     let relay: TransportAddress;
@@ -339,7 +349,7 @@ export class TurnProcessor {
         relay = { family, address: relayAddress, port: socket.address().port };
       }
     } catch {
-      this.release(auth.quotaUser);
+      this.release(auth.quotaUser, auth.anonymous);
       this.pending.delete(conn.key);
       return reply('insufficientCapacity');
     }
@@ -347,7 +357,7 @@ export class TurnProcessor {
     if (this.closed) {
       socket.close();
       next?.close();
-      this.release(auth.quotaUser);
+      this.release(auth.quotaUser, auth.anonymous);
       return;
     }
     const attributes: StunAttribute[] = [
@@ -376,6 +386,7 @@ export class TurnProcessor {
       username: auth.username,
       realm: auth.realm,
       quotaUser: auth.quotaUser,
+      anonymous: auth.anonymous,
       key: auth.key,
       lifetimeSeconds: lifetime,
       maxBytesPerSecond: this.opts.maxBytesPerSecond,
@@ -469,14 +480,15 @@ export class TurnProcessor {
     if (this.allocations.get(a.client.key) !== a) return;
     this.allocations.delete(a.client.key);
     a.close();
-    this.release(a.quotaUser);
+    this.release(a.quotaUser, a.anonymous);
     this.metrics.allocationsActive--;
   }
 
-  private release(user: string): void {
+  private release(user: string, anonymous: boolean): void {
     const n = (this.perUser.get(user) ?? 1) - 1;
     if (n <= 0) this.perUser.delete(user);
     else this.perUser.set(user, n);
     this.total--;
+    if (anonymous) this.anonymousTotal--;
   }
 }
