@@ -50,7 +50,9 @@ export interface TurnServerOptions {
    * Allocations one anonymous identity may hold at once, instead of userQuota. Anonymous
    * identities are time-limited users named `anon-…`, which the signaling layer mints per client
    * address (IPv6: per /64), so this caps all anonymous connections from one address together.
-   * A browser call takes one or two allocations per peer connection. 0 = unlimited. @default 10
+   * Room for a household or office behind one NAT: a browser takes one allocation per TURN URL
+   * and network interface for each peer connection (a mesh call of four: 3 connections x 2 URLs
+   * and more). 0 = unlimited. @default 50
    */
   anonymousUserQuota: number;
   /** Allocations all anonymous identities together may hold at once (within totalQuota). 0 = unlimited. @default 1000 */
@@ -113,7 +115,7 @@ export function defaultTurnOptions(): TurnServerOptions {
     maxLifetime: 3600,
     userQuota: 100,
     totalQuota: 10000,
-    anonymousUserQuota: 10,
+    anonymousUserQuota: 50,
     anonymousTotalQuota: 1000,
     maxBytesPerSecond: 2_000_000,
     allowLoopbackPeers: false,
