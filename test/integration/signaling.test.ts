@@ -118,7 +118,8 @@ test('switchboard start --dev runs STUN/TURN beside the node and hands clients I
       if (Date.now() > end || child.exitCode !== null) throw new Error(`no start: ${out}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    assert.match(out, new RegExp(`udp/0\\.0\\.0\\.0:${turnPort}`));
+    // Dev mode: TURN listens beside HTTP, on the given host (issue 11 E1).
+    assert.match(out, new RegExp(`udp/127\\.0\\.0\\.1:${turnPort}`));
     const c = await RawClient.connect(`ws://127.0.0.1:${port}/connection/websocket`);
     const reply = c.frames.find((f) => f.t === 'ok' && f.client)!;
     assert.ok(reply.iceServers[0].urls.includes(`stun:127.0.0.1:${turnPort}`));
