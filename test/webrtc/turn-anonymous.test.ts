@@ -5,7 +5,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startNode } from '../../src/server/index.ts';
-import { StunClass, StunMethod, encodeLifetime, AttrType } from '../../src/webrtc/stun/index.ts';
+import { ManualClock } from '../../src/util/clock.ts';
+import { StunClass, StunMethod, encodeLifetime, AttrType, longTermKey } from '../../src/webrtc/stun/index.ts';
 import { ANONYMOUS_CREDENTIAL_TTL, TurnServer, anonymousScope, anonymousTurnUser, createTurnCredentials, restPassword } from '../../src/webrtc/turn/index.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 import { TestClient, errorCode, udpTransport } from './helpers.ts';
@@ -75,6 +76,30 @@ test('TURN quotas: per anonymous identity, a shared anonymous pool, and named us
     const gone = await a1.c.request(StunMethod.refresh, [{ type: AttrType.lifetime, value: encodeLifetime(0) }], { auth: true });
     assert.equal(gone?.cls, StunClass.success);
     assert.equal((await allocate(createTurnCredentials('k', anonB, 600))).code, 200);
+  } finally {
+    await server.close();
+  }
+});
+
+test('expired time-limited credentials keep refreshing the allocation they created but cannot allocate', async () => {
+  const clock = new ManualClock(Date.now());
+  const server = new TurnServer({ listeningAddresses: ['127.0.0.1'], port: 0, tcp: false, authSecret: 'k' }, { clock });
+  const [b] = await server.listen();
+  const ep = { address: '127.0.0.1', port: b!.port };
+  try {
+    const cred = createTurnCredentials('k', anonymousTurnUser('k', '198.51.100.7'), ANONYMOUS_CREDENTIAL_TTL, clock.now());
+    const c = await TestClient.udp(ep);
+    const lifetime = { type: AttrType.lifetime, value: encodeLifetime(3600) };
+    assert.equal((await c.authed(StunMethod.allocate, [udpTransport, lifetime], cred.username, cred.credential)).cls, StunClass.success);
+    clock.advance((ANONYMOUS_CREDENTIAL_TTL + 100) * 1000); // the credentials (and the nonce) have expired
+    const refresh = await c.authed(StunMethod.refresh, [lifetime], cred.username, cred.credential);
+    assert.equal(refresh.cls, StunClass.success, `Refresh of the existing allocation: ${errorCode(refresh)}`);
+    const other = await TestClient.udp(ep);
+    const denied = await other.authed(StunMethod.allocate, [udpTransport], cred.username, cred.credential);
+    assert.equal(errorCode(denied), 401, 'a new allocation needs unexpired credentials');
+    // On the allocation's own 5-tuple, integrity with another password is still refused.
+    c.key = longTermKey(cred.username, c.realm, 'not the credential');
+    assert.equal(errorCode((await c.request(StunMethod.refresh, [], { auth: true }))!), 401);
   } finally {
     await server.close();
   }

@@ -40,7 +40,15 @@ export class Authenticator {
     private readonly metrics: TurnMetrics,
   ) {}
 
-  authenticate(req: DecodedStunMessage): AuthOutcome {
+  /**
+   * @param existing the allocation of the request's 5-tuple, for requests other than Allocate. A
+   * time-limited username that has expired still authenticates requests for the allocation it
+   * created (same username and realm, integrity with the key stored at Allocate): the expiry
+   * limits who can obtain new allocations, while only the 5-tuple that holds this one can send
+   * these requests (RFC 8656 §5). Without it a call relayed longer than the credentials' TTL
+   * (anonymous ones live 10 minutes) would lose its relay at the first Refresh after expiry.
+   */
+  authenticate(req: DecodedStunMessage, existing?: { username: string; realm: string; quotaUser: string; anonymous: boolean; key: Buffer }): AuthOutcome {
     if (!integrityKind(req)) return this.challenge(req, 'unauthenticated');
     const u = getAttribute(req, AttrType.username);
     const r = getAttribute(req, AttrType.realm);
@@ -62,6 +70,9 @@ export class Authenticator {
       return this.challenge(req, 'staleNonce');
     }
     const cred = realm === this.opts.realm ? this.lookup(username) : undefined;
+    if (!cred && existing && existing.username === username && existing.realm === realm && this.isTimeLimited(username)) {
+      if (verifyIntegrity(req, existing.key)) return { ok: true, username, realm, quotaUser: existing.quotaUser, anonymous: existing.anonymous, key: existing.key };
+    }
     if (!cred) {
       this.metrics.authFailures++;
       return this.challenge(req, 'unauthenticated');
@@ -86,6 +97,10 @@ export class Authenticator {
     const rest = parseRestUsername(username, this.opts.restSeparator);
     if (!rest || rest.expiry * 1000 <= this.clock.now()) return undefined;
     return { password: restPassword(this.opts.authSecret, username), quotaUser: rest.user || username, anonymous: rest.user.startsWith(ANONYMOUS_USER_PREFIX) };
+  }
+
+  private isTimeLimited(username: string): boolean {
+    return this.opts.authSecret !== '' && parseRestUsername(username, this.opts.restSeparator) !== undefined;
   }
 
   private challenge(req: DecodedStunMessage, name: 'unauthenticated' | 'staleNonce'): AuthOutcome {

@@ -241,7 +241,7 @@ export class TurnProcessor {
       this.answerUnauthenticated(conn, this.responder.error(msg, 'badRequest'));
       return;
     }
-    const auth = this.auth.authenticate(msg);
+    const auth = this.auth.authenticate(msg, msg.method === StunMethod.allocate ? undefined : this.allocations.get(conn.key));
     if (!auth.ok) {
       this.answerUnauthenticated(conn, auth.response);
       return;
