@@ -43,6 +43,7 @@ import { bindRelay } from './relay-socket.ts';
 import { Responder } from './responses.ts';
 import { SelfEndpoints, type ListeningEndpoint } from './self-endpoints.ts';
 import { SourceLimiter } from './source-limiter.ts';
+import { AllocationQuotas } from './quotas.ts';
 
 /** RFC 8656 §7.2: "the server ... SHOULD ... keep the reservation for approximately 30 seconds". */
 export const RESERVATION_LIFETIME_MS = 30_000;
@@ -85,9 +86,7 @@ interface Reservation {
 export class TurnProcessor {
   readonly allocations = new Map<string, Allocation>();
   private readonly pending = new Set<string>();
-  private readonly perUser = new Map<string, number>();
-  private total = 0;
-  private anonymousTotal = 0;
+  private readonly quotas: AllocationQuotas;
   private readonly reservations = new Map<string, Reservation>();
   private readonly responder: Responder;
   private readonly auth: Authenticator;
@@ -108,6 +107,7 @@ export class TurnProcessor {
     this.policy = new PeerPolicy(opts);
     this.self = new SelfEndpoints(clock);
     this.unauthLimiter = new SourceLimiter(clock, opts.unauthenticatedRate);
+    this.quotas = new AllocationQuotas(opts);
   }
 
   /**
@@ -315,26 +315,13 @@ export class TurnProcessor {
     if (reservation) family = reservation.relay.family;
     const relayAddress = this.relayAddresses.get(family);
     if (!relayAddress) return reply('addressFamilyNotSupported');
-    const used = this.perUser.get(auth.quotaUser) ?? 0;
-    // Anonymous identities (one per client address, minted by the signaling layer) have their
-    // own, smaller per-identity quota and share one pool, so anonymous users cannot take every
-    // allocation (issue 11 D1).
-    const userQuota = auth.anonymous ? this.opts.anonymousUserQuota : this.opts.userQuota;
-    if (
-      (userQuota > 0 && used >= userQuota) ||
-      (this.opts.totalQuota > 0 && this.total >= this.opts.totalQuota) ||
-      (auth.anonymous && this.opts.anonymousTotalQuota > 0 && this.anonymousTotal >= this.opts.anonymousTotalQuota)
-    ) {
+    // Count the allocation against the quotas before the await, so a flood cannot overshoot.
+    if (!this.quotas.take(auth.quotaUser, auth.anonymous)) {
       this.metrics.quotaRejections++;
       return reply('allocationQuotaReached');
     }
     lifetime = Math.min(Math.max(lifetime, this.opts.defaultLifetime), this.opts.maxLifetime);
-
-    // Count the allocation against the quotas before the await, so a flood cannot overshoot.
     this.pending.add(conn.key);
-    this.perUser.set(auth.quotaUser, used + 1);
-    this.total++;
-    if (auth.anonymous) this.anonymousTotal++;
     let socket: Socket;
     let next: Socket | undefined;
     let relay: TransportAddress;
@@ -349,7 +336,7 @@ export class TurnProcessor {
         relay = { family, address: relayAddress, port: socket.address().port };
       }
     } catch {
-      this.release(auth.quotaUser, auth.anonymous);
+      this.quotas.release(auth.quotaUser, auth.anonymous);
       this.pending.delete(conn.key);
       return reply('insufficientCapacity');
     }
@@ -357,7 +344,7 @@ export class TurnProcessor {
     if (this.closed) {
       socket.close();
       next?.close();
-      this.release(auth.quotaUser, auth.anonymous);
+      this.quotas.release(auth.quotaUser, auth.anonymous);
       return;
     }
     const attributes: StunAttribute[] = [
@@ -480,15 +467,7 @@ export class TurnProcessor {
     if (this.allocations.get(a.client.key) !== a) return;
     this.allocations.delete(a.client.key);
     a.close();
-    this.release(a.quotaUser, a.anonymous);
+    this.quotas.release(a.quotaUser, a.anonymous);
     this.metrics.allocationsActive--;
-  }
-
-  private release(user: string, anonymous: boolean): void {
-    const n = (this.perUser.get(user) ?? 1) - 1;
-    if (n <= 0) this.perUser.delete(user);
-    else this.perUser.set(user, n);
-    this.total--;
-    if (anonymous) this.anonymousTotal--;
   }
 }
