@@ -98,12 +98,9 @@ test('a TCP client that stops reading: relayed data is dropped at the limit, a r
   assert.ok(dropped >= 2000, `data dropped at the limit (${dropped} of ${relayed} sent)`);
   assert.ok(maxBuffered <= LIMIT, `buffered ${maxBuffered} <= ${LIMIT}`);
   assert.ok(maxBuffered > LIMIT - 2 * 1300, `the buffer did fill up to the limit (${maxBuffered})`);
-  // Responsive meanwhile.
-  const t0 = Date.now();
+  // Responsive meanwhile (2 s allows for a loaded CI machine; a server stuck writing would not answer at all).
   probe.send(binding());
-  const answer = await probe.next(2000);
-  assert.ok(answer, 'a Binding over UDP is answered during the flood');
-  assert.ok(Date.now() - t0 < 1000);
+  assert.ok(await probe.next(2000), 'a Binding over UDP is answered during the flood');
 
   // Control past the limit: the client keeps sending requests but reads nothing; the responses
   // fill the little room left, then the server closes the connection (and the allocation).
