@@ -10,7 +10,7 @@ import { createBroker, describeBroker, resolveBrokerConfig } from '../broker/fac
 import { ConfigError, type NodeOptionsInput } from '../server/options.ts';
 import { startNode, type SwitchboardNode } from '../server/node.ts';
 import { loadConfig, maskSecrets } from './config.ts';
-import { iceFor, planTurn, startTurn } from './turn.ts';
+import { DEV_HOST, devBindingNotice, iceFor, planTurn, startTurn } from './turn.ts';
 import type { TurnServer } from '../webrtc/turn/index.ts';
 
 const HELP = `switchboard — real-time messaging server
@@ -23,7 +23,9 @@ Usage:
 start   Runs a node. Options come from the config file, then SWITCHBOARD_* environment variables
         (option name in UPPER_SNAKE_CASE, e.g. SWITCHBOARD_PING_INTERVAL=25), then flags.
         --dev turns on insecure development mode: anonymous clients, an open server API and a
-        default namespace with history, recovery, presence and client publishing.
+        default namespace with history, recovery, presence and client publishing. It listens on
+        127.0.0.1 only (HTTP and STUN/TURN) unless --host, SWITCHBOARD_HOST or the config's
+        "host" says otherwise.
 token   Prints a development JWT (HS256) for a user, signed with jwt.secret
         (SWITCHBOARD_JWT_SECRET, --secret or the config file).
 `;
@@ -54,6 +56,9 @@ async function start(argv: string[]): Promise<void> {
   const defaults: NodeOptionsInput = {};
   if (dev) {
     flags.insecure = true;
+    // Anonymous access and an open API must not reach the LAN by accident: loopback unless a
+    // host is given (it sits under the file, the environment and --host).
+    defaults.host = DEV_HOST;
     // The demo page's typing indicator (src/web) publishes on this lossy namespace; its calls
     // signal in the `call` namespace.
     defaults.namespaces = {
@@ -67,11 +72,12 @@ async function start(argv: string[]): Promise<void> {
   let broker: Broker | undefined;
   try {
     const cfg = loadConfig(values.config ?? process.env.SWITCHBOARD_CONFIG, process.env, flags, defaults);
-    const turnPlan = planTurn(cfg.extra.turn, process.env, dev);
+    const turnPlan = planTurn(cfg.extra.turn, process.env, dev, cfg.options.host);
     if (turnPlan && cfg.options.ice.urls.length === 0) cfg.options.ice = iceFor(turnPlan, cfg.options.ice.ttl);
     console.log('switchboard: effective configuration ' + JSON.stringify(maskSecrets(cfg.options)));
     const brokerConfig = resolveBrokerConfig(cfg.extra.broker, process.env);
     console.log('switchboard: broker ' + describeBroker(brokerConfig));
+    if (dev) console.log(devBindingNotice(cfg.options.host, turnPlan));
     if (cfg.options.insecure) {
       console.warn(
         [

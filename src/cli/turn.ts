@@ -4,8 +4,32 @@
  * servers pointing at it (connect reply `iceServers`) unless `ice.urls` is configured explicitly.
  */
 import { randomBytes } from 'node:crypto';
+import { BlockList, isIP } from 'node:net';
 import { ConfigError, type IceOptions } from '../server/options.ts';
 import { resolveTurnOptions, TurnConfigError, TurnServer, type TurnServerOptions } from '../webrtc/turn/index.ts';
+
+/** Where dev mode listens (HTTP and STUN/TURN) unless a host is configured. */
+export const DEV_HOST = '127.0.0.1';
+
+const loopback = new BlockList();
+loopback.addSubnet('127.0.0.0', 8, 'ipv4');
+loopback.addAddress('::1', 'ipv6');
+
+/** Whether `host` (an IP, or 'localhost') is a loopback address. */
+export function isLoopbackHost(host: string): boolean {
+  if (host === 'localhost') return true;
+  const fam = isIP(host);
+  return fam !== 0 && loopback.check(host, fam === 4 ? 'ipv4' : 'ipv6');
+}
+
+/** The line dev mode prints about where it listens. */
+export function devBindingNotice(host: string, turn: TurnPlan | null): string {
+  const turnAt = turn ? ` and STUN/TURN on ${turn.options.listeningAddresses.join(', ')}` : '';
+  if (isLoopbackHost(host)) {
+    return `switchboard: dev mode: HTTP on ${host}${turnAt} (loopback only, not reachable from other machines; --host 0.0.0.0 exposes it)`;
+  }
+  return `switchboard: dev mode: HTTP on ${host}${turnAt}: anonymous clients from the network can connect${turn?.options.allowLoopbackPeers ? '' : '; TURN loopback peers off'}`;
+}
 
 export interface TurnPlan {
   options: TurnServerOptions;
@@ -15,25 +39,37 @@ export interface TurnPlan {
   optional: boolean;
 }
 
-/** Decides whether and how to run TURN. Throws ConfigError on bad settings. */
-export function planTurn(section: unknown, env: NodeJS.ProcessEnv, dev: boolean): TurnPlan | null {
+/**
+ * Decides whether and how to run TURN. Throws ConfigError on bad settings.
+ * @param host the node's HTTP host; in dev mode TURN listens there too unless its listening
+ * addresses are configured, and relays to loopback peers only when it listens on loopback only.
+ */
+export function planTurn(section: unknown, env: NodeJS.ProcessEnv, dev: boolean, host = ''): TurnPlan | null {
   const wanted = section !== undefined || Object.keys(env).some((k) => k.startsWith('SWITCHBOARD_TURN_')) || dev;
   if (!wanted || env.SWITCHBOARD_TURN === '0') return null;
   const input = { ...((section as Record<string, unknown> | undefined) ?? {}) };
   const publicHost = typeof input.publicHost === 'string' ? input.publicHost : (env.SWITCHBOARD_TURN_PUBLIC_HOST ?? '127.0.0.1');
   delete input.publicHost;
+  const loopbackChoice = input.allowLoopbackPeers !== undefined || env.SWITCHBOARD_TURN_ALLOW_LOOPBACK !== undefined;
   if (dev) {
-    // Dev mode: a throwaway secret, and loopback peers allowed so two browser tabs on this
-    // machine can call each other through the relay.
+    // Dev mode: a throwaway secret, and TURN beside HTTP (loopback unless a host is given).
     if (input.authSecret === undefined && !env.SWITCHBOARD_TURN_SECRET) input.authSecret = randomBytes(18).toString('base64url');
-    if (input.allowLoopbackPeers === undefined && env.SWITCHBOARD_TURN_ALLOW_LOOPBACK === undefined) input.allowLoopbackPeers = true;
+    if (input.listeningAddresses === undefined && !env.SWITCHBOARD_TURN_LISTEN) {
+      const addr = host === 'localhost' ? DEV_HOST : host;
+      if (isIP(addr) !== 0) input.listeningAddresses = [addr];
+    }
   }
+  let options: TurnServerOptions;
   try {
-    return { options: resolveTurnOptions(input as Partial<TurnServerOptions>, env), publicHost, optional: dev && section === undefined };
+    options = resolveTurnOptions(input as Partial<TurnServerOptions>, env);
   } catch (err) {
     if (err instanceof TurnConfigError) throw new ConfigError(`turn: ${err.message}`);
     throw err;
   }
+  // Loopback peers let two browser tabs on this machine call each other through the relay; only
+  // when nothing but this machine can reach the server (issue 11 E1), unless set explicitly.
+  if (dev && !loopbackChoice) options.allowLoopbackPeers = options.listeningAddresses.every(isLoopbackHost);
+  return { options, publicHost, optional: dev && section === undefined };
 }
 
 /** ICE options for clients pointing at our TURN server. */

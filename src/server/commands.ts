@@ -9,6 +9,7 @@ import type { NodeOptions } from './options.ts';
 import { SessionState, type Session } from './session.ts';
 import { validateSignal } from './signaling.ts';
 import { subscribe } from './subscribe.ts';
+import { ANONYMOUS_CREDENTIAL_TTL, anonymousTurnUser } from '../webrtc/turn/credentials.ts';
 
 export async function runCommand(s: Session, cmd: Exclude<Command, { t: 'pong' }>): Promise<void> {
   switch (cmd.t) {
@@ -65,7 +66,12 @@ async function connect(s: Session, cmd: ConnectCommand): Promise<void> {
     pong: ctx.options.pongTimeout,
   };
   if (id.expiresAt > 0) fields.ttl = Math.max(0, Math.floor((id.expiresAt - ctx.clock.now()) / 1000));
-  const ice = iceServers(ctx.options.ice, s.user || `anon-${s.id}`, ctx.clock.now());
+  // Anonymous clients get a TURN identity per remote address (not per connection), so the TURN
+  // server's quota caps every anonymous connection from one address together, and short-lived
+  // credentials (issue 11 D1).
+  const ice = s.user
+    ? iceServers(ctx.options.ice, s.user, ctx.clock.now())
+    : iceServers({ ...ctx.options.ice, ttl: Math.min(ctx.options.ice.ttl, ANONYMOUS_CREDENTIAL_TTL) }, anonymousTurnUser(ctx.options.ice.secret, s.transport.remoteAddress), ctx.clock.now());
   if (ice) fields.iceServers = ice;
   s.reply(cmd.id, fields);
 }

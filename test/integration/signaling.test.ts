@@ -6,7 +6,7 @@ import dgram from 'node:dgram';
 import { createServer } from 'node:net';
 import { MemoryBroker } from '../../src/broker/memory.ts';
 import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
-import { restPassword } from '../../src/webrtc/turn/credentials.ts';
+import { anonymousTurnUser, restPassword } from '../../src/webrtc/turn/credentials.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 const SDP = 'v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n';
@@ -86,7 +86,8 @@ describe('signaling rooms across two nodes', () => {
     assert.deepEqual(stun, { urls: ['stun:127.0.0.1:3478'] });
     assert.deepEqual(turn.urls, ['turn:127.0.0.1:3478?transport=udp']);
     const [expiry, user] = turn.username.split(':');
-    assert.equal(user, `anon-${c.clientId}`);
+    // Anonymous: one TURN identity per remote address, not per connection (issue 11 D1).
+    assert.equal(user, anonymousTurnUser('s3cret', '127.0.0.1'));
     assert.ok(Number(expiry) > Date.now() / 1000 + 590 && Number(expiry) <= Date.now() / 1000 + 601);
     assert.equal(turn.credential, restPassword('s3cret', turn.username));
     c.close();
@@ -117,7 +118,8 @@ test('switchboard start --dev runs STUN/TURN beside the node and hands clients I
       if (Date.now() > end || child.exitCode !== null) throw new Error(`no start: ${out}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    assert.match(out, new RegExp(`udp/0\\.0\\.0\\.0:${turnPort}`));
+    // Dev mode: TURN listens beside HTTP, on the given host (issue 11 E1).
+    assert.match(out, new RegExp(`udp/127\\.0\\.0\\.1:${turnPort}`));
     const c = await RawClient.connect(`ws://127.0.0.1:${port}/connection/websocket`);
     const reply = c.frames.find((f) => f.t === 'ok' && f.client)!;
     assert.ok(reply.iceServers[0].urls.includes(`stun:127.0.0.1:${turnPort}`));

@@ -48,6 +48,7 @@ export class TestClient {
     private readonly closeFn: () => void,
     readonly local: () => Endpoint,
     readonly closed: () => boolean,
+    private readonly flow?: { pause(): void; resume(): void },
   ) {
     TestClient.open.add(this);
   }
@@ -79,6 +80,7 @@ export class TestClient {
           () => s.destroy(),
           () => ({ address: s.localAddress ?? '', port: s.localPort ?? 0 }),
           () => closed,
+          { pause: () => s.pause(), resume: () => s.resume() },
         );
         s.on('data', (d) => framer.push(d).forEach((f) => c.push(Buffer.from(f))));
         s.on('close', () => {
@@ -99,6 +101,16 @@ export class TestClient {
 
   send(b: Buffer): void {
     this.sendRaw(b);
+  }
+
+  /** TCP only: stop reading the socket (the kernel buffers fill, then the server's). */
+  pause(): void {
+    if (!this.flow) throw new Error('pause() is for TCP clients');
+    this.flow.pause();
+  }
+
+  resume(): void {
+    this.flow?.resume();
   }
 
   /** The next message received, or undefined after `ms`. */

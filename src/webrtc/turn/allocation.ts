@@ -35,6 +35,8 @@ export interface AllocationInit {
   realm: string;
   /** The identity quotas count against (the user part of a time-limited username). */
   quotaUser: string;
+  /** Whether `quotaUser` is an anonymous identity (counted in the anonymous pool). */
+  anonymous: boolean;
   /** The long-term key, for integrity on responses. */
   key: Buffer;
   lifetimeSeconds: number;
@@ -53,6 +55,7 @@ export class Allocation {
   readonly username: string;
   readonly realm: string;
   readonly quotaUser: string;
+  readonly anonymous: boolean;
   readonly key: Buffer;
   /** The last Allocate success, resent on a retransmitted Allocate (RFC 8656 §7.2). */
   allocateResponse: { transactionId: string; response: Buffer } | undefined;
@@ -75,6 +78,7 @@ export class Allocation {
     this.username = init.username;
     this.realm = init.realm;
     this.quotaUser = init.quotaUser;
+    this.anonymous = init.anonymous;
     this.key = init.key;
     this.clock = init.clock;
     this.metrics = init.metrics;
@@ -208,7 +212,7 @@ export class Allocation {
     } else {
       const transactionId = newTransactionId();
       const peer: TransportAddress = { family: rinfo.family === 'IPv6' ? 6 : 4, address: rinfo.address, port: rinfo.port };
-      ok = this.client.send(
+      ok = this.client.sendData(
         encodeStunMessage({
           method: StunMethod.data,
           cls: StunClass.indication,

@@ -16,10 +16,18 @@ export interface ClientConnection {
   readonly local: TransportAddress;
   /** Identifies the 5-tuple among this server's clients. */
   readonly key: string;
-  /** Sends one whole STUN message. Returns false when it was dropped (TCP send buffer full). */
+  /**
+   * Sends one whole STUN control message (a response). Control must not be lost silently, so on
+   * TCP a message that would take the write buffer past its limit closes the connection instead
+   * (the client stopped reading); false then.
+   */
   send(message: Buffer): boolean;
-  /** Sends `data` as ChannelData on `channel` (padded to 4 bytes on TCP, RFC 8656 §12.5). */
+  /** Sends relayed data as a whole STUN message (a Data indication). False when dropped (buffer full). */
+  sendData(message: Buffer): boolean;
+  /** Sends `data` as ChannelData on `channel` (padded to 4 bytes on TCP, RFC 8656 §12.5). False when dropped. */
   sendChannelData(channel: number, data: Buffer): boolean;
+  /** Bytes written for this client and not yet handed to the kernel (TCP); 0 for UDP. */
+  readonly bufferedBytes: number;
 }
 
 export function udpClientKey(address: string, port: number): string {
@@ -38,9 +46,15 @@ export class UdpClientConnection implements ClientConnection {
     this.key = `udp|${local.address}|${local.port}|${udpClientKey(remote.address, remote.port)}`;
   }
 
+  readonly bufferedBytes = 0;
+
   send(message: Buffer): boolean {
     this.socket.send(message, this.remote.port, this.remote.address);
     return true;
+  }
+
+  sendData(message: Buffer): boolean {
+    return this.send(message);
   }
 
   sendChannelData(channel: number, data: Buffer): boolean {
@@ -52,30 +66,60 @@ export class UdpClientConnection implements ClientConnection {
 
 let tcpSeq = 0;
 
+/**
+ * One TCP client. Every write is bounded by `maxBuffered` bytes in the socket's user-space write
+ * buffer (`writableLength`: what the kernel has not taken yet because the client stopped reading):
+ * relayed data (Data indications, ChannelData) is dropped when it would not fit — media is
+ * loss-tolerant — and a control message (a STUN response) that would not fit closes the
+ * connection, as centrifuge's writer disconnects a slow client: a client that does not read its
+ * responses cannot be served, and the bound must hold for every byte we queue.
+ */
 export class TcpClientConnection implements ClientConnection {
   readonly transport = 'tcp';
   readonly key: string;
 
-  /** @param maxQueued bytes waiting in the socket's buffer beyond which relayed data is dropped. */
+  /**
+   * @param maxBuffered the write-buffer limit in bytes (TurnServerOptions.tcpBufferBytes).
+   * @param onOverflow called once when a control message closes the connection.
+   */
   constructor(
     private readonly socket: TcpSocket,
     readonly remote: TransportAddress,
     readonly local: TransportAddress,
-    private readonly maxQueued = 1 << 20,
+    private readonly maxBuffered: number,
+    private readonly onOverflow: () => void = () => {},
   ) {
     this.key = `tcp|${local.address}|${local.port}|${remote.address}|${remote.port}|${++tcpSeq}`;
   }
 
+  get bufferedBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  private fits(bytes: number): boolean {
+    return this.socket.writableLength + bytes <= this.maxBuffered;
+  }
+
   send(message: Buffer): boolean {
     if (this.socket.destroyed) return false;
+    if (!this.fits(message.length)) {
+      this.socket.destroy();
+      this.onOverflow();
+      return false;
+    }
+    this.socket.write(message);
+    return true;
+  }
+
+  sendData(message: Buffer): boolean {
+    if (this.socket.destroyed || !this.fits(message.length)) return false;
     this.socket.write(message);
     return true;
   }
 
   sendChannelData(channel: number, data: Buffer): boolean {
-    // Relayed media is loss-tolerant: a slow TCP client loses packets instead of growing memory.
-    if (this.socket.destroyed || this.socket.writableLength > this.maxQueued) return false;
     const size = 4 + ((data.length + 3) & ~3);
+    if (this.socket.destroyed || !this.fits(size)) return false;
     const out = Buffer.allocUnsafe(size);
     out.writeUInt16BE(channel, 0);
     out.writeUInt16BE(data.length, 2);

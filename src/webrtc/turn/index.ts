@@ -12,6 +12,15 @@ export {
   TURN_ENV,
   type TurnServerOptions,
 } from './options.ts';
-export { createTurnCredentials, restPassword, parseRestUsername, type TurnCredentials } from './credentials.ts';
+export {
+  createTurnCredentials,
+  restPassword,
+  parseRestUsername,
+  anonymousTurnUser,
+  anonymousScope,
+  ANONYMOUS_USER_PREFIX,
+  ANONYMOUS_CREDENTIAL_TTL,
+  type TurnCredentials,
+} from './credentials.ts';
 export { type TurnMetrics } from './metrics.ts';
 export { PeerPolicy, parsePeerRange, LOOPBACK_RANGES, PRIVATE_RANGES, ALWAYS_DENIED_RANGES } from './peer-policy.ts';

@@ -27,8 +27,12 @@ export interface TurnMetrics {
   droppedBandwidth: number;
   droppedMalformed: number;
   droppedBackpressure: number;
+  /** Unauthenticated UDP answers (challenges, Binding, early errors) not sent: over unauthenticatedRate for their source. */
+  droppedUnauthenticatedRate: number;
   /** TCP client connections open now. */
   tcpConnections: number;
+  /** TCP connections closed because a response did not fit the write-buffer limit (the client stopped reading). */
+  tcpOverflowCloses: number;
 }
 
 export function emptyMetrics(): TurnMetrics {
@@ -49,6 +53,8 @@ export function emptyMetrics(): TurnMetrics {
     droppedBandwidth: 0,
     droppedMalformed: 0,
     droppedBackpressure: 0,
+    droppedUnauthenticatedRate: 0,
     tcpConnections: 0,
+    tcpOverflowCloses: 0,
   };
 }

@@ -46,7 +46,22 @@ export interface TurnServerOptions {
   userQuota: number;
   /** Allocations this server holds at once; 0 = unlimited. @default 10000 */
   totalQuota: number;
-  /** Relayed bytes per second per allocation, each direction counted; excess is dropped. 0 = unlimited. @default 0 */
+  /**
+   * Allocations one anonymous identity may hold at once, instead of userQuota. Anonymous
+   * identities are time-limited users named `anon-…`, which the signaling layer mints per client
+   * address (IPv6: per /64), so this caps all anonymous connections from one address together.
+   * Room for a household or office behind one NAT: a browser takes one allocation per TURN URL
+   * and network interface for each peer connection (a mesh call of four: 3 connections x 2 URLs
+   * and more). 0 = unlimited. @default 50
+   */
+  anonymousUserQuota: number;
+  /** Allocations all anonymous identities together may hold at once (within totalQuota). 0 = unlimited. @default 1000 */
+  anonymousTotalQuota: number;
+  /**
+   * Relayed bytes per second per allocation, both directions counted together (burst: one
+   * second's worth); excess is dropped. On by default so one allocation cannot take the server's
+   * uplink: 2 MB/s is 16 Mbit/s, several HD video streams. 0 = unlimited. @default 2000000
+   */
   maxBytesPerSecond: number;
   /** Allow peers in 127.0.0.0/8 and ::1 (tests). @default false */
   allowLoopbackPeers: boolean;
@@ -62,6 +77,20 @@ export interface TurnServerOptions {
   maxMessageBytes: number;
   /** Concurrent TCP client connections; past it new ones are closed at once. @default 10000 */
   maxTcpConnections: number;
+  /**
+   * Bytes one TCP client's write buffer may hold (what the kernel has not taken because the
+   * client is not reading). Relayed data past it is dropped (metric droppedBackpressure); a STUN
+   * response past it closes the connection (tcpOverflowCloses). Worst case memory is this times
+   * maxTcpConnections. @default 262144
+   */
+  tcpBufferBytes: number;
+  /**
+   * Answers sent without authentication over UDP (401/438 challenges, Binding responses, errors
+   * before authentication) per second per source IP, burst one second's worth; beyond it requests
+   * are dropped silently. Spoofed-source floods cannot make the server reflect more than this
+   * toward one address. TCP is not limited (its handshake proves the source). 0 = unlimited. @default 100
+   */
+  unauthenticatedRate: number;
 }
 
 export class TurnConfigError extends Error {
@@ -86,7 +115,9 @@ export function defaultTurnOptions(): TurnServerOptions {
     maxLifetime: 3600,
     userQuota: 100,
     totalQuota: 10000,
-    maxBytesPerSecond: 0,
+    anonymousUserQuota: 50,
+    anonymousTotalQuota: 1000,
+    maxBytesPerSecond: 2_000_000,
     allowLoopbackPeers: false,
     allowPrivatePeers: false,
     deniedPeerRanges: [],
@@ -94,6 +125,8 @@ export function defaultTurnOptions(): TurnServerOptions {
     software: 'switchboard',
     maxMessageBytes: 65535,
     maxTcpConnections: 10000,
+    tcpBufferBytes: 256 * 1024,
+    unauthenticatedRate: 100,
   };
 }
 
@@ -113,7 +146,11 @@ export const TURN_ENV = {
   SWITCHBOARD_TURN_RELAY_PORTS: 'relayPortMin/relayPortMax',
   SWITCHBOARD_TURN_USER_QUOTA: 'userQuota',
   SWITCHBOARD_TURN_TOTAL_QUOTA: 'totalQuota',
+  SWITCHBOARD_TURN_ANON_QUOTA: 'anonymousUserQuota',
+  SWITCHBOARD_TURN_ANON_TOTAL_QUOTA: 'anonymousTotalQuota',
   SWITCHBOARD_TURN_MAX_BPS: 'maxBytesPerSecond',
+  SWITCHBOARD_TURN_TCP_BUFFER: 'tcpBufferBytes',
+  SWITCHBOARD_TURN_UNAUTH_RATE: 'unauthenticatedRate',
   SWITCHBOARD_TURN_DENIED_PEERS: 'deniedPeerRanges',
   SWITCHBOARD_TURN_ALLOWED_PEERS: 'allowedPeerRanges',
   SWITCHBOARD_TURN_USERS: 'users',
@@ -159,7 +196,11 @@ export function turnOptionsFromEnv(env: Record<string, string | undefined>): Par
   }
   if ((v = get('SWITCHBOARD_TURN_USER_QUOTA'))) out.userQuota = envInt('SWITCHBOARD_TURN_USER_QUOTA', v);
   if ((v = get('SWITCHBOARD_TURN_TOTAL_QUOTA'))) out.totalQuota = envInt('SWITCHBOARD_TURN_TOTAL_QUOTA', v);
+  if ((v = get('SWITCHBOARD_TURN_ANON_QUOTA'))) out.anonymousUserQuota = envInt('SWITCHBOARD_TURN_ANON_QUOTA', v);
+  if ((v = get('SWITCHBOARD_TURN_ANON_TOTAL_QUOTA'))) out.anonymousTotalQuota = envInt('SWITCHBOARD_TURN_ANON_TOTAL_QUOTA', v);
   if ((v = get('SWITCHBOARD_TURN_MAX_BPS'))) out.maxBytesPerSecond = envInt('SWITCHBOARD_TURN_MAX_BPS', v);
+  if ((v = get('SWITCHBOARD_TURN_TCP_BUFFER'))) out.tcpBufferBytes = envInt('SWITCHBOARD_TURN_TCP_BUFFER', v);
+  if ((v = get('SWITCHBOARD_TURN_UNAUTH_RATE'))) out.unauthenticatedRate = envInt('SWITCHBOARD_TURN_UNAUTH_RATE', v);
   if ((v = get('SWITCHBOARD_TURN_DENIED_PEERS'))) out.deniedPeerRanges = envList(v);
   if ((v = get('SWITCHBOARD_TURN_ALLOWED_PEERS'))) out.allowedPeerRanges = envList(v);
   if ((v = get('SWITCHBOARD_TURN_UDP'))) out.udp = envBool('SWITCHBOARD_TURN_UDP', v);
@@ -237,6 +278,8 @@ export function resolveTurnOptions(partial: Partial<TurnServerOptions> = {}, env
   if (out.defaultLifetime < 1 || out.maxLifetime < out.defaultLifetime) {
     throw new TurnConfigError('options "defaultLifetime"/"maxLifetime" must satisfy 1 <= default <= max');
   }
+  // Room for any response with margin, or a busy but reading client would be closed.
+  if (out.tcpBufferBytes < 4096) throw new TurnConfigError('option "tcpBufferBytes" must be >= 4096');
   if (out.maxMessageBytes < 548 || out.maxMessageBytes > 65535 + 20) throw new TurnConfigError('option "maxMessageBytes" must be 548-65555');
   for (const field of ['deniedPeerRanges', 'allowedPeerRanges'] as const) {
     out[field].forEach((r, i) => {

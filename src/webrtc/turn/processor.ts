@@ -41,6 +41,9 @@ import type { TurnServerOptions } from './options.ts';
 import { PeerPolicy } from './peer-policy.ts';
 import { bindRelay } from './relay-socket.ts';
 import { Responder } from './responses.ts';
+import { SelfEndpoints, type ListeningEndpoint } from './self-endpoints.ts';
+import { SourceLimiter } from './source-limiter.ts';
+import { AllocationQuotas } from './quotas.ts';
 
 /** RFC 8656 §7.2: "the server ... SHOULD ... keep the reservation for approximately 30 seconds". */
 export const RESERVATION_LIFETIME_MS = 30_000;
@@ -83,12 +86,13 @@ interface Reservation {
 export class TurnProcessor {
   readonly allocations = new Map<string, Allocation>();
   private readonly pending = new Set<string>();
-  private readonly perUser = new Map<string, number>();
-  private total = 0;
+  private readonly quotas: AllocationQuotas;
   private readonly reservations = new Map<string, Reservation>();
   private readonly responder: Responder;
   private readonly auth: Authenticator;
   private readonly policy: PeerPolicy;
+  private readonly self: SelfEndpoints;
+  private readonly unauthLimiter: SourceLimiter;
   private closed = false;
 
   /** @param relayAddresses the concrete relay address per family (4 and/or 6). */
@@ -101,6 +105,31 @@ export class TurnProcessor {
     this.responder = new Responder(opts.software);
     this.auth = new Authenticator(opts, new NonceIssuer(clock, opts.nonceLifetime), this.responder, clock, metrics);
     this.policy = new PeerPolicy(opts);
+    this.self = new SelfEndpoints(clock);
+    this.unauthLimiter = new SourceLimiter(clock, opts.unauthenticatedRate);
+    this.quotas = new AllocationQuotas(opts);
+  }
+
+  /**
+   * Sends an answer made without authentication. Over UDP it is rate-limited per source address
+   * (see {@link SourceLimiter}); past the rate it is dropped silently and counted.
+   */
+  private answerUnauthenticated(conn: ClientConnection, response: Buffer): void {
+    if (conn.transport === 'udp' && !this.unauthLimiter.take(conn.remote.address)) {
+      this.metrics.droppedUnauthenticatedRate++;
+      return;
+    }
+    conn.send(response);
+  }
+
+  /** The server's bound listening endpoints: never allowed as peers (see {@link SelfEndpoints}). */
+  setListeningEndpoints(list: readonly ListeningEndpoint[]): void {
+    this.self.set(list);
+  }
+
+  /** The peer policy plus the server's own listening endpoints (RFC 8656 §21.1.1). */
+  private peerAllowed(peer: TransportAddress): boolean {
+    return this.policy.allows(peer.address) && !this.self.has(peer.address, peer.port);
   }
 
   /**
@@ -187,7 +216,7 @@ export class TurnProcessor {
       this.metrics.droppedMalformed++;
       return;
     }
-    if (peer.family !== a.relay.family || !this.policy.allows(peer.address)) {
+    if (peer.family !== a.relay.family || !this.peerAllowed(peer)) {
       this.metrics.peerDenied++;
       return;
     }
@@ -198,22 +227,23 @@ export class TurnProcessor {
     if (msg.method === StunMethod.binding) {
       const unknown = unknownComprehensionRequired(msg, KNOWN);
       if (unknown.length > 0) {
-        conn.send(this.responder.error(msg, 'unknownAttribute', [{ type: AttrType.unknownAttributes, value: encodeUnknownAttributes(unknown) }]));
+        this.answerUnauthenticated(conn, this.responder.error(msg, 'unknownAttribute', [{ type: AttrType.unknownAttributes, value: encodeUnknownAttributes(unknown) }]));
         return;
       }
       this.metrics.bindingRequests++;
-      conn.send(bindingSuccess(msg, conn.remote, this.opts.software));
+      // No SOFTWARE: Binding is unauthenticated, so its answer must stay small (issue 11 D3).
+      this.answerUnauthenticated(conn, bindingSuccess(msg, conn.remote));
       return;
     }
     const turnMethods: number[] = [StunMethod.allocate, StunMethod.refresh, StunMethod.createPermission, StunMethod.channelBind];
     if (!turnMethods.includes(msg.method)) {
       // RFC 8489 §6.3.1: a request with a method the server does not know gets 400.
-      conn.send(this.responder.error(msg, 'badRequest'));
+      this.answerUnauthenticated(conn, this.responder.error(msg, 'badRequest'));
       return;
     }
-    const auth = this.auth.authenticate(msg);
+    const auth = this.auth.authenticate(msg, msg.method === StunMethod.allocate ? undefined : this.allocations.get(conn.key));
     if (!auth.ok) {
-      conn.send(auth.response);
+      this.answerUnauthenticated(conn, auth.response);
       return;
     }
     const unknown = unknownComprehensionRequired(msg, KNOWN);
@@ -241,7 +271,7 @@ export class TurnProcessor {
   }
 
   /** RFC 8656 §7.2. */
-  private async allocate(conn: ClientConnection, msg: DecodedStunMessage, auth: { username: string; realm: string; quotaUser: string; key: Buffer }): Promise<void> {
+  private async allocate(conn: ClientConnection, msg: DecodedStunMessage, auth: { username: string; realm: string; quotaUser: string; anonymous: boolean; key: Buffer }): Promise<void> {
     const reply = (name: StunErrorName) => void conn.send(this.responder.error(msg, name, [], auth.key));
     const existing = this.allocations.get(conn.key);
     if (existing) {
@@ -285,17 +315,13 @@ export class TurnProcessor {
     if (reservation) family = reservation.relay.family;
     const relayAddress = this.relayAddresses.get(family);
     if (!relayAddress) return reply('addressFamilyNotSupported');
-    const used = this.perUser.get(auth.quotaUser) ?? 0;
-    if ((this.opts.userQuota > 0 && used >= this.opts.userQuota) || (this.opts.totalQuota > 0 && this.total >= this.opts.totalQuota)) {
+    // Count the allocation against the quotas before the await, so a flood cannot overshoot.
+    if (!this.quotas.take(auth.quotaUser, auth.anonymous)) {
       this.metrics.quotaRejections++;
       return reply('allocationQuotaReached');
     }
     lifetime = Math.min(Math.max(lifetime, this.opts.defaultLifetime), this.opts.maxLifetime);
-
-    // Count the allocation against the quotas before the await, so a flood cannot overshoot.
     this.pending.add(conn.key);
-    this.perUser.set(auth.quotaUser, used + 1);
-    this.total++;
     let socket: Socket;
     let next: Socket | undefined;
     let relay: TransportAddress;
@@ -310,7 +336,7 @@ export class TurnProcessor {
         relay = { family, address: relayAddress, port: socket.address().port };
       }
     } catch {
-      this.release(auth.quotaUser);
+      this.quotas.release(auth.quotaUser, auth.anonymous);
       this.pending.delete(conn.key);
       return reply('insufficientCapacity');
     }
@@ -318,7 +344,7 @@ export class TurnProcessor {
     if (this.closed) {
       socket.close();
       next?.close();
-      this.release(auth.quotaUser);
+      this.quotas.release(auth.quotaUser, auth.anonymous);
       return;
     }
     const attributes: StunAttribute[] = [
@@ -347,6 +373,7 @@ export class TurnProcessor {
       username: auth.username,
       realm: auth.realm,
       quotaUser: auth.quotaUser,
+      anonymous: auth.anonymous,
       key: auth.key,
       lifetimeSeconds: lifetime,
       maxBytesPerSecond: this.opts.maxBytesPerSecond,
@@ -390,7 +417,7 @@ export class TurnProcessor {
     const peers = attrs.map((p) => decodeXorAddress(p.value, msg.transactionId, 'XOR-PEER-ADDRESS'));
     for (const p of peers) {
       if (p.family !== a.relay.family) return 'peerAddressFamilyMismatch';
-      if (!this.policy.allows(p.address)) {
+      if (!this.peerAllowed(p)) {
         this.metrics.peerDenied++;
         return 'forbidden';
       }
@@ -440,14 +467,7 @@ export class TurnProcessor {
     if (this.allocations.get(a.client.key) !== a) return;
     this.allocations.delete(a.client.key);
     a.close();
-    this.release(a.quotaUser);
+    this.quotas.release(a.quotaUser, a.anonymous);
     this.metrics.allocationsActive--;
-  }
-
-  private release(user: string): void {
-    const n = (this.perUser.get(user) ?? 1) - 1;
-    if (n <= 0) this.perUser.delete(user);
-    else this.perUser.set(user, n);
-    this.total--;
   }
 }

@@ -1,6 +1,13 @@
 /**
  * Building responses to a request: same method and transaction id, the integrity kind the request
- * used (when authenticated), FINGERPRINT when the request carried one, SOFTWARE when configured.
+ * used (when authenticated), FINGERPRINT when the request carried one.
+ *
+ * Unauthenticated answers (no key: challenges, Binding, 400/420 before authentication) carry only
+ * what RFC 8489 requires: no SOFTWARE (§14.14: MAY), and an empty ERROR-CODE reason phrase (§14.8:
+ * "fewer than 128 characters"; clients act on the code). Anyone can elicit them with a spoofed
+ * source address over UDP, so every byte beyond the request is reflection amplification (issue 11
+ * D3; see RFC 8489 §16 on denial of service). Authenticated responses keep SOFTWARE and
+ * the reason phrases.
  */
 import { encodeText } from '../stun/attributes.ts';
 import { AttrType, StunClass } from '../stun/constants.ts';
@@ -21,11 +28,11 @@ export class Responder {
   /** An error response with ERROR-CODE and its RFC reason phrase, then `attributes`. */
   error(request: DecodedStunMessage, name: StunErrorName, attributes: StunAttribute[] = [], key?: Buffer): Buffer {
     const { code, reason } = StunErrorCode[name];
-    return this.build(request, StunClass.error, [{ type: AttrType.errorCode, value: encodeErrorCode(code, reason) }, ...attributes], key);
+    return this.build(request, StunClass.error, [{ type: AttrType.errorCode, value: encodeErrorCode(code, key ? reason : '') }, ...attributes], key);
   }
 
   private build(request: DecodedStunMessage, cls: StunClass, attributes: StunAttribute[], key: Buffer | undefined): Buffer {
-    const attrs = this.software ? [...attributes, { type: AttrType.software, value: encodeText(this.software) }] : attributes;
+    const attrs = this.software && key ? [...attributes, { type: AttrType.software, value: encodeText(this.software) }] : attributes;
     const kind = key ? integrityKind(request) : undefined;
     return encodeStunMessage(
       { method: request.method, cls, transactionId: request.transactionId, attributes: attrs },

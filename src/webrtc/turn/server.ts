@@ -55,7 +55,7 @@ export class TurnServer {
   private processor: TurnProcessor | undefined;
   private udp: UdpSocket[] = [];
   private tcp: TcpServer[] = [];
-  private readonly tcpSockets = new Set<TcpSocket>();
+  private readonly tcpSockets = new Map<TcpSocket, TcpClientConnection>();
   private bound: BoundAddress[] = [];
   private closing: Promise<void> | undefined;
 
@@ -71,6 +71,14 @@ export class TurnServer {
   /** A snapshot of the counters. */
   get metrics(): Readonly<TurnMetrics> {
     return { ...this.counters };
+  }
+
+  /**
+   * The TCP clients' write buffers now: bytes queued per connection (each stays within
+   * `tcpBufferBytes`), for tests and diagnostics.
+   */
+  tcpBuffers(): Array<{ remote: string; bufferedBytes: number }> {
+    return [...this.tcpSockets.values()].map((c) => ({ remote: `${c.remote.address}:${c.remote.port}`, bufferedBytes: c.bufferedBytes }));
   }
 
   /** Addresses bound by {@link listen}. */
@@ -102,6 +110,7 @@ export class TurnServer {
     for (let i = 1; ; i++) {
       try {
         await this.bindAll(this.options.port);
+        this.processor.setListeningEndpoints(this.bound);
         return this.bound;
       } catch (e) {
         await this.closeListeners();
@@ -187,14 +196,16 @@ export class TurnServer {
       socket.destroy();
       return;
     }
-    this.tcpSockets.add(socket);
     this.counters.tcpConnections++;
     socket.setNoDelay(true);
     const conn = new TcpClientConnection(
       socket,
       { family: socket.remoteFamily === 'IPv6' ? 6 : 4, address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
       { family, address, port: socket.localPort ?? 0 },
+      this.options.tcpBufferBytes,
+      () => this.counters.tcpOverflowCloses++,
     );
+    this.tcpSockets.set(socket, conn);
     const framer = new StreamFramer(this.options.maxMessageBytes + 4);
     socket.on('data', (chunk: Buffer) => {
       let frames: Buffer[];
@@ -221,7 +232,7 @@ export class TurnServer {
     const tcp = this.tcp;
     this.udp = [];
     this.tcp = [];
-    for (const s of this.tcpSockets) s.destroy();
+    for (const s of this.tcpSockets.keys()) s.destroy();
     await Promise.all([
       ...udp.map((s) => new Promise<void>((r) => s.close(() => r()))),
       ...tcp.map((s) => new Promise<void>((r) => s.close(() => r()))),
