@@ -9,7 +9,7 @@ import { installAdmin } from '../admin/admin.ts';
 import { handleApi } from '../api/http.ts';
 import type { Broker } from '../broker/broker.ts';
 import { MemoryBroker } from '../broker/memory.ts';
-import { instrument } from '../metrics/instrumented-broker.ts';
+import { instrument, InstrumentedBroker } from '../metrics/instrumented-broker.ts';
 import { Metrics } from '../metrics/metrics.ts';
 import { disconnect as makeDisconnect, type Disconnect } from '../protocol/codes.ts';
 import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
@@ -92,7 +92,8 @@ export class SwitchboardNode implements SessionContext {
     }
     this.startedAt = this.clock.now();
     this.metrics = new Metrics(this);
-    this.clusterKey = this.options.clusterSecret || (!broker || broker instanceof MemoryBroker ? PROCESS_SECRET : null);
+    const plain = broker instanceof InstrumentedBroker ? broker.inner : broker;
+    this.clusterKey = this.options.clusterSecret || (!plain || plain instanceof MemoryBroker ? PROCESS_SECRET : null);
     this.cluster = new Cluster(this, this.clusterKey);
     this.signals = new SignalRouter(this);
     this.sessionKeyTag = ownerTag(this.options.name);
