@@ -33,6 +33,8 @@ export const USER_PREFIX = '$sb:user:';
 /** Signed-message purposes (part of what the MAC covers, so one cannot stand in for the other). */
 const NODES_KIND = 'nodes';
 const CONTROL_KIND = 'control';
+/** Nodes the registry holds at most (a bound even against a flood of signed reports). */
+const MAX_NODES = 1024;
 /** Control-message signatures remembered against replays (within the window), at most. */
 const MAX_SEEN_CONTROL = 10_000;
 
@@ -205,6 +207,10 @@ export class Cluster implements HubSubscriber {
       return;
     }
     const known = this.nodes.get(info.name);
+    if (!known && this.nodes.size >= MAX_NODES) {
+      this.rejected.invalid++;
+      return;
+    }
     if (known && known.signedAt > v.ts && info.name !== this.node.options.name) {
       this.rejected.replay++;
       return;
