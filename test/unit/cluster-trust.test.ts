@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseControl, parseNodeInfo, validNodeUrl } from '../../src/server/cluster-messages.ts';
 import { signForward, signMessage, verifyForward, verifyMessage, FORWARD_WINDOW_MS } from '../../src/server/cluster-trust.ts';
+import { maskSecrets, optionsFromEnv } from '../../src/cli/config.ts';
 import { resolveOptions } from '../../src/server/options.ts';
 
 const K = 'unit-test-cluster-secret-0123';
@@ -114,7 +115,9 @@ test('control messages: a disconnect must name a client or a user; every field i
   }
 });
 
-test('clusterSecret: at least 16 characters; node names at most 128', () => {
+test('clusterSecret: at least 16 characters, from SWITCHBOARD_CLUSTER_SECRET, masked when printed; node names at most 128', () => {
+  assert.equal(optionsFromEnv({ SWITCHBOARD_CLUSTER_SECRET: 'from-the-environment-0123' }).clusterSecret, 'from-the-environment-0123');
+  assert.deepEqual(maskSecrets({ clusterSecret: 'from-the-environment-0123' }), { clusterSecret: '***' });
   assert.equal(resolveOptions({ clusterSecret: 'x'.repeat(16) }).clusterSecret, 'x'.repeat(16));
   assert.throws(() => resolveOptions({ clusterSecret: 'short' }), /clusterSecret.*16/);
   assert.throws(() => resolveOptions({ name: 'n'.repeat(129) }), /name.*128/);
