@@ -67,7 +67,7 @@ function startNodeProc(n: NodeProc, redisUrl: string): void {
   n.proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start', '--port', String(n.port), '--host', '127.0.0.1', '--dev'], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, SWITCHBOARD_NAME: n.name, SWITCHBOARD_BROKER: 'redis', SWITCHBOARD_REDIS_URL: redisUrl, SWITCHBOARD_ADMIN_SECRET: 'soak', SWITCHBOARD_TURN: '0' },
+    env: { ...process.env, SWITCHBOARD_NAME: n.name, SWITCHBOARD_BROKER: 'redis', SWITCHBOARD_REDIS_URL: redisUrl, SWITCHBOARD_ADMIN_SECRET: 'soak', SWITCHBOARD_CLUSTER_SECRET: 'soak-cluster-secret-0123456789', SWITCHBOARD_TURN: '0' },
   });
   reapOnExit(n.proc);
 }

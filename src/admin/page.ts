@@ -2,6 +2,10 @@
  * The admin page: one self-contained HTML document (inline CSS and script, no framework, charts
  * drawn on <canvas>). It asks for the admin secret once (kept in sessionStorage), then polls
  * /admin/api/* every second. Counters arrive as totals; the page turns them into rates.
+ *
+ * Everything the API returns is data, never markup: node names, channel names, client and user ids
+ * and every other field may come from a hostile peer or client, so the script builds the tables
+ * with createElement/textContent only (no innerHTML, no HTML built from strings).
  */
 export const ADMIN_PAGE = /* html */ `<!doctype html>
 <html lang="en">
@@ -83,7 +87,13 @@ let prev = null;
 function fmt(n) { return n >= 1e6 ? (n / 1e6).toFixed(1) + 'M' : n >= 1e4 ? (n / 1e3).toFixed(1) + 'k' : String(Math.round(n)); }
 function bytes(n) { return n >= 1073741824 ? (n / 1073741824).toFixed(1) + ' GiB' : (n / 1048576).toFixed(0) + ' MiB'; }
 function dur(s) { return s >= 86400 ? Math.floor(s / 86400) + 'd' : s >= 3600 ? Math.floor(s / 3600) + 'h' : s >= 60 ? Math.floor(s / 60) + 'm' : s + 's'; }
-function esc(s) { return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]); }
+// DOM building only: text always goes in through textContent, so it can never become markup.
+function el(tag, text, cls) { const e = document.createElement(tag); if (text !== undefined) e.textContent = String(text); if (cls) e.className = cls; return e; }
+function td(text, cls) { return el('td', text, cls); }
+function tdWith(child, cls) { const t = el('td', undefined, cls); t.append(child); return t; }
+function tr(cells) { const r = document.createElement('tr'); r.append(...cells); return r; }
+function note(text, span) { const t = td(text, 'muted'); t.colSpan = span; return tr([t]); }
+function disconnectButton(client) { const b = el('button', 'Disconnect', 'danger'); b.dataset.client = String(client); return tdWith(b); }
 
 async function call(path, init) {
   const res = await fetch('/admin/api/' + path, { ...init, headers: { 'X-Admin-Secret': secret, 'Content-Type': 'application/json' } });
@@ -146,9 +156,16 @@ async function tick() {
     $('k-mem').textContent = 'RSS ' + bytes(s.rssBytes);
     draw($('c-conn'), [points.map((p) => p.conn)], ['#4fb3ff']);
     draw($('c-msg'), [points.map((p) => p.in), points.map((p) => p.out)], ['#4fb3ff', '#7ee081']);
-    $('nodes').innerHTML = c.nodes.map((n) => '<tr><td>' + esc(n.name) + '</td><td class="num">' + fmt(n.connections) + '</td><td class="num">' + fmt(n.channels) + '</td><td class="num">' + fmt(n.publishes) + '</td><td class="num">' + bytes(n.rssBytes) + '</td><td class="num">' + dur(n.uptime) + '</td><td>' + (n.stale ? '<span class="pill stale">stale</span>' : n.draining ? '<span class="pill stale">draining</span>' : '<span class="pill">live</span>') + '</td></tr>').join('');
+    $('nodes').replaceChildren(...c.nodes.map((n) => {
+      const state = n.stale ? 'stale' : n.draining ? 'draining' : 'live';
+      return tr([td(n.name), td(fmt(n.connections), 'num'), td(fmt(n.channels), 'num'), td(fmt(n.publishes), 'num'), td(bytes(n.rssBytes), 'num'), td(dur(n.uptime), 'num'), tdWith(el('span', state, state === 'live' ? 'pill' : 'pill stale'))]);
+    }));
     const top = Math.max(1, ...ch.channels.map((x) => x.subscribers));
-    $('channels').innerHTML = ch.channels.length ? ch.channels.map((x) => '<tr><td>' + esc(x.channel) + '</td><td class="num">' + fmt(x.subscribers) + '</td><td><div class="bar" style="width:' + ((100 * x.subscribers) / top).toFixed(0) + '%"></div></td></tr>').join('') : '<tr><td colspan="3" class="muted">No channels.</td></tr>';
+    $('channels').replaceChildren(...(ch.channels.length ? ch.channels.map((x) => {
+      const bar = el('div', undefined, 'bar');
+      bar.style.width = ((100 * x.subscribers) / top).toFixed(0) + '%';
+      return tr([td(x.channel), td(fmt(x.subscribers), 'num'), tdWith(bar)]);
+    }) : [note('No channels.', 3)]));
   } catch (e) {
     $('status').className = 'dot off';
   }
@@ -161,10 +178,14 @@ async function lookup(e) {
   if (!q) return;
   const r = await call('clients?' + $('by').value + '=' + encodeURIComponent(q));
   if (r.error) { $('error').textContent = r.error.message; return; }
-  const here = r.clients.map((x) => '<tr><td><code>' + esc(x.client) + '</code></td><td>' + esc(x.user || '(anonymous)') + '</td><td>' + esc(x.transport) + '</td><td>' + esc(x.remoteAddress) + '</td><td class="num">' + dur(x.connectedFor) + '</td><td class="num">' + fmt(x.queuedBytes) + ' B</td><td>' + esc(x.subscriptions.join(', ') || '—') + '</td><td><button class="danger" data-client="' + esc(x.client) + '">Disconnect</button></td></tr>');
-  const away = (r.elsewhere || []).map((x) => '<tr><td><code>' + esc(x.client) + '</code></td><td>' + esc(q) + '</td><td>' + esc(x.transport) + '</td><td colspan="4" class="muted">on node ' + esc(x.node) + (x.stale ? ' (not reporting: probably gone)' : '') + '</td><td><button class="danger" data-client="' + esc(x.client) + '">Disconnect</button></td></tr>');
+  const here = r.clients.map((x) => tr([tdWith(el('code', x.client)), td(x.user || '(anonymous)'), td(x.transport), td(x.remoteAddress), td(dur(x.connectedFor), 'num'), td(fmt(x.queuedBytes) + ' B', 'num'), td(x.subscriptions.join(', ') || '—'), disconnectButton(x.client)]));
+  const away = (r.elsewhere || []).map((x) => {
+    const where = td('on node ' + x.node + (x.stale ? ' (not reporting: probably gone)' : ''), 'muted');
+    where.colSpan = 4;
+    return tr([tdWith(el('code', x.client)), td(q), td(x.transport), where, disconnectButton(x.client)]);
+  });
   const rows = here.concat(away);
-  $('clients').innerHTML = rows.length ? rows.join('') : '<tr><td colspan="8" class="muted">No connection matches in the cluster.</td></tr>';
+  $('clients').replaceChildren(...(rows.length ? rows : [note('No connection matches in the cluster.', 8)]));
 }
 $('lookup').addEventListener('submit', lookup);
 $('clients').addEventListener('click', async (e) => {

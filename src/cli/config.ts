@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, defaultNodeOptions, resolveOptions, type NodeOptions, type NodeOptionsInput } from '../server/options.ts';
 
-const SECRET_FIELDS = ['secret', 'apiKey', 'publicKey', 'turnSecret', 'adminSecret', 'password'];
+const SECRET_FIELDS = ['secret', 'apiKey', 'publicKey', 'turnSecret', 'adminSecret', 'clusterSecret', 'password'];
 
 export function envName(option: string): string {
   return 'SWITCHBOARD_' + option.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();

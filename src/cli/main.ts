@@ -90,6 +90,12 @@ async function start(argv: string[]): Promise<void> {
         ].join('\n'),
       );
     }
+    // A shared broker without a cluster secret: anyone who can write to the broker could forge the
+    // registry (and so redirect forwarded SSE/poll requests). Outside dev mode that is a
+    // configuration error; in dev mode the node starts but trusts no other node (cluster.ts).
+    if (brokerConfig.type !== 'memory' && !cfg.options.clusterSecret && !cfg.options.insecure) {
+      throw new ConfigError(`broker ${brokerConfig.type} is shared between nodes: set clusterSecret (SWITCHBOARD_CLUSTER_SECRET, the same on every node, at least 16 characters)`);
+    }
     if (brokerConfig.type !== 'memory') broker = createBroker(brokerConfig);
     node = await startNode(broker ? { ...cfg.options, broker } : cfg.options);
     if (turnPlan) turn = await startTurn(turnPlan);

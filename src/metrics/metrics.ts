@@ -119,6 +119,17 @@ export class Metrics {
       },
     });
     counter('switchboard_rebalanced_connections_total', 'Connections this node asked to reconnect elsewhere (rebalancing).', () => node.cluster.rebalanced);
+    counter('switchboard_forwarded_requests_total', 'SSE/long-polling requests proxied to the node holding their session.', () => s.forwarded);
+    new Counter({
+      name: 'switchboard_cluster_messages_rejected_total',
+      help: 'Cluster registry and control messages from the broker not believed (unsigned, badSignature, stale, invalid, replay).',
+      labelNames: ['reason'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [k, v] of Object.entries(node.cluster.rejected)) this.inc({ reason: k }, v);
+      },
+    });
     gauge('switchboard_cluster_nodes', 'Nodes in the cluster registry that are not stale (this one included).', () => node.clusterInfo().filter((e) => !e.stale).length);
     byLabel('switchboard_commands_total', 'Client commands by frame type.', 'type', s.commands as Map<string | number, number>);
     byLabel('switchboard_errors_total', 'Error replies by code.', 'code', s.errors as Map<string | number, number>);

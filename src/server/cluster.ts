@@ -5,13 +5,20 @@
  * every node and waiting for timeouts; a node that stopped reporting shows as stale.
  *
  * The channel name starts with '$', which client channel names cannot contain, so no client can
- * subscribe to or publish on it.
+ * subscribe to or publish on it. Anything else that can write to the broker can, though: every
+ * registry report and control message is signed with the cluster secret and checked (signature,
+ * replay window, every field's type and range) before it is believed — see cluster-trust.ts. A
+ * node without a key (no `clusterSecret`, network broker) publishes nothing and believes nothing.
  */
 import { disconnect } from '../protocol/codes.ts';
 import type { TimerHandle } from '../util/clock.ts';
+import { parseControl, parseNodeInfo, type ControlDisconnect, type NodeInfo } from './cluster-messages.ts';
+import { signMessage, verifyMessage, type RejectReason } from './cluster-trust.ts';
 import type { Envelope, HubSubscriber } from './hub.ts';
 import type { SwitchboardNode } from './node.ts';
 import { SessionState } from './session.ts';
+
+export { BUSIEST_REPORTED, type ControlDisconnect, type NodeInfo } from './cluster-messages.ts';
 
 export const NODES_CHANNEL = '$sb:nodes';
 /** Cluster-wide commands (a disconnect by user or client reaches every node). */
@@ -23,19 +30,13 @@ export const CONTROL_CHANNEL = '$sb:control';
  */
 export const USER_PREFIX = '$sb:user:';
 
-/** How many of its busiest channels each node includes in its report. */
-export const BUSIEST_REPORTED = 20;
-
-export interface ControlDisconnect {
-  op: 'disconnect';
-  /** The node that sent it (which already acted locally). */
-  from: string;
-  client?: string;
-  user?: string;
-  reconnect?: boolean;
-  delay?: number;
-  reason?: string;
-}
+/** Signed-message purposes (part of what the MAC covers, so one cannot stand in for the other). */
+const NODES_KIND = 'nodes';
+const CONTROL_KIND = 'control';
+/** Nodes the registry holds at most (a bound even against a flood of signed reports). */
+const MAX_NODES = 1024;
+/** Control-message signatures remembered against replays (within the window), at most. */
+const MAX_SEEN_CONTROL = 10_000;
 
 /** A connection found in the registry. */
 export interface ConnectionEntry {
@@ -47,25 +48,6 @@ export interface ConnectionEntry {
   stale: boolean;
 }
 
-export interface NodeInfo {
-  name: string;
-  connections: number;
-  channels: number;
-  draining: boolean;
-  uptime: number;
-  publishes: number;
-  deliveries: number;
-  rssBytes: number;
-  /** This node's busiest client channels by local subscribers (at most BUSIEST_REPORTED). */
-  busiest?: Array<{ channel: string; subscribers: number }>;
-  /** How many client channels the node has (`busiest` is complete when it lists them all). */
-  busiestOf?: number;
-  /** Where other nodes reach this one over HTTP (forwarding of SSE/poll requests). */
-  url: string;
-  /** Sender's clock, ms. */
-  time: number;
-}
-
 export interface ClusterEntry extends NodeInfo {
   /** No report for 3 intervals: the node is probably gone. */
   stale: boolean;
@@ -74,33 +56,96 @@ export interface ClusterEntry extends NodeInfo {
 }
 
 export class Cluster implements HubSubscriber {
-  private readonly nodes = new Map<string, { info: NodeInfo; seenAt: number }>();
+  private readonly nodes = new Map<string, { info: NodeInfo; seenAt: number; signedAt: number }>();
+  /** Signatures of control messages already acted on, with when they leave the replay window. */
+  private readonly seenControl = new Map<string, number>();
   private timer: TimerHandle | undefined;
   private cooldownUntil = 0;
+  private warned = false;
   /** Connections this node asked to move elsewhere (metrics). */
   rebalanced = 0;
+  /** Registry and control messages not believed, by reason (metrics). */
+  readonly rejected: Record<RejectReason, number> = { unsigned: 0, badSignature: 0, stale: 0, invalid: 0, replay: 0 };
 
-  constructor(private readonly node: SwitchboardNode) {}
+  /** @param key the cluster key (node.clusterKey); null: trust no peer and publish nothing. */
+  constructor(
+    private readonly node: SwitchboardNode,
+    private readonly key: string | null,
+  ) {}
+
+  /**
+   * How far a signed message's timestamp may be from our clock (ms), either way: ten report
+   * intervals, and at least 30 s so modest clock skew between hosts is tolerated.
+   */
+  private get windowMs(): number {
+    return Math.max(30_000, this.node.options.nodeInfoInterval * 10_000);
+  }
+
+  /** Verifies a signed message of `kind`; counts and returns null when it is not believed. */
+  private verified(kind: string, env: Envelope): { payload: unknown; ts: number; sig: string } | null {
+    if (this.key === null) return null;
+    const r = verifyMessage(this.key, kind, (env.frame as { data?: unknown }).data, this.node.clock.now(), this.windowMs);
+    if (!r.ok) {
+      this.rejected[r.reason]++;
+      return null;
+    }
+    return r;
+  }
 
   /** Receives CONTROL_CHANNEL messages from other nodes. */
   private readonly control: HubSubscriber = {
     deliverPub: (env: Envelope) => {
-      const m = (env.frame as { data?: unknown }).data as ControlDisconnect | undefined;
-      if (!m || m.op !== 'disconnect' || typeof m.from !== 'string' || m.from === this.node.options.name) return;
+      const v = this.verified(CONTROL_KIND, env);
+      if (!v) return;
+      const m = parseControl(v.payload);
+      if (!m) {
+        this.rejected.invalid++;
+        return;
+      }
+      if (m.from === this.node.options.name) return;
+      if (!this.firstSighting(v.sig, v.ts)) {
+        this.rejected.replay++;
+        return;
+      }
       const target: { client?: string; user?: string } = {};
-      if (typeof m.client === 'string') target.client = m.client;
-      if (typeof m.user === 'string') target.user = m.user;
+      if (m.client !== undefined) target.client = m.client;
+      if (m.user !== undefined) target.user = m.user;
       const opts: { reconnect?: boolean; delay?: number; reason?: string } = {};
-      if (typeof m.reconnect === 'boolean') opts.reconnect = m.reconnect;
-      if (typeof m.delay === 'number') opts.delay = m.delay;
-      if (typeof m.reason === 'string') opts.reason = m.reason;
+      if (m.reconnect !== undefined) opts.reconnect = m.reconnect;
+      if (m.delay !== undefined) opts.delay = m.delay;
+      if (m.reason !== undefined) opts.reason = m.reason;
       this.node.disconnect(target, opts);
     },
     deliverEvent: () => {},
     resetStream: () => {},
   };
 
+  /**
+   * False when this control message was already seen: a copy re-published by someone who can
+   * write to the broker would otherwise disconnect the same users again and again within the
+   * window. Entries leave once their message is outside the window anyway.
+   */
+  private firstSighting(sig: string, ts: number): boolean {
+    const now = this.node.clock.now();
+    if (this.seenControl.has(sig)) return false;
+    if (this.seenControl.size >= MAX_SEEN_CONTROL) {
+      for (const [s, until] of this.seenControl) if (until < now) this.seenControl.delete(s);
+      // Still full of live entries: a flood of distinct signed messages, i.e. someone holding the
+      // secret. Forget the oldest rather than grow.
+      if (this.seenControl.size >= MAX_SEEN_CONTROL) this.seenControl.delete(this.seenControl.keys().next().value!);
+    }
+    this.seenControl.set(sig, ts + this.windowMs);
+    return true;
+  }
+
   async start(): Promise<void> {
+    if (this.key === null && !this.warned) {
+      this.warned = true;
+      console.warn(
+        `switchboard: no clusterSecret and broker ${this.node.broker.name} is shared: this node trusts no other node ` +
+          '(no cluster registry, no cluster-wide disconnects, no SSE/poll forwarding). Set SWITCHBOARD_CLUSTER_SECRET on every node.',
+      );
+    }
     await this.node.hub.add(CONTROL_CHANNEL, this.control);
     await this.node.hub.add(NODES_CHANNEL, this);
     this.report();
@@ -117,9 +162,11 @@ export class Cluster implements HubSubscriber {
     this.node.hub.remove(CONTROL_CHANNEL, this.control);
   }
 
-  /** Sends a disconnect to every other node (this one acts on its own). */
+  /** Sends a disconnect to every other node (this one acts on its own). Rejects without a cluster key. */
   async broadcastDisconnect(m: Omit<ControlDisconnect, 'op' | 'from'>): Promise<void> {
-    await this.node.broker.publish(CONTROL_CHANNEL, { op: 'disconnect', from: this.node.options.name, ...m }, { historySize: 0, historyTtlMs: 0 });
+    if (this.key === null) throw new Error('no clusterSecret: other nodes cannot be reached');
+    const msg = signMessage(this.key, CONTROL_KIND, { op: 'disconnect', from: this.node.options.name, ...m }, this.node.clock.now());
+    await this.node.broker.publish(CONTROL_CHANNEL, msg, { historySize: 0, historyTtlMs: 0 });
   }
 
   /**
@@ -138,19 +185,37 @@ export class Cluster implements HubSubscriber {
     return p.cursor === undefined ? { connections } : { connections, cursor: p.cursor };
   }
 
-  /** Publishes this node's info now. */
+  /** Publishes this node's info now (signed; nothing without a cluster key). */
   report(): void {
-    const info = this.node.nodeInfo();
-    this.node.broker.publish(NODES_CHANNEL, info, { historySize: 0, historyTtlMs: 0 }).catch(() => {
+    if (this.key === null) return;
+    const msg = signMessage(this.key, NODES_KIND, this.node.nodeInfo(), this.node.clock.now());
+    this.node.broker.publish(NODES_CHANNEL, msg, { historySize: 0, historyTtlMs: 0 }).catch(() => {
       /* the broker is down; peers will see us as stale, which is the truth */
     });
   }
 
+  /**
+   * A registry report: believed only when signed, fresh, well-formed and newer than the last one
+   * believed from that node (an old report re-published within the window changes nothing).
+   */
   deliverPub(env: Envelope): void {
-    const frame = env.frame as { data?: unknown };
-    const info = frame.data as NodeInfo | undefined;
-    if (!info || typeof info.name !== 'string' || typeof info.connections !== 'number') return;
-    this.nodes.set(info.name, { info, seenAt: this.node.clock.now() });
+    const v = this.verified(NODES_KIND, env);
+    if (!v) return;
+    const info = parseNodeInfo(v.payload);
+    if (!info) {
+      this.rejected.invalid++;
+      return;
+    }
+    const known = this.nodes.get(info.name);
+    if (!known && this.nodes.size >= MAX_NODES) {
+      this.rejected.invalid++;
+      return;
+    }
+    if (known && known.signedAt > v.ts && info.name !== this.node.options.name) {
+      this.rejected.replay++;
+      return;
+    }
+    this.nodes.set(info.name, { info, seenAt: this.node.clock.now(), signedAt: v.ts });
   }
 
   deliverEvent(): void {}
@@ -163,7 +228,7 @@ export class Cluster implements HubSubscriber {
     const interval = this.node.options.nodeInfoInterval * 1000;
     const out: ClusterEntry[] = [];
     const self = this.node.nodeInfo();
-    this.nodes.set(self.name, { info: self, seenAt: now });
+    this.nodes.set(self.name, { info: self, seenAt: now, signedAt: now });
     for (const [name, { info, seenAt }] of this.nodes) {
       const age = now - seenAt;
       if (age > interval * 10) {

@@ -6,8 +6,16 @@
  * ways, so long-held polls and SSE streams work through it too.
  *
  * A forwarded request carries `X-Switchboard-Forwarded`, and is never forwarded again (no loops).
+ *
+ * Trust (docs/brokers.md, "Cluster trust"): the target URL comes only from a registry entry that
+ * was signed with the cluster secret and is fresh (cluster.ts), never from the request. The node
+ * the browser reached checks the `Origin` (its `Host` is the one the browser used) before
+ * forwarding, and signs the forwarded request (`X-Switchboard-Forward-Auth`), so the owner accepts
+ * it without a second origin check against its own address. A node without a cluster key has no
+ * registry entries of other nodes and so forwards nothing.
  */
 import { request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { FORWARD_AUTH_HEADER, signForward, verifyForward } from './cluster-trust.ts';
 import type { SwitchboardNode } from './node.ts';
 import { sendJson } from './node.ts';
 
@@ -40,18 +48,28 @@ export function forwardIfForeign(node: SwitchboardNode, req: IncomingMessage, re
   const owner = keyOwner(key);
   if (owner === null || owner === node.options.name) return false;
   if (req.headers[FORWARDED_HEADER]) return false; // already forwarded once: answer locally (404)
-  const entry = node.clusterInfo().find((n) => n.name === owner);
-  if (!entry || entry.stale || !entry.url) {
-    sendJson(res, 404, { error: { code: 404, message: `unknown session: its node "${owner.slice(0, 64)}" is not in the cluster` } });
+  // The one origin check for this request: here, where Host is what the browser sent.
+  if (!node.originAllowed(req)) {
+    sendJson(res, 403, { error: { code: 403, message: 'origin not allowed' } });
+    return true;
+  }
+  const signKey = node.clusterKey;
+  const entry = signKey === null ? undefined : node.clusterInfo().find((n) => n.name === owner);
+  if (signKey === null || !entry || entry.stale) {
+    const why = signKey === null ? ' (this node has no clusterSecret, so it forwards nothing)' : '';
+    sendJson(res, 404, { error: { code: 404, message: `unknown session: its node "${owner.slice(0, 64)}" is not in the cluster${why}` } });
     return true;
   }
   node.stats.forwarded++;
-  const target = new URL(url.pathname + url.search, entry.url);
+  const path = url.pathname + url.search;
+  const target = new URL(path, entry.url);
+  const method = req.method ?? 'GET';
   const headers: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
   headers[FORWARDED_HEADER] = node.options.name;
+  headers[FORWARD_AUTH_HEADER] = signForward(signKey, node.options.name, method, path, node.clock.now());
   headers['x-forwarded-for'] = [req.headers['x-forwarded-for'], req.socket.remoteAddress].filter(Boolean).join(', ');
-  const out = request(target, { method: req.method ?? 'GET', headers }, (up) => {
+  const out = request(target, { method, headers }, (up) => {
     const h: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) h[k] = v;
     res.writeHead(up.statusCode ?? 502, h);
@@ -66,4 +84,16 @@ export function forwardIfForeign(node: SwitchboardNode, req: IncomingMessage, re
   res.on('close', () => out.destroy());
   req.pipe(out);
   return true;
+}
+
+/**
+ * Whether `req` was forwarded here by a node of this cluster: it names the node and carries a
+ * fresh proof, signed with the cluster key, for exactly this method and request target. Such a
+ * request had its origin checked by the forwarding node.
+ */
+export function forwardedByPeer(node: SwitchboardNode, req: IncomingMessage): boolean {
+  const from = req.headers[FORWARDED_HEADER];
+  const proof = req.headers[FORWARD_AUTH_HEADER];
+  if (node.clusterKey === null || typeof from !== 'string' || typeof proof !== 'string' || from === node.options.name) return false;
+  return verifyForward(node.clusterKey, proof, from, req.method ?? 'GET', req.url ?? '', node.clock.now());
 }

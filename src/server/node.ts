@@ -9,7 +9,7 @@ import { installAdmin } from '../admin/admin.ts';
 import { handleApi } from '../api/http.ts';
 import type { Broker } from '../broker/broker.ts';
 import { MemoryBroker } from '../broker/memory.ts';
-import { instrument } from '../metrics/instrumented-broker.ts';
+import { instrument, InstrumentedBroker } from '../metrics/instrumented-broker.ts';
 import { Metrics } from '../metrics/metrics.ts';
 import { disconnect as makeDisconnect, type Disconnect } from '../protocol/codes.ts';
 import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
@@ -22,7 +22,8 @@ import { WebSocketTransport } from '../transports/websocket/transport.ts';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 import { Authenticator } from './auth.ts';
 import { BUSIEST_REPORTED, Cluster, USER_PREFIX, type ClusterEntry, type NodeInfo } from './cluster.ts';
-import { forwardIfForeign, ownerTag } from './forward.ts';
+import { PROCESS_SECRET } from './cluster-trust.ts';
+import { forwardedByPeer, forwardIfForeign, ownerTag } from './forward.ts';
 import { SignalRouter } from './signaling.ts';
 import { resolveChannel } from './channels.ts';
 import type { SessionContext } from './context.ts';
@@ -53,6 +54,12 @@ export class SwitchboardNode implements SessionContext {
   readonly server: Server;
   readonly startedAt: number;
   readonly cluster: Cluster;
+  /**
+   * The key that signs and checks what nodes tell each other (cluster-trust.ts): `clusterSecret`,
+   * or with a MemoryBroker and no secret the per-process key; null when there is none (a network
+   * broker without a secret): then this node trusts no other node.
+   */
+  readonly clusterKey: string | null;
   readonly signals: SignalRouter;
   /** Tag naming this node inside SSE/poll session keys. */
   readonly sessionKeyTag: string;
@@ -85,7 +92,9 @@ export class SwitchboardNode implements SessionContext {
     }
     this.startedAt = this.clock.now();
     this.metrics = new Metrics(this);
-    this.cluster = new Cluster(this);
+    const plain = broker instanceof InstrumentedBroker ? broker.inner : broker;
+    this.clusterKey = this.options.clusterSecret || (!plain || plain instanceof MemoryBroker ? PROCESS_SECRET : null);
+    this.cluster = new Cluster(this, this.clusterKey);
     this.signals = new SignalRouter(this);
     this.sessionKeyTag = ownerTag(this.options.name);
     this.server = createServer({
@@ -308,10 +317,16 @@ export class SwitchboardNode implements SessionContext {
     transport.attach(session, head);
   }
 
-  /** `Origin` check for browser connections (no Origin header: not a browser, allowed). */
+  /**
+   * `Origin` check for browser connections (no Origin header: not a browser, allowed). A request
+   * another node of the cluster forwarded, with a valid proof, was checked there — on the node the
+   * browser reached, where `Host` is the one the browser sent; here `Host` is this node's own
+   * address, so checking again would refuse every same-origin browser request that was forwarded.
+   */
   originAllowed(req: IncomingMessage): boolean {
     const origin = req.headers.origin;
     if (!origin) return true;
+    if (forwardedByPeer(this, req)) return true;
     const allowed = this.options.allowedOrigins;
     if (allowed.includes('*') || allowed.includes(origin)) return true;
     if (allowed.length > 0) return false;

@@ -2,6 +2,8 @@
  * Node configuration: one `resolveOptions()` merges defaults, rejects unknown keys (naming the bad
  * field) and checks types, for config files, environment variables and code alike.
  */
+import { MAX_NODE_NAME } from './cluster-messages.ts';
+import { MIN_CLUSTER_SECRET } from './cluster-trust.ts';
 
 /** Who may do something in a namespace. */
 export type Access = 'anonymous' | 'authenticated' | 'none';
@@ -82,6 +84,15 @@ export interface NodeOptions {
   apiKey: string;
   /** Secret for the admin page at /admin (header X-Admin-Secret). Without one the admin API is off; dev mode generates one and prints it. @default '' */
   adminSecret: string;
+  /**
+   * Shared secret of the cluster (at least 16 characters, the same on every node): signs the
+   * registry and control messages nodes exchange over the broker and the SSE/poll requests they
+   * forward to each other; unsigned or badly signed ones are ignored. Without one, a node on a
+   * network broker trusts no other node (no forwarding, no cluster registry, no cluster-wide
+   * disconnect), and `switchboard start` refuses such a broker outside dev mode. A memory broker
+   * needs none (its peers are in the same process). Env SWITCHBOARD_CLUSTER_SECRET. @default ''
+   */
+  clusterSecret: string;
   /** Seconds an ordinary HTTP request (API call, upload body) may take in total; streams and held polls are exempt. @default 30 */
   requestTimeout: number;
   /** Allowed `Origin` values for WebSocket upgrades; '*' allows any. Empty = same host only. @default [] */
@@ -198,6 +209,7 @@ export function defaultNodeOptions(): NodeOptions {
     allowAnonymous: false,
     apiKey: '',
     adminSecret: '',
+    clusterSecret: '',
     requestTimeout: 30,
     allowedOrigins: [],
     defaultNamespace: { ...defaultNamespaceOptions },
@@ -332,6 +344,8 @@ export function resolveOptions(input: NodeOptionsInput = {}): NodeOptions {
   if (out.pingInterval <= 0 || out.pongTimeout <= 0) throw new ConfigError('options "pingInterval" and "pongTimeout" must be > 0');
   if (out.nodeInfoInterval <= 0) throw new ConfigError('option "nodeInfoInterval" must be > 0');
   if (out.rateBurst < 1) throw new ConfigError('option "rateBurst" must be >= 1');
+  if (out.clusterSecret !== '' && out.clusterSecret.length < MIN_CLUSTER_SECRET) throw new ConfigError(`option "clusterSecret" must be at least ${MIN_CLUSTER_SECRET} characters`);
+  if (out.name.length > MAX_NODE_NAME) throw new ConfigError(`option "name" must be at most ${MAX_NODE_NAME} characters`);
   if (!out.name) out.name = `node-${Math.random().toString(36).slice(2, 8)}`;
   return out;
 }

@@ -17,17 +17,21 @@ export function haveBinary(name: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
 }
 
-/** deploy/haproxy.cfg listening on `port` with `nodePorts` as its servers. */
-export function renderHaproxy(port: number, nodePorts: number[]): string {
+/**
+ * deploy/haproxy.cfg listening on `port` with `nodePorts` as its servers; `balance` replaces its
+ * `balance leastconn` (e.g. 'roundrobin': every request to the next node, no stickiness).
+ */
+export function renderHaproxy(port: number, nodePorts: number[], balance?: string): string {
   const src = readFileSync(join(deploy, 'haproxy.cfg'), 'utf8');
   const lines = src.split('\n');
   const firstServer = lines.findIndex((l) => /^\s*server node\d/.test(l));
-  if (firstServer < 0 || !/bind :8000/.test(src)) throw new Error('deploy/haproxy.cfg no longer has the expected bind/server lines');
+  if (firstServer < 0 || !/bind :8000/.test(src) || !/^\s*balance leastconn$/m.test(src)) throw new Error('deploy/haproxy.cfg no longer has the expected bind/server/balance lines');
   const kept = lines.filter((l) => !/^\s*server node\d/.test(l));
   const servers = nodePorts.map((p, i) => `    server node${i + 1} 127.0.0.1:${p} cookie node${i + 1}`);
   kept.splice(firstServer, 0, ...servers);
   // maxconn needs 2 × maxconn file descriptors; the test machine allows 20,000 (ulimit -n).
-  return kept.join('\n').replace('bind :8000', `bind 127.0.0.1:${port}`).replace(/^(\s*)maxconn \d+/m, '$1maxconn 8000').replace(/^\s*log stdout.*$/m, '');
+  const cfg = balance ? kept.join('\n').replace(/^(\s*)balance leastconn$/m, `$1balance ${balance}`) : kept.join('\n');
+  return cfg.replace('bind :8000', `bind 127.0.0.1:${port}`).replace(/^(\s*)maxconn \d+/m, '$1maxconn 8000').replace(/^\s*log stdout.*$/m, '');
 }
 
 /** deploy/nginx.conf listening on `port` with `nodePorts` upstream, pid and logs under `dir`. */
@@ -86,8 +90,8 @@ async function run(cmd: string, args: (cfg: string, dir: string) => string[], re
   return { port, wsUrl: `ws://127.0.0.1:${port}/connection/websocket`, proc, stop };
 }
 
-export function startHaproxy(nodePorts: number[]): Promise<Balancer> {
-  return run('haproxy', (cfg) => ['-f', cfg, '-db'], (port) => renderHaproxy(port, nodePorts));
+export function startHaproxy(nodePorts: number[], balance?: string): Promise<Balancer> {
+  return run('haproxy', (cfg) => ['-f', cfg, '-db'], (port) => renderHaproxy(port, nodePorts, balance));
 }
 
 export function startNginx(nodePorts: number[]): Promise<Balancer> {

@@ -19,6 +19,9 @@ export const FEED_NAMESPACES = {
   feed: { subscribe: 'anonymous', publish: 'anonymous', historyRead: 'anonymous', presenceRead: 'anonymous', presence: true, historySize: 20_000, historyTtl: 600, recover: true },
 };
 
+/** The cluster secret every test node gets (nodes on a shared broker believe only signed peers). */
+export const TEST_CLUSTER_SECRET = 'test-cluster-secret-0123456789';
+
 export interface NodeProcess {
   name: string;
   port: number;
@@ -36,7 +39,7 @@ export async function startNodeProcess(name: string, broker: Record<string, unkn
   const port = await freePort();
   const dir = tempDir(`sb-node-${name}-`);
   const config = join(dir, 'switchboard.json');
-  writeFileSync(config, JSON.stringify({ name, port, host: '127.0.0.1', insecure: true, namespaces: FEED_NAMESPACES, broker, ...extra }));
+  writeFileSync(config, JSON.stringify({ name, port, host: '127.0.0.1', insecure: true, clusterSecret: TEST_CLUSTER_SECRET, namespaces: FEED_NAMESPACES, broker, ...extra }));
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_')) env[k] = v;
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start', '--config', config], { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] });
