@@ -27,6 +27,7 @@ import { SignalRouter } from './signaling.ts';
 import { resolveChannel } from './channels.ts';
 import type { SessionContext } from './context.ts';
 import { wsJson, wsMsgpack } from './format.ts';
+import { serveHealth } from './health.ts';
 import { Hub } from './hub.ts';
 import { ConfigError, resolveOptions, type NodeOptions, type NodeOptionsInput } from './options.ts';
 import { Session, SessionState } from './session.ts';
@@ -68,8 +69,13 @@ export class SwitchboardNode implements SessionContext {
   private flushQueue: Session[] = [];
   private flushScheduled = false;
   private ticker: TimerHandle | undefined;
-  private closing: Promise<void> | null = null;
+  private closingP: Promise<void> | null = null;
   draining = false;
+
+  /** close() was called. */
+  get closing(): boolean {
+    return this.closingP !== null;
+  }
 
   constructor(input: StartOptions = {}) {
     const { broker, clock, ...rest } = input;
@@ -275,7 +281,7 @@ export class SwitchboardNode implements SessionContext {
    * session; the answer is an HTTP status and message to refuse with, or null.
    */
   admit(ip: string): { status: number; message: string; retryAfter: string } | null {
-    if (this.draining || this.closing) return { status: 503, message: 'node is draining', retryAfter: '1' };
+    if (this.draining || this.closingP) return { status: 503, message: 'node is draining', retryAfter: '1' };
     if (this.sessions.size >= this.options.maxConnections) return { status: 503, message: 'connection limit reached', retryAfter: '5' };
     const perIp = this.options.maxConnectionsPerIp;
     if (perIp > 0 && (this.perIp.get(ip) ?? 0) >= perIp) return { status: 429, message: `too many connections from this address (limit ${perIp})`, retryAfter: '10' };
@@ -330,9 +336,7 @@ export class SwitchboardNode implements SessionContext {
       return sendJson(res, 400, { error: { code: 400, message: 'bad request URL' } });
     }
     try {
-      if (url.pathname === '/healthz') {
-        return sendJson(res, this.draining ? 503 : 200, { status: this.draining ? 'draining' : 'ok', node: this.options.name, connections: this.connectionCount });
-      }
+      if (serveHealth(this, url.pathname, res, sendJson)) return;
       if (url.pathname === '/metrics' && req.method === 'GET') {
         const body = await this.metrics.render();
         res.writeHead(200, { 'Content-Type': this.metrics.contentType });
@@ -485,7 +489,7 @@ export class SwitchboardNode implements SessionContext {
   }
 
   /**
-   * Graceful drain: stop accepting (healthz 503, upgrades 503), then disconnect clients in equal
+   * Graceful drain: stop accepting (readyz 503, upgrades 503), then disconnect clients in equal
    * batches over `windowMs` with `3001 shutdown` and a jittered reconnect delay, so they land on
    * other nodes gradually and recover from history there. Resolves when none are left.
    */
@@ -509,7 +513,7 @@ export class SwitchboardNode implements SessionContext {
 
   /** Stops accepting, disconnects everyone with `3001 shutdown` (reconnect), closes the broker it owns. Idempotent. */
   close(): Promise<void> {
-    this.closing ??= (async () => {
+    this.closingP ??= (async () => {
       this.cluster.stop();
       this.clock.clearInterval(this.ticker);
       this.ticker = undefined;
@@ -520,7 +524,7 @@ export class SwitchboardNode implements SessionContext {
       await closed;
       if (this.ownsBroker) await this.broker.close();
     })();
-    return this.closing;
+    return this.closingP;
   }
 }
 
