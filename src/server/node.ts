@@ -62,6 +62,8 @@ export class SwitchboardNode implements SessionContext {
   private readonly byClient = new Map<string, Session>();
   private readonly byUser = new Map<string, Set<Session>>();
   private readonly perIp = new Map<string, number>();
+  /** Sessions added as `pending` (HTTP transports) that have not connected: not counted against maxConnections. */
+  private readonly uncounted = new Set<Session>();
   /** Raw connections per IP that have not completed a request yet. */
   private readonly pendingPerIp = new Map<string, number>();
   private readonly routes: RouteHandler[] = [];
@@ -225,6 +227,7 @@ export class SwitchboardNode implements SessionContext {
   };
 
   onConnected(s: Session): void {
+    this.uncounted.delete(s);
     this.byClient.set(s.id, s);
     let set = this.byUser.get(s.user);
     if (!set) this.byUser.set(s.user, (set = new Set()));
@@ -250,6 +253,7 @@ export class SwitchboardNode implements SessionContext {
   }
 
   onClosed(s: Session): void {
+    this.uncounted.delete(s);
     if (this.sessions.delete(s)) {
       const ip = s.transport.remoteAddress;
       const n = (this.perIp.get(ip) ?? 1) - 1;
@@ -269,9 +273,14 @@ export class SwitchboardNode implements SessionContext {
 
   // ---- transports ------------------------------------------------------------------------------
 
-  /** Registers a session for a transport that a module has accepted (WebSocket here; SSE and polling elsewhere). */
-  addSession(s: Session): void {
+  /**
+   * Registers a session for a transport that a module has accepted (WebSocket here; SSE and
+   * polling elsewhere). A `pending` one (an HTTP session created by one cheap GET, bounded by its
+   * transport: transports/http/pending.ts) counts against maxConnections only once it connects.
+   */
+  addSession(s: Session, opts: { pending?: boolean } = {}): void {
     this.sessions.add(s);
+    if (opts.pending) this.uncounted.add(s);
     const ip = s.transport.remoteAddress;
     this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
   }
@@ -282,7 +291,7 @@ export class SwitchboardNode implements SessionContext {
    */
   admit(ip: string): { status: number; message: string; retryAfter: string } | null {
     if (this.draining || this.closingP) return { status: 503, message: 'node is draining', retryAfter: '1' };
-    if (this.sessions.size >= this.options.maxConnections) return { status: 503, message: 'connection limit reached', retryAfter: '5' };
+    if (this.sessions.size - this.uncounted.size >= this.options.maxConnections) return { status: 503, message: 'connection limit reached', retryAfter: '5' };
     const perIp = this.options.maxConnectionsPerIp;
     if (perIp > 0 && (this.perIp.get(ip) ?? 0) >= perIp) return { status: 429, message: `too many connections from this address (limit ${perIp})`, retryAfter: '10' };
     return null;
