@@ -2,13 +2,16 @@
  * Health says what is true (docs/operations.md "Health"): `/healthz` is liveness (the process
  * serves), `/readyz` is readiness (broker connected, not draining), and the HTTP API answers 503
  * with error 114 at once while the broker is down. Against a private redis-server that the test
- * hangs (SIGSTOP), resumes, kills and restarts.
+ * hangs (SIGSTOP), resumes, kills and restarts, and a private nats-server it kills and restarts.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { NatsBroker } from '../../src/broker/nats.ts';
 import { RedisBroker } from '../../src/broker/redis.ts';
 import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
-import { startRedis, type RedisProcess } from '../helpers/cluster-redis.ts';
+import { freePort, reachable, startRedis, type RedisProcess } from '../helpers/cluster-redis.ts';
+import { reapOnExit, removeDir, tempDir } from '../helpers/reaper.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 let redis: RedisProcess;
@@ -97,4 +100,52 @@ test('draining: readyz 503 "draining", healthz 200', async () => {
   await drained;
   await c.closed;
   assert.equal(c.closeCode, 3001);
+});
+
+test('NATS: readyz 503 while the nats-server is down, 200 once the broker reconnected', async () => {
+  const port = await freePort();
+  const dir = tempDir('sb-nats-');
+  let proc: ChildProcess | undefined;
+  const launch = async (): Promise<void> => {
+    proc = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: 'ignore' });
+    reapOnExit(proc);
+    const end = Date.now() + 5000;
+    while (!(await reachable('127.0.0.1', port, 200))) {
+      if (proc.exitCode !== null || Date.now() > end) throw new Error(`nats-server on ${port} did not start`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const kill = async (): Promise<void> => {
+    const p = proc!;
+    if (p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await exited;
+  };
+  await launch();
+  const nats = new NatsBroker({ servers: `nats://127.0.0.1:${port}`, prefix: `health${process.pid}`, log: () => {} });
+  const n = await startNode({ port: 0, host: '127.0.0.1', insecure: true, broker: nats });
+  const ready = async () => (await fetch(`${n.httpUrl}/readyz`)).status;
+  const wait = async (status: number, ms: number) => {
+    const end = Date.now() + ms;
+    while ((await ready()) !== status) {
+      if (Date.now() > end) throw new Error(`/readyz did not answer ${status} within ${ms} ms`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  };
+  try {
+    await wait(200, 5000);
+    await kill();
+    await wait(503, 3000);
+    const r = await fetch(`${n.httpUrl}/api/publish`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ channel: 'x', data: 1 }) });
+    assert.equal(r.status, 503);
+    assert.equal(((await r.json()) as { error: { code: number } }).error.code, 114);
+    await launch();
+    await wait(200, 10_000);
+  } finally {
+    await n.close();
+    await nats.close();
+    await kill();
+    removeDir(dir);
+  }
 });
