@@ -89,8 +89,9 @@ test('300 session-creating GETs from one address do not lock out new clients, an
   }
 });
 
-test('with the rate limit off, maxPendingSessions bounds them; WebSocket and SSE clients still get in', async () => {
-  const node = await startNode({ port: 0, host: '127.0.0.1', insecure: true, maxConnections: MAX_CONNECTIONS });
+test('with the rate limit off, maxPendingSessions bounds them, apart from maxConnections; WebSocket and SSE clients still get in', async () => {
+  // maxConnections (20) below maxPendingSessions (50): pending sessions must not count against it.
+  const node = await startNode({ port: 0, host: '127.0.0.1', insecure: true, maxConnections: 20 });
   try {
     installPolling(node, { pendingTimeout: 4, sessionRate: 0, maxPendingSessions: 50 });
     installSse(node, { pendingTimeout: 4, sessionRate: 0, maxPendingSessions: 50 });
