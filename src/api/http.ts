@@ -7,6 +7,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkDepth } from '../protocol/codec.ts';
+import { ErrorCode } from '../protocol/codes.ts';
 import { ProtocolError, ReplyError } from '../protocol/errors.ts';
 import type { StreamPosition } from '../protocol/frames.ts';
 import { resolveChannel } from '../server/channels.ts';
@@ -35,14 +36,26 @@ export async function handleApi(node: SwitchboardNode, req: IncomingMessage, res
     if (!op) throw new ApiError(404, `unknown API method "${method.slice(0, 64)}"; methods: ${Object.keys(OPS).join(', ')}`);
     if (req.method !== 'POST') throw new ApiError(405, 'use POST');
     authorize(node, req);
+    // Fail fast while the broker is down: a retryable 503 with error 114 now, not a 500 after the
+    // broker client's own retries. `info` reads only this node's registry copy and still answers.
+    if (method !== 'info' && !node.broker.connected) return brokerUnavailable(node, res);
     const body = await readJson(req);
     const result = await op(node, body);
     sendJson(res, 200, { result });
   } catch (err) {
     if (err instanceof ApiError) return sendJson(res, err.status, { error: { code: err.status, message: err.message } });
     if (err instanceof ReplyError) return sendJson(res, 400, { error: { code: err.code, message: err.message } });
+    // The broker went away during the call: the same retryable answer as before it.
+    if (!node.broker.connected && !res.headersSent) return brokerUnavailable(node, res);
     throw err;
   }
+}
+
+/** 503 with error 114 (temporary) and Retry-After: the broker is not connected. */
+function brokerUnavailable(node: SwitchboardNode, res: ServerResponse): void {
+  res.setHeader('Retry-After', '1');
+  const e = ErrorCode.brokerUnavailable;
+  sendJson(res, 503, { error: { code: e.code, message: `${e.message}: ${node.broker.name} is not connected; retry`, temporary: true } });
 }
 
 function authorize(node: SwitchboardNode, req: IncomingMessage): void {

@@ -55,6 +55,12 @@ export interface BrokerHandler {
 export interface Broker {
   /** Name for logs and metrics (memory, redis, nats). */
   readonly name: string;
+  /**
+   * Whether the broker can serve calls now: connected, and (for networked brokers) answering. The
+   * node's readiness (`/readyz`) and the HTTP API's fail-fast (503, error 114) read it; it is a
+   * cheap synchronous read, kept current by the broker itself (events, a periodic probe).
+   */
+  readonly connected: boolean;
   /** Sets the receiver of this node's subscribed events. Called once before any subscribe. */
   setHandler(handler: BrokerHandler): void;
   /**

@@ -216,6 +216,11 @@ export class MemoryBroker implements Broker {
     return this.presenceSets.get(channel)?.stats(this.clock.now()) ?? { clients: 0, users: 0 };
   }
 
+  /** In-process: always connected until closed. */
+  get connected(): boolean {
+    return !this.closed;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.backend.handles.delete(this);

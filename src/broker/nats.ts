@@ -121,6 +121,8 @@ export class NatsBroker implements Broker {
   /** offset → stream sequence hints per channel, so a read after a known offset starts right there. */
   private readonly hints = new Map<string, Map<number, number>>();
   private closing: Promise<void> | null = null;
+  /** Set once init() finished; cleared and set again by the connection's status events. */
+  private up = false;
 
   constructor(options: NatsBrokerOptions = {}) {
     this.name = options.name ?? 'nats';
@@ -168,9 +170,12 @@ export class NatsBroker implements Broker {
     }
     const js = nc.jetstream();
     const kv = await js.views.kv(`${this.o.prefix.replace(/[^A-Za-z0-9_-]/g, '_')}_presence`, { history: 1, ttl: this.o.presenceMaxTtlMs, replicas: this.o.replicas });
+    this.up = true;
     void (async () => {
       for await (const s of nc.status()) {
+        if (s.type === 'disconnect' || s.type === 'staleConnection') this.up = false;
         if (s.type === 'reconnect') {
+          this.up = true;
           this.log(`${this.name}: reconnected, reading what was missed on ${this.subs.size} channels`);
           await nc.flush().catch(() => {});
           this.seq.resyncAll();
@@ -541,6 +546,11 @@ export class NatsBroker implements Broker {
       out[Buffer.from(k.slice(k.indexOf('.') + 1), 'base64url').toString('utf8')] = v.i;
     }
     return out;
+  }
+
+  /** Connected to a NATS server with the stream and KV bucket set up, and not closing. */
+  get connected(): boolean {
+    return this.up && this.closing === null;
   }
 
   /** Drains the connection, after storing the publishes still collected. Idempotent. */

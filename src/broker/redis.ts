@@ -51,6 +51,13 @@ export interface RedisBrokerOptions {
    * @default 256
    */
   publishBatch?: number;
+  /**
+   * Milliseconds between PINGs of the command connection; a PING unanswered for this long marks
+   * the broker not connected (`connected` false, node not ready) until one is answered again. A
+   * socket that stays open while Redis hangs (SIGSTOP, a black-holed network) is only noticed so.
+   * 0 turns the probe off (then only the connection state counts). @default 1000
+   */
+  probeMs?: number;
 }
 
 /** Data bytes at which a batch is sent even if it has room for more publications. */
@@ -94,6 +101,11 @@ export class RedisBroker implements Broker {
   private readonly byPubsub = new Map<string, string>();
   private readonly seq: Sequencer;
   private connectedOnce = false;
+  /** The latest probe was answered in time (see probeMs). */
+  private answering = true;
+  /** When the unanswered probe was sent, 0 when none is outstanding. */
+  private probeSentAt = 0;
+  private probeTimer: ReturnType<typeof setInterval> | undefined;
   private closing: Promise<void> | null = null;
   /** The publishes of this turn, per channel (batcher.ts). */
   private readonly batcher: TurnBatcher<QueuedPublish>;
@@ -145,6 +157,12 @@ export class RedisBroker implements Broker {
       });
     }
     for (const c of new Set([this.client, this.sub])) c.on('error', (err: Error) => this.warn('conn', `${this.name}: ${err.message}`));
+    const probeMs = options.probeMs ?? 1000;
+    if (probeMs > 0) {
+      // Plain unref'd timer: this broker has no injected clock, and the probe is about wall time.
+      this.probeTimer = setInterval(() => this.probe(probeMs), probeMs);
+      this.probeTimer.unref();
+    }
     // No numberOfKeys: the publish script takes one key per idempotency key, given per call.
     this.client.defineCommand('sbPublish', { lua: PUBLISH_SCRIPT });
     this.client.defineCommand('sbHistory', { numberOfKeys: 2, lua: HISTORY_SCRIPT });
@@ -153,6 +171,31 @@ export class RedisBroker implements Broker {
 
   private get scripts(): ScriptCommands {
     return this.client as unknown as ScriptCommands;
+  }
+
+  /** Both connections ready and the latest PING answered within probeMs. */
+  get connected(): boolean {
+    return this.closing === null && this.client.status === 'ready' && this.sub.status === 'ready' && this.answering;
+  }
+
+  /** One PING at a time; one outstanding longer than `ms` marks the broker not answering. */
+  private probe(ms: number): void {
+    if (this.probeSentAt > 0) {
+      if (Date.now() - this.probeSentAt >= ms) this.answering = false;
+      return;
+    }
+    if (this.client.status !== 'ready') return;
+    const sent = (this.probeSentAt = Date.now());
+    this.client.ping().then(
+      () => {
+        if (this.probeSentAt === sent) this.probeSentAt = 0;
+        this.answering = true;
+      },
+      () => {
+        if (this.probeSentAt === sent) this.probeSentAt = 0;
+        this.answering = false;
+      },
+    );
   }
 
   setHandler(handler: BrokerHandler): void {
@@ -309,6 +352,7 @@ export class RedisBroker implements Broker {
   /** Closes both connections, after sending the publishes still collected. Idempotent. */
   close(): Promise<void> {
     this.batcher.flushAll();
+    clearInterval(this.probeTimer);
     this.closing ??= (async () => {
       const conns = [...new Set([this.sub, this.client])];
       await Promise.all(conns.map((c) => c.quit().catch(() => c.disconnect())));

@@ -35,6 +35,11 @@ export class ShardedBroker implements Broker {
     this.name = `sharded(${shards[0]?.broker.name ?? 'none'}×${shards.length})`;
   }
 
+  /** Connected only when every shard is: a channel on a shard that is down cannot be served. */
+  get connected(): boolean {
+    return this.shards.every((s) => s.broker.connected);
+  }
+
   /** The broker a channel lives on. */
   shardOf(channel: string): Broker {
     return this.ring.get(channel);

@@ -176,7 +176,11 @@ export class Subscription {
     return { clients: Number(reply.clients ?? 0), users: Number(reply.users ?? 0) };
   }
 
-  /** Reads the channel's history (docs/protocol.md "history"). */
+  /**
+   * Reads the channel's history (docs/protocol.md "history"). Rejects with a ServerError 106 when
+   * one page would be larger than the connection's outbound budget (docs/protocol.md "Outbound
+   * budget"): ask for a smaller `limit` and page on with `since` = the last publication's position.
+   */
   async history(opts: HistoryOptions = {}): Promise<HistoryResult> {
     const frame: Record<string, unknown> = { t: 'history', ch: this.channel };
     if (opts.limit !== undefined) frame.limit = opts.limit;

@@ -47,6 +47,10 @@ export class InstrumentedBroker implements Broker {
     return this.inner.name;
   }
 
+  get connected(): boolean {
+    return this.inner.connected;
+  }
+
   private async time<T>(op: TimedOp, p: () => Promise<T>): Promise<T> {
     const start = process.hrtime.bigint();
     try {

@@ -7,6 +7,7 @@ import { BadCursorError, type PresencePageOptions, type Publication } from '../b
 import { allowed, resolveChannel } from './channels.ts';
 import type { NodeOptions } from './options.ts';
 import { SessionState, type Session } from './session.ts';
+import { replyWithinBudget } from './reply-budget.ts';
 import { validateSignal } from './signaling.ts';
 import { subscribe } from './subscribe.ts';
 import { ANONYMOUS_CREDENTIAL_TTL, anonymousTurnUser } from '../webrtc/turn/credentials.ts';
@@ -136,14 +137,17 @@ async function presence(s: Session, cmd: PresenceCommand): Promise<void> {
   const max = s.ctx.options.presencePageSize;
   const limit = Math.min(cmd.limit ?? max, max);
   const opts: PresencePageOptions = cmd.cursor === undefined ? { limit } : { limit, cursor: cmd.cursor };
-  let page;
-  try {
-    page = await s.ctx.broker.presencePage(cmd.ch, opts);
-  } catch (err) {
-    if (err instanceof BadCursorError) throw new ReplyError('badRequest', err.message);
-    throw err;
-  }
-  s.reply(cmd.id, page.cursor === undefined ? { presence: page.clients } : { presence: page.clients, cursor: page.cursor });
+  // Charged against the outbound budget before it is read and built (server/reply-budget.ts).
+  await replyWithinBudget(s, cmd.id, async () => {
+    let page;
+    try {
+      page = await s.ctx.broker.presencePage(cmd.ch, opts);
+    } catch (err) {
+      if (err instanceof BadCursorError) throw new ReplyError('badRequest', err.message);
+      throw err;
+    }
+    return page.cursor === undefined ? { presence: page.clients } : { presence: page.clients, cursor: page.cursor };
+  });
 }
 
 async function presenceStats(s: Session, id: number, ch: string): Promise<void> {
@@ -159,8 +163,11 @@ async function history(s: Session, cmd: HistoryCommand): Promise<void> {
   const opts: Parameters<typeof s.ctx.broker.history>[1] = { limit: Math.min(cmd.limit ?? 100, 1000) };
   if (cmd.since) opts.since = cmd.since;
   if (cmd.reverse) opts.reverse = true;
-  const h = await s.ctx.broker.history(cmd.ch, opts);
-  s.reply(cmd.id, { epoch: h.position.epoch, offset: h.position.offset, pubs: h.publications.map(toData) });
+  // Charged against the outbound budget before it is read and built (server/reply-budget.ts).
+  await replyWithinBudget(s, cmd.id, async () => {
+    const h = await s.ctx.broker.history(cmd.ch, opts);
+    return { epoch: h.position.epoch, offset: h.position.offset, pubs: h.publications.map(toData) };
+  });
 }
 
 async function signal(s: Session, cmd: SignalCommand): Promise<void> {

@@ -28,6 +28,7 @@ import { SignalRouter } from './signaling.ts';
 import { resolveChannel } from './channels.ts';
 import type { SessionContext } from './context.ts';
 import { wsJson, wsMsgpack } from './format.ts';
+import { serveHealth } from './health.ts';
 import { Hub } from './hub.ts';
 import { ConfigError, resolveOptions, type NodeOptions, type NodeOptionsInput } from './options.ts';
 import { Session, SessionState } from './session.ts';
@@ -68,6 +69,8 @@ export class SwitchboardNode implements SessionContext {
   private readonly byClient = new Map<string, Session>();
   private readonly byUser = new Map<string, Set<Session>>();
   private readonly perIp = new Map<string, number>();
+  /** Sessions added as `pending` (HTTP transports) that have not connected: not counted against maxConnections. */
+  private readonly uncounted = new Set<Session>();
   /** Raw connections per IP that have not completed a request yet. */
   private readonly pendingPerIp = new Map<string, number>();
   private readonly routes: RouteHandler[] = [];
@@ -75,8 +78,13 @@ export class SwitchboardNode implements SessionContext {
   private flushQueue: Session[] = [];
   private flushScheduled = false;
   private ticker: TimerHandle | undefined;
-  private closing: Promise<void> | null = null;
+  private closingP: Promise<void> | null = null;
   draining = false;
+
+  /** close() was called. */
+  get closing(): boolean {
+    return this.closingP !== null;
+  }
 
   constructor(input: StartOptions = {}) {
     const { broker, clock, ...rest } = input;
@@ -228,6 +236,7 @@ export class SwitchboardNode implements SessionContext {
   };
 
   onConnected(s: Session): void {
+    this.uncounted.delete(s);
     this.byClient.set(s.id, s);
     let set = this.byUser.get(s.user);
     if (!set) this.byUser.set(s.user, (set = new Set()));
@@ -253,6 +262,7 @@ export class SwitchboardNode implements SessionContext {
   }
 
   onClosed(s: Session): void {
+    this.uncounted.delete(s);
     if (this.sessions.delete(s)) {
       const ip = s.transport.remoteAddress;
       const n = (this.perIp.get(ip) ?? 1) - 1;
@@ -272,9 +282,14 @@ export class SwitchboardNode implements SessionContext {
 
   // ---- transports ------------------------------------------------------------------------------
 
-  /** Registers a session for a transport that a module has accepted (WebSocket here; SSE and polling elsewhere). */
-  addSession(s: Session): void {
+  /**
+   * Registers a session for a transport that a module has accepted (WebSocket here; SSE and
+   * polling elsewhere). A `pending` one (an HTTP session created by one cheap GET, bounded by its
+   * transport: transports/http/pending.ts) counts against maxConnections only once it connects.
+   */
+  addSession(s: Session, opts: { pending?: boolean } = {}): void {
     this.sessions.add(s);
+    if (opts.pending) this.uncounted.add(s);
     const ip = s.transport.remoteAddress;
     this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
   }
@@ -284,8 +299,8 @@ export class SwitchboardNode implements SessionContext {
    * session; the answer is an HTTP status and message to refuse with, or null.
    */
   admit(ip: string): { status: number; message: string; retryAfter: string } | null {
-    if (this.draining || this.closing) return { status: 503, message: 'node is draining', retryAfter: '1' };
-    if (this.sessions.size >= this.options.maxConnections) return { status: 503, message: 'connection limit reached', retryAfter: '5' };
+    if (this.draining || this.closingP) return { status: 503, message: 'node is draining', retryAfter: '1' };
+    if (this.sessions.size - this.uncounted.size >= this.options.maxConnections) return { status: 503, message: 'connection limit reached', retryAfter: '5' };
     const perIp = this.options.maxConnectionsPerIp;
     if (perIp > 0 && (this.perIp.get(ip) ?? 0) >= perIp) return { status: 429, message: `too many connections from this address (limit ${perIp})`, retryAfter: '10' };
     return null;
@@ -345,9 +360,7 @@ export class SwitchboardNode implements SessionContext {
       return sendJson(res, 400, { error: { code: 400, message: 'bad request URL' } });
     }
     try {
-      if (url.pathname === '/healthz') {
-        return sendJson(res, this.draining ? 503 : 200, { status: this.draining ? 'draining' : 'ok', node: this.options.name, connections: this.connectionCount });
-      }
+      if (serveHealth(this, url.pathname, res, sendJson)) return;
       if (url.pathname === '/metrics' && req.method === 'GET') {
         const body = await this.metrics.render();
         res.writeHead(200, { 'Content-Type': this.metrics.contentType });
@@ -500,7 +513,7 @@ export class SwitchboardNode implements SessionContext {
   }
 
   /**
-   * Graceful drain: stop accepting (healthz 503, upgrades 503), then disconnect clients in equal
+   * Graceful drain: stop accepting (readyz 503, upgrades 503), then disconnect clients in equal
    * batches over `windowMs` with `3001 shutdown` and a jittered reconnect delay, so they land on
    * other nodes gradually and recover from history there. Resolves when none are left.
    */
@@ -524,7 +537,7 @@ export class SwitchboardNode implements SessionContext {
 
   /** Stops accepting, disconnects everyone with `3001 shutdown` (reconnect), closes the broker it owns. Idempotent. */
   close(): Promise<void> {
-    this.closing ??= (async () => {
+    this.closingP ??= (async () => {
       this.cluster.stop();
       this.clock.clearInterval(this.ticker);
       this.ticker = undefined;
@@ -535,7 +548,7 @@ export class SwitchboardNode implements SessionContext {
       await closed;
       if (this.ownsBroker) await this.broker.close();
     })();
-    return this.closing;
+    return this.closingP;
   }
 }
 

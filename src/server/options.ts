@@ -152,7 +152,8 @@ export interface NodeOptions {
   maxPendingPerIp: number;
   /**
    * SSE and long-polling settings (absenceTimeout, sseKeepalive, sseRetainEvents, sseRetainBytes,
-   * pollTimeout, maxQueuedPosts, endedKeys, endedKeyTtl); see docs/protocol.md. Validated by the
+   * pollTimeout, maxQueuedPosts, endedKeys, endedKeyTtl, maxPendingSessions, pendingTimeout,
+   * sessionRate, sessionBurst); see docs/protocol.md. Validated by the
    * transports when the node starts. @default {}
    */
   httpTransports: Record<string, number>;

@@ -84,6 +84,8 @@ export class Session implements TransportHandler, HubSubscriber {
   private scheduled = false;
   private lossySlots: Map<string, LossySlot> | null = null;
   private closeAfterFlush: Disconnect | null = null;
+  /** Tail of the reply lane: large replies are produced one at a time (server/reply-budget.ts). */
+  replyLane: Promise<void> | null = null;
 
   constructor(
     readonly ctx: SessionContext,

@@ -15,6 +15,7 @@ import { ReplyError } from '../protocol/errors.ts';
 import type { PubPush, SubscribeCommand } from '../protocol/frames.ts';
 import { allowed, resolveChannel, userAllowed } from './channels.ts';
 import { toData } from './commands.ts';
+import { waitForRoom } from './reply-budget.ts';
 import { SessionState, type Session, type SubState } from './session.ts';
 
 export async function subscribe(s: Session, cmd: SubscribeCommand): Promise<void> {
@@ -42,6 +43,10 @@ export async function subscribe(s: Session, cmd: SubscribeCommand): Promise<void
     if (gone()) return;
     const pageSize = ctx.options.recoveryPageSize;
     const recover = cmd.recover && ns.recover ? cmd.recover : undefined;
+    // The first recovery page rides in the reply: charged against the outbound budget before it
+    // is read (server/reply-budget.ts), so many recovering subs in one message stay bounded.
+    if (recover && !(await waitForRoom(s, ctx.options.maxQueueBytes >> 2))) return;
+    if (gone()) return;
     const first = await ctx.broker.history(ch, recover ? { since: recover, limit: pageSize } : { limit: 0 });
     if (gone()) return;
     const top = first.position;
@@ -74,7 +79,7 @@ export async function subscribe(s: Session, cmd: SubscribeCommand): Promise<void
           sub.held = [];
           sub.heldOverflow = false;
         }
-        await waitForRoom(s);
+        if (!(await waitForRoom(s, ctx.options.maxQueueBytes >> 2))) return;
         if (gone()) return;
         const page = await ctx.broker.history(ch, { since: { epoch: sub.epoch, offset: sub.lastOffset }, limit: pageSize });
         if (gone()) return;
@@ -120,13 +125,5 @@ export async function subscribe(s: Session, cmd: SubscribeCommand): Promise<void
     }
     if (err instanceof ReplyError) throw err;
     throw new ReplyError('brokerUnavailable', (err as Error).message, { cause: err });
-  }
-}
-
-/** Waits until the session's outbound queue is below a quarter of its limit (recovery pacing). */
-async function waitForRoom(s: Session): Promise<void> {
-  const limit = s.ctx.options.maxQueueBytes >> 2;
-  while (s.state !== SessionState.Closed && s.queuedBytes > limit) {
-    await new Promise<void>((resolve) => s.ctx.clock.setTimeout(resolve, 5));
   }
 }

@@ -59,6 +59,12 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFixtur
       await fx.close();
     });
 
+    test('connected: true once the broker serves calls (readiness reads it)', async () => {
+      await fx.broker.history(uniq('connected'), { limit: 0 });
+      // Networked brokers learn their state from events and probes: allow them a moment.
+      await eventually(() => fx.broker.connected);
+    });
+
     test('offsets start at 1 and advance by one with a stable epoch', async () => {
       const ch = uniq('offsets');
       const a = await fx.broker.publish(ch, 'a', hist);

@@ -1,7 +1,7 @@
 /**
  * deploy/haproxy.cfg in front of three nodes on one Redis: 3,000 WebSocket connections spread
  * within ±10% per node (leastconn); an SDK client publishes through it to one on another node; a
- * node that dies is taken out by the /healthz check and new connections go to the others.
+ * node that dies is taken out by the /readyz check and new connections go to the others.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -49,7 +49,7 @@ test('SDK clients through HAProxy exchange publications across nodes', { skip },
   assert.deepEqual(got.map((p) => p.data), Array.from({ length: 50 }, (_, i) => i + 1));
 });
 
-test('a dead node fails its /healthz check and new connections go to the others', { skip }, async () => {
+test('a dead node fails its /readyz check and new connections go to the others', { skip }, async () => {
   const dead = cluster.nodes[2]!;
   await dead.kill('SIGKILL');
   await new Promise((r) => setTimeout(r, 2500)); // fall 2 × inter 1 s

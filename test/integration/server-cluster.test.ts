@@ -54,14 +54,17 @@ test('rebalancing: a node far above the average asks a share of its clients to r
   await broker.close();
 });
 
-test('drain: healthz turns 503, new upgrades are refused, clients leave in batches over the window with 3001', async () => {
+test('drain: readyz turns 503 (healthz stays 200), new upgrades are refused, clients leave in batches over the window with 3001', async () => {
   const node = await startNode({ port: 0, host: '127.0.0.1', insecure: true, ...ns });
   const clients = await Promise.all(Array.from({ length: 50 }, () => RawClient.connect(node.wsUrl)));
   const closedAt: number[] = [];
   for (const c of clients) void c.closed.then(() => closedAt.push(Date.now()));
   const t0 = Date.now();
   const draining = node.drain(1000);
-  assert.equal((await fetch(`${node.httpUrl}/healthz`)).status, 503);
+  assert.equal((await fetch(`${node.httpUrl}/readyz`)).status, 503);
+  assert.deepEqual(((await (await fetch(`${node.httpUrl}/readyz`)).json()) as { status: string }).status, 'draining');
+  // Liveness: the process still serves (restarting it would not help).
+  assert.equal((await fetch(`${node.httpUrl}/healthz`)).status, 200);
   await assert.rejects(RawClient.open(node.wsUrl), /HTTP 503/);
   await draining;
   await Promise.all(clients.map((c) => c.closed));

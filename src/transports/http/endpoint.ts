@@ -10,6 +10,7 @@ import { Session } from '../../server/session.ts';
 import type { Transport } from '../../server/transport.ts';
 import { corsHeaders, sendError, sendPreflight, type Headers, type HttpTransportHost } from './http.ts';
 import { newSessionKey, SessionKeys } from './keys.ts';
+import { PendingSessions } from './pending.ts';
 import { resolveHttpTransportOptions, type HttpTransportOptions } from './options.ts';
 import type { Upstream } from './upstream.ts';
 
@@ -33,7 +34,11 @@ export abstract class HttpSessionEndpoint<T extends HttpSessionTransport> {
   ) {
     this.options = resolveHttpTransportOptions(options);
     this.keys = new SessionKeys(node.clock, () => this.options);
+    this.pending = pendingOf(node);
   }
+
+  /** Sessions of this node's HTTP endpoints not yet past connect (shared by SSE and polling). */
+  readonly pending: PendingSessions;
 
   get clock(): HttpTransportHost['clock'] {
     return this.node.clock;
@@ -97,7 +102,7 @@ export abstract class HttpSessionEndpoint<T extends HttpSessionTransport> {
    */
   protected open(req: IncomingMessage, res: ServerResponse, cors: Headers, make: (key: string, ip: string) => T): T | undefined {
     const ip = req.socket.remoteAddress ?? '';
-    const refusal = this.node.admit(ip);
+    const refusal = this.node.admit(ip) ?? this.pending.admit(ip, this.options);
     if (refusal) {
       sendError(res, refusal.status, refusal.message, { headers: { ...cors, 'Retry-After': refusal.retryAfter } });
       return undefined;
@@ -105,7 +110,8 @@ export abstract class HttpSessionEndpoint<T extends HttpSessionTransport> {
     const t = make(newSessionKey(this.node.sessionKeyTag), ip);
     const session = new Session(this.node, t);
     t.setHandler(session);
-    this.node.addSession(session);
+    this.node.addSession(session, { pending: true });
+    this.pending.add(session, this.options);
     this.keys.add(t.key, t);
     return t;
   }
@@ -127,6 +133,15 @@ export abstract class HttpSessionEndpoint<T extends HttpSessionTransport> {
     }
     return found.live;
   }
+}
+
+const pendingByHost = new WeakMap<HttpTransportHost, PendingSessions>();
+
+/** The pending-session registry of `node`, one for all its HTTP endpoints. */
+function pendingOf(node: HttpTransportHost): PendingSessions {
+  let p = pendingByHost.get(node);
+  if (!p) pendingByHost.set(node, (p = new PendingSessions(node.clock)));
+  return p;
 }
 
 /**

@@ -18,7 +18,8 @@ export interface HttpTransportHost extends SessionContext {
   admit(ip: string): { status: number; message: string; retryAfter: string } | null;
   originAllowed(req: IncomingMessage): boolean;
   route(handler: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>): void;
-  addSession(s: Session): void;
+  /** Registers a session; `pending` ones (not yet connected) do not count against maxConnections until they connect. */
+  addSession(s: Session, opts?: { pending?: boolean }): void;
   /** Appended to session keys so any node can tell which node holds the session. */
   readonly sessionKeyTag?: string;
 }

@@ -26,6 +26,20 @@ export interface HttpTransportOptions {
   endedKeys: number;
   /** Seconds an ended session key is remembered. @default 300 */
   endedKeyTtl: number;
+  /**
+   * Sessions created by a GET that have not completed `connect` yet (SSE and polling together).
+   * Past it new ones get 503. They do not count against `maxConnections`. @default 1024
+   */
+  maxPendingSessions: number;
+  /** Seconds a created session has to complete `connect`; then it is closed `3502 stale`. @default 5 */
+  pendingTimeout: number;
+  /**
+   * New sessions per second per remote address (token bucket; past it 429). 0 = no limit — set it
+   * so behind a load balancer, where every client has the balancer's address. @default 20
+   */
+  sessionRate: number;
+  /** Token bucket depth for `sessionRate`. @default 100 */
+  sessionBurst: number;
 }
 
 export function defaultHttpTransportOptions(): HttpTransportOptions {
@@ -38,6 +52,10 @@ export function defaultHttpTransportOptions(): HttpTransportOptions {
     maxQueuedPosts: 8,
     endedKeys: 10_000,
     endedKeyTtl: 300,
+    maxPendingSessions: 1024,
+    pendingTimeout: 5,
+    sessionRate: 20,
+    sessionBurst: 100,
   };
 }
 
@@ -55,5 +73,6 @@ export function resolveHttpTransportOptions(input: Partial<HttpTransportOptions>
   if (out.pollTimeout <= 0) throw new ConfigError('option "pollTimeout" must be > 0');
   if (out.sseKeepalive <= 0) throw new ConfigError('option "sseKeepalive" must be > 0');
   if (out.maxQueuedPosts < 1) throw new ConfigError('option "maxQueuedPosts" must be >= 1');
+  if (out.pendingTimeout <= 0) throw new ConfigError('option "pendingTimeout" must be > 0');
   return out;
 }
