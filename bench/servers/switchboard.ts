@@ -31,7 +31,9 @@ await serve('switchboard', async () => {
       ? createBroker({ type: 'nats', url: natsUrl, prefix: process.env.BENCH_NATS_PREFIX ?? 'sbbench', streamTtl: 600 })
       : undefined;
   const node = await startNode({
-    ...(broker ? { broker, rebalance: false } : {}),
+    // A network broker is shared by the bench's nodes: they sign what they tell each other with
+    // a cluster secret (docs/brokers.md, "Cluster trust"), as a real deployment must.
+    ...(broker ? { broker, rebalance: false, clusterSecret: 'bench-cluster-secret-0123456789' } : {}),
     port: 0,
     host: '127.0.0.1',
     insecure: true,
