@@ -67,7 +67,7 @@ export class Wire {
   /** The server closed (or reset) the TCP connection. */
   tcpClosed = false;
   readonly closed: Promise<void>;
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private waiters: Array<() => void> = [];
   private read = 0;
 
