@@ -61,6 +61,8 @@ export class Receiver {
   private done = 0;
   private at = 0;
   private atOff = 0;
+  /** The payload arrived whole: its UTF-8 is checked after consume(), in one call. */
+  private checkWhole = false;
 
   // The message being reassembled from fragments.
   private fragments: Buffer[] | null = null;
@@ -139,6 +141,10 @@ export class Receiver {
       if (this.failed || !this.payload()) return;
       this.inFrame = false;
       const payload = this.consume(this.len);
+      if (this.checkWhole) {
+        this.checkWhole = false;
+        if (!this.utf8.write(payload)) return this.fail(1007, 'text message is not valid UTF-8');
+      }
       if (this.opcode >= 0x8) this.control(this.opcode, payload);
       else this.data(payload);
     }
@@ -218,6 +224,10 @@ export class Receiver {
     const avail = Math.min(this.buffered, this.len);
     if (avail > this.done) {
       const text = this.opcode === Opcode.text || (this.opcode === Opcode.continuation && !this.fragmentBinary);
+      // The whole payload at once (the common case): check its UTF-8 in one call once consumed,
+      // rather than piece by piece here. Only a payload that arrives in parts is checked as it comes.
+      this.checkWhole = text && this.done === 0 && avail === this.len;
+      const progressive = text && !this.checkWhole;
       MASK[0] = this.mask >>> 24;
       MASK[1] = (this.mask >>> 16) & 0xff;
       MASK[2] = (this.mask >>> 8) & 0xff;
@@ -228,7 +238,7 @@ export class Receiver {
         const from = this.atOff;
         const n = Math.min(c.length - from, avail - p);
         for (let j = 0; j < n; j++) c[from + j]! ^= MASK[(p + j) & 3]!;
-        if (text && !this.utf8.write(c, from, from + n)) {
+        if (progressive && !this.utf8.write(c, from, from + n)) {
           this.fail(1007, 'text message is not valid UTF-8');
           return false;
         }

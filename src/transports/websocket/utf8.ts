@@ -58,7 +58,7 @@ export class Utf8Validator {
         break;
       }
     }
-    if (cut > i && !isUtf8(bytes.subarray(i, cut))) return false;
+    if (cut > i && !isUtf8(i === 0 && cut === bytes.length ? bytes : bytes.subarray(i, cut))) return false;
     for (let k = cut; k < end; k++) if (!this.step(bytes[k]!)) return false;
     return true;
   }
