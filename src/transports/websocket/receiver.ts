@@ -237,7 +237,8 @@ export class Receiver {
         const c = this.chunks[this.at]!;
         const from = this.atOff;
         const n = Math.min(c.length - from, avail - p);
-        for (let j = 0; j < n; j++) c[from + j]! ^= MASK[(p + j) & 3]!;
+        const m = MASK;
+        for (let j = from, end = from + n, k = p & 3; j < end; j++, k = (k + 1) & 3) c[j]! ^= m[k]!;
         if (progressive && !this.utf8.write(c, from, from + n)) {
           this.fail(1007, 'text message is not valid UTF-8');
           return false;
