@@ -50,7 +50,10 @@ describe('Autobahn 3.x reserved bits → 1002', { concurrency: 8 }, () => {
   });
   test('3.3 text frame, then text with RSV = 3, then ping (one chop per frame, waiting between)', async () => {
     const w = await open();
-    await w.send([CONNECT, hex('b1 85 00000000 48656c6c6f'), hex('89 80 00000000')], 100);
+    // Waiting for the reply before the next frame (not a fixed pause) keeps this strict on a loaded machine.
+    await w.send(CONNECT);
+    await w.waitJson((f) => f.id === 1);
+    await w.send([hex('b1 85 00000000 48656c6c6f'), hex('89 80 00000000')], 30);
     await answeredThenFailed(w, true);
   });
   test('3.4 text frame, then text with RSV = 4, then ping (all in one chop)', async () => {
@@ -178,9 +181,11 @@ describe('Autobahn 5.x fragmentation', { concurrency: 8 }, () => {
     // One chop: the reply to the first message may be dropped by the failure (NON-STRICT, see answeredThenFailed).
     await answeredThenFailed(w, false);
   });
-  test('5.15 (strict variant) the same with a pause before the bad continuation → the reply arrives before the 1002', async () => {
+  test('5.15 (strict variant) the same, the bad continuation sent after the reply arrived → reply, then 1002', async () => {
     const w = await open();
-    await w.send([Buffer.concat([FRAG1, FRAG2]), Buffer.concat([CONT_NOFIN, HELLO])], 100);
+    await w.send(Buffer.concat([FRAG1, FRAG2]));
+    await w.waitJson((f) => f.id === 1);
+    await w.send(Buffer.concat([CONT_NOFIN, HELLO]));
     await answeredThenFailed(w, true);
   });
   test('5.16 two rounds of [continuation FIN=0, continuation FIN=1, text] → 1002', async () => {
