@@ -144,7 +144,8 @@ export class CommandChannel {
       this.sendChunk(t, items.slice(half));
       return;
     }
-    // One frame that cannot go: fail that command locally rather than have the server disconnect (3504).
+    // One frame that cannot go: fail that command locally rather than have the server close the
+    // connection (WebSocket close 1009; 3504 on SSE and long polling).
     const item = items[0];
     if (item?.id === undefined) return;
     const p = this.pending.get(item.id);

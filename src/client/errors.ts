@@ -51,7 +51,7 @@ export class ClientClosedError extends ClientError {
   override readonly name = 'ClientClosedError';
 }
 
-/** The encoded command is larger than `maxMessageBytes` (the server would disconnect with 3504). */
+/** The encoded command is larger than `maxMessageBytes` (the server would close the connection: 1009 on WebSocket, 3504 on SSE and long polling). */
 export class MessageTooLargeError extends ClientError {
   override readonly name = 'MessageTooLargeError';
 }

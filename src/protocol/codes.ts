@@ -60,7 +60,11 @@ export function shouldReconnect(code: number): boolean {
   if (code >= 3500 && code < 4000) return false;
   if (code >= 4000 && code < 4500) return true; // application range, reconnect half
   if (code >= 4500 && code < 5000) return false;
-  // Transport-level closes (1000–2999: network drop, going away, abnormal) reconnect.
+  // RFC 6455 §7.4.1 protocol error, invalid payload, message too big: the server closed because
+  // what this client sent broke WebSocket itself. Resending it would break it again, so these are
+  // terminal like their application-level counterparts 3501 (bad request) and 3504 (too large).
+  if (code === 1002 || code === 1007 || code === 1009) return false;
+  // Other transport-level closes (1000–2999: network drop, going away, abnormal) reconnect.
   return true;
 }
 

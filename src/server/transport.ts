@@ -33,7 +33,17 @@ export interface TransportHandler {
   onMessage(data: Buffer): void;
   /** The transport's buffer went back under its watermark. */
   onDrain(): void;
-  /** The peer broke the transport's own framing (or sent an oversize message); the session decides how to close. */
+  /**
+   * Queues bytes the transport itself must send (WebSocket pongs, RFC 6455 §5.5.3) on the
+   * session's bounded outbound queue, so they count against `maxQueueBytes` and meet the
+   * slow-consumer policy like every other frame.
+   */
+  enqueue(buf: Buffer): void;
+  /**
+   * The peer broke the transport's own framing (or sent an oversize message) and the transport
+   * wants the application-level close (a disconnect frame, then close). WebSocket-level violations
+   * do not come here: the WebSocket transport closes those with the RFC 6455 code itself.
+   */
   onTransportError(d: Disconnect): void;
   /** The transport is gone (peer closed, error, or after close()). Called once. */
   onClose(code: number, reason: string): void;

@@ -449,10 +449,11 @@ const rows: Row[] = [
       c.close();
     }
   } },
-  { entry: 'ws-frames', input: 'invalid UTF-8 in a text message', expect: 'disconnect 3501', run: async (h) => {
+  { entry: 'ws-frames', input: 'invalid UTF-8 in a text message', expect: 'close 1007 (RFC 6455, no disconnect message)', run: async (h) => {
     const c = await authed(h);
     c.ws.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
-    await closesWith(c, 3501);
+    assert.equal((await c.closed).code, 1007);
+    assert.ok(!c.frames.some((f) => f.t === 'disconnect'), 'a WebSocket-level close has no disconnect message');
   } },
   { entry: 'ws-frames', input: 'frame is an array / string / number', expect: 'disconnect 3501', run: async (h) => {
     for (const bad of ['[1,2,3]', '"str"', '42']) {
@@ -524,25 +525,32 @@ const rows: Row[] = [
     c.sendRaw(Array.from({ length: 300 }, () => '{"t":"pong"}').join('\n'));
     await closesWith(c, 3501);
   } },
-  { entry: 'ws-frames', input: `message over maxMessageBytes (${MAX_MESSAGE})`, expect: 'disconnect 3504, refused from the header', run: async (h) => {
+  { entry: 'ws-frames', input: `message over maxMessageBytes (${MAX_MESSAGE})`, expect: 'close 1009 (RFC 6455, no disconnect message), refused from the header', run: async (h) => {
     const c = await authed(h);
     c.sendRaw(JSON.stringify({ t: 'pub', id: 9, ch: 'watch', data: big(MAX_MESSAGE + 100) }));
-    await closesWith(c, 3504);
+    assert.equal((await c.closed).code, 1009);
+    assert.ok(!c.frames.some((f) => f.t === 'disconnect'), 'a WebSocket-level close has no disconnect message');
   } },
-  { entry: 'ws-frames', input: '64-bit length header claiming 2^62 bytes', expect: 'close 3504 (nothing allocated)', run: async (h) => {
-    assert.equal(await wsRaw(h, [wsFrame(1, Buffer.alloc(0), { len: 1n << 62n })]), 3504);
+  { entry: 'ws-frames', input: '64-bit length header claiming 2^62 bytes', expect: 'close 1009 (nothing allocated)', run: async (h) => {
+    assert.equal(await wsRaw(h, [wsFrame(1, Buffer.alloc(0), { len: 1n << 62n })]), 1009);
   } },
-  { entry: 'ws-frames', input: 'fragments adding up past maxMessageBytes', expect: 'close 3504', run: async (h) => {
+  { entry: 'ws-frames', input: '64-bit length header with the most significant bit set', expect: 'close 1002', run: async (h) => {
+    assert.equal(await wsRaw(h, [wsFrame(1, Buffer.alloc(0), { len: 1n << 63n })]), 1002);
+  } },
+  { entry: 'ws-frames', input: 'fragments adding up past maxMessageBytes', expect: 'close 1009', run: async (h) => {
     const part = Buffer.alloc(6000, 0x20);
-    assert.equal(await wsRaw(h, [wsFrame(1, part, { fin: false }), wsFrame(0, part, { fin: false }), wsFrame(0, part, { fin: false })]), 3504);
+    assert.equal(await wsRaw(h, [wsFrame(1, part, { fin: false }), wsFrame(0, part, { fin: false }), wsFrame(0, part, { fin: false })]), 1009);
   } },
-  { entry: 'ws-frames', input: 'unmasked client frame', expect: 'close 3501 (protocol error)', run: async (h) => {
-    assert.equal(await wsRaw(h, [wsFrame(1, Buffer.from('{}'), { masked: false })]), 3501);
+  { entry: 'ws-frames', input: '100,000 empty continuation frames', expect: 'close 1009 at the fragment cap', run: async (h) => {
+    assert.equal(await wsRaw(h, [wsFrame(1, Buffer.alloc(0), { fin: false }), Buffer.concat(Array.from({ length: 100_000 }, () => wsFrame(0, Buffer.alloc(0), { fin: false })))]), 1009);
   } },
-  { entry: 'ws-frames', input: 'reserved opcode 0x3', expect: 'close 3501', run: async (h) => assert.equal(await wsRaw(h, [wsFrame(3, Buffer.alloc(0))]), 3501) },
-  { entry: 'ws-frames', input: 'fragmented control frame', expect: 'close 3501', run: async (h) => assert.equal(await wsRaw(h, [wsFrame(9, Buffer.alloc(0), { fin: false })]), 3501) },
-  { entry: 'ws-frames', input: 'continuation without a message', expect: 'close 3501', run: async (h) => assert.equal(await wsRaw(h, [wsFrame(0, Buffer.from('x'))]), 3501) },
-  { entry: 'ws-frames', input: 'close frame with invalid code 999', expect: 'close 3501', run: async (h) => assert.equal(await wsRaw(h, [wsFrame(8, Buffer.from([0x03, 0xe7]))]), 3501) },
+  { entry: 'ws-frames', input: 'unmasked client frame', expect: 'close 1002 (protocol error)', run: async (h) => {
+    assert.equal(await wsRaw(h, [wsFrame(1, Buffer.from('{}'), { masked: false })]), 1002);
+  } },
+  { entry: 'ws-frames', input: 'reserved opcode 0x3', expect: 'close 1002', run: async (h) => assert.equal(await wsRaw(h, [wsFrame(3, Buffer.alloc(0))]), 1002) },
+  { entry: 'ws-frames', input: 'fragmented control frame', expect: 'close 1002', run: async (h) => assert.equal(await wsRaw(h, [wsFrame(9, Buffer.alloc(0), { fin: false })]), 1002) },
+  { entry: 'ws-frames', input: 'continuation without a message', expect: 'close 1002', run: async (h) => assert.equal(await wsRaw(h, [wsFrame(0, Buffer.from('x'))]), 1002) },
+  { entry: 'ws-frames', input: 'close frame with invalid code 999', expect: 'close 1002', run: async (h) => assert.equal(await wsRaw(h, [wsFrame(8, Buffer.from([0x03, 0xe7]))]), 1002) },
   { entry: 'ws-frames', input: 'first frame not connect', expect: 'disconnect 3501', run: async (h) => {
     const c = await RawClient.open(h.wsUrl);
     c.send({ t: 'sub', id: 1, ch: 'watch' });

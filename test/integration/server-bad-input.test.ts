@@ -94,16 +94,20 @@ describe('bad input on the WebSocket entry point', () => {
     await expectClose(c, 3501);
   });
 
-  test('invalid UTF-8 in a text message → 3501', async () => {
+  test('invalid UTF-8 in a text message → 1007 (RFC 6455 close, no disconnect message)', async () => {
     const c = await authed();
     c.ws.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
-    await expectClose(c, 3501);
+    assert.equal((await c.closed).code, 1007);
+    assert.ok(!c.frames.some((f) => f.t === 'disconnect'));
+    await bystanderAlive();
   });
 
-  test('oversize message → 3504 (refused from the header, before buffering)', async () => {
+  test('oversize message → 1009 (refused from the header, before buffering; no disconnect message)', async () => {
     const c = await authed();
     c.sendRaw(JSON.stringify({ t: 'pub', id: 9, ch: 'watch', data: 'x'.repeat(10_000) }));
-    await expectClose(c, 3504);
+    assert.equal((await c.closed).code, 1009);
+    assert.ok(!c.frames.some((f) => f.t === 'disconnect'));
+    await bystanderAlive();
   });
 
   test('first frame not connect → 3501; no connect at all → 3502 stale', async () => {
@@ -213,7 +217,8 @@ describe('bad input on the WebSocket entry point', () => {
           resolve(i >= 0 && buf.length >= i + 4 ? buf.readUInt16BE(i + 2) : -1);
         });
       });
-      assert.ok(closeCode === 3501 || closeCode === 1002, `close code ${closeCode}`);
+      // An unmasked frame, reserved opcode 3, close code 999: each a WebSocket-level violation → 1002 (RFC 6455)
+      assert.equal(closeCode, 1002, `close code ${closeCode}`);
     }
     await bystanderAlive();
   });

@@ -1,6 +1,7 @@
 /**
  * The WebSocket opening handshake (RFC 6455 §4.2), done on the raw socket of an HTTP `upgrade`
- * event: validate, pick the subprotocol (= codec), answer 101 — or refuse with a JSON HTTP error.
+ * event: validate the §4.2.1 MUSTs (HTTP/1.1+ GET, Host, Upgrade, Connection, a 16-byte base64
+ * key, version 13), pick the subprotocol (= codec), answer 101 — or refuse with a JSON HTTP error.
  */
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -31,6 +32,9 @@ export interface HandshakeResult {
 /** Validates an upgrade request. Throws HandshakeError with the HTTP status to answer. */
 export function checkUpgrade(req: IncomingMessage, url: URL): HandshakeResult {
   if (req.method !== 'GET') throw new HandshakeError(405, 'WebSocket upgrade must use GET');
+  // §4.2.1 items 1 and 2: "An HTTP/1.1 or higher GET request" with "A |Host| header field".
+  if (req.httpVersionMajor < 1 || (req.httpVersionMajor === 1 && req.httpVersionMinor < 1)) throw new HandshakeError(400, 'WebSocket upgrade needs HTTP/1.1 or later');
+  if (!req.headers.host) throw new HandshakeError(400, 'missing Host header');
   if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') throw new HandshakeError(400, 'Upgrade header must be "websocket"');
   if (!/\bupgrade\b/i.test(req.headers.connection ?? '')) throw new HandshakeError(400, 'Connection header must include "Upgrade"');
   if (req.headers['sec-websocket-version'] !== '13') {

@@ -6,7 +6,6 @@
  */
 import type { Socket } from 'node:net';
 import type { Disconnect } from '../../protocol/codes.ts';
-import { disconnect } from '../../protocol/codes.ts';
 import type { Format } from '../../server/format.ts';
 import type { Transport, TransportHandler } from '../../server/transport.ts';
 import { closeFrame, frame, Opcode } from './frame.ts';
@@ -16,6 +15,8 @@ import { Receiver } from './receiver.ts';
 const CONCAT_LIMIT = 256 * 1024;
 /** Socket buffer size past which write() reports backpressure. */
 const HIGH_WATERMARK = 64 * 1024;
+/** A close frame without a status code (the echo of a close that carried none, §5.5.1). */
+const CLOSE_EMPTY = frame(Opcode.close, Buffer.alloc(0));
 
 /**
  * The last batch concatenated, and the result. In a fan-out every subscriber of a channel gets
@@ -105,12 +106,7 @@ export class WebSocketTransport implements Transport {
   close(d: Disconnect): void {
     if (this.closing) return;
     this.closing = true;
-    const socket = this.socket;
-    if (socket.writable) {
-      socket.end(closeFrame(d.code, d.reason));
-      // A peer that never answers the close (or never reads) must not pin the socket.
-      socket.setTimeout(3000, () => socket.destroy());
-    } else socket.destroy();
+    this.endWith(closeFrame(d.code, d.reason));
   }
 
   // ---- receiver callbacks ----------------------------------------------------------------------
@@ -119,8 +115,14 @@ export class WebSocketTransport implements Transport {
     if (!this.closing) this.handler?.onMessage(data);
   }
 
+  /**
+   * §5.5.2: answer a ping with a pong carrying the same payload. The pong goes on the session's
+   * outbound queue, not straight to the socket: it counts against `maxQueueBytes` like any other
+   * frame, so a peer that pings and never reads meets the slow-consumer policy instead of growing
+   * the socket's buffer without bound.
+   */
   onPing(data: Buffer): void {
-    if (!this.closing) this.socket.write(frame(Opcode.pong, data));
+    if (!this.closing) this.handler?.enqueue(frame(Opcode.pong, data));
   }
 
   onPong(): void {}
@@ -130,17 +132,37 @@ export class WebSocketTransport implements Transport {
     this.peerReason = reason;
     if (!this.closing) {
       this.closing = true;
-      // Echo the close (RFC 6455 §5.5.1), then half-close; the socket's 'close' finishes us.
-      const echo = code === 1005 ? 1000 : code;
-      this.socket.end(closeFrame(echo, ''));
-      this.socket.setTimeout(3000, () => this.socket.destroy());
+      // Echo the close with the peer's code (RFC 6455 §5.5.1; none when it sent none), then
+      // half-close; the socket's 'close' finishes us. One frame of at most 4 bytes, once.
+      this.endWith(code === 1005 ? CLOSE_EMPTY : closeFrame(code, ''));
     }
   }
 
+  /**
+   * The peer broke RFC 6455 (§7.1.7 "Fail the WebSocket Connection"): close with the RFC code
+   * (1002, 1007, 1009) and nothing else — no `disconnect` data message, which belongs to the
+   * application protocol and would be one more frame the peer did not ask for. The session is
+   * released at once, with that code, as after any close.
+   */
   onError(closeCode: number, message: string): void {
-    const d = closeCode === 1009 ? disconnect('messageTooLarge', { reason: message.slice(0, 100) }) : disconnect('badRequest', { reason: `bad request: ${message}`.slice(0, 100) });
-    if (this.handler) this.handler.onTransportError(d);
-    else this.close(d);
+    if (this.closing) return;
+    this.closing = true;
+    this.peerCode = closeCode;
+    this.peerReason = message;
+    this.endWith(closeFrame(closeCode, message.slice(0, 100)));
+    this.finish();
+  }
+
+  /** Writes the close frame (the last frame), half-closes, and bounds how long the peer may take. */
+  private endWith(close: Buffer): void {
+    const socket = this.socket;
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    socket.end(close);
+    // A peer that never answers the close (or never reads) must not pin the socket.
+    socket.setTimeout(3000, () => socket.destroy());
   }
 
   private finish(): void {
