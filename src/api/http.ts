@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkDepth } from '../protocol/codec.ts';
 import { ProtocolError, ReplyError } from '../protocol/errors.ts';
 import type { StreamPosition } from '../protocol/frames.ts';
-import { resolveChannel } from '../server/channels.ts';
+import { mustAuthorize, SERVER_API } from '../server/authorize.ts';
 import { toData } from '../server/commands.ts';
 import { BadCursorError } from '../broker/broker.ts';
 import { PartialDisconnectError, sendJson, type SwitchboardNode } from '../server/node.ts';
@@ -31,10 +31,11 @@ type Body = Record<string, unknown>;
 export async function handleApi(node: SwitchboardNode, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   try {
     const method = url.pathname.slice('/api/'.length);
-    const op = OPS[method];
-    if (!op) throw new ApiError(404, `unknown API method "${method.slice(0, 64)}"; methods: ${Object.keys(OPS).join(', ')}`);
+    // Own entries only: `valueOf`, `constructor`, `__proto__` are not methods (issue 11 E4).
+    const op = OPS.get(method);
+    if (!op) throw new ApiError(404, `unknown API method "${method.slice(0, 64)}"; methods: ${[...OPS.keys()].join(', ')}`);
     if (req.method !== 'POST') throw new ApiError(405, 'use POST');
-    authorize(node, req);
+    checkApiKey(node, req);
     const body = await readJson(req);
     const result = await op(node, body);
     sendJson(res, 200, { result });
@@ -45,7 +46,7 @@ export async function handleApi(node: SwitchboardNode, req: IncomingMessage, res
   }
 }
 
-function authorize(node: SwitchboardNode, req: IncomingMessage): void {
+function checkApiKey(node: SwitchboardNode, req: IncomingMessage): void {
   const key = node.options.apiKey;
   if (!key) {
     if (node.options.insecure) return;
@@ -135,7 +136,10 @@ function position(v: unknown): StreamPosition | undefined {
   return { epoch, offset };
 }
 
-const OPS: Record<string, (node: SwitchboardNode, b: Body) => Promise<unknown>> = {
+type Op = (node: SwitchboardNode, b: Body) => Promise<unknown>;
+
+const OPS = new Map<string, Op>(
+  Object.entries({
   async publish(node, b) {
     known(b, ['channel', 'data', 'idempotencyKey']);
     const opts: { idempotencyKey?: string } = {};
@@ -168,8 +172,7 @@ const OPS: Record<string, (node: SwitchboardNode, b: Body) => Promise<unknown>> 
     known(b, ['channel', 'limit', 'cursor']);
     const ch = str(b, 'channel', true);
     const pageOpts = pageOptions(b, node.options.presencePageSize);
-    const { options } = resolveChannel(ch, node.options);
-    if (!options.presence) throw new ApiError(400, 'presence is off for this namespace');
+    mustAuthorize('presence', ch, SERVER_API, node.options);
     try {
       const page = await node.broker.presencePage(ch, pageOpts);
       return page.cursor === undefined ? { presence: page.clients } : { presence: page.clients, cursor: page.cursor };
@@ -182,16 +185,14 @@ const OPS: Record<string, (node: SwitchboardNode, b: Body) => Promise<unknown>> 
   async presence_stats(node, b) {
     known(b, ['channel']);
     const ch = str(b, 'channel', true);
-    const { options } = resolveChannel(ch, node.options);
-    if (!options.presence) throw new ApiError(400, 'presence is off for this namespace');
+    mustAuthorize('presence_stats', ch, SERVER_API, node.options);
     return node.broker.presenceStats(ch);
   },
 
   async history(node, b) {
     known(b, ['channel', 'limit', 'since', 'reverse']);
     const ch = str(b, 'channel', true);
-    const { options } = resolveChannel(ch, node.options);
-    if (options.historySize === 0) throw new ApiError(400, 'history is off for this namespace');
+    mustAuthorize('history', ch, SERVER_API, node.options);
     const opts: { limit: number; since?: StreamPosition; reverse?: boolean } = { limit: Math.min(int(b, 'limit') ?? 100, 1000) };
     const since = position(b.since);
     if (since) opts.since = since;
@@ -251,4 +252,5 @@ const OPS: Record<string, (node: SwitchboardNode, b: Body) => Promise<unknown>> 
     known(b, []);
     return { nodes: node.clusterInfo() };
   },
-};
+} satisfies Record<string, Op>),
+);

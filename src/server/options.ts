@@ -247,7 +247,7 @@ const ACCESS: readonly string[] = ['anonymous', 'authenticated', 'none'];
 
 function checkKeys(obj: object, allowed: object, where: string): void {
   for (const k of Object.keys(obj)) {
-    if (!(k in allowed)) throw new ConfigError(`unknown option "${where}${k}"`);
+    if (!Object.hasOwn(allowed, k)) throw new ConfigError(`unknown option "${where}${k}"`);
   }
 }
 
@@ -323,7 +323,8 @@ export function resolveOptions(input: NodeOptionsInput = {}): NodeOptions {
     if (input.allowedOrigins === undefined) out.allowedOrigins = ['*'];
   }
   out.defaultNamespace = resolveNamespace(input.defaultNamespace, insecure ? insecureNamespaceOptions : defaultNamespaceOptions, 'defaultNamespace');
-  out.namespaces = {};
+  // No prototype: a namespace named `__proto__` or `constructor` is an ordinary entry (issue 11 E4).
+  out.namespaces = Object.create(null) as Record<string, NamespaceOptions>;
   for (const [name, ns] of Object.entries(input.namespaces ?? {})) {
     if (!NAMESPACE_NAME.test(name)) throw new ConfigError(`namespace name "${name}" must match ${NAMESPACE_NAME}`);
     out.namespaces[name] = resolveNamespace(ns, defaultNamespaceOptions, `namespaces.${name}`);

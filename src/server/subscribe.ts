@@ -13,15 +13,15 @@
  */
 import { ReplyError } from '../protocol/errors.ts';
 import type { PubPush, SubscribeCommand } from '../protocol/frames.ts';
-import { allowed, resolveChannel, userAllowed } from './channels.ts';
+import { clientIdentity, mustAuthorize } from './authorize.ts';
 import { toData } from './commands.ts';
 import { SessionState, type Session, type SubState } from './session.ts';
 
 export async function subscribe(s: Session, cmd: SubscribeCommand): Promise<void> {
   const { ctx } = s;
   const ch = cmd.ch;
-  const { options: ns } = resolveChannel(ch, ctx.options);
-  if (!allowed(ns.subscribe, s.user) || !userAllowed(ch, s.user)) throw new ReplyError('permissionDenied');
+  // With a position this is recovery, which replays history: it needs history read as well.
+  const { options: ns } = mustAuthorize(cmd.recover ? 'recover' : 'subscribe', ch, clientIdentity(s.user), ctx.options);
   s.subs ??= new Map();
   if (s.subs.has(ch)) throw new ReplyError('alreadySubscribed');
   if (s.subs.size >= ctx.options.maxSubscriptions) throw new ReplyError('limitExceeded', `at most ${ctx.options.maxSubscriptions} subscriptions`);
