@@ -9,13 +9,16 @@
  * The decision, in order (the first that fails answers):
  * 1. the channel name is valid (112) — for everyone, the server API included;
  * 2. its namespace is configured (102);
- * 3. the namespace has the feature on: history for `history` and `recover`, presence for
+ * 3. the namespace has the feature on: history for `history`, presence for
  *    `presence` and `presence_stats`, signaling for `signal` (108); `recover` in a namespace
  *    without recovery is decided as `subscribe` (the server ignores the position);
  * 4. the identity may do it (103): the server API always may; a client needs the namespace's
  *    access level for the operation (`subscribe`, `publish`, `historyRead`, `presenceRead`) and,
  *    on a user-limited channel (`…#alice` or `…#alice,bob`), to be one of the listed users.
  *    `recover` needs subscribe and history read; `signal` needs subscribe and room membership.
+ *
+ * `recover` decides the replay only: subscribe.ts asks `subscribe` for the subscription and, when
+ * `recover` is refused, subscribes without replaying (the reply says `recovered: false`).
  */
 import { ReplyError } from '../protocol/errors.ts';
 import { resolveChannel, type ResolvedChannel } from './channels.ts';
