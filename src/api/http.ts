@@ -8,7 +8,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkDepth } from '../protocol/codec.ts';
 import { ProtocolError, ReplyError } from '../protocol/errors.ts';
-import type { StreamPosition } from '../protocol/frames.ts';
+import { MAX_IDEMPOTENCY_KEY_BYTES, validIdempotencyKey, type StreamPosition } from '../protocol/frames.ts';
 import { mustAuthorize, SERVER_API } from '../server/authorize.ts';
 import { toData } from '../server/commands.ts';
 import { BadCursorError } from '../broker/broker.ts';
@@ -144,6 +144,7 @@ const OPS = new Map<string, Op>(
     known(b, ['channel', 'data', 'idempotencyKey']);
     const opts: { idempotencyKey?: string } = {};
     const key = str(b, 'idempotencyKey', false);
+    if (key !== undefined && !validIdempotencyKey(key)) throw new ApiError(400, `field "idempotencyKey" must be 1 to ${MAX_IDEMPOTENCY_KEY_BYTES} bytes (UTF-8)`);
     if (key !== undefined) opts.idempotencyKey = key;
     return node.publish(str(b, 'channel', true), data(b), opts);
   },

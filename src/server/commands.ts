@@ -5,6 +5,7 @@ import { ReplyError } from '../protocol/errors.ts';
 import type { Command, ConnectCommand, HistoryCommand, PresenceCommand, PublicationData, PublishCommand, RefreshCommand, SignalCommand } from '../protocol/frames.ts';
 import { BadCursorError, type PresencePageOptions, type Publication } from '../broker/broker.ts';
 import { clientIdentity, mustAuthorize } from './authorize.ts';
+import { chargePublish } from './publish-budget.ts';
 import type { NodeOptions } from './options.ts';
 import { SessionState, type Session } from './session.ts';
 import { validateSignal } from './signaling.ts';
@@ -101,6 +102,7 @@ async function refresh(s: Session, cmd: RefreshCommand): Promise<void> {
 async function publish(s: Session, cmd: PublishCommand): Promise<void> {
   const { ctx } = s;
   const { options: ns } = mustAuthorize('publish', cmd.ch, clientIdentity(s.user), ctx.options);
+  chargePublish(s, cmd.ch, cmd.key);
   const opts: Parameters<typeof ctx.broker.publish>[2] = {
     historySize: ns.historySize,
     historyTtlMs: ns.historyTtl * 1000,

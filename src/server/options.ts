@@ -116,6 +116,10 @@ export interface NodeOptions {
   presenceTtl: number;
   /** Seconds an idempotency key is remembered. @default 300 */
   idempotencyTtl: number;
+  /** Idempotency keys one connection may use within any idempotencyTtl window (each is stored that long); past it publishes with a key get 106. @default 1000 */
+  maxIdempotencyKeys: number;
+  /** Distinct channels one connection may publish to within any idempotencyTtl window (each creates broker stream state); past it 106. @default 100 */
+  maxPublishChannels: number;
   /** Maximum publications per recovery page (reply and each following batch). @default 1000 */
   recoveryPageSize: number;
   /** Maximum members per presence reply (client protocol and HTTP API); longer lists are paged. @default 1000 */
@@ -215,6 +219,8 @@ export function defaultNodeOptions(): NodeOptions {
     maxChannelLength: 255,
     presenceTtl: 60,
     idempotencyTtl: 300,
+    maxIdempotencyKeys: 1000,
+    maxPublishChannels: 100,
     recoveryPageSize: 1000,
     presencePageSize: 1000,
     userRegistry: true,
