@@ -133,3 +133,23 @@ export function mustAuthorize(op: Operation, channel: string, identity: Identity
   if (r instanceof ReplyError) throw r;
   return r;
 }
+
+/** How many kinds of client an access level admits (anonymous ⊃ authenticated ⊃ none). */
+const BREADTH: Record<Access, number> = { none: 0, authenticated: 1, anonymous: 2 };
+
+/**
+ * Config warnings for recoverable namespaces whose subscribers may not all read history: those
+ * clients subscribe but are never replayed anything (`recovered: false`). Usually a forgotten
+ * `historyRead`. One line per namespace, for the start-up log.
+ */
+export function recoveryWarnings(options: NodeOptions): string[] {
+  const out: string[] = [];
+  const check = (name: string, ns: NamespaceOptions) => {
+    if (ns.recover && BREADTH[ns.subscribe] > BREADTH[ns.historyRead]) {
+      out.push(`namespace ${name}: recover is on and subscribe is "${ns.subscribe}", but historyRead is "${ns.historyRead}": those clients subscribe without recovery (recovered: false); set historyRead to allow it`);
+    }
+  };
+  check('(default)', options.defaultNamespace);
+  for (const [name, ns] of Object.entries(options.namespaces)) check(`"${name}"`, ns);
+  return out;
+}

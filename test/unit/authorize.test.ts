@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReplyError } from '../../src/protocol/errors.ts';
-import { authorize, clientIdentity, SERVER_API, userListed, type Identity, type Operation } from '../../src/server/authorize.ts';
+import { authorize, clientIdentity, recoveryWarnings, SERVER_API, userListed, type Identity, type Operation } from '../../src/server/authorize.ts';
 import { resolveOptions } from '../../src/server/options.ts';
 
 const options = resolveOptions({
@@ -83,4 +83,12 @@ test('a namespace configured as `constructor` or `__proto__` is an ordinary name
   const o = resolveOptions(JSON.parse('{"namespaces":{"constructor":{"subscribe":"anonymous"},"__proto__":{"subscribe":"anonymous"}}}'));
   for (const ns of ['constructor', '__proto__']) assert.equal(authorize('subscribe', `${ns}:x`, anon, o) instanceof ReplyError, false, ns);
   assert.equal((authorize('subscribe', 'toString:x', anon, o) as ReplyError).code, 102);
+});
+
+test('recoveryWarnings names recoverable namespaces whose subscribers may not read history', () => {
+  const w = recoveryWarnings(options);
+  assert.equal(w.length, 1, w.join('\n'));
+  assert.match(w[0]!, /namespace \(default\): recover is on and subscribe is "anonymous", but historyRead is "authenticated"/);
+  const fine = resolveOptions({ namespaces: { a: { subscribe: 'anonymous', historyRead: 'anonymous', historySize: 1, recover: true }, b: { subscribe: 'anonymous', historySize: 1 } } });
+  assert.deepEqual(recoveryWarnings(fine), []);
 });
