@@ -11,6 +11,8 @@ import { RedisBroker } from '../../src/broker/redis.ts';
 import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
 import { deletePrefix, requireService, SHARED_REDIS_URL } from '../helpers/cluster-redis.ts';
 import { RawClient, type Frame } from '../helpers/raw-client.ts';
+import { ClientError } from '../../src/client/index.ts';
+import { makeClient } from './client-helpers.ts';
 
 /** Reads everywhere for anyone; no rate limit in the way of 10,000 commands. */
 const common = { port: 0, host: '127.0.0.1', insecure: true, rateLimit: 1_000_000, rateBurst: 1_000_000 } as const;
@@ -128,6 +130,21 @@ describe('idempotency keys and published channels are bounded per connection', (
       assert.match(((await api.json()) as { error: { message: string } }).error.message, /idempotencyKey" must be 1 to 128 bytes/);
       c.close();
     } finally {
+      await node.close();
+    }
+  });
+
+  test('the SDK refuses a key over 128 bytes before sending, and keeps its connection', async () => {
+    const node = await startNode(common);
+    const cleanup: Array<() => unknown> = [];
+    try {
+      const client = makeClient(node.wsUrl, cleanup);
+      await client.connect();
+      await assert.rejects(client.publish('k', 1, { key: 'k'.repeat(129) }), (err: Error) => err instanceof ClientError && /1 to 128 bytes/.test(err.message));
+      assert.equal((await client.publish('k', 2, { key: 'k'.repeat(128) })).offset, 1, 'only the valid publish reached the server');
+      assert.equal(client.state, 'connected');
+    } finally {
+      for (const f of cleanup) await f();
       await node.close();
     }
   });
