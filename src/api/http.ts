@@ -138,8 +138,7 @@ function position(v: unknown): StreamPosition | undefined {
 
 type Op = (node: SwitchboardNode, b: Body) => Promise<unknown>;
 
-const OPS = new Map<string, Op>(
-  Object.entries({
+const METHODS = {
   async publish(node, b) {
     known(b, ['channel', 'data', 'idempotencyKey']);
     const opts: { idempotencyKey?: string } = {};
@@ -253,5 +252,7 @@ const OPS = new Map<string, Op>(
     known(b, []);
     return { nodes: node.clusterInfo() };
   },
-} satisfies Record<string, Op>),
-);
+} satisfies Record<string, Op>;
+
+/** The methods by name: a Map, so only own entries are found (`/api/valueOf` is unknown, issue 11 E4). */
+const OPS = new Map<string, Op>(Object.entries(METHODS));
