@@ -9,8 +9,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkDepth } from '../protocol/codec.ts';
 import { ErrorCode } from '../protocol/codes.ts';
 import { ProtocolError, ReplyError } from '../protocol/errors.ts';
-import type { StreamPosition } from '../protocol/frames.ts';
-import { resolveChannel } from '../server/channels.ts';
+import { MAX_IDEMPOTENCY_KEY_BYTES, validIdempotencyKey, type StreamPosition } from '../protocol/frames.ts';
+import { mustAuthorize, SERVER_API } from '../server/authorize.ts';
 import { toData } from '../server/commands.ts';
 import { BadCursorError } from '../broker/broker.ts';
 import { PartialDisconnectError, sendJson, type SwitchboardNode } from '../server/node.ts';
@@ -32,10 +32,11 @@ type Body = Record<string, unknown>;
 export async function handleApi(node: SwitchboardNode, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   try {
     const method = url.pathname.slice('/api/'.length);
-    const op = OPS[method];
-    if (!op) throw new ApiError(404, `unknown API method "${method.slice(0, 64)}"; methods: ${Object.keys(OPS).join(', ')}`);
+    // Own entries only: `valueOf`, `constructor`, `__proto__` are not methods (issue 11 E4).
+    const op = OPS.get(method);
+    if (!op) throw new ApiError(404, `unknown API method "${method.slice(0, 64)}"; methods: ${[...OPS.keys()].join(', ')}`);
     if (req.method !== 'POST') throw new ApiError(405, 'use POST');
-    authorize(node, req);
+    checkApiKey(node, req);
     // Fail fast while the broker is down: a retryable 503 with error 114 now, not a 500 after the
     // broker client's own retries. `info` reads only this node's registry copy and still answers.
     if (method !== 'info' && !node.broker.connected) return brokerUnavailable(node, res);
@@ -58,7 +59,7 @@ function brokerUnavailable(node: SwitchboardNode, res: ServerResponse): void {
   sendJson(res, 503, { error: { code: e.code, message: `${e.message}: ${node.broker.name} is not connected; retry`, temporary: true } });
 }
 
-function authorize(node: SwitchboardNode, req: IncomingMessage): void {
+function checkApiKey(node: SwitchboardNode, req: IncomingMessage): void {
   const key = node.options.apiKey;
   if (!key) {
     if (node.options.insecure) return;
@@ -148,11 +149,14 @@ function position(v: unknown): StreamPosition | undefined {
   return { epoch, offset };
 }
 
-const OPS: Record<string, (node: SwitchboardNode, b: Body) => Promise<unknown>> = {
+type Op = (node: SwitchboardNode, b: Body) => Promise<unknown>;
+
+const METHODS = {
   async publish(node, b) {
     known(b, ['channel', 'data', 'idempotencyKey']);
     const opts: { idempotencyKey?: string } = {};
     const key = str(b, 'idempotencyKey', false);
+    if (key !== undefined && !validIdempotencyKey(key)) throw new ApiError(400, `field "idempotencyKey" must be 1 to ${MAX_IDEMPOTENCY_KEY_BYTES} bytes (UTF-8)`);
     if (key !== undefined) opts.idempotencyKey = key;
     return node.publish(str(b, 'channel', true), data(b), opts);
   },
@@ -181,8 +185,7 @@ const OPS: Record<string, (node: SwitchboardNode, b: Body) => Promise<unknown>> 
     known(b, ['channel', 'limit', 'cursor']);
     const ch = str(b, 'channel', true);
     const pageOpts = pageOptions(b, node.options.presencePageSize);
-    const { options } = resolveChannel(ch, node.options);
-    if (!options.presence) throw new ApiError(400, 'presence is off for this namespace');
+    mustAuthorize('presence', ch, SERVER_API, node.options);
     try {
       const page = await node.broker.presencePage(ch, pageOpts);
       return page.cursor === undefined ? { presence: page.clients } : { presence: page.clients, cursor: page.cursor };
@@ -195,16 +198,14 @@ const OPS: Record<string, (node: SwitchboardNode, b: Body) => Promise<unknown>> 
   async presence_stats(node, b) {
     known(b, ['channel']);
     const ch = str(b, 'channel', true);
-    const { options } = resolveChannel(ch, node.options);
-    if (!options.presence) throw new ApiError(400, 'presence is off for this namespace');
+    mustAuthorize('presence_stats', ch, SERVER_API, node.options);
     return node.broker.presenceStats(ch);
   },
 
   async history(node, b) {
     known(b, ['channel', 'limit', 'since', 'reverse']);
     const ch = str(b, 'channel', true);
-    const { options } = resolveChannel(ch, node.options);
-    if (options.historySize === 0) throw new ApiError(400, 'history is off for this namespace');
+    mustAuthorize('history', ch, SERVER_API, node.options);
     const opts: { limit: number; since?: StreamPosition; reverse?: boolean } = { limit: Math.min(int(b, 'limit') ?? 100, 1000) };
     const since = position(b.since);
     if (since) opts.since = since;
@@ -264,4 +265,7 @@ const OPS: Record<string, (node: SwitchboardNode, b: Body) => Promise<unknown>> 
     known(b, []);
     return { nodes: node.clusterInfo() };
   },
-};
+} satisfies Record<string, Op>;
+
+/** The methods by name: a Map, so only own entries are found (`/api/valueOf` is unknown, issue 11 E4). */
+const OPS = new Map<string, Op>(Object.entries(METHODS));

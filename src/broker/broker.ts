@@ -31,7 +31,22 @@ export interface HistoryOptions {
   limit: number;
   /** Newest first (only without `since`). */
   reverse?: boolean;
+  /**
+   * Create the channel's stream (fix its epoch) when it has none. Subscribers need that: the
+   * position they are handed must stay valid for their recovery. A plain read (history, the
+   * server API) must not, or any name a client sends would leave state behind for hours
+   * (issue 11 C3): without `create`, a channel with no stream answers {@link NO_STREAM} and no
+   * publications, and nothing is stored. @default false
+   */
+  create?: boolean;
 }
+
+/**
+ * The position of a channel that has no stream (nobody published to it, nobody subscribed, or
+ * its position expired): offset 0 in the empty epoch. No real epoch is empty, so recovering from
+ * it after the stream was created answers `recovered: false` — never a silent loss.
+ */
+export const NO_STREAM: Readonly<StreamPosition> = Object.freeze({ offset: 0, epoch: '' });
 
 export interface HistoryResult {
   publications: Publication[];

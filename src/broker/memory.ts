@@ -5,7 +5,7 @@
 import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 import { PresenceSet } from './presence-set.ts';
-import { parseSeqCursor, randomId, type Broker, type PresencePage, type PresencePageOptions, type BrokerHandler, type HistoryOptions, type HistoryResult, type Publication, type PublishOptions } from './broker.ts';
+import { NO_STREAM, parseSeqCursor, randomId, type Broker, type PresencePage, type PresencePageOptions, type BrokerHandler, type HistoryOptions, type HistoryResult, type Publication, type PublishOptions } from './broker.ts';
 
 interface Entry extends Publication {
   expireAt: number;
@@ -81,6 +81,16 @@ export class MemoryBroker implements Broker {
     this.sweeper = this.clock.setInterval(() => this.sweep(), options.sweepMs ?? 5000);
   }
 
+  /** Channel streams held (every handle of the backend), for metrics and tests. */
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  /** Idempotency keys held (every handle of the backend), for metrics and tests. */
+  get keyCount(): number {
+    return this.keys.size;
+  }
+
   /** Another handle on the same in-memory state: a second "node" on the same broker. */
   peer(): MemoryBroker {
     return new MemoryBroker(this.options, this.backend);
@@ -147,7 +157,9 @@ export class MemoryBroker implements Broker {
     this.checkOpen();
     let stream = this.streams.get(channel);
     if (!stream) {
-      // Materialise the stream so its epoch is stable from the first read on.
+      // A plain read leaves nothing behind (any name a client sends would otherwise stay for streamTtl).
+      if (!opts.create) return { publications: [], position: { ...NO_STREAM } };
+      // Materialise the stream so its epoch is stable from the subscriber's first read on.
       stream = new Stream();
       stream.touchedAt = this.clock.now();
       this.streams.set(channel, stream);

@@ -22,7 +22,7 @@
  */
 import { connect, DeliverPolicy, DiscardPolicy, headers, JSONCodec, nanos, RetentionPolicy, StorageType, StringCodec, type JetStreamClient, type JetStreamManager, type KV, type NatsConnection, type Subscription } from 'nats';
 import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
-import { BadCursorError, randomId, type Broker, type PresencePage, type PresencePageOptions, type BrokerHandler, type HistoryOptions, type HistoryResult, type Publication, type PublishOptions } from './broker.ts';
+import { BadCursorError, NO_STREAM, randomId, type Broker, type PresencePage, type PresencePageOptions, type BrokerHandler, type HistoryOptions, type HistoryResult, type Publication, type PublishOptions } from './broker.ts';
 import { TurnBatcher } from './batcher.ts';
 import { Sequencer } from './sequencer.ts';
 
@@ -140,7 +140,7 @@ export class NatsBroker implements Broker {
     this.streamName = `${this.o.prefix.replace(/[^A-Za-z0-9_-]/g, '_')}_history`;
     this.batcher = new TurnBatcher<QueuedPublish>({ maxItems: this.o.publishBatch, maxBytes: BATCH_MAX_BYTES, send: (ch, items) => this.sendBatch(ch, items) });
     this.seq = new Sequencer({
-      history: (ch, o) => this.history(ch, o),
+      history: (ch, o) => this.history(ch, { ...o, create: true }),
       deliver: (ch, pub, epoch) => this.handler?.onPublication(ch, pub, epoch),
       reset: (ch) => this.handler?.onStreamReset(ch),
       onError: (ch, err) => this.log(`${this.name}: could not fill a gap on ${ch}: ${(err as Error).message}`),
@@ -390,7 +390,7 @@ export class NatsBroker implements Broker {
     this.subs.set(channel, sub);
     try {
       await nc.flush(); // the server has the SUB once the PONG is back
-      const top = await this.history(channel, { limit: 0 });
+      const top = await this.history(channel, { limit: 0, create: true });
       this.seq.seed(channel, top.position.epoch, top.position.offset);
     } catch (err) {
       if (this.subs.get(channel) === sub) {
@@ -412,6 +412,8 @@ export class NatsBroker implements Broker {
     this.checkOpen();
     let last = await this.readLast(channel);
     if (!last) {
+      // A plain read leaves nothing behind (any name a client sends would otherwise be stored).
+      if (!opts.create) return { publications: [], position: { ...NO_STREAM } };
       // Materialise the stream with a position marker, so its epoch is fixed from this read on.
       await this.createMarker(channel);
       last = await this.readLast(channel);

@@ -176,13 +176,15 @@ return out
 
 /**
  * KEYS: meta, stream.
- * ARGV: epoch candidate, streamTtlMs, mode ('top' | 'since' | 'newest' | 'reverse'), since epoch,
+ * ARGV: epoch candidate ('' = do not create a missing stream: answer epoch '' offset 0), streamTtlMs, mode ('top' | 'since' | 'newest' | 'reverse'), since epoch,
  *       since offset, limit.
  * Returns {epoch, top offset, entries} where entries are XRANGE replies, oldest first except for
  * 'reverse'. Expired entries are trimmed first, so what is returned is live.
  */
 export const HISTORY_SCRIPT = `${PRELUDE}
 local meta, stream = KEYS[1], KEYS[2]
+-- No candidate: a plain read, which must not create the stream (no keys for names only read).
+if ARGV[1] == '' and redis.call('EXISTS', meta) == 0 then return {'', 0, {}} end
 local epoch = ensure_meta(meta, stream, ARGV[1], tonumber(ARGV[2]))
 local top = tonumber(redis.call('HGET', meta, 'o') or '0')
 local mode, limit = ARGV[3], tonumber(ARGV[6])

@@ -124,7 +124,7 @@ export class RedisBroker implements Broker {
       ...options.redis,
     };
     this.seq = new Sequencer({
-      history: (ch, o) => this.history(ch, o),
+      history: (ch, o) => this.history(ch, { ...o, create: true }),
       deliver: (ch, pub, epoch) => this.handler?.onPublication(ch, pub, epoch),
       reset: (ch) => this.reset(ch),
       onError: (ch, err) => this.warn('fill', `${this.name}: could not read history of ${ch} to fill a gap: ${(err as Error).message}`),
@@ -279,7 +279,7 @@ export class RedisBroker implements Broker {
       else await this.sub.subscribe(pubsub);
       // Seed the sequencer with the top position, so a publication lost before the first one
       // that arrives is noticed as a gap (the sessions read their own start position after this).
-      const top = await this.history(channel, { limit: 0 });
+      const top = await this.history(channel, { limit: 0, create: true });
       this.seq.seed(channel, top.position.epoch, top.position.offset);
     } catch (err) {
       if (this.byPubsub.get(pubsub) === channel) {
@@ -304,7 +304,8 @@ export class RedisBroker implements Broker {
     const k = channelKeys(this.prefix, channel);
     const limit = Math.max(0, Math.floor(opts.limit));
     const mode = limit === 0 ? 'top' : opts.since ? 'since' : opts.reverse ? 'reverse' : 'newest';
-    const r = await this.scripts.sbHistory(k.meta, k.stream, randomId(), this.streamTtlMs, mode, opts.since?.epoch ?? '', opts.since?.offset ?? 0, limit);
+    // An empty epoch candidate tells the script not to create the stream (a plain read).
+    const r = await this.scripts.sbHistory(k.meta, k.stream, opts.create ? randomId() : '', this.streamTtlMs, mode, opts.since?.epoch ?? '', opts.since?.offset ?? 0, limit);
     const position = { epoch: String(r[0]), offset: Number(r[1]) };
     return { publications: r[2].map(toPublication), position };
   }

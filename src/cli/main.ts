@@ -8,6 +8,7 @@ import { SignJWT } from 'jose';
 import type { Broker } from '../broker/broker.ts';
 import { createBroker, describeBroker, resolveBrokerConfig } from '../broker/factory.ts';
 import { ConfigError, type NodeOptionsInput } from '../server/options.ts';
+import { recoveryWarnings } from '../server/authorize.ts';
 import { startNode, type SwitchboardNode } from '../server/node.ts';
 import { loadConfig, maskSecrets } from './config.ts';
 import { DEV_HOST, devBindingNotice, iceFor, planTurn, startTurn } from './turn.ts';
@@ -75,6 +76,7 @@ async function start(argv: string[]): Promise<void> {
     const turnPlan = planTurn(cfg.extra.turn, process.env, dev, cfg.options.host);
     if (turnPlan && cfg.options.ice.urls.length === 0) cfg.options.ice = iceFor(turnPlan, cfg.options.ice.ttl);
     console.log('switchboard: effective configuration ' + JSON.stringify(maskSecrets(cfg.options)));
+    for (const w of recoveryWarnings(cfg.options)) console.warn(`switchboard: warning: ${w}`);
     const brokerConfig = resolveBrokerConfig(cfg.extra.broker, process.env);
     console.log('switchboard: broker ' + describeBroker(brokerConfig));
     if (dev) console.log(devBindingNotice(cfg.options.host, turnPlan));

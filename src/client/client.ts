@@ -12,7 +12,7 @@
  */
 import { codecs, type Codec } from '../protocol/codec.ts';
 import { DisconnectCode, shouldReconnect } from '../protocol/codes.ts';
-import type { ClientInfo, ServerFrame, StreamPosition } from '../protocol/frames.ts';
+import { MAX_IDEMPOTENCY_KEY_BYTES, validIdempotencyKey, type ClientInfo, type ServerFrame, type StreamPosition } from '../protocol/frames.ts';
 import type { TimerHandle } from '../util/clock.ts';
 import { backoffDelay } from './backoff.ts';
 import { TypedEmitter } from './emitter.ts';
@@ -237,10 +237,12 @@ export class Client extends TypedEmitter<ClientEvents> {
    * Publishes to `channel` (no subscription needed). While not connected the publish is queued
    * (bounded: `maxOfflineQueue`; overflow rejects with OfflineQueueFullError) and sent in order
    * after reconnecting. Resolves with the publication's position once the server stored it.
-   * @param opts.key idempotency key; by default one is generated (`idempotencyKeys`)
+   * @param opts.key idempotency key, 1 to 128 UTF-8 bytes (a longer one is rejected here: the server
+   *   would end the connection); by default one is generated (`idempotencyKeys`)
    */
   publish(channel: string, data: unknown, opts: { key?: string } = {}): Promise<StreamPosition> {
     if (this._state === 'closed') return Promise.reject(new ClientClosedError('client closed'));
+    if (opts.key !== undefined && !validIdempotencyKey(opts.key)) return Promise.reject(new ClientError(`idempotency key must be 1 to ${MAX_IDEMPOTENCY_KEY_BYTES} bytes (UTF-8)`));
     return this.publisher.publish(channel, data, opts.key);
   }
 

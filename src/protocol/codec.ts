@@ -142,8 +142,14 @@ export const msgpackCodec: Codec = {
 
 export const codecs: Record<CodecName, Codec> = { json: jsonCodec, msgpack: msgpackCodec };
 
-/** WebSocket subprotocol names, most preferred first. */
-export const SUBPROTOCOLS: Record<string, CodecName> = {
-  'switchboard.json': 'json',
-  'switchboard.msgpack': 'msgpack',
-};
+/**
+ * WebSocket subprotocol names, most preferred first. No prototype: the names offered come from the
+ * client, and `'toString' in SUBPROTOCOLS` or `SUBPROTOCOLS['__proto__']` must not find
+ * Object.prototype members (issue 11 E4).
+ */
+export const SUBPROTOCOLS: Readonly<Record<string, CodecName>> = Object.freeze(
+  Object.assign(Object.create(null) as Record<string, CodecName>, {
+    'switchboard.json': 'json',
+    'switchboard.msgpack': 'msgpack',
+  } satisfies Record<string, CodecName>),
+);

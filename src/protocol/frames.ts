@@ -181,6 +181,33 @@ export interface FrameLimits {
 
 export const defaultFrameLimits: FrameLimits = { maxStringLength: 8192 };
 
+/**
+ * Longest idempotency key, in UTF-8 bytes. A key is stored beside the channel for
+ * `idempotencyTtl` (minutes), so its size is bounded well below the other strings' (issue 11 C3);
+ * 128 fits a UUID or a client prefix plus a sequence number with room to spare.
+ */
+export const MAX_IDEMPOTENCY_KEY_BYTES = 128;
+
+/** UTF-8 length of a string, without encoding it (lone surrogates count 3, as TextEncoder's U+FFFD). */
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/** Whether `key` is a valid idempotency key: 1 to MAX_IDEMPOTENCY_KEY_BYTES UTF-8 bytes. */
+export function validIdempotencyKey(key: string): boolean {
+  return key.length > 0 && key.length <= MAX_IDEMPOTENCY_KEY_BYTES && utf8Length(key) <= MAX_IDEMPOTENCY_KEY_BYTES;
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -252,7 +279,10 @@ export function validateCommand(v: unknown, limits: FrameLimits = defaultFrameLi
       if (!('data' in v) || v.data === undefined) throw new ProtocolError('field "data" is required');
       const c: PublishCommand = { t, id: id(v), ch: str(v, 'ch', limits, true), data: v.data };
       const key = str(v, 'key', limits, false);
-      if (key !== undefined) c.key = key;
+      if (key !== undefined) {
+        if (!validIdempotencyKey(key)) throw new ProtocolError(`field "key" must be 1 to ${MAX_IDEMPOTENCY_KEY_BYTES} bytes (UTF-8)`);
+        c.key = key;
+      }
       return c;
     }
     case 'presence': {

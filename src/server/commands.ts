@@ -4,7 +4,8 @@ import { disconnect } from '../protocol/codes.ts';
 import { ReplyError } from '../protocol/errors.ts';
 import type { Command, ConnectCommand, HistoryCommand, PresenceCommand, PublicationData, PublishCommand, RefreshCommand, SignalCommand } from '../protocol/frames.ts';
 import { BadCursorError, type PresencePageOptions, type Publication } from '../broker/broker.ts';
-import { allowed, resolveChannel } from './channels.ts';
+import { clientIdentity, mustAuthorize } from './authorize.ts';
+import { chargePublish } from './publish-budget.ts';
 import type { NodeOptions } from './options.ts';
 import { SessionState, type Session } from './session.ts';
 import { replyWithinBudget } from './reply-budget.ts';
@@ -107,8 +108,8 @@ async function refresh(s: Session, cmd: RefreshCommand): Promise<void> {
 
 async function publish(s: Session, cmd: PublishCommand): Promise<void> {
   const { ctx } = s;
-  const { options: ns } = resolveChannel(cmd.ch, ctx.options);
-  if (!allowed(ns.publish, s.user)) throw new ReplyError('permissionDenied');
+  const { options: ns } = mustAuthorize('publish', cmd.ch, clientIdentity(s.user), ctx.options);
+  chargePublish(s, cmd.ch, cmd.key);
   const opts: Parameters<typeof ctx.broker.publish>[2] = {
     historySize: ns.historySize,
     historyTtlMs: ns.historyTtl * 1000,
@@ -126,14 +127,8 @@ async function publish(s: Session, cmd: PublishCommand): Promise<void> {
   s.reply(cmd.id, { epoch: pos.epoch, offset: pos.offset });
 }
 
-function presenceReadable(s: Session, ch: string): void {
-  const { options: ns } = resolveChannel(ch, s.ctx.options);
-  if (!ns.presence) throw new ReplyError('notAvailable', 'presence is off for this namespace');
-  if (!allowed(ns.presenceRead, s.user)) throw new ReplyError('permissionDenied');
-}
-
 async function presence(s: Session, cmd: PresenceCommand): Promise<void> {
-  presenceReadable(s, cmd.ch);
+  mustAuthorize('presence', cmd.ch, clientIdentity(s.user), s.ctx.options);
   const max = s.ctx.options.presencePageSize;
   const limit = Math.min(cmd.limit ?? max, max);
   const opts: PresencePageOptions = cmd.cursor === undefined ? { limit } : { limit, cursor: cmd.cursor };
@@ -151,15 +146,13 @@ async function presence(s: Session, cmd: PresenceCommand): Promise<void> {
 }
 
 async function presenceStats(s: Session, id: number, ch: string): Promise<void> {
-  presenceReadable(s, ch);
+  mustAuthorize('presence_stats', ch, clientIdentity(s.user), s.ctx.options);
   const st = await s.ctx.broker.presenceStats(ch);
   s.reply(id, { clients: st.clients, users: st.users });
 }
 
 async function history(s: Session, cmd: HistoryCommand): Promise<void> {
-  const { options: ns } = resolveChannel(cmd.ch, s.ctx.options);
-  if (ns.historySize === 0) throw new ReplyError('notAvailable', 'history is off for this namespace');
-  if (!allowed(ns.historyRead, s.user)) throw new ReplyError('permissionDenied');
+  mustAuthorize('history', cmd.ch, clientIdentity(s.user), s.ctx.options);
   const opts: Parameters<typeof s.ctx.broker.history>[1] = { limit: Math.min(cmd.limit ?? 100, 1000) };
   if (cmd.since) opts.since = cmd.since;
   if (cmd.reverse) opts.reverse = true;
@@ -171,10 +164,8 @@ async function history(s: Session, cmd: HistoryCommand): Promise<void> {
 }
 
 async function signal(s: Session, cmd: SignalCommand): Promise<void> {
-  const { options: ns } = resolveChannel(cmd.ch, s.ctx.options);
-  if (!ns.signaling) throw new ReplyError('notAvailable', 'this namespace is not a signaling namespace');
   const sub = s.subs?.get(cmd.ch);
-  if (!sub || sub.held !== null) throw new ReplyError('permissionDenied', 'only members (subscribers) of a room may signal in it');
+  mustAuthorize('signal', cmd.ch, clientIdentity(s.user), s.ctx.options, { member: sub !== undefined && sub.held === null });
   if (cmd.to === s.id) throw new ReplyError('badRequest', 'signal: cannot signal yourself');
   const data = validateSignal(cmd.data);
   await s.ctx.signals.send(cmd.ch, cmd.to, s.info, data);

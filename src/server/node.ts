@@ -25,7 +25,7 @@ import { BUSIEST_REPORTED, Cluster, USER_PREFIX, type ClusterEntry, type NodeInf
 import { PROCESS_SECRET } from './cluster-trust.ts';
 import { forwardedByPeer, forwardIfForeign, ownerTag } from './forward.ts';
 import { SignalRouter } from './signaling.ts';
-import { resolveChannel } from './channels.ts';
+import { mustAuthorize, SERVER_API } from './authorize.ts';
 import type { SessionContext } from './context.ts';
 import { wsJson, wsMsgpack } from './format.ts';
 import { serveHealth } from './health.ts';
@@ -434,9 +434,12 @@ export class SwitchboardNode implements SessionContext {
 
   // ---- server-side operations (HTTP API, embedding apps) ---------------------------------------
 
-  /** Publishes from the server side (no permission check; namespace history settings apply). */
+  /**
+   * Publishes from the server side, as the server API identity (always permitted, but the channel
+   * name and namespace are checked); namespace history settings apply.
+   */
   async publish(channel: string, data: unknown, opts: { idempotencyKey?: string; info?: ClientInfo } = {}): Promise<StreamPosition> {
-    const { options: ns } = resolveChannel(channel, this.options);
+    const { options: ns } = mustAuthorize('publish', channel, SERVER_API, this.options);
     const p: Parameters<Broker['publish']>[2] = {
       historySize: ns.historySize,
       historyTtlMs: ns.historyTtl * 1000,

@@ -127,6 +127,10 @@ export interface NodeOptions {
   presenceTtl: number;
   /** Seconds an idempotency key is remembered. @default 300 */
   idempotencyTtl: number;
+  /** Idempotency keys one connection may use within any idempotencyTtl window (each is stored that long); past it publishes with a key get 106. @default 1000 */
+  maxIdempotencyKeys: number;
+  /** Distinct channels one connection may publish to within any idempotencyTtl window (each creates broker stream state); past it 106. @default 100 */
+  maxPublishChannels: number;
   /** Maximum publications per recovery page (reply and each following batch). @default 1000 */
   recoveryPageSize: number;
   /** Maximum members per presence reply (client protocol and HTTP API); longer lists are paged. @default 1000 */
@@ -228,6 +232,8 @@ export function defaultNodeOptions(): NodeOptions {
     maxChannelLength: 255,
     presenceTtl: 60,
     idempotencyTtl: 300,
+    maxIdempotencyKeys: 1000,
+    maxPublishChannels: 100,
     recoveryPageSize: 1000,
     presencePageSize: 1000,
     userRegistry: true,
@@ -260,7 +266,7 @@ const ACCESS: readonly string[] = ['anonymous', 'authenticated', 'none'];
 
 function checkKeys(obj: object, allowed: object, where: string): void {
   for (const k of Object.keys(obj)) {
-    if (!(k in allowed)) throw new ConfigError(`unknown option "${where}${k}"`);
+    if (!Object.hasOwn(allowed, k)) throw new ConfigError(`unknown option "${where}${k}"`);
   }
 }
 
@@ -336,7 +342,8 @@ export function resolveOptions(input: NodeOptionsInput = {}): NodeOptions {
     if (input.allowedOrigins === undefined) out.allowedOrigins = ['*'];
   }
   out.defaultNamespace = resolveNamespace(input.defaultNamespace, insecure ? insecureNamespaceOptions : defaultNamespaceOptions, 'defaultNamespace');
-  out.namespaces = {};
+  // No prototype: a namespace named `__proto__` or `constructor` is an ordinary entry (issue 11 E4).
+  out.namespaces = Object.create(null) as Record<string, NamespaceOptions>;
   for (const [name, ns] of Object.entries(input.namespaces ?? {})) {
     if (!NAMESPACE_NAME.test(name)) throw new ConfigError(`namespace name "${name}" must match ${NAMESPACE_NAME}`);
     out.namespaces[name] = resolveNamespace(ns, defaultNamespaceOptions, `namespaces.${name}`);

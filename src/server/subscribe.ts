@@ -13,7 +13,7 @@
  */
 import { ReplyError } from '../protocol/errors.ts';
 import type { PubPush, SubscribeCommand } from '../protocol/frames.ts';
-import { allowed, resolveChannel, userAllowed } from './channels.ts';
+import { authorize, clientIdentity, mustAuthorize } from './authorize.ts';
 import { toData } from './commands.ts';
 import { waitForRoom } from './reply-budget.ts';
 import { SessionState, type Session, type SubState } from './session.ts';
@@ -21,8 +21,13 @@ import { SessionState, type Session, type SubState } from './session.ts';
 export async function subscribe(s: Session, cmd: SubscribeCommand): Promise<void> {
   const { ctx } = s;
   const ch = cmd.ch;
-  const { options: ns } = resolveChannel(ch, ctx.options);
-  if (!allowed(ns.subscribe, s.user) || !userAllowed(ch, s.user)) throw new ReplyError('permissionDenied');
+  const who = clientIdentity(s.user);
+  const { options: ns } = mustAuthorize('subscribe', ch, who, ctx.options);
+  // Recovery replays history, so it needs history read as well. Without it the subscription (which
+  // is permitted) is made and the reply says `recovered: false`: nothing is replayed, nothing is
+  // lost silently, and a reconnecting client keeps its subscription.
+  const wanted = cmd.recover && ns.recover ? cmd.recover : undefined;
+  const recover = wanted && !(authorize('recover', ch, who, ctx.options) instanceof ReplyError) ? wanted : undefined;
   s.subs ??= new Map();
   if (s.subs.has(ch)) throw new ReplyError('alreadySubscribed');
   if (s.subs.size >= ctx.options.maxSubscriptions) throw new ReplyError('limitExceeded', `at most ${ctx.options.maxSubscriptions} subscriptions`);
@@ -42,27 +47,28 @@ export async function subscribe(s: Session, cmd: SubscribeCommand): Promise<void
     await ctx.hub.add(ch, s);
     if (gone()) return;
     const pageSize = ctx.options.recoveryPageSize;
-    const recover = cmd.recover && ns.recover ? cmd.recover : undefined;
     // The first recovery page rides in the reply: charged against the outbound budget before it
     // is read (server/reply-budget.ts), so many recovering subs in one message stay bounded.
     if (recover && !(await waitForRoom(s, ctx.options.maxQueueBytes >> 2))) return;
     if (gone()) return;
-    const first = await ctx.broker.history(ch, recover ? { since: recover, limit: pageSize } : { limit: 0 });
+    // create: the position handed to a subscriber must stay valid for its recovery.
+    const first = await ctx.broker.history(ch, recover ? { since: recover, limit: pageSize, create: true } : { limit: 0, create: true });
     if (gone()) return;
     const top = first.position;
     sub.epoch = top.epoch;
     const reply: Record<string, unknown> = { epoch: top.epoch, offset: top.offset, recoverable: ns.recover };
     let recovered = false;
-    if (recover) {
+    if (wanted) {
       const pubs = first.publications;
       recovered =
+        recover !== undefined &&
         recover.epoch === top.epoch &&
         recover.offset <= top.offset &&
         (recover.offset === top.offset || pubs[0]?.offset === recover.offset + 1);
       reply.recovered = recovered;
       if (recovered) {
         reply.pubs = pubs.map(toData);
-        sub.lastOffset = pubs.length > 0 ? pubs[pubs.length - 1]!.offset : recover.offset;
+        sub.lastOffset = pubs.length > 0 ? pubs[pubs.length - 1]!.offset : wanted.offset;
         ctx.stats.recoveries++;
       } else {
         ctx.stats.recoveryGaps++;
@@ -81,7 +87,7 @@ export async function subscribe(s: Session, cmd: SubscribeCommand): Promise<void
         }
         if (!(await waitForRoom(s, ctx.options.maxQueueBytes >> 2))) return;
         if (gone()) return;
-        const page = await ctx.broker.history(ch, { since: { epoch: sub.epoch, offset: sub.lastOffset }, limit: pageSize });
+        const page = await ctx.broker.history(ch, { since: { epoch: sub.epoch, offset: sub.lastOffset }, limit: pageSize, create: true });
         if (gone()) return;
         const pubs = page.publications;
         if (page.position.epoch !== sub.epoch || (pubs.length > 0 && pubs[0]!.offset !== sub.lastOffset + 1) || (pubs.length === 0 && page.position.offset > sub.lastOffset)) {

@@ -4,7 +4,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Broker, BrokerHandler, Publication } from '../../src/broker/broker.ts';
+import { NO_STREAM, type Broker, type BrokerHandler, type Publication } from '../../src/broker/broker.ts';
 import type { ClientInfo } from '../../src/protocol/frames.ts';
 
 export interface BrokerFixture {
@@ -76,14 +76,29 @@ export function brokerContract(name: string, factory: () => Promise<BrokerFixtur
       assert.deepEqual(h.position, b);
     });
 
-    test('an untouched channel has offset 0 and an epoch that stays the same', async () => {
+    test('an untouched channel read with create has offset 0 and an epoch that stays the same', async () => {
       const ch = uniq('empty');
-      const h1 = await fx.broker.history(ch, { limit: 10 });
+      const h1 = await fx.broker.history(ch, { limit: 10, create: true });
       assert.equal(h1.position.offset, 0);
+      assert.notEqual(h1.position.epoch, '');
       assert.deepEqual(h1.publications, []);
+      assert.deepEqual((await fx.broker.history(ch, { limit: 0 })).position, h1.position, 'a plain read sees the created stream');
       const p = await fx.broker.publish(ch, 1, hist);
       assert.equal(p.epoch, h1.position.epoch);
       assert.equal(p.offset, 1);
+    });
+
+    test('a plain read of an untouched channel answers offset 0, epoch "" and stores nothing (issue 11 C3)', async () => {
+      const ch = uniq('readonly');
+      for (const opts of [{ limit: 0 }, { limit: 10 }, { limit: 10, reverse: true }, { limit: 10, since: { epoch: 'e', offset: 0 } }]) {
+        const h = await fx.broker.history(ch, opts);
+        assert.deepEqual(h.position, NO_STREAM, JSON.stringify(opts));
+        assert.deepEqual(h.publications, []);
+      }
+      const p = await fx.broker.publish(ch, 1, hist);
+      assert.notEqual(p.epoch, '', 'the first publish creates a real epoch');
+      assert.equal(p.offset, 1);
+      assert.deepEqual((await fx.broker.history(ch, { limit: 0 })).position, p);
     });
 
     test('subscribed node receives publications in order with offsets and epoch; unsubscribed does not', async () => {

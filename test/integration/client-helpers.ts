@@ -13,7 +13,7 @@ export function startFeedNode(extra: Parameters<typeof startNode>[0] = {}): Prom
     insecure: true,
     namespaces: {
       feed: { subscribe: 'anonymous', publish: 'anonymous', historyRead: 'anonymous', presenceRead: 'anonymous', presence: true, historySize: 20000, recover: true },
-      short: { subscribe: 'anonymous', publish: 'anonymous', historySize: 10, recover: true },
+      short: { subscribe: 'anonymous', publish: 'anonymous', historyRead: 'anonymous', historySize: 10, recover: true },
     },
     pingInterval: 25,
     pongTimeout: 10,

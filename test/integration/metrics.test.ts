@@ -48,7 +48,7 @@ describe('metrics', () => {
       name: 'metrics-node',
       maxConnections: 1234,
       broker: new InstrumentedBroker(new MemoryBroker()),
-      namespaces: { chat: { subscribe: 'anonymous', publish: 'anonymous', historySize: 100, recover: true } },
+      namespaces: { chat: { subscribe: 'anonymous', publish: 'anonymous', historyRead: 'anonymous', historySize: 100, recover: true } },
     });
   });
   after(() => node.close());

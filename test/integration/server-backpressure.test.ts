@@ -13,7 +13,7 @@ describe('backpressure', () => {
       insecure: true,
       maxQueueBytes: 256 * 1024,
       namespaces: {
-        strict: { subscribe: 'anonymous', historySize: 100, recover: true },
+        strict: { subscribe: 'anonymous', historyRead: 'anonymous', historySize: 100, recover: true },
         lossy: { subscribe: 'anonymous', lossy: true },
       },
     });

@@ -9,7 +9,7 @@ import { startNode } from '../../src/server/index.ts';
 import { SignJWT } from 'jose';
 import { RawClient } from '../helpers/raw-client.ts';
 
-const ns = { namespaces: { c: { subscribe: 'anonymous' as const, publish: 'anonymous' as const, historySize: 100, recover: true } } };
+const ns = { namespaces: { c: { subscribe: 'anonymous' as const, publish: 'anonymous' as const, historyRead: 'anonymous' as const, historySize: 100, recover: true } } };
 
 test('two nodes on one broker: cross-node publications and a shared node registry', async () => {
   const broker = new MemoryBroker();

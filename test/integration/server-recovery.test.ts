@@ -13,8 +13,8 @@ describe('recovery', () => {
       insecure: true,
       recoveryPageSize: 100,
       namespaces: {
-        r: { subscribe: 'anonymous', publish: 'anonymous', historySize: 5000, recover: true },
-        short: { subscribe: 'anonymous', historySize: 10, recover: true },
+        r: { subscribe: 'anonymous', publish: 'anonymous', historyRead: 'anonymous', historySize: 5000, recover: true },
+        short: { subscribe: 'anonymous', historyRead: 'anonymous', historySize: 10, recover: true },
         nohist: { subscribe: 'anonymous' },
       },
     });
