@@ -42,7 +42,9 @@ export interface ClientOptions {
   /**
    * Give every publish an idempotency key (unless the app passes one), so a publish whose ack was
    * lost with the connection is resent safely. Without keys such a publish rejects with
-   * ConnectionLostError (outcome unknown). @default true
+   * ConnectionLostError (outcome unknown). The server stores each key for its idempotency TTL and
+   * allows a connection `maxIdempotencyKeys` of them per TTL (default 10,000 per 300 s, about 33
+   * keyed publishes/s sustained); a faster publisher turns this off. @default true
    */
   idempotencyKeys: boolean;
   /** Times a publish refused with a temporary error (111, 114, 100) is retried. @default 5 */

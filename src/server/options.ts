@@ -127,7 +127,7 @@ export interface NodeOptions {
   presenceTtl: number;
   /** Seconds an idempotency key is remembered. @default 300 */
   idempotencyTtl: number;
-  /** Idempotency keys one connection may use within any idempotencyTtl window (each is stored that long); past it publishes with a key get 106. @default 1000 */
+  /** Idempotency keys one connection may use within any idempotencyTtl window (each is stored that long); past it publishes with a key get 106. @default 10000 (about 33 keyed publishes per second sustained at the default 300 s TTL) */
   maxIdempotencyKeys: number;
   /** Distinct channels one connection may publish to within any idempotencyTtl window (each creates broker stream state); past it 106. @default 100 */
   maxPublishChannels: number;
@@ -232,7 +232,7 @@ export function defaultNodeOptions(): NodeOptions {
     maxChannelLength: 255,
     presenceTtl: 60,
     idempotencyTtl: 300,
-    maxIdempotencyKeys: 1000,
+    maxIdempotencyKeys: 10_000,
     maxPublishChannels: 100,
     recoveryPageSize: 1000,
     presencePageSize: 1000,

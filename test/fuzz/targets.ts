@@ -202,6 +202,8 @@ const fakeNode = {
     },
   },
   broker: {
+    name: 'memory',
+    connected: true,
     async presence() {
       return {};
     },
@@ -249,6 +251,7 @@ export const apiBody: FuzzTarget = {
     } as unknown as IncomingMessage;
     const res = {
       headersSent: false,
+      setHeader() {},
       writeHead(s: number) {
         status = s;
         return this;
