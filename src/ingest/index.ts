@@ -8,7 +8,7 @@ import type { SwitchboardNode } from '../server/node.ts';
 import type { Consumer } from './consumer.ts';
 import { resolveConsumers, type ConsumerOptions } from './options.ts';
 import { OutboxConsumer } from './outbox.ts';
-import { ConfigError } from '../server/options.ts';
+import { RabbitMqConsumer } from './rabbitmq.ts';
 
 export { resolveConsumers, type ConsumerOptions, type OutboxOptions, type RabbitMqOptions } from './options.ts';
 export { outboxSchemaSql, OUTBOX_PARTITIONS } from './outbox-sql.ts';
@@ -34,8 +34,7 @@ export class ConsumerSet {
 }
 
 function create(node: SwitchboardNode, o: ConsumerOptions): Consumer {
-  if (o.type === 'outbox') return new OutboxConsumer(node, o);
-  throw new ConfigError(`consumer ${o.name}: type rabbitmq is not implemented yet`);
+  return o.type === 'outbox' ? new OutboxConsumer(node, o) : new RabbitMqConsumer(node, o);
 }
 
 /**
