@@ -174,8 +174,8 @@ export class RabbitMqConsumer implements Consumer {
     try {
       item = this.inspect(msg);
     } catch (err) {
-      if (!(err instanceof PoisonError)) throw err;
-      void this.deadLetter(ch, msg, err);
+      // Nothing about one message may stop the stream: an unexpected failure dead-letters it too.
+      void this.deadLetter(ch, msg, err instanceof PoisonError ? err : new PoisonError('rejected', (err as Error).message));
       return;
     }
     const next = (this.chains.get(item.channel) ?? Promise.resolve()).then(() => this.handle(ch, msg, item));

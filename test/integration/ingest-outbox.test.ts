@@ -10,7 +10,7 @@ import pg from 'pg';
 import { MemoryBroker } from '../../src/broker/memory.ts';
 import { RedisBroker } from '../../src/broker/redis.ts';
 import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
-import { deletePrefix, SHARED_REDIS_URL } from '../helpers/cluster-redis.ts';
+import { deletePrefix, SHARED_REDIS_URL, startRedis } from '../helpers/cluster-redis.ts';
 import { startNodeProcess, startNodes, type NodeProcess } from '../helpers/cluster-nodes.ts';
 import { metricSum, PG_URL, readAll, requireUrl, scrape, uniqueName, waitUntil as waitFor } from '../helpers/ingest.ts';
 
@@ -90,6 +90,49 @@ test('poison rows go to the dead table with their reason; good rows arrive in or
     assert.equal(metricSum(m, 'switchboard_consumer_published_total', { consumer: 'ob', kind: 'outbox' }), 5);
   } finally {
     await node.close();
+  }
+});
+
+test('a database that is down delays the consumer, never the node; rows wait while the broker is down', { skip }, async () => {
+  // Nothing listens on port 1: the node starts, the consumer reports down and keeps retrying.
+  const down = await startNode({ port: 0, host: '127.0.0.1', insecure: true, consumers: [{ type: 'outbox', name: 'dead', url: 'postgres://postgres@127.0.0.1:1/test' }] });
+  try {
+    await waitFor(async () => metricSum(await scrape(down.httpUrl), 'switchboard_consumer_errors_total', { consumer: 'dead', error: 'source' }) >= 1, 10_000, 'source error counted');
+    assert.equal(metricSum(await scrape(down.httpUrl), 'switchboard_consumer_up', { consumer: 'dead' }), 0);
+    assert.equal((await fetch(`${down.httpUrl}/healthz`)).status, 200);
+  } finally {
+    const t0 = Date.now();
+    await down.close();
+    assert.ok(Date.now() - t0 < 2000, 'close() does not wait out the retry backoff');
+  }
+
+  // Switchboard's broker down (114): the batch rolls back, the rows stay, then arrive in order.
+  const redis = await startRedis();
+  const t = table();
+  const node = await startNode({
+    port: 0,
+    host: '127.0.0.1',
+    insecure: true,
+    broker: new RedisBroker({ url: redis.url }),
+    namespaces: { feed: { historySize: 1000, historyTtl: 600 } },
+    consumers: [{ type: 'outbox', name: 'ob', url: PG_URL, table: t, batchSize: 20 }],
+  });
+  try {
+    await waitFor(async () => metricSum(await scrape(node.httpUrl), 'switchboard_consumer_up', { consumer: 'ob' }) === 1, 10_000, 'consumer up');
+    await redis.kill();
+    await waitFor(() => !node.broker.connected, 10_000, 'broker disconnected');
+    await db.query(`INSERT INTO ${t} (channel, data) SELECT 'feed:down', jsonb_build_object('seq', g) FROM generate_series(0, 99) g`);
+    await waitFor(async () => metricSum(await scrape(node.httpUrl), 'switchboard_consumer_errors_total', { consumer: 'ob', error: 'broker' }) >= 1, 10_000, 'broker error counted');
+    assert.equal(await count(t), 100, 'every row still in the outbox');
+    await redis.restart();
+    await waitFor(async () => (await count(t)) === 0, 20_000, 'outbox drained after the broker returned');
+    const seqs = (await node.broker.history('feed:down', { limit: 1000 })).publications.map((p) => (p.data as { seq: number }).seq);
+    assert.deepEqual(seqs, Array.from({ length: 100 }, (_, i) => i), 'once each, in order');
+    assert.equal((await db.query(`SELECT count(*)::int AS n FROM ${t}_dead`)).rows[0].n, 0, 'nothing dead-lettered for a broker failure');
+  } finally {
+    await node.close();
+    await node.broker.close();
+    await redis.stop();
   }
 });
 

@@ -115,6 +115,27 @@ test('channels by header and by route; poison messages go to the dead-letter que
   }
 });
 
+test('a RabbitMQ that is down delays the consumer, never the node', { skip }, async () => {
+  const node = await startNode({ port: 0, host: '127.0.0.1', insecure: true, consumers: [{ type: 'rabbitmq', name: 'dead', url: 'amqp://guest:guest@127.0.0.1:1', queue: 'q' }] });
+  try {
+    await waitFor(async () => metricSum(await scrape(node.httpUrl), 'switchboard_consumer_errors_total', { consumer: 'dead', error: 'source' }) >= 1, 10_000, 'source error counted');
+    assert.equal(metricSum(await scrape(node.httpUrl), 'switchboard_consumer_up', { consumer: 'dead' }), 0);
+    assert.equal((await fetch(`${node.httpUrl}/healthz`)).status, 200);
+  } finally {
+    const t0 = Date.now();
+    await node.close();
+    assert.ok(Date.now() - t0 < 2000, 'close() does not wait out the retry backoff');
+  }
+  // A queue that does not exist (and declare is off): down, retried, no crash.
+  const missing = await startNode({ port: 0, host: '127.0.0.1', insecure: true, consumers: [{ type: 'rabbitmq', name: 'nq', url: AMQP_URL, queue: uniqueName('sbt.missing') }] });
+  try {
+    await waitFor(async () => metricSum(await scrape(missing.httpUrl), 'switchboard_consumer_errors_total', { consumer: 'nq', error: 'source' }) >= 2, 10_000, 'retried');
+    assert.equal(metricSum(await scrape(missing.httpUrl), 'switchboard_consumer_up', { consumer: 'nq' }), 0);
+  } finally {
+    await missing.close();
+  }
+});
+
 test('10,000 messages arrive exactly once and in order per channel across a SIGKILL of the consuming node', { skip: skipRedis }, async (ctx) => {
   const ch = await channel();
   const q = await queue(ch);
