@@ -30,7 +30,7 @@ export interface OutboxOptions extends CommonOptions {
   migrate: boolean;
   /** Seconds between polls when no NOTIFY arrives (the fallback for lost notifications). @default 1 */
   pollInterval: number;
-  /** Claim loops on this node (each holds one database connection while it works). @default 2 */
+  /** Claim loops on this node (each holds one database connection while it works; each works on one partition at a time). @default 4 */
   concurrency: number;
 }
 
@@ -67,7 +67,7 @@ export interface RabbitMqOptions extends CommonOptions {
 export type ConsumerOptions = OutboxOptions | RabbitMqOptions;
 
 const COMMON = { name: '', url: '', batchSize: 100, maxBytes: 65536, namespaces: [] as string[] };
-const OUTBOX: Omit<OutboxOptions, 'name' | 'url' | 'type'> = { ...COMMON, table: 'switchboard_outbox', migrate: true, pollInterval: 1, concurrency: 2 };
+const OUTBOX: Omit<OutboxOptions, 'name' | 'url' | 'type'> = { ...COMMON, table: 'switchboard_outbox', migrate: true, pollInterval: 1, concurrency: 4 };
 const RABBIT: Omit<RabbitMqOptions, 'name' | 'url' | 'type' | 'queue'> = {
   ...COMMON,
   declare: false,

@@ -17,7 +17,7 @@ const AMQP = 'amqp://guest:guest@h';
 
 test('resolveConsumers fills defaults and names', () => {
   const [o, r] = resolveConsumers([{ type: 'outbox', url: PG }, { type: 'rabbitmq', url: AMQP, queue: 'q' }]);
-  assert.deepEqual(o, { type: 'outbox', name: 'outbox-0', url: PG, batchSize: 100, maxBytes: 65536, namespaces: [], table: 'switchboard_outbox', migrate: true, pollInterval: 1, concurrency: 2 });
+  assert.deepEqual(o, { type: 'outbox', name: 'outbox-0', url: PG, batchSize: 100, maxBytes: 65536, namespaces: [], table: 'switchboard_outbox', migrate: true, pollInterval: 1, concurrency: 4 });
   assert.equal(r!.name, 'rabbitmq-1');
   assert.equal(r!.type === 'rabbitmq' && r!.channelHeader, 'x-switchboard-channel');
 });
