@@ -57,7 +57,8 @@ export class RabbitMqConsumer implements Consumer {
   private readonly routes: Route[];
   private closed = false;
   private running: Promise<void> | null = null;
-  private readonly waker = new Waker();
+  /** Every pending sleep, so close() ends them all. */
+  private readonly sleepers = new Set<Waker>();
   /** The current session's channel; deliveries of an older one are never acked on this one. */
   private ch: ConfirmChannel | null = null;
   private consumerTag = '';
@@ -81,15 +82,20 @@ export class RabbitMqConsumer implements Consumer {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return this.running ?? undefined;
     this.closed = true;
-    this.waker.wake();
-    const ch = this.ch;
-    if (ch && this.consumerTag) await ch.cancel(this.consumerTag).catch(() => {});
-    // Let started publishes finish and be acked; what is left is requeued when the channel closes.
-    await Promise.allSettled([...this.chains.values()]);
-    this.endSession?.();
+    for (const w of this.sleepers) w.wake();
     await this.running;
+  }
+
+  /** A sleep that close() ends early. */
+  private async sleep(ms: number): Promise<void> {
+    const w = new Waker();
+    this.sleepers.add(w);
+    try {
+      await w.sleep(ms);
+    } finally {
+      this.sleepers.delete(w);
+    }
   }
 
   private log(message: string): void {
@@ -121,7 +127,7 @@ export class RabbitMqConsumer implements Consumer {
         this.consumerTag = '';
         await conn?.close().catch(() => {});
       }
-      if (!this.closed) await this.waker.sleep(backoff.next());
+      if (!this.closed) await this.sleep(backoff.next());
     }
   }
 
@@ -150,9 +156,21 @@ export class RabbitMqConsumer implements Consumer {
       } catch {
         break; // the channel is gone; the session ends
       }
-      await Promise.race([ended, this.waker.sleep(DEPTH_INTERVAL)]);
+      await Promise.race([ended, this.sleep(DEPTH_INTERVAL)]);
     }
-    if (!this.closed) this.log('connection closed; reconnecting');
+    if (!this.closed) {
+      this.log('connection closed; reconnecting');
+      return;
+    }
+    // Closing: stop deliveries, let started publishes finish and be acked; whatever is still
+    // unacked goes back to the queue when the connection closes.
+    if (this.consumerTag) await ch.cancel(this.consumerTag).catch(() => {});
+    this.consumerTag = '';
+    while (this.chains.size > 0) await Promise.allSettled([...this.chains.values()]);
+    // Close the channel before the connection: channel.close-ok comes after RabbitMQ has processed
+    // the acks sent before it, while a connection close can overtake them (the acked messages
+    // would be requeued and replayed).
+    await ch.close().catch(() => {});
   }
 
   private async consume(ch: ConfirmChannel): Promise<void> {
@@ -252,9 +270,9 @@ export class RabbitMqConsumer implements Consumer {
 
   private async resume(ch: ConfirmChannel): Promise<void> {
     const backoff = new Backoff();
-    await this.waker.sleep(backoff.next());
+    await this.sleep(backoff.next());
     await Promise.allSettled([...this.chains.values()]);
-    while (!this.closed && ch === this.ch && !this.node.broker.connected) await this.waker.sleep(backoff.next());
+    while (!this.closed && ch === this.ch && !this.node.broker.connected) await this.sleep(backoff.next());
     if (this.closed || ch !== this.ch) return;
     this.paused = false;
     this.stats.pausedOldest = 0;

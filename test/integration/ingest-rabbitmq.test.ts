@@ -136,6 +136,27 @@ test('a RabbitMQ that is down delays the consumer, never the node', { skip }, as
   }
 });
 
+test('a graceful stop acks every message it published: none is left to replay', { skip }, async () => {
+  const ch = await channel();
+  const q = await queue(ch);
+  for (let i = 0; i < 3000; i++) send(ch, q, JSON.stringify({ seq: i }), { messageId: `g-${i}`, headers: { 'x-switchboard-channel': 'feed:g' } });
+  await ch.waitForConfirms();
+  const broker = new MemoryBroker();
+  const node = await startNode({ port: 0, host: '127.0.0.1', insecure: true, broker, namespaces: { feed: { historySize: 5000 } }, consumers: [{ type: 'rabbitmq', name: 'rq', url: AMQP_URL, queue: q }] });
+  await waitFor(async () => (await depth(ch, q)) <= 2000, 20_000, 'some consumed');
+  await node.close();
+  try {
+    const stored = (await broker.history('feed:g', { limit: 5000 })).publications.map((p) => (p.data as { seq: number }).seq);
+    // RabbitMQ counts the requeued unacked messages as ready once the connection is gone.
+    await waitFor(async () => (await depth(ch, q)) + stored.length >= 3000, 10_000, 'unacked requeued');
+    assert.equal((await depth(ch, q)) + stored.length, 3000, 'every published message was acked before the stop');
+    assert.deepEqual(stored, Array.from({ length: stored.length }, (_, i) => i), 'a prefix, in order');
+  } finally {
+    await broker.close();
+    await ch.close();
+  }
+});
+
 test('10,000 messages arrive exactly once and in order per channel across a SIGKILL of the consuming node', { skip: skipRedis }, async (ctx) => {
   const ch = await channel();
   const q = await queue(ch);
