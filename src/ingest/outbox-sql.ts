@@ -66,7 +66,7 @@ export const MAX_KEY_READ = 1024;
 export interface OutboxStatements {
   /** Serializes concurrent migrations (two nodes starting together). Param: none. */
   migrateLock: string;
-  /** Partitions with pending rows among the oldest `$1` rows, oldest first. */
+  /** Every partition that has rows, by its oldest row first (one index probe per partition). */
   candidates: string;
   /** Takes a partition for this transaction, or answers false. Params: partition. */
   tryLock: string;
@@ -85,7 +85,8 @@ export function outboxStatements(table: string): OutboxStatements {
   const dead = deadTable(table);
   return {
     migrateLock: `SELECT pg_advisory_xact_lock(hashtext('switchboard_migrate:' || '${table}'))`,
-    candidates: `SELECT part FROM (SELECT ${PART} AS part, id FROM ${table} ORDER BY id LIMIT $1) s GROUP BY part ORDER BY min(id)`,
+    candidates: `SELECT p AS part FROM generate_series(0, ${OUTBOX_PARTITIONS - 1}) p
+CROSS JOIN LATERAL (SELECT id FROM ${table} WHERE ${PART} = p ORDER BY id LIMIT 1) oldest ORDER BY oldest.id`,
     tryLock: `SELECT pg_try_advisory_xact_lock(hashtext('${table}'), $1::int) AS ok`,
     // \`ORDER BY o.id\`, not \`id\`: that would name the text output column and sort "10" before "2".
     claim: `SELECT o.id::text AS id, left(channel, ${MAX_CHANNEL_READ}) AS channel, octet_length(channel) AS channel_bytes,

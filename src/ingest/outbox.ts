@@ -4,7 +4,7 @@
  * An application inserts `(channel, data)` rows in the same transaction as its own writes; this
  * consumer publishes them into the channels and deletes them. Each claim is one transaction:
  *
- *   1. find the partitions that have pending rows (partition = hash of the channel, outbox-sql.ts);
+ *   1. find the partitions that have rows, oldest first (partition = hash of the channel, outbox-sql.ts);
  *   2. BEGIN; take the first partition whose advisory lock is free (`pg_try_advisory_xact_lock`);
  *   3. `SELECT … WHERE partition = p ORDER BY id LIMIT batchSize FOR UPDATE SKIP LOCKED`;
  *   4. publish each row through the node (`node.publish`, like the HTTP API) with the idempotency
@@ -31,8 +31,6 @@ import { checkChannel, decodeData, isPermanent, PoisonError, poisonFromReply, so
 import type { OutboxOptions } from './options.ts';
 import { MAX_CHANNEL_READ, MAX_KEY_READ, outboxSchemaSql, outboxStatements, type OutboxStatements } from './outbox-sql.ts';
 
-/** Oldest rows looked at to find partitions with work. */
-const LOOKAHEAD = 1000;
 /** Rows counted at most for the backlog gauge. */
 const BACKLOG_CAP = 100_000;
 /** Milliseconds between lag samples. */
@@ -226,7 +224,7 @@ export class OutboxConsumer implements Consumer {
         continue;
       }
       if (n > 0) this.lastLogged = '';
-      // -1: rows are there but every partition holding them is taken by another claimer.
+      // -1: rows are there but every partition holding them is taken by other claimers.
       if (n === 0) await waker.sleep(this.o.pollInterval * 1000);
       else if (n < 0) await waker.sleep(Math.min(50, this.o.pollInterval * 1000));
     }
@@ -237,7 +235,7 @@ export class OutboxConsumer implements Consumer {
     const client = await pool.connect();
     let broken: Error | undefined;
     try {
-      const cands = await client.query<{ part: number }>(this.sql.candidates, [LOOKAHEAD]);
+      const cands = await client.query<{ part: number }>(this.sql.candidates);
       if (cands.rows.length === 0) return 0;
       await client.query('BEGIN');
       let part = -1;
