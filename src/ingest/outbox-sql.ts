@@ -58,6 +58,18 @@ END $$;
 /** The partition expression of a row, as in the index. */
 const PART = `(hashtext(channel) & ${OUTBOX_PARTITIONS - 1})`;
 
+/**
+ * "Row is in partition `p`", written as a range (`>= p AND <= p`) and paired with
+ * `ORDER BY partition, id`. Why not `= p ORDER BY id`: the planner then treats the partition as a
+ * constant, sees that the primary key gives `id` order too, and — when most rows are in one
+ * partition — scans the primary key with a filter, i.e. the whole table for every other partition
+ * (measured: 20 ms instead of 0.4 ms per probe, a quarter of the single-channel rate). With a range
+ * only the partition index yields that order, so it is used whatever the statistics say.
+ */
+function inPartition(p: string): string {
+  return `${PART} >= ${p} AND ${PART} <= ${p}`;
+}
+
 /** Longest channel text read back; a longer channel is invalid anyway (maxChannelLength ≤ this). */
 export const MAX_CHANNEL_READ = 1024;
 /** Longest idempotency_key read back; a longer one is hashed from what was read plus its length. */
@@ -86,13 +98,13 @@ export function outboxStatements(table: string): OutboxStatements {
   return {
     migrateLock: `SELECT pg_advisory_xact_lock(hashtext('switchboard_migrate:' || '${table}'))`,
     candidates: `SELECT p AS part FROM generate_series(0, ${OUTBOX_PARTITIONS - 1}) p
-CROSS JOIN LATERAL (SELECT id FROM ${table} WHERE ${PART} = p ORDER BY id LIMIT 1) oldest ORDER BY oldest.id`,
+CROSS JOIN LATERAL (SELECT id FROM ${table} WHERE ${inPartition('p')} ORDER BY ${PART}, id LIMIT 1) oldest ORDER BY oldest.id`,
     tryLock: `SELECT pg_try_advisory_xact_lock(hashtext('${table}'), $1::int) AS ok`,
-    // \`ORDER BY o.id\`, not \`id\`: that would name the text output column and sort "10" before "2".
+    // `o.id`, not `id`: that would name the text output column and sort "10" before "2".
     claim: `SELECT o.id::text AS id, left(channel, ${MAX_CHANNEL_READ}) AS channel, octet_length(channel) AS channel_bytes,
   CASE WHEN octet_length(data::text) <= $3 THEN data::text END AS data, octet_length(data::text) AS data_bytes,
   left(idempotency_key, ${MAX_KEY_READ}) AS key, octet_length(idempotency_key) AS key_bytes
-FROM ${table} o WHERE ${PART} = $1::int ORDER BY o.id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+FROM ${table} o WHERE ${inPartition('$1::int')} ORDER BY ${PART}, o.id LIMIT $2 FOR UPDATE SKIP LOCKED`,
     bury: `INSERT INTO ${dead} (id, channel, data, idempotency_key, created_at, reason, error)
 SELECT t.id, t.channel, t.data, t.idempotency_key, t.created_at, d.reason, d.error
 FROM ${table} t JOIN unnest($1::bigint[], $2::text[], $3::text[]) AS d(id, reason, error) ON d.id = t.id
