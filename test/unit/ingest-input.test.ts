@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { maskSecrets } from '../../src/cli/config.ts';
+import { loadConfig, maskSecrets } from '../../src/cli/config.ts';
+import { SwitchboardNode } from '../../src/server/node.ts';
 import { checkChannel, compileRoutes, decodeData, PoisonError, routeChannel, sourceKey } from '../../src/ingest/input.ts';
 import { resolveConsumers } from '../../src/ingest/options.ts';
 import { outboxSchemaSql } from '../../src/ingest/outbox-sql.ts';
@@ -92,6 +93,13 @@ test('decodeData bounds size and depth; checkChannel uses the node policy and th
   assert.equal(reason(() => checkChannel('c:1', opts, [])), 'unknown_namespace');
   assert.equal(reason(() => checkChannel('sp ace', opts, [])), 'invalid_channel');
   assert.equal(reason(() => checkChannel('x'.repeat(300), opts, [])), 'invalid_channel');
+});
+
+test('consumers come from SWITCHBOARD_CONSUMERS (JSON); a bad entry stops the node at construction', () => {
+  const cfg = loadConfig(undefined, { SWITCHBOARD_CONSUMERS: JSON.stringify([{ type: 'outbox', url: PG }]) }, {});
+  assert.deepEqual(cfg.options.consumers, [{ type: 'outbox', url: PG }]);
+  assert.throws(() => loadConfig(undefined, { SWITCHBOARD_CONSUMERS: '[{' }, {}), /SWITCHBOARD_CONSUMERS must be JSON/);
+  assert.throws(() => new SwitchboardNode({ insecure: true, consumers: [{ type: 'outbox', url: PG, batchSize: -1 }] }), (e: unknown) => e instanceof ConfigError && /consumers\[0\]\.batchSize/.test(e.message));
 });
 
 test('the printed config hides passwords inside URLs', () => {
