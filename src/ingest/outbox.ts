@@ -130,8 +130,30 @@ export class OutboxConsumer implements Consumer {
     return w;
   }
 
-  private async migrate(pool: pg.Pool): Promise<void> {
+  /**
+   * A pooled connection with an 'error' listener for as long as it is checked out: the pool
+   * listens only to idle ones, and a connection that breaks while checked out but between queries
+   * emits 'error' — unheard, that would be an uncaught exception, i.e. a crashed node.
+   */
+  private async checkout(pool: pg.Pool): Promise<{ client: pg.PoolClient; release: (err?: Error) => void }> {
     const client = await pool.connect();
+    let broken: Error | undefined;
+    const onError = (err: Error) => {
+      broken = err;
+      this.stats.error('source');
+    };
+    client.on('error', onError);
+    return {
+      client,
+      release: (err) => {
+        client.off('error', onError);
+        client.release(err ?? broken);
+      },
+    };
+  }
+
+  private async migrate(pool: pg.Pool): Promise<void> {
+    const { client, release } = await this.checkout(pool);
     try {
       await client.query('BEGIN');
       await client.query(this.sql.migrateLock);
@@ -141,7 +163,7 @@ export class OutboxConsumer implements Consumer {
       await client.query('ROLLBACK').catch(() => {});
       throw err;
     } finally {
-      client.release();
+      release();
     }
   }
 
@@ -232,7 +254,7 @@ export class OutboxConsumer implements Consumer {
 
   /** Claims and delivers one batch of one partition. Returns the rows handled, 0 if none, -1 if all busy. */
   private async claim(pool: pg.Pool): Promise<number> {
-    const client = await pool.connect();
+    const { client, release } = await this.checkout(pool);
     let broken: Error | undefined;
     try {
       const cands = await client.query<{ part: number }>(this.sql.candidates);
@@ -274,7 +296,7 @@ export class OutboxConsumer implements Consumer {
       await client.query('ROLLBACK').catch(() => {});
       throw err;
     } finally {
-      client.release(broken);
+      release(broken);
     }
   }
 
