@@ -62,6 +62,13 @@ export interface RabbitMqOptions extends CommonOptions {
   deadLetterQueue: string;
   /** Dead-letter messages without a `message_id` (`no_message_id`): only with one is delivery exactly-once. @default false */
   requireMessageId: boolean;
+  /**
+   * Consume exclusively: one consumer (one node) has the queue at a time, the others stand by and
+   * take over within about a second when it goes away. That keeps the queue's order per channel
+   * with several nodes; turn it off to spread one queue over several nodes (then a channel's
+   * messages are published by several nodes at once, out of order). @default true
+   */
+  exclusive: boolean;
 }
 
 export type ConsumerOptions = OutboxOptions | RabbitMqOptions;
@@ -75,6 +82,7 @@ const RABBIT: Omit<RabbitMqOptions, 'name' | 'url' | 'type' | 'queue'> = {
   routes: [],
   deadLetterQueue: '',
   requireMessageId: false,
+  exclusive: true,
 };
 
 /** SQL identifiers we create tables from: unquoted-safe, and short enough for `${table}_dead` and index names. */

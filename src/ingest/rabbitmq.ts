@@ -14,7 +14,8 @@
  * through), so it is delivered at least once; `requireMessageId` dead-letters those instead.
  *
  * Order per channel: messages of one channel are published one after the other in delivery
- * order (a per-channel promise chain; channels in parallel). When Switchboard's broker fails
+ * order (a per-channel promise chain; channels in parallel). The queue is consumed exclusively
+ * (`exclusive`, the default), so with several nodes one consumes and the others stand by. When Switchboard's broker fails
  * (error 114) the consumer cancels its subscription, nacks with requeue the failed message and
  * every later one it holds, waits until the broker is back, and consumes again: a classic queue
  * puts requeued messages back at their original positions, so the order is kept.
@@ -31,6 +32,8 @@ import type { RabbitMqOptions } from './options.ts';
 
 /** Milliseconds between queue-depth samples. */
 const DEPTH_INTERVAL = 5000;
+/** Milliseconds between checks whether an exclusively held queue is free (the failover time). */
+const STANDBY_INTERVAL = 1000;
 
 interface Item {
   channel: string;
@@ -145,11 +148,12 @@ export class RabbitMqConsumer implements Consumer {
     this.stats.pausedOldest = 0;
     // Delivery tags count per channel: what an old channel held is RabbitMQ's again.
     this.stats.holding.clear();
+    let done = false;
+    void ended.then(() => (done = true));
+    if (this.o.exclusive && !(await this.standBy(ch, () => done))) return;
     await this.consume(ch);
     this.stats.connected = true;
     this.lastLogged = '';
-    let done = false;
-    void ended.then(() => (done = true));
     while (!done && !this.closed) {
       try {
         this.stats.pending = (await ch.checkQueue(this.o.queue)).messageCount;
@@ -173,8 +177,31 @@ export class RabbitMqConsumer implements Consumer {
     await ch.close().catch(() => {});
   }
 
+  /**
+   * Exclusive mode: waits while another consumer has the queue (its consumer count is not 0),
+   * connected (up) and sampling the depth, checking every STANDBY_INTERVAL. Returns false if the
+   * session ended or the consumer closed meanwhile. Two standbys that see the queue free at the
+   * same moment both try; the loser's exclusive consume is refused (403), its session restarts.
+   */
+  private async standBy(ch: ConfirmChannel, ended: () => boolean): Promise<boolean> {
+    let logged = false;
+    for (;;) {
+      if (ended() || this.closed) return false;
+      const q = await ch.checkQueue(this.o.queue);
+      if (q.consumerCount === 0) {
+        if (logged) this.log('the queue is free: taking over');
+        return true;
+      }
+      this.stats.pending = q.messageCount;
+      this.stats.connected = true;
+      if (!logged) this.log(`another consumer has the queue (exclusive): standing by`);
+      logged = true;
+      await this.sleep(STANDBY_INTERVAL);
+    }
+  }
+
   private async consume(ch: ConfirmChannel): Promise<void> {
-    const r = await ch.consume(this.o.queue, (msg) => this.onMessage(ch, msg), { noAck: false });
+    const r = await ch.consume(this.o.queue, (msg) => this.onMessage(ch, msg), { noAck: false, exclusive: this.o.exclusive });
     this.consumerTag = r.consumerTag;
   }
 

@@ -11,7 +11,7 @@ export interface ConsumerMetricsSource {
   readonly name: string;
   /** `outbox` or `rabbitmq` (label `kind`). */
   readonly kind: string;
-  /** Connected to its source and consuming. */
+  /** Connected to its source (consuming, or standing by while another node has an exclusive queue). */
   up(): boolean;
   /** Seconds the oldest not yet delivered input has waited (0 when caught up). */
   lagSeconds(): number;
@@ -39,7 +39,7 @@ export function registerConsumerMetrics(registry: Registry, sources: ReadonlySet
         for (const c of sources) this.set({ consumer: c.name, kind: c.kind }, read(c));
       },
     });
-  gauge('switchboard_consumer_up', '1 while an event consumer is connected to its source and consuming.', (c) => (c.up() ? 1 : 0));
+  gauge('switchboard_consumer_up', '1 while an event consumer is connected to its source (consuming, or standing by for an exclusive queue).', (c) => (c.up() ? 1 : 0));
   gauge('switchboard_consumer_lag_seconds', 'Age of the oldest input an event consumer has not delivered yet (outbox row, in-flight queue message).', (c) => c.lagSeconds());
   gauge('switchboard_consumer_backlog', 'Inputs waiting at the source of an event consumer (outbox rows, counted up to 100000; ready queue messages).', (c) => c.backlog());
   new Counter({

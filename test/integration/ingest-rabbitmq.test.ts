@@ -157,6 +157,33 @@ test('a graceful stop acks every message it published: none is left to replay', 
   }
 });
 
+test('two nodes on one queue: one consumes, the other stands by and takes over in order when it stops', { skip }, async () => {
+  const ch = await channel();
+  const q = await queue(ch);
+  for (let i = 0; i < 4000; i++) send(ch, q, JSON.stringify({ seq: Math.floor(i / 4) }), { messageId: `x-${i}`, headers: { 'x-switchboard-channel': `feed:x${i % 4}` } });
+  await ch.waitForConfirms();
+  const broker = new MemoryBroker();
+  const opts = { port: 0, host: '127.0.0.1', insecure: true, broker, namespaces: { feed: { historySize: 5000 } } };
+  const a = await startNode({ ...opts, name: 'rq-a', consumers: [{ type: 'rabbitmq', name: 'rq', url: AMQP_URL, queue: q, batchSize: 20 }] });
+  await waitFor(async () => (await depth(ch, q)) < 4000, 10_000, 'a consuming');
+  const b = await startNode({ ...opts, name: 'rq-b', consumers: [{ type: 'rabbitmq', name: 'rq', url: AMQP_URL, queue: q, batchSize: 20 }] });
+  try {
+    await waitFor(async () => metricSum(await scrape(b.httpUrl), 'switchboard_consumer_up', { consumer: 'rq' }) === 1, 10_000, 'b connected (standing by)');
+    assert.equal(metricSum(await scrape(b.httpUrl), 'switchboard_consumer_published_total'), 0, 'b publishes nothing while a has the queue');
+    await a.close();
+    await waitFor(async () => (await depth(ch, q)) === 0 && metricSum(await scrape(b.httpUrl), 'switchboard_consumer_published_total') > 0, 20_000, 'b took over and drained the queue');
+    for (let k = 0; k < 4; k++) {
+      const seqs = (await broker.history(`feed:x${k}`, { limit: 5000 })).publications.map((p) => (p.data as { seq: number }).seq);
+      assert.deepEqual(seqs, Array.from({ length: 1000 }, (_, i) => i), `channel ${k}: once each, in order across the takeover`);
+    }
+  } finally {
+    await a.close();
+    await b.close();
+    await broker.close();
+    await ch.close();
+  }
+});
+
 test('10,000 messages arrive exactly once and in order per channel across a SIGKILL of the consuming node', { skip: skipRedis }, async (ctx) => {
   const ch = await channel();
   const q = await queue(ch);
