@@ -53,6 +53,8 @@ const ROWS = Number(values.rows);
 const BATCH = Number(values.batch);
 const CONCURRENCY = Number(values.concurrency);
 const NS = { feed: { historySize: 100, historyTtl: 600 } };
+/** Set, so the nodes print neither the dev-mode admin secret nor the missing-cluster-secret warning into the output. */
+const QUIET = { adminSecret: 'bench-ingest-admin-secret', clusterSecret: 'bench-ingest-cluster-secret' };
 const log = (s: string) => process.stderr.write(`[bench ingest] ${s}\n`);
 
 interface Row {
@@ -109,6 +111,7 @@ async function outbox(kind: string, channels: number): Promise<Row> {
     port: 0,
     host: '127.0.0.1',
     insecure: true,
+    ...QUIET,
     broker,
     namespaces: NS,
     consumers: [{ type: 'outbox', url: values.pg, table, batchSize: BATCH, concurrency: CONCURRENCY, migrate: false }],
@@ -166,7 +169,7 @@ async function rabbit(kind: string, channels: number): Promise<Row> {
   const prefix = `sbbench${randomId(3)}`;
   const broker = makeBroker(kind, prefix);
   const t0 = performance.now();
-  const node = await startNode({ port: 0, host: '127.0.0.1', insecure: true, broker, namespaces: NS, consumers: [{ type: 'rabbitmq', url: values.amqp, queue, batchSize: BATCH }] });
+  const node = await startNode({ port: 0, host: '127.0.0.1', insecure: true, ...QUIET, broker, namespaces: NS, consumers: [{ type: 'rabbitmq', url: values.amqp, queue, batchSize: BATCH }] });
   try {
     await until(() => published(node) >= ROWS);
     const ms = performance.now() - t0;
