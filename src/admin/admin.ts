@@ -11,7 +11,8 @@
  *
  * Routes:
  *   GET  /admin                        the page
- *   GET  /admin/api/stats              counters and gauges for the charts (the page derives rates)
+ *   GET  /admin/api/stats              counters and gauges for the charts (the page derives rates),
+ *                                      and the event consumers' figures (`consumers`)
  *   GET  /admin/api/cluster            node.clusterInfo()
  *   GET  /admin/api/channels?n=20      node.hub.busiest(n)
  *   GET  /admin/api/clients?client=ID | ?user=ID   matching connections on this node, and (by
@@ -153,6 +154,17 @@ function stats(node: SwitchboardNode) {
     slowDisconnects: s.slowDisconnects,
     rssBytes: mem.rss,
     heapUsedBytes: mem.heapUsed,
+    // Event consumers (src/ingest), as in /metrics; the page derives published/s.
+    consumers: [...node.metrics.consumers].map((c) => ({
+      name: c.name,
+      kind: c.kind,
+      up: c.up(),
+      lagSeconds: c.lagSeconds(),
+      backlog: c.backlog(),
+      published: c.published,
+      deadLetters: [...c.deadLetters.values()].reduce((a, b) => a + b, 0),
+      errors: [...c.errors.values()].reduce((a, b) => a + b, 0),
+    })),
   };
 }
 

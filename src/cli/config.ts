@@ -17,7 +17,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): NodeOptionsInput {
   const out: Record<string, unknown> = {};
   const defaults = defaultNodeOptions() as unknown as Record<string, unknown>;
   for (const [key, def] of Object.entries(defaults)) {
-    if (key === 'jwt' || key === 'defaultNamespace' || key === 'namespaces' || key === 'httpTransports' || key === 'ice') continue;
+    if (key === 'jwt' || key === 'defaultNamespace' || key === 'namespaces' || key === 'httpTransports' || key === 'ice' || key === 'consumers') continue;
     const raw = env[envName(key)];
     if (raw === undefined || raw === '') continue;
     out[key] = parseValue(raw, def, envName(key));
@@ -34,7 +34,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): NodeOptionsInput {
   if (env.SWITCHBOARD_ICE_SECRET) ice.secret = env.SWITCHBOARD_ICE_SECRET;
   if (env.SWITCHBOARD_ICE_TTL) ice.ttl = parseValue(env.SWITCHBOARD_ICE_TTL, 0, 'SWITCHBOARD_ICE_TTL');
   if (Object.keys(ice).length > 0) out.ice = ice;
-  for (const [k, name] of [['namespaces', 'SWITCHBOARD_NAMESPACES'], ['defaultNamespace', 'SWITCHBOARD_DEFAULT_NAMESPACE'], ['httpTransports', 'SWITCHBOARD_HTTP_TRANSPORTS']] as const) {
+  for (const [k, name] of [['namespaces', 'SWITCHBOARD_NAMESPACES'], ['defaultNamespace', 'SWITCHBOARD_DEFAULT_NAMESPACE'], ['httpTransports', 'SWITCHBOARD_HTTP_TRANSPORTS'], ['consumers', 'SWITCHBOARD_CONSUMERS']] as const) {
     const raw = env[name];
     if (!raw) continue;
     try {
@@ -112,9 +112,13 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv, fla
   return { options: resolveOptions(merged as NodeOptionsInput), extra };
 }
 
-/** The options as JSON with every secret replaced by "***". */
+/** A password inside a URL (`postgres://user:pw@host`, `amqp://guest:guest@host`). */
+const URL_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*:)[^/?#@]*@/i;
+
+/** The options as JSON with every secret (and every password inside a URL) replaced by "***". */
 export function maskSecrets(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(maskSecrets);
+  if (typeof value === 'string') return value.replace(URL_PASSWORD, '$1***@');
   if (typeof value !== 'object' || value === null) return value;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {

@@ -7,10 +7,13 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { SwitchboardNode } from '../server/node.ts';
 import { SessionState } from '../server/session.ts';
 import { RECEIVED_TYPES, SENT_TYPES, TRANSPORT_KINDS } from '../server/stats.ts';
+import { registerConsumerMetrics, type ConsumerMetricsSource } from './consumers.ts';
 import { InstrumentedBroker } from './instrumented-broker.ts';
 
 export class Metrics {
   readonly registry = new Registry();
+  /** Event consumers reporting here (src/ingest adds and removes them). */
+  readonly consumers = new Set<ConsumerMetricsSource>();
 
   constructor(node: SwitchboardNode) {
     const r = this.registry;
@@ -154,6 +157,7 @@ export class Metrics {
         this.set({ broker: node.broker.name }, 1);
       },
     });
+    registerConsumerMetrics(r, this.consumers);
     if (node.broker instanceof InstrumentedBroker) {
       r.registerMetric(node.broker.latency);
       r.registerMetric(node.broker.failures);

@@ -7,6 +7,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { installAdmin } from '../admin/admin.ts';
 import { handleApi } from '../api/http.ts';
+import { resolveConsumers, startConsumers, type ConsumerOptions, type ConsumerSet } from '../ingest/index.ts';
 import type { Broker } from '../broker/broker.ts';
 import { MemoryBroker } from '../broker/memory.ts';
 import { instrument, InstrumentedBroker } from '../metrics/instrumented-broker.ts';
@@ -79,6 +80,9 @@ export class SwitchboardNode implements SessionContext {
   private flushScheduled = false;
   private ticker: TimerHandle | undefined;
   private closingP: Promise<void> | null = null;
+  /** The `consumers` (src/ingest), validated at construction, running while the node listens. */
+  private readonly consumerOptions: ConsumerOptions[];
+  private consumerSet: ConsumerSet | null = null;
   draining = false;
 
   /** close() was called. */
@@ -98,6 +102,7 @@ export class SwitchboardNode implements SessionContext {
     if (!this.auth.configured && !this.options.allowAnonymous) {
       throw new ConfigError('no JWT key configured (jwt.secret or jwt.publicKey) and anonymous access is off: nobody could connect');
     }
+    this.consumerOptions = resolveConsumers(this.options.consumers);
     this.startedAt = this.clock.now();
     this.metrics = new Metrics(this);
     const plain = broker instanceof InstrumentedBroker ? broker.inner : broker;
@@ -211,6 +216,7 @@ export class SwitchboardNode implements SessionContext {
     const tick = Math.max(20, Math.min(1000, (Math.min(this.options.pingInterval, this.options.pongTimeout) * 1000) / 4));
     this.ticker = this.clock.setInterval(() => this.tick(), tick);
     await this.cluster.start();
+    if (this.consumerOptions.length > 0) this.consumerSet = startConsumers(this, this.consumerOptions);
   }
 
   /** Adds an HTTP route tried before the built-in 404. */
@@ -524,6 +530,8 @@ export class SwitchboardNode implements SessionContext {
     if (this.draining) return;
     this.draining = true;
     this.cluster.report();
+    // Consumers stop first: their sources hand the remaining inputs to the other nodes.
+    await this.consumerSet?.close();
     const step = 100;
     const rounds = Math.max(1, Math.floor(windowMs / step));
     const perRound = Math.max(1, Math.ceil(this.sessions.size / rounds));
@@ -541,6 +549,7 @@ export class SwitchboardNode implements SessionContext {
   /** Stops accepting, disconnects everyone with `3001 shutdown` (reconnect), closes the broker it owns. Idempotent. */
   close(): Promise<void> {
     this.closingP ??= (async () => {
+      await this.consumerSet?.close();
       this.cluster.stop();
       this.clock.clearInterval(this.ticker);
       this.ticker = undefined;

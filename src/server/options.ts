@@ -171,6 +171,13 @@ export interface NodeOptions {
   rebalanceThreshold: number;
   /** No rebalancing below this many connections. @default 100 */
   rebalanceMinConnections: number;
+  /**
+   * Event consumers that publish into channels from outside sources (`type: "outbox"` for a
+   * PostgreSQL transactional outbox, `type: "rabbitmq"` for a RabbitMQ queue); see
+   * docs/integrations.md. Each entry is validated by src/ingest when the node is created and run
+   * while the node listens. Env SWITCHBOARD_CONSUMERS (JSON). @default []
+   */
+  consumers: Record<string, unknown>[];
 }
 
 export const defaultNamespaceOptions: NamespaceOptions = {
@@ -246,11 +253,13 @@ export function defaultNodeOptions(): NodeOptions {
     rebalance: true,
     rebalanceThreshold: 0.25,
     rebalanceMinConnections: 100,
+    consumers: [],
   };
 }
 
 /** Deep-partial input accepted by resolveOptions. */
-export type NodeOptionsInput = Partial<Omit<NodeOptions, 'defaultNamespace' | 'namespaces' | 'jwt' | 'httpTransports' | 'ice'>> & {
+export type NodeOptionsInput = Partial<Omit<NodeOptions, 'defaultNamespace' | 'namespaces' | 'jwt' | 'httpTransports' | 'ice' | 'consumers'>> & {
+  consumers?: Record<string, unknown>[];
   ice?: Partial<IceOptions>;
   httpTransports?: Record<string, number>;
   jwt?: JwtOptions;
@@ -314,6 +323,12 @@ export function resolveOptions(input: NodeOptionsInput = {}): NodeOptions {
     if (k === 'httpTransports') {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError('option "httpTransports" must be an object');
       out.httpTransports = { ...(v as Record<string, number>) };
+      continue;
+    }
+    if (k === 'consumers') {
+      // The entries are checked field by field by src/ingest (resolveConsumers) when the node is created.
+      if (!Array.isArray(v) || v.some((c) => typeof c !== 'object' || c === null || Array.isArray(c))) throw new ConfigError('option "consumers" must be an array of objects');
+      out.consumers = (v as Record<string, unknown>[]).map((c) => ({ ...c }));
       continue;
     }
     checkType(v, (d as unknown as Record<string, unknown>)[k], k);

@@ -1,0 +1,68 @@
+/**
+ * Metrics of the event consumers (src/ingest: PostgreSQL outbox, RabbitMQ). The families are
+ * registered on every node, so alert rules that read them are valid whether or not a node runs
+ * consumers; each consumer adds one label set (`consumer`, `kind`) when it starts.
+ */
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+/** What a consumer reports; read at scrape time (plain fields and cheap getters). */
+export interface ConsumerMetricsSource {
+  /** The consumer's configured name (label `consumer`). */
+  readonly name: string;
+  /** `outbox` or `rabbitmq` (label `kind`). */
+  readonly kind: string;
+  /** Connected to its source (consuming, or standing by while another node has an exclusive queue). */
+  up(): boolean;
+  /** Seconds the oldest not yet delivered input has waited (0 when caught up). */
+  lagSeconds(): number;
+  /** Inputs waiting at the source: outbox rows (counted up to a cap), ready messages in the queue. */
+  backlog(): number;
+  /** Inputs published into channels (a replay of one already in history counts again). */
+  readonly published: number;
+  /** Inputs set aside, by reason (bad_json, too_large, invalid_channel, …). */
+  readonly deadLetters: ReadonlyMap<string, number>;
+  /** Failed attempts, by kind (`source`: the database or queue; `broker`: Switchboard's broker). */
+  readonly errors: ReadonlyMap<string, number>;
+}
+
+/** Registers the consumer metric families on `registry`, reading `sources` at each scrape. */
+export function registerConsumerMetrics(registry: Registry, sources: ReadonlySet<ConsumerMetricsSource>): void {
+  const labels = ['consumer', 'kind'];
+  const gauge = (name: string, help: string, read: (c: ConsumerMetricsSource) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: labels,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const c of sources) this.set({ consumer: c.name, kind: c.kind }, read(c));
+      },
+    });
+  gauge('switchboard_consumer_up', '1 while an event consumer is connected to its source (consuming, or standing by for an exclusive queue).', (c) => (c.up() ? 1 : 0));
+  gauge('switchboard_consumer_lag_seconds', 'Age of the oldest input an event consumer has not delivered yet (outbox row, in-flight queue message).', (c) => c.lagSeconds());
+  gauge('switchboard_consumer_backlog', 'Inputs waiting at the source of an event consumer (outbox rows, counted up to 100000; ready queue messages).', (c) => c.backlog());
+  new Counter({
+    name: 'switchboard_consumer_published_total',
+    help: 'Inputs an event consumer published into channels.',
+    labelNames: labels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of sources) this.inc({ consumer: c.name, kind: c.kind }, c.published);
+    },
+  });
+  const byReason = (name: string, help: string, label: string, read: (c: ConsumerMetricsSource) => ReadonlyMap<string, number>) =>
+    new Counter({
+      name,
+      help,
+      labelNames: [...labels, label],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const c of sources) for (const [k, v] of read(c)) this.inc({ consumer: c.name, kind: c.kind, [label]: k }, v);
+      },
+    });
+  byReason('switchboard_consumer_dead_letters_total', 'Inputs an event consumer set aside (dead-letter table or queue), by reason.', 'reason', (c) => c.deadLetters);
+  byReason('switchboard_consumer_errors_total', 'Failed delivery attempts of an event consumer, by side (source, broker); the input is retried.', 'error', (c) => c.errors);
+}
