@@ -17,6 +17,7 @@ import { fallbackVariants, runFallback } from './scenarios/fallback.ts';
 import { runMemory } from './scenarios/memory.ts';
 import { renderCrossnodeTargets, renderFallbackRatios, renderRedisCost, renderTable, renderTargets } from './table.ts';
 import { run as runTurnBench } from './turn.ts';
+import { run as runSfuBench } from './sfu.ts';
 
 const log = (line: string): void => {
   process.stderr.write(`[bench] ${line}\n`);
@@ -88,6 +89,18 @@ async function main(o: BenchOptions): Promise<number> {
   const outcomes: ScenarioOutcome[] = [];
   const failures: string[] = [];
   for (const scenario of o.scenarios) {
+    if (scenario === 'sfu') {
+      try {
+        for (const row of await runSfuBench(o.sfuArgs)) {
+          outcomes.push({ row, notes: [], ...(row.error ? { error: row.error } : {}) });
+        }
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        log(`sfu FAILED: ${message}`);
+        failures.push(`sfu: ${message}`);
+      }
+      continue;
+    }
     if (scenario === 'turn') {
       try {
         for (const row of await runTurn(o.turnArgs)) outcomes.push({ row, notes: [] });
