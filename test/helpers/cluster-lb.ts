@@ -25,26 +25,32 @@ export function renderHaproxy(port: number, nodePorts: number[], balance?: strin
   const src = readFileSync(join(deploy, 'haproxy.cfg'), 'utf8');
   const lines = src.split('\n');
   const firstServer = lines.findIndex((l) => /^\s*server node\d/.test(l));
-  if (firstServer < 0 || !/bind :8000/.test(src) || !/^\s*balance leastconn$/m.test(src)) throw new Error('deploy/haproxy.cfg no longer has the expected bind/server/balance lines');
+  if (firstServer < 0 || !/bind "\$\{SWITCHBOARD_LB_BIND-127\.0\.0\.1:8000\}"/.test(src) || !/^\s*balance leastconn$/m.test(src)) throw new Error('deploy/haproxy.cfg no longer has the expected bind/server/balance lines');
   const kept = lines.filter((l) => !/^\s*server node\d/.test(l));
   const servers = nodePorts.map((p, i) => `    server node${i + 1} 127.0.0.1:${p} cookie node${i + 1}`);
   kept.splice(firstServer, 0, ...servers);
-  // maxconn needs 2 × maxconn file descriptors; the test machine allows 20,000 (ulimit -n).
   const cfg = balance ? kept.join('\n').replace(/^(\s*)balance leastconn$/m, `$1balance ${balance}`) : kept.join('\n');
-  return cfg.replace('bind :8000', `bind 127.0.0.1:${port}`).replace(/^(\s*)maxconn \d+/m, '$1maxconn 8000').replace(/^\s*log stdout.*$/m, '');
+  return cfg.replace('bind "${SWITCHBOARD_LB_BIND-127.0.0.1:8000}"', `bind 127.0.0.1:${port}`).replace(/^\s*log stdout.*$/m, '');
 }
 
-/** deploy/nginx.conf listening on `port` with `nodePorts` upstream, pid and logs under `dir`. */
+/**
+ * deploy/nginx.conf (a drop-in for the `http` context) inside a minimal full configuration, as
+ * Debian's nginx.conf would include it: listening on `port` with `nodePorts` upstream, pid, logs
+ * and temp files under `dir`.
+ */
 export function renderNginx(port: number, nodePorts: number[], dir: string): string {
   const src = readFileSync(join(deploy, 'nginx.conf'), 'utf8');
-  if (!/listen 8000;/.test(src)) throw new Error('deploy/nginx.conf no longer has the expected listen line');
-  const upstream = nodePorts.map((p) => `        server 127.0.0.1:${p} max_fails=2 fail_timeout=5s;`).join('\n');
+  if (!/listen 127\.0\.0\.1:8000;/.test(src) || /^\s*(events|http)\s*\{/m.test(src)) throw new Error('deploy/nginx.conf is no longer a drop-in with the expected listen line');
+  const upstream = nodePorts.map((p) => `    server 127.0.0.1:${p} max_fails=2 fail_timeout=5s;`).join('\n');
+  return nginxMain(dir, src.replace(/^(\s*server 127\.0\.0\.1:800\d .*\n)+/m, upstream + '\n').replace('listen 127.0.0.1:8000;', `listen 127.0.0.1:${port};\n        access_log off;`));
+}
+
+/** A minimal nginx main configuration with `httpBody` in its `http` context, state under `dir`. */
+export function nginxMain(dir: string, httpBody: string): string {
   return (
-    `pid ${join(dir, 'nginx.pid')};\nerror_log ${join(dir, 'error.log')} warn;\ndaemon off;\n` +
-    src
-      .replace(/^(\s*server 127\.0\.0\.1:800\d .*\n)+/m, upstream + '\n')
-      .replace('listen 8000;', `listen 127.0.0.1:${port};\n        access_log off;`)
-      .replace('http {', `http {\n    client_body_temp_path ${dir}/body;\n    proxy_temp_path ${dir}/proxy;\n    fastcgi_temp_path ${dir}/fastcgi;\n    uwsgi_temp_path ${dir}/uwsgi;\n    scgi_temp_path ${dir}/scgi;`)
+    `pid ${join(dir, 'nginx.pid')};\nerror_log ${join(dir, 'error.log')} warn;\ndaemon off;\nworker_processes auto;\n` +
+    `events {\n    worker_connections 20000;\n}\n` +
+    `http {\n    client_body_temp_path ${dir}/body;\n    proxy_temp_path ${dir}/proxy;\n    fastcgi_temp_path ${dir}/fastcgi;\n    uwsgi_temp_path ${dir}/uwsgi;\n    scgi_temp_path ${dir}/scgi;\n${httpBody}}\n`
   );
 }
 

@@ -7,13 +7,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, type Publication } from '../../src/client/index.ts';
 import { requireService, SHARED_REDIS_URL } from '../helpers/cluster-redis.ts';
-import { haveBinary, nodeConnections, openConnections, startNginx } from '../helpers/cluster-lb.ts';
+import { haveBinary, nginxMain, nodeConnections, openConnections, startNginx } from '../helpers/cluster-lb.ts';
 import { balancedCluster } from '../helpers/lb-fixture.ts';
 
 const u = new URL(SHARED_REDIS_URL);
@@ -24,11 +24,13 @@ const skip = !nginx ? 'nginx not installed (not CI; apt-get install nginx-light 
 const prefix = `sbit-nginx-${process.pid}`;
 const cluster = balancedCluster(['x1', 'x2', 'x3'], prefix, startNginx, skip);
 
-test('the shipped nginx.conf passes nginx -t', { skip }, () => {
+test('the shipped nginx.conf, included as is in an http context, passes nginx -t', { skip }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'sb-nginx-t-'));
   try {
-    const cfg = fileURLToPath(new URL('../../deploy/nginx.conf', import.meta.url));
-    execFileSync('nginx', ['-t', '-q', '-c', cfg, '-p', dir, '-g', `pid ${dir}/nginx.pid; error_log ${dir}/error.log;`], { stdio: 'pipe' });
+    const dropIn = fileURLToPath(new URL('../../deploy/nginx.conf', import.meta.url));
+    const main = join(dir, 'nginx.conf');
+    writeFileSync(main, nginxMain(dir, `    include ${dropIn};\n`).replace(/^daemon off;\n/m, ''));
+    execFileSync('nginx', ['-t', '-q', '-c', main, '-p', dir], { stdio: 'pipe' });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
