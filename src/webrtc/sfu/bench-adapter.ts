@@ -1,0 +1,48 @@
+/**
+ * The forwarding core behind bench/sfu/server.ts's control API (`--system switchboard`): one
+ * published stream, consumers added by offer/answer. The benchmark's view of the SFU, not its
+ * product API (that is SfuService in contract.ts).
+ */
+import { Consumer, Producer } from './forwarder.ts';
+import { VP8_PT, WeriftPeer } from './werift-adapter.ts';
+
+export interface BenchSystem {
+  publish(sdp: string): Promise<string>;
+  subscribe(): Promise<{ id: string; sdp: string }>;
+  answer(id: string, sdp: string): Promise<void>;
+  consumers(): number;
+}
+
+export async function createBenchSystem(): Promise<BenchSystem> {
+  let producer: Producer | undefined;
+  const pending = new Map<string, { peer: WeriftPeer; ssrc: number }>();
+  let next = 0;
+  let live = 0;
+  return {
+    async publish(sdp) {
+      const peer = new WeriftPeer();
+      const answer = await peer.answer(sdp);
+      producer = new Producer(peer);
+      return answer;
+    },
+    async subscribe() {
+      const peer = new WeriftPeer();
+      const { sdp, ssrc } = await peer.offerVideo();
+      const id = String(next++);
+      pending.set(id, { peer, ssrc });
+      return { id, sdp };
+    },
+    async answer(id, sdp) {
+      const p = pending.get(id);
+      if (!p || !producer) throw new Error(`unknown consumer ${id} or nothing published`);
+      pending.delete(id);
+      await p.peer.accept(sdp);
+      const prod = producer;
+      void p.peer.ready().then(() => {
+        prod.add(new Consumer(p.peer, p.ssrc, VP8_PT, prod));
+        live++;
+      });
+    },
+    consumers: () => live,
+  };
+}

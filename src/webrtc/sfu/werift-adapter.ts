@@ -1,0 +1,159 @@
+/**
+ * The one module that touches werift (issue 12: werift for ICE, DTLS, SRTP keying and SDP only).
+ *
+ * A `WeriftPeer` is one RTCPeerConnection used as a transport: werift negotiates SDP, runs ICE and
+ * the DTLS handshake; then we take over the media plane. On the **send** side we never write to a
+ * werift track: packets are copied and rewritten by our consumers, encrypted by our SrtpContext
+ * (keys exported from werift's DTLS socket, RFC 5764 §4.2) and written straight to the ICE
+ * connection. On the **receive** side packets still pass werift's SRTP decryption at the DTLS
+ * transport (`onRtp`, before its RTP receivers see them): that is once per published packet, not
+ * once per consumer, and moves to our SrtpContext in a later step.
+ *
+ * Every werift-internal access is in this file; test/unit/sfu/werift-adapter.test.ts fails if they move.
+ */
+import { RTCPeerConnection, RTCRtpCodecParameters, type MediaStreamTrack, type RtcpPacket, type RtpPacket, type RTCPeerConnectionConfig, type RTCDtlsTransport } from 'werift';
+import { keyLengths, SrtpContext, type SrtpProfile } from './srtp/srtp.ts';
+
+/** Payload type our offers give VP8. */
+export const VP8_PT = 96;
+
+/** werift peer configuration: VP8 with NACK and PLI feedback, loopback candidates added. */
+export function peerConfig(extra: Partial<RTCPeerConnectionConfig> = {}): RTCPeerConnectionConfig {
+  return {
+    codecs: {
+      video: [
+        new RTCRtpCodecParameters({
+          mimeType: 'video/VP8',
+          clockRate: 90000,
+          payloadType: VP8_PT,
+          rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }],
+        }),
+      ],
+      audio: [],
+    },
+    iceAdditionalHostAddresses: ['127.0.0.1'],
+    iceUseIpv6: false,
+    ...extra,
+  };
+}
+
+/** Internals of werift 0.24.4 we rely on, typed here once. */
+interface DtlsInternals {
+  dtls?: { srtp: { srtpProfile?: number }; extractSessionKeys(keyLength: number, saltLength: number): { localKey: Buffer; localSalt: Buffer; remoteKey: Buffer; remoteSalt: Buffer } };
+  iceTransport: { connection: { send(data: Buffer): Promise<void> } };
+  onRtp: { subscribe(f: (p: RtpPacket) => void): unknown };
+  onRtcp: { subscribe(f: (p: RtcpPacket) => void): unknown };
+}
+
+async function gathered(pc: RTCPeerConnection): Promise<void> {
+  for (let i = 0; i < 300 && pc.iceGatheringState !== 'complete'; i++) await new Promise((r) => setTimeout(r, 10));
+}
+
+function connected(pc: RTCPeerConnection, ms: number): Promise<void> {
+  if (pc.connectionState === 'connected') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`transport not connected after ${ms} ms`)), ms);
+    pc.connectionStateChange.subscribe((s) => {
+      if (s === 'connected') {
+        clearTimeout(t);
+        resolve();
+      } else if (s === 'failed' || s === 'closed') {
+        clearTimeout(t);
+        reject(new Error(`transport ${s}`));
+      }
+    });
+  });
+}
+
+/** A werift RTCPeerConnection as a transport for our media plane. */
+export class WeriftPeer {
+  readonly pc: RTCPeerConnection;
+  private srtpOut: SrtpContext | undefined;
+  private dtls: DtlsInternals | undefined;
+  private closed = false;
+
+  constructor(config: RTCPeerConnectionConfig = peerConfig()) {
+    this.pc = new RTCPeerConnection(config);
+  }
+
+  /** Answers a remote offer (the publish direction); resolves with the complete answer SDP. */
+  async answer(offer: string): Promise<string> {
+    await this.pc.setRemoteDescription({ type: 'offer', sdp: offer });
+    await this.pc.setLocalDescription(await this.pc.createAnswer());
+    await gathered(this.pc);
+    return this.pc.localDescription!.sdp;
+  }
+
+  /** Offers one send-only video m-line (the subscribe direction); resolves with SDP and its SSRC. */
+  async offerVideo(): Promise<{ sdp: string; ssrc: number }> {
+    const t = this.pc.addTransceiver('video', { direction: 'sendonly' });
+    await this.pc.setLocalDescription(await this.pc.createOffer());
+    await gathered(this.pc);
+    return { sdp: this.pc.localDescription!.sdp, ssrc: t.sender.ssrc };
+  }
+
+  /** Applies the remote answer to our offer. */
+  async accept(answer: string): Promise<void> {
+    await this.pc.setRemoteDescription({ type: 'answer', sdp: answer });
+  }
+
+  /** Resolves once ICE and DTLS are up; from then on `sendRtp` works. */
+  async ready(ms = 20_000): Promise<void> {
+    await connected(this.pc, ms);
+    const tr = this.pc.getTransceivers()[0];
+    if (!tr) throw new Error('no transceiver');
+    const dtls = tr.dtlsTransport as unknown as DtlsInternals;
+    const profile = dtls.dtls?.srtp.srtpProfile as SrtpProfile | undefined;
+    if (!dtls.dtls || profile === undefined) throw new Error('werift DTLS transport without an SRTP profile (werift internals moved?)');
+    const len = keyLengths(profile);
+    const k = dtls.dtls.extractSessionKeys(len.key, len.salt);
+    this.srtpOut = new SrtpContext(profile, k.localKey, k.localSalt);
+    this.dtls = dtls;
+  }
+
+  /** SRTP overhead our sends add (tag length). */
+  get overhead(): number {
+    return this.srtpOut?.rtpOverhead ?? 16;
+  }
+
+  /**
+   * Encrypts the RTP packet in `buf[0..length)` in place (buf needs `overhead` spare bytes) and
+   * sends it. The caller keeps ownership of `buf` once this returns (the socket copies it).
+   */
+  sendRtp(buf: Buffer, length: number): void {
+    if (!this.srtpOut || !this.dtls || this.closed) return;
+    const n = this.srtpOut.protectRtp(buf, length, buf);
+    void this.dtls.iceTransport.connection.send(buf.subarray(0, n)).catch(() => {});
+  }
+
+  /** Decrypted RTP arriving on this transport (werift's SRTP, before its receivers). */
+  onRtp(f: (p: RtpPacket) => void): void {
+    (this.pc.getTransceivers()[0]!.dtlsTransport as unknown as DtlsInternals).onRtp.subscribe(f);
+  }
+
+  /** Decrypted RTCP arriving on this transport. */
+  onRtcp(f: (p: RtcpPacket) => void): void {
+    (this.pc.getTransceivers()[0]!.dtlsTransport as unknown as DtlsInternals).onRtcp.subscribe(f);
+  }
+
+  /** Asks the remote sender of `ssrc` for a keyframe (RTCP PLI). */
+  requestKeyframe(ssrc: number): void {
+    void this.pc.getTransceivers()[0]?.receiver.sendRtcpPLI(ssrc).catch(() => {});
+  }
+
+  /** The DTLS transport (for tests of the internals we use). */
+  get dtlsTransport(): RTCDtlsTransport | undefined {
+    return this.pc.getTransceivers()[0]?.dtlsTransport;
+  }
+
+  /** werift's remote track of the publish direction (unused by forwarding; for diagnostics). */
+  get remoteTrack(): MediaStreamTrack | undefined {
+    return this.pc.getTransceivers()[0]?.receiver.track;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    void this.pc.close().catch(() => {});
+  }
+}
