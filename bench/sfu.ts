@@ -16,6 +16,8 @@
  * - loopLagP99Ms: event-loop delay p99 of the server's main loop (the messaging loop);
  * - kibPerConsumer: server RSS growth from before the first consumer to after the last / K.
  *
+ * Profile the server: SFU_BENCH_CPU_PROF=/tmp/prof npx tsx bench/sfu.ts … writes a .cpuprofile.
+ *
  * Pitfalls: on a 2-core machine the werift consumers (15–30 µs of werift SRTP per packet each)
  * are the first thing to saturate; if `lossPct` is not ~0 the consumers, not the server, were the
  * limit, and the CPU per packet is still right but the latency includes their queueing.
@@ -86,7 +88,8 @@ function hasTaskset(): boolean {
 
 /** Spawns a bench/sfu/*.ts child with tsx, pinned to `cpus` when given. */
 function child(script: string, args: string[], cpus: string | undefined, ipc = false): ChildProcess {
-  const node = [process.execPath, '--import', 'tsx', join(here, 'sfu', script), ...args];
+  const prof = script === 'server.ts' && process.env.SFU_BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.SFU_BENCH_CPU_PROF] : [];
+  const node = [process.execPath, ...prof, '--import', 'tsx', join(here, 'sfu', script), ...args];
   const [cmd, ...rest] = cpus ? ['taskset', '-c', cpus, ...node] : node;
   return spawn(cmd!, rest, { stdio: ipc ? ['ignore', 'pipe', 'inherit', 'ipc'] : ['ignore', 'pipe', 'inherit'] });
 }
@@ -219,6 +222,12 @@ async function runSystem(system: string, o: Options, pin: boolean): Promise<SfuR
     row.error = (e as Error).message;
     log(`${system} FAILED: ${row.error}`);
   } finally {
+    // The server first, with SIGTERM, so a --cpu-prof profile (SFU_BENCH_CPU_PROF=dir) is written.
+    const server = procs[0];
+    if (server && server.exitCode === null) {
+      server.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 1500));
+    }
     for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
   }
   return row;

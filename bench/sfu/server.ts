@@ -149,6 +149,8 @@ async function main(): Promise<void> {
   });
 }
 
+process.on('SIGTERM', () => process.exit(0));
+
 main().catch((e: unknown) => {
   process.stderr.write(`sfu bench server: ${(e as Error).stack ?? String(e)}\n`);
   process.exit(1);
