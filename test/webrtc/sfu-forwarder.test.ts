@@ -88,6 +88,8 @@ test('publisher → Producer → Consumer → subscriber over werift transports:
       await new Promise((r) => setTimeout(r, 5));
     }
     await until(() => got.length >= 31, 10_000, `31 packets at the subscriber (got ${got.length})`);
+    assert.equal(subPeer.directUdp, true, 'sends take the direct UDP path of the nominated pair');
+    assert.equal(subPeer.sendErrors, 0);
     const first = got[0]!;
     assert.equal(isVp8Keyframe(first.payload), true, 'the first forwarded packet is the keyframe');
     assert.equal(first.payload.readUInt32BE(10), before + 3, 'it is the keyframe the publisher sent');

@@ -12,6 +12,7 @@
  * Every werift-internal access is in this file; test/unit/sfu/werift-adapter.test.ts fails if they move.
  */
 import { RTCPeerConnection, RTCRtpCodecParameters, type MediaStreamTrack, type RtcpPacket, type RtpPacket, type RTCPeerConnectionConfig, type RTCDtlsTransport } from 'werift';
+import type { Socket } from 'node:dgram';
 import { keyLengths, SrtpContext, type SrtpProfile } from './srtp/srtp.ts';
 
 /** Payload type our offers give VP8. */
@@ -40,9 +41,15 @@ export function peerConfig(extra: Partial<RTCPeerConnectionConfig> = {}): RTCPee
 /** Internals of werift 0.24.4 we rely on, typed here once. */
 interface DtlsInternals {
   dtls?: { srtp: { srtpProfile?: number }; extractSessionKeys(keyLength: number, saltLength: number): { localKey: Buffer; localSalt: Buffer; remoteKey: Buffer; remoteSalt: Buffer } };
-  iceTransport: { connection: { send(data: Buffer): Promise<void> } };
+  iceTransport: { connection: { send(data: Buffer): Promise<void>; nominated?: NominatedPair } };
   onRtp: { subscribe(f: (p: RtpPacket) => void): unknown };
   onRtcp: { subscribe(f: (p: RtcpPacket) => void): unknown };
+}
+
+/** werift's nominated ICE pair: for a host/srflx UDP pair, its dgram socket and the peer's address. */
+interface NominatedPair {
+  remoteAddr: [string, number];
+  protocol: { type?: string; transport?: { type?: string; closed?: boolean; socket?: Socket } };
 }
 
 async function gathered(pc: RTCPeerConnection): Promise<void> {
@@ -71,6 +78,10 @@ export class WeriftPeer {
   private srtpOut: SrtpContext | undefined;
   private dtls: DtlsInternals | undefined;
   private closed = false;
+  /** The nominated pair the direct send path was resolved for, and that path. */
+  private pair: NominatedPair | undefined;
+  private udp: { socket: Socket; port: number; host: string; transport: { closed?: boolean } } | undefined;
+  sendErrors = 0;
 
   constructor(config: RTCPeerConnectionConfig = peerConfig()) {
     this.pc = new RTCPeerConnection(config);
@@ -123,7 +134,30 @@ export class WeriftPeer {
   sendRtp(buf: Buffer, length: number): void {
     if (!this.srtpOut || !this.dtls || this.closed) return;
     const n = this.srtpOut.protectRtp(buf, length, buf);
-    void this.dtls.iceTransport.connection.send(buf.subarray(0, n)).catch(() => {});
+    const conn = this.dtls.iceTransport.connection;
+    // Straight to the UDP socket of the nominated pair: werift's path is four async functions and
+    // a promise per packet. Re-resolved whenever werift nominates another pair; TURN and TCP
+    // pairs keep werift's path (they frame the data).
+    if (conn.nominated !== this.pair) this.resolveDirect(conn.nominated);
+    const udp = this.udp;
+    if (udp && !udp.transport.closed) udp.socket.send(buf.subarray(0, n), udp.port, udp.host, this.onSent);
+    else void conn.send(buf.subarray(0, n)).catch(() => void this.sendErrors++);
+  }
+
+  private readonly onSent = (err: Error | null): void => {
+    if (err) this.sendErrors++;
+  };
+
+  private resolveDirect(pair: NominatedPair | undefined): void {
+    this.pair = pair;
+    this.udp = undefined;
+    const t = pair?.protocol.transport;
+    if (pair && t?.type === 'udp' && t.socket && !t.closed) this.udp = { socket: t.socket, port: pair.remoteAddr[1], host: pair.remoteAddr[0], transport: t };
+  }
+
+  /** Whether sends currently take the direct UDP path (for tests). */
+  get directUdp(): boolean {
+    return this.udp !== undefined;
   }
 
   /** Decrypted RTP arriving on this transport (werift's SRTP, before its receivers). */
