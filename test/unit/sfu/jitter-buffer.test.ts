@@ -134,3 +134,10 @@ test('property: hostile sequences never exceed the bounds or emit an incomplete 
     }),
   );
 });
+
+test('jitter step is the RFC 3550 1/16 gain', () => {
+  const jb = new JitterBuffer();
+  jb.push({ seq: 0, timestamp: 0, marker: true, keyframe: true }, 0);
+  jb.push({ seq: 1, timestamp: 3000, marker: true }, 33.333 + 16); // 16 ms later than the timestamps say
+  assert.ok(Math.abs(jb.stats.jitterMs - 1) < 0.01, `${jb.stats.jitterMs}`);
+});
