@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { AimdRateControl, InterArrival, LossBasedBwe, OveruseDetector, ProbeController, ProbeResultEstimator, SendSideBwe, TrendlineFilter } from '../../../src/webrtc/sfu/bwe/index.ts';
+import { AimdRateControl, InterArrival, LossBasedBwe, OveruseDetector, ProbeController, ProbeResultEstimator, SendSideBwe, TrendlineFilter, twccToFeedback } from '../../../src/webrtc/sfu/bwe/index.ts';
 import { firstWithin, meanBetween, simulate } from './bwe-sim.ts';
 
 const C = 2_500_000;
@@ -155,4 +155,15 @@ test('probe result: delivered at the send rate → that rate; squeezed → the r
   }
   assert.ok(a !== undefined && Math.abs(a - 2_000_000) < 1000, `${String(a)}`);
   assert.ok(b !== undefined && b < 1_000_000 && b > 900_000, `${String(b)}`);
+});
+
+test('TWCC feedback → results: arrival from reference time + 250 µs deltas, lost as null, seq wraps', () => {
+  const r = twccToFeedback({ baseSeq: 65534, referenceTime: 10, status: Uint8Array.from([1, 0, 2, 1]), deltas: Int32Array.from([4, -8, 400]) });
+  assert.deepEqual(r, [
+    { transportSeq: 65534, arrivalMs: 641 },
+    { transportSeq: 65535, arrivalMs: null },
+    { transportSeq: 0, arrivalMs: 639 },
+    { transportSeq: 1, arrivalMs: 739 },
+  ]);
+  assert.equal(twccToFeedback({ baseSeq: 0, referenceTime: 0, status: [1, 1], deltas: [1] }).length, 1, 'missing delta ends the list');
 });

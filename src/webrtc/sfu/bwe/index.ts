@@ -5,3 +5,4 @@ export { LossBasedBwe, type LossBasedOptions } from './loss-based.ts';
 export { ProbeController, ProbeResultEstimator, type ProbeCluster, type ProbeControllerOptions } from './probe.ts';
 export { SendSideBwe, type SendSideBweOptions } from './send-side-bwe.ts';
 export type { BandwidthUsage, PacketFeedback, PacketResult, SentPacket } from './types.ts';
+export { twccToFeedback, type TwccLike } from './twcc-results.ts';
