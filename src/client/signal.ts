@@ -6,6 +6,7 @@
  * Pure: no DOM or Node types, so it is usable (and testable) everywhere.
  */
 import type { ClientInfo } from '../protocol/frames.ts';
+import type { SfuRequest } from '../webrtc/sfu/contract.ts';
 
 /**
  * One ICE server, as in the connect reply's `iceServers`; structurally an `RTCIceServer`, so the
@@ -35,7 +36,9 @@ export type SignalData =
   | { type: 'offer' | 'answer'; sdp: string }
   | { type: 'candidate'; candidate: IceCandidateData | null }
   | { type: 'bye' }
-  | { type: 'custom'; payload: unknown };
+  | { type: 'custom'; payload: unknown }
+  /** A request to the SFU of an `sfu: true` room, sent to the member `$sfu` (see SfuCall). */
+  | ({ type: 'sfu' } & SfuRequest);
 
 /** A signal from another member of a room (`signal` client event, `onSignal` of the room's subscription). */
 export interface SignalEvent {

@@ -10,6 +10,7 @@ import type { NodeOptions } from './options.ts';
 import { SessionState, type Session } from './session.ts';
 import { replyWithinBudget } from './reply-budget.ts';
 import { validateSignal } from './signaling.ts';
+import { SFU_MEMBER } from '../protocol/sfu.ts';
 import { subscribe } from './subscribe.ts';
 import { ANONYMOUS_CREDENTIAL_TTL, anonymousTurnUser } from '../webrtc/turn/credentials.ts';
 
@@ -165,9 +166,19 @@ async function history(s: Session, cmd: HistoryCommand): Promise<void> {
 
 async function signal(s: Session, cmd: SignalCommand): Promise<void> {
   const sub = s.subs?.get(cmd.ch);
-  mustAuthorize('signal', cmd.ch, clientIdentity(s.user), s.ctx.options, { member: sub !== undefined && sub.held === null });
+  const { options: ns } = mustAuthorize('signal', cmd.ch, clientIdentity(s.user), s.ctx.options, { member: sub !== undefined && sub.held === null });
   if (cmd.to === s.id) throw new ReplyError('badRequest', 'signal: cannot signal yourself');
+  if (cmd.to === SFU_MEMBER) {
+    // A request to the room's SFU (server/sfu-signaling.ts): answered `ok` once accepted.
+    if (!ns.sfu) throw new ReplyError('notAvailable', 'this namespace is not an SFU namespace');
+    const data = validateSignal(cmd.data);
+    if (data.type !== 'sfu') throw new ReplyError('badRequest', 'signal: only data.type "sfu" may be sent to $sfu');
+    const { type: _type, ...req } = data;
+    s.ctx.sfuSignals.request(s, cmd.ch, req);
+    return s.reply(cmd.id);
+  }
   const data = validateSignal(cmd.data);
+  if (data.type === 'sfu') throw new ReplyError('badRequest', 'signal: data.type "sfu" goes to $sfu only');
   await s.ctx.signals.send(cmd.ch, cmd.to, s.info, data);
   s.reply(cmd.id);
 }

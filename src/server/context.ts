@@ -5,6 +5,7 @@ import type { Authenticator } from './auth.ts';
 import type { Hub } from './hub.ts';
 import type { NodeOptions } from './options.ts';
 import type { Session } from './session.ts';
+import type { SfuSignaling } from './sfu-signaling.ts';
 import type { SignalRouter } from './signaling.ts';
 import type { Stats } from './stats.ts';
 
@@ -17,6 +18,8 @@ export interface SessionContext {
   readonly stats: Stats;
   /** WebRTC signaling relay between members of signaling rooms. */
   readonly signals: SignalRouter;
+  /** Requests to the SFU (`$sfu`) of SFU rooms. */
+  readonly sfuSignals: SfuSignaling;
   /** Runs `flush()` of every scheduled session once per event-loop turn. */
   scheduleFlush(session: Session): void;
   /** Called once the connect command succeeded. */

@@ -26,6 +26,8 @@ import { BUSIEST_REPORTED, Cluster, USER_PREFIX, type ClusterEntry, type NodeInf
 import { PROCESS_SECRET } from './cluster-trust.ts';
 import { forwardedByPeer, forwardIfForeign, ownerTag } from './forward.ts';
 import { SignalRouter } from './signaling.ts';
+import { SfuSignaling } from './sfu-signaling.ts';
+import type { SfuService } from '../webrtc/sfu/contract.ts';
 import { mustAuthorize, SERVER_API } from './authorize.ts';
 import type { SessionContext } from './context.ts';
 import { wsJson, wsMsgpack } from './format.ts';
@@ -40,6 +42,11 @@ export interface StartOptions extends NodeOptionsInput {
   broker?: Broker;
   /** @default systemClock */
   clock?: Clock;
+  /**
+   * The media plane for namespaces with `sfu: true` (webrtc/sfu/contract.ts); the node closes it
+   * with itself. Absent: requests to `$sfu` are answered 108 (no SFU on this node).
+   */
+  sfu?: SfuService;
 }
 
 /** An extra HTTP route, for transports and pages added by other modules. Return true when handled. */
@@ -63,6 +70,9 @@ export class SwitchboardNode implements SessionContext {
    */
   readonly clusterKey: string | null;
   readonly signals: SignalRouter;
+  /** The SFU media plane, when this node runs one (StartOptions.sfu). */
+  readonly sfu: SfuService | undefined;
+  readonly sfuSignals: SfuSignaling;
   /** Tag naming this node inside SSE/poll session keys. */
   readonly sessionKeyTag: string;
   /** Every session, connected or not yet. */
@@ -91,7 +101,7 @@ export class SwitchboardNode implements SessionContext {
   }
 
   constructor(input: StartOptions = {}) {
-    const { broker, clock, ...rest } = input;
+    const { broker, clock, sfu, ...rest } = input;
     this.options = resolveOptions(rest);
     this.clock = clock ?? systemClock;
     this.ownsBroker = !broker;
@@ -109,6 +119,8 @@ export class SwitchboardNode implements SessionContext {
     this.clusterKey = this.options.clusterSecret || (!plain || plain instanceof MemoryBroker ? PROCESS_SECRET : null);
     this.cluster = new Cluster(this, this.clusterKey);
     this.signals = new SignalRouter(this);
+    this.sfu = sfu;
+    this.sfuSignals = new SfuSignaling(sfu, this.clock);
     this.sessionKeyTag = ownerTag(this.options.name);
     this.server = createServer({
       keepAliveTimeout: 5000,
@@ -558,6 +570,7 @@ export class SwitchboardNode implements SessionContext {
       for (const s of [...this.sessions]) s.close(d);
       this.server.closeAllConnections();
       await closed;
+      await this.sfu?.close().catch((err: unknown) => console.error('switchboard: closing the SFU failed:', err));
       if (this.ownsBroker) await this.broker.close();
     })();
     return this.closingP;

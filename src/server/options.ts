@@ -31,6 +31,13 @@ export interface NamespaceOptions {
   lossy: boolean;
   /** Channels are WebRTC signaling rooms: members may send `signal` frames to each other. @default false */
   signaling: boolean;
+  /**
+   * Channels are SFU rooms (implies `signaling`): members reach the node's selective forwarding
+   * unit as the reserved member `$sfu` (docs/protocol.md "SFU rooms"); media goes through the
+   * SFU instead of peer to peer. A room lives on one node's SFU: members must connect to the
+   * same node. @default false
+   */
+  sfu: boolean;
 }
 
 export interface JwtOptions {
@@ -192,6 +199,7 @@ export const defaultNamespaceOptions: NamespaceOptions = {
   joinLeave: false,
   lossy: false,
   signaling: false,
+  sfu: false,
 };
 
 /** The default namespace in insecure (development) mode: everything on, anyone may do anything. */
@@ -207,6 +215,7 @@ export const insecureNamespaceOptions: NamespaceOptions = {
   joinLeave: true,
   lossy: false,
   signaling: false,
+  sfu: false,
 };
 
 export function defaultNodeOptions(): NodeOptions {
@@ -306,6 +315,10 @@ function resolveNamespace(input: Partial<NamespaceOptions> | undefined, base: Na
     (out as Record<string, unknown>)[key] = v;
   }
   if (out.recover && out.historySize === 0) throw new ConfigError(`option "${where}.recover" needs historySize > 0`);
+  if (out.sfu) {
+    if (input.signaling === false) throw new ConfigError(`option "${where}.sfu" needs signaling (leave "${where}.signaling" unset or true)`);
+    out.signaling = true;
+  }
   return out;
 }
 

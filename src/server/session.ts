@@ -400,6 +400,7 @@ export class Session implements TransportHandler, HubSubscriber {
     if (sub.ns.presence) this.ctx.broker.presenceRemove(channel, this.id).catch(noop);
     if (sub.ns.joinLeave && this.state !== SessionState.New) this.ctx.broker.publishLeave(channel, this.info).catch(noop);
     if (sub.ns.signaling && sub.held === null) this.ctx.signals.leave(channel);
+    if (sub.ns.sfu) this.ctx.sfuSignals.left(this, channel);
     return sub;
   }
 

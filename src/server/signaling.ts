@@ -13,19 +13,21 @@
  */
 import { ReplyError } from '../protocol/errors.ts';
 import type { ClientInfo } from '../protocol/frames.ts';
+import { checkSdp } from '../protocol/sdp.ts';
+import { validateSfuRequest } from '../protocol/sfu.ts';
+import type { SfuRequest } from '../webrtc/sfu/contract.ts';
 import type { Envelope, HubSubscriber } from './hub.ts';
 import type { SwitchboardNode } from './node.ts';
 
 export const SIGNAL_PREFIX = '$sb:signal:';
-const MAX_SDP = 64 * 1024;
-const MAX_SDP_LINES = 4000;
-const SDP_LINE = /^[a-z]=[^\u0000]*$/;
 
 export type SignalData =
   | { type: 'offer' | 'answer'; sdp: string }
   | { type: 'candidate'; candidate: { candidate: string; sdpMid?: string | null; sdpMLineIndex?: number | null; usernameFragment?: string | null } | null }
   | { type: 'bye' }
-  | { type: 'custom'; payload: unknown };
+  | { type: 'custom'; payload: unknown }
+  /** A request to the room's SFU (only to the reserved member `$sfu`; protocol/sfu.ts). */
+  | ({ type: 'sfu' } & SfuRequest);
 
 function bad(msg: string): never {
   throw new ReplyError('badRequest', `signal: ${msg}`);
@@ -43,15 +45,8 @@ export function validateSignal(data: unknown): SignalData {
   const d = data as Record<string, unknown>;
   switch (d.type) {
     case 'offer':
-    case 'answer': {
-      const sdp = d.sdp;
-      if (typeof sdp !== 'string' || sdp.length === 0 || sdp.length > MAX_SDP) bad(`sdp must be a non-empty string of at most ${MAX_SDP} characters`);
-      if (!sdp.startsWith('v=0')) bad('sdp must start with "v=0" (RFC 8866 §5)');
-      const lines = sdp.split(/\r?\n/);
-      if (lines.length > MAX_SDP_LINES) bad(`sdp has more than ${MAX_SDP_LINES} lines`);
-      for (const line of lines) if (line !== '' && !SDP_LINE.test(line)) bad(`sdp line "${line.slice(0, 40)}" is not <type>=<value>`);
-      return { type: d.type, sdp };
-    }
+    case 'answer':
+      return { type: d.type, sdp: checkSdp(d.sdp, 'signal: ') };
     case 'candidate': {
       if (d.candidate === null || d.candidate === undefined) return { type: 'candidate', candidate: null }; // end of candidates
       if (typeof d.candidate !== 'object' || Array.isArray(d.candidate)) bad('candidate must be an object or null');
@@ -73,8 +68,10 @@ export function validateSignal(data: unknown): SignalData {
       return { type: 'bye' };
     case 'custom':
       return { type: 'custom', payload: d.payload ?? null };
+    case 'sfu':
+      return { type: 'sfu', ...validateSfuRequest(d) };
     default:
-      bad('data.type must be one of offer, answer, candidate, bye, custom');
+      bad('data.type must be one of offer, answer, candidate, bye, custom, sfu');
   }
 }
 
