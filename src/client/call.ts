@@ -10,6 +10,7 @@
  * and join again: after a resubscribe every peer is rebuilt.
  */
 import type { ClientInfo } from '../protocol/frames.ts';
+import type { MediaStreamLike, MediaTrack, PeerConfiguration, PeerConnection, PeerConnectionState } from './dom-types.ts';
 import type { Client } from './client.ts';
 import { TypedEmitter } from './emitter.ts';
 import { ClientClosedError, ClientError, ConnectionLostError, NotConnectedError } from './errors.ts';
@@ -20,7 +21,7 @@ import type { Subscription } from './subscription.ts';
 
 export interface CallOptions {
   /** Local media sent to every peer. @default undefined (receive only: audio and video are still asked for) */
-  localStream: MediaStream | undefined;
+  localStream: MediaStreamLike | undefined;
   /** `'relay'` uses only TURN relay candidates (hides the members' addresses from each other). @default 'all' */
   iceTransportPolicy: 'all' | 'relay';
   /** ICE servers. @default the client's `iceServers` (from the connect reply) when the call joins */
@@ -28,7 +29,7 @@ export interface CallOptions {
   /** Most other members connected at once; more are reported as `error` and left out. @default 3 (four people) */
   maxPeers: number;
   /** Makes each peer connection (tests, wrappers). @default `new RTCPeerConnection(config)` */
-  createPeerConnection: ((config: RTCConfiguration) => RTCPeerConnection) | undefined;
+  createPeerConnection: ((config: PeerConfiguration) => PeerConnection) | undefined;
 }
 
 const DEFAULTS: CallOptions = { localStream: undefined, iceTransportPolicy: 'all', iceServers: undefined, maxPeers: 3, createPeerConnection: undefined };
@@ -57,13 +58,13 @@ export interface CallPeerEvent {
 }
 export interface CallTrackEvent {
   peer: CallPeer;
-  track: MediaStreamTrack;
+  track: MediaTrack;
   /** The streams the sender attached the track to (usually one). */
-  streams: readonly MediaStream[];
+  streams: readonly MediaStreamLike[];
 }
 export interface CallConnectionStateEvent {
   peer: CallPeer;
-  state: RTCPeerConnectionState;
+  state: PeerConnectionState;
 }
 export interface CallPeerLeftEvent {
   peer: CallPeer;
@@ -248,7 +249,7 @@ export class Call extends TypedEmitter<CallEvents> {
       this.safeEmit('error', { error: new ClientError(`call is full (maxPeers ${this.options.maxPeers}): not connecting to ${info.client}`), peer: info.client });
       return undefined;
     }
-    const config: RTCConfiguration = {
+    const config: PeerConfiguration = {
       iceServers: [...(this.options.iceServers ?? this.client.iceServers)].map((s) => ({ ...s })),
       iceTransportPolicy: this.options.iceTransportPolicy,
       bundlePolicy: 'max-bundle',

@@ -8,6 +8,7 @@ export { Subscription } from './subscription.ts';
 export { Call, resolveCallOptions } from './call.ts';
 export type { CallOptions, CallState, CallEvents, CallPeerEvent, CallTrackEvent, CallConnectionStateEvent, CallPeerLeftEvent, CallErrorEvent, PeerLeftReason } from './call.ts';
 export { CallPeer } from './peer.ts';
+export type { MissingDomType, PeerConnection, PeerConfiguration, PeerConnectionState, MediaStreamLike, MediaTrack } from './dom-types.ts';
 export { PerfectNegotiation, isPolite } from './negotiation.ts';
 export type { NegotiationTarget, NegotiationStats, NegotiationHooks, NegotiationOptions } from './negotiation.ts';
 export { parseSignalData, parseIceServers } from './signal.ts';

@@ -7,6 +7,7 @@
  * so the SDK still loads in Node.
  */
 import type { ClientInfo } from '../protocol/frames.ts';
+import type { MediaStreamLike, MediaTrack, PeerConfiguration, PeerConnection, PeerConnectionState } from './dom-types.ts';
 import { ClientError } from './errors.ts';
 import { PerfectNegotiation } from './negotiation.ts';
 import type { IceCandidateData, SignalData } from './signal.ts';
@@ -14,8 +15,8 @@ import type { IceCandidateData, SignalData } from './signal.ts';
 /** What a peer reports to its Call. */
 export interface CallPeerHooks {
   send(data: SignalData): void;
-  track(peer: CallPeer, track: MediaStreamTrack, streams: readonly MediaStream[]): void;
-  state(peer: CallPeer, state: RTCPeerConnectionState): void;
+  track(peer: CallPeer, track: MediaTrack, streams: readonly MediaStreamLike[]): void;
+  state(peer: CallPeer, state: PeerConnectionState): void;
   error(peer: CallPeer, err: Error): void;
 }
 
@@ -23,9 +24,9 @@ export interface CallPeerInit {
   /** The other member. */
   info: ClientInfo;
   polite: boolean;
-  config: RTCConfiguration;
-  localStream: MediaStream | undefined;
-  createPeerConnection: ((config: RTCConfiguration) => RTCPeerConnection) | undefined;
+  config: PeerConfiguration;
+  localStream: MediaStreamLike | undefined;
+  createPeerConnection: ((config: PeerConfiguration) => PeerConnection) | undefined;
 }
 
 function toCandidateData(c: RTCIceCandidateInit): IceCandidateData {
@@ -36,7 +37,7 @@ function toCandidateData(c: RTCIceCandidateInit): IceCandidateData {
   return out;
 }
 
-function defaultPeerConnection(config: RTCConfiguration): RTCPeerConnection {
+function defaultPeerConnection(config: PeerConfiguration): PeerConnection {
   if (typeof RTCPeerConnection !== 'function') {
     throw new ClientError('RTCPeerConnection is not available here (calls need a browser, or the createPeerConnection option)');
   }
@@ -49,10 +50,10 @@ export class CallPeer {
   /** The other member (user, client, info). */
   readonly info: ClientInfo;
   /** The connection to that member, for `getStats()` and the like. */
-  readonly pc: RTCPeerConnection;
+  readonly pc: PeerConnection;
   readonly negotiation: PerfectNegotiation;
   /** Remote tracks, gathered in one stream (also for peers that send tracks without a stream). */
-  readonly remoteStream: MediaStream | undefined;
+  readonly remoteStream: MediaStreamLike | undefined;
   private _closed = false;
 
   /** @internal Made by Call. */
@@ -101,7 +102,7 @@ export class CallPeer {
     return this.negotiation.polite;
   }
 
-  get connectionState(): RTCPeerConnectionState {
+  get connectionState(): PeerConnectionState {
     return this.pc.connectionState;
   }
 

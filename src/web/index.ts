@@ -6,7 +6,9 @@
  * - `GET /sdk/switchboard.d.ts` — its types, generated from the SDK's sources on `npm install`
  *   (scripts/build-sdk-types.ts; generated on first request if missing).
  *
- * Static files are read once and cached with an ETag; everything answers `HEAD` too.
+ * Static files are read once and cached with an ETag (a hash of the content); everything answers
+ * `HEAD` too. /sdk/* carries CORS headers for the origins in `allowedOrigins` (see sdkCorsHeaders),
+ * so a page on another origin can `import` the SDK.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -17,6 +19,23 @@ import { loadSdk, loadSdkTypes } from './sdk.ts';
 /** What installWeb needs from a node. */
 export interface WebHost {
   route(handler: RouteHandler): void;
+  /** `allowedOrigins` also says which other origins may load /sdk/* (CORS). */
+  readonly options: { readonly allowedOrigins: readonly string[] };
+}
+
+/**
+ * The `Access-Control-Allow-Origin` of an /sdk/* reply: `*` when `allowedOrigins` has `*`, the
+ * request's origin when it is listed, none otherwise (same origin only, the default). A page on
+ * another origin that may connect to this node may also import its SDK.
+ */
+export function sdkCorsHeaders(allowed: readonly string[], origin: string | undefined): Record<string, string> {
+  if (allowed.includes('*')) return { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': 'ETag' };
+  const h: Record<string, string> = { Vary: 'Origin' };
+  if (origin && allowed.includes(origin)) {
+    h['Access-Control-Allow-Origin'] = origin;
+    h['Access-Control-Expose-Headers'] = 'ETag';
+  }
+  return h;
 }
 
 interface Asset {
@@ -41,8 +60,9 @@ function asset(body: Buffer | string, type: string): Asset {
   return { body: b, type, etag: `"${createHash('sha1').update(b).digest('base64url').slice(0, 20)}"` };
 }
 
-function send(req: IncomingMessage, res: ServerResponse, a: Asset): void {
+function send(req: IncomingMessage, res: ServerResponse, a: Asset, extra: Record<string, string> = {}): void {
   const headers = {
+    ...extra,
     'Content-Type': a.type,
     ETag: a.etag,
     // Revalidate every time: cheap (304) and a restarted dev server never serves a stale SDK.
@@ -77,17 +97,18 @@ export function installWeb(node: WebHost): void {
   node.route(async (req, res, url) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     const path = url.pathname;
+    const cors = path.startsWith('/sdk/') ? sdkCorsHeaders(node.options.allowedOrigins, req.headers.origin) : {};
     if (path === '/sdk/switchboard.js') {
       let a: Asset;
       try {
         a = await cached(path, async () => asset((await loadSdk()).js, 'text/javascript; charset=utf-8'));
       } catch (err) {
         const msg = `cannot build the SDK bundle: ${(err as Error).message}`;
-        res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
+        res.writeHead(503, { ...cors, 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
         res.end(msg);
         return true;
       }
-      send(req, res, a);
+      send(req, res, a, cors);
       return true;
     }
     if (path === '/sdk/switchboard.d.ts') {
@@ -95,11 +116,11 @@ export function installWeb(node: WebHost): void {
       try {
         a = await cached(path, async () => asset(await loadSdkTypes(typesFile), 'text/plain; charset=utf-8'));
       } catch (err) {
-        res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
+        res.writeHead(503, { ...cors, 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
         res.end(`cannot generate the SDK declarations: ${(err as Error).message}`);
         return true;
       }
-      send(req, res, a);
+      send(req, res, a, cors);
       return true;
     }
     const s = STATIC[path];

@@ -16,9 +16,15 @@ interface SdkBuild {
 
 let build: Promise<SdkBuild> | undefined;
 
-/** The bundle; built on the first call (≈ 100–200 ms), then cached. A failed build is retried on the next call. */
+/** The bundle: the prebuilt file of a compiled package, or built on the first call (≈ 100–200 ms), then cached. A failed build is retried on the next call. */
 export function loadSdk(): Promise<SdkBuild> {
   build ??= (async () => {
+    // The compiled package (npm run build) ships the bundle beside this module: dist/web/sdk/.
+    try {
+      return { js: await readFile(new URL('./sdk/switchboard.js', import.meta.url), 'utf8'), warnings: [] };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
     const script = new URL('../../scripts/build-sdk.mjs', import.meta.url).href;
     const mod = (await import(script)) as { buildSdk(): Promise<SdkBuild> };
     return mod.buildSdk();
