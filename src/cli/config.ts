@@ -71,6 +71,8 @@ export interface LoadedConfig {
   options: NodeOptions;
   /** Sections for other modules (e.g. `turn`), passed through unvalidated here. */
   extra: Record<string, unknown>;
+  /** Top-level options set by the file, the environment or a flag (not only by `defaults`). */
+  given: ReadonlySet<string>;
 }
 
 /** Sections of the config file that belong to modules other than the node core. */
@@ -109,7 +111,8 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv, fla
     const parts = [(defaults as Record<string, unknown>)[k], fromFile[k], (fromEnv as Record<string, unknown>)[k], (flags as Record<string, unknown>)[k]].filter((x) => x !== undefined);
     if (parts.length > 0) merged[k] = Object.assign({}, ...parts);
   }
-  return { options: resolveOptions(merged as NodeOptionsInput), extra };
+  const given = new Set([...Object.keys(fromFile), ...Object.keys(fromEnv), ...Object.keys(flags)]);
+  return { options: resolveOptions(merged as NodeOptionsInput), extra, given };
 }
 
 /** A password inside a URL (`postgres://user:pw@host`, `amqp://guest:guest@host`). */

@@ -14,6 +14,9 @@ import { loadConfig, maskSecrets } from './config.ts';
 import { DEV_HOST, devBindingNotice, iceFor, planTurn, startTurn } from './turn.ts';
 import type { TurnServer } from '../webrtc/turn/index.ts';
 
+/** Where `--dev` serves the gRPC server API unless grpcPort is set. */
+const DEV_GRPC_PORT = 8001;
+
 const HELP = `switchboard — real-time messaging server
 
 Usage:
@@ -24,9 +27,10 @@ Usage:
 start   Runs a node. Options come from the config file, then SWITCHBOARD_* environment variables
         (option name in UPPER_SNAKE_CASE, e.g. SWITCHBOARD_PING_INTERVAL=25), then flags.
         --dev turns on insecure development mode: anonymous clients, an open server API and a
-        default namespace with history, recovery, presence and client publishing. It listens on
-        127.0.0.1 only (HTTP and STUN/TURN) unless --host, SWITCHBOARD_HOST or the config's
-        "host" says otherwise.
+        default namespace with history, recovery, presence and client publishing, and the gRPC
+        server API on port ${DEV_GRPC_PORT} (SWITCHBOARD_GRPC_PORT; skipped with a warning when
+        that port is taken). It listens on 127.0.0.1 only (HTTP, gRPC and STUN/TURN) unless
+        --host, SWITCHBOARD_HOST or the config's "host" says otherwise.
 token   Prints a development JWT (HS256) for a user, signed with jwt.secret
         (SWITCHBOARD_JWT_SECRET, --secret or the config file).
 `;
@@ -62,6 +66,7 @@ async function start(argv: string[]): Promise<void> {
     defaults.host = DEV_HOST;
     // The demo page's typing indicator (src/web) publishes on this lossy namespace; its calls
     // signal in the `call` namespace.
+    defaults.grpcPort = DEV_GRPC_PORT;
     defaults.namespaces = {
       typing: { subscribe: 'anonymous', publish: 'anonymous', lossy: true },
       call: { subscribe: 'anonymous', publish: 'anonymous', presence: true, presenceRead: 'anonymous', joinLeave: true, signaling: true },
@@ -99,7 +104,19 @@ async function start(argv: string[]): Promise<void> {
       throw new ConfigError(`broker ${brokerConfig.type} is shared between nodes: set clusterSecret (SWITCHBOARD_CLUSTER_SECRET, the same on every node, at least 16 characters)`);
     }
     if (brokerConfig.type !== 'memory') broker = createBroker(brokerConfig);
-    node = await startNode(broker ? { ...cfg.options, broker } : cfg.options);
+    // The dev-mode gRPC port is best effort: several dev nodes on one machine (tests, a soak, a
+    // second terminal) must not fail on it. A grpcPort that was asked for must be had.
+    const devGrpc = dev && !cfg.given.has('grpcPort') && cfg.options.grpcPort === DEV_GRPC_PORT;
+    const startOptions = devGrpc ? { ...cfg.options, grpcPort: 0 } : cfg.options;
+    node = await startNode(broker ? { ...startOptions, broker } : startOptions);
+    if (devGrpc) {
+      try {
+        await node.startGrpc(DEV_GRPC_PORT);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+        console.warn(`switchboard: warning: port ${DEV_GRPC_PORT} is in use; the gRPC server API is off (set SWITCHBOARD_GRPC_PORT to another port)`);
+      }
+    }
     if (turnPlan) turn = await startTurn(turnPlan);
   } catch (err) {
     await broker?.close().catch(() => {});
@@ -109,6 +126,7 @@ async function start(argv: string[]): Promise<void> {
     throw err;
   }
   console.log(`switchboard: node ${node.options.name} listening on ${node.httpUrl} (WebSocket ${node.wsUrl}, broker ${node.broker.name})`);
+  if (node.grpc) console.log(`switchboard: gRPC server API (gRPC, gRPC-Web, Connect; proto/switchboard/v1/api.proto) listening on ${node.grpc.address}`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { installAdmin } from '../admin/admin.ts';
+import type { GrpcServer } from '../api/grpc.ts';
 import { handleApi } from '../api/http.ts';
 import { resolveConsumers, startConsumers, type ConsumerOptions, type ConsumerSet } from '../ingest/index.ts';
 import type { Broker } from '../broker/broker.ts';
@@ -93,6 +94,8 @@ export class SwitchboardNode implements SessionContext {
   /** The `consumers` (src/ingest), validated at construction, running while the node listens. */
   private readonly consumerOptions: ConsumerOptions[];
   private consumerSet: ConsumerSet | null = null;
+  /** The gRPC server API, when started (`grpcPort`, or `startGrpc`). */
+  grpc: GrpcServer | null = null;
   draining = false;
 
   /** close() was called. */
@@ -229,6 +232,25 @@ export class SwitchboardNode implements SessionContext {
     this.ticker = this.clock.setInterval(() => this.tick(), tick);
     await this.cluster.start();
     if (this.consumerOptions.length > 0) this.consumerSet = startConsumers(this, this.consumerOptions);
+    if (this.options.grpcPort > 0) {
+      try {
+        await this.startGrpc(this.options.grpcPort);
+      } catch (err) {
+        await this.close();
+        throw err;
+      }
+    }
+  }
+
+  /**
+   * Starts the gRPC server API (gRPC, gRPC-Web, Connect) on `port` (0: a free one), closed with the
+   * node. Loaded on first use, so a node without it never loads the Connect and protobuf modules.
+   */
+  async startGrpc(port: number): Promise<GrpcServer> {
+    if (this.grpc) throw new Error(`the gRPC server API is already listening on ${this.grpc.address}`);
+    const { startGrpcServer } = await import('../api/grpc.ts');
+    this.grpc = await startGrpcServer(this, { port });
+    return this.grpc;
   }
 
   /** Adds an HTTP route tried before the built-in 404. */
@@ -569,7 +591,7 @@ export class SwitchboardNode implements SessionContext {
       const d = makeDisconnect('shutdown', { delay: Math.floor(Math.random() * 1000) });
       for (const s of [...this.sessions]) s.close(d);
       this.server.closeAllConnections();
-      await closed;
+      await Promise.all([closed, this.grpc?.close()]);
       await this.sfu?.close().catch((err: unknown) => console.error('switchboard: closing the SFU failed:', err));
       if (this.ownsBroker) await this.broker.close();
     })();

@@ -71,6 +71,12 @@ export interface NodeOptions {
   /** Listen address. @default '0.0.0.0' */
   host: string;
   /**
+   * Port of the gRPC server API (gRPC, gRPC-Web and Connect; proto/switchboard/v1/api.proto), on
+   * `host`. 0 = off. Env SWITCHBOARD_GRPC_PORT; `switchboard start --dev` turns it on at 8001.
+   * @default 0
+   */
+  grpcPort: number;
+  /**
    * URL other nodes use to reach this one (SSE/poll requests for sessions held here are proxied
    * to it). Set it in multi-host clusters. @default `http://127.0.0.1:${port}` when bound to all interfaces
    */
@@ -223,6 +229,7 @@ export function defaultNodeOptions(): NodeOptions {
     name: '',
     port: 8000,
     host: '0.0.0.0',
+    grpcPort: 0,
     advertiseUrl: '',
     insecure: false,
     jwt: {},

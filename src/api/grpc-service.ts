@@ -1,0 +1,290 @@
+/**
+ * The `switchboard.v1.ApiService` implementation (proto/switchboard/v1/api.proto): each rpc turns
+ * its protobuf request into the HTTP API's body shape, runs the same operation (operations.ts, so
+ * validation and behaviour are the HTTP API's), and turns the result into the protobuf response.
+ * Failures become gRPC status codes with the Switchboard code in trailers (`toConnectError`).
+ * Served over gRPC, gRPC-Web and Connect by grpc.ts.
+ */
+import { Code, ConnectError, type ConnectRouter, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { checkDepth } from '../protocol/codec.ts';
+import { ErrorCode } from '../protocol/codes.ts';
+import { ProtocolError, ReplyError } from '../protocol/errors.ts';
+import type { ClientInfo as SbClientInfo, StreamPosition as SbPosition } from '../protocol/frames.ts';
+import type { SwitchboardNode } from '../server/node.ts';
+import { ApiService, type ClientInfoSchema, type PublishRequest } from './gen/switchboard/v1/api_pb.ts';
+import { ApiError, brokerUnavailableMessage, checkApiKey, needsBroker, runOperation, type Body, type OperationName } from './operations.ts';
+
+/** Trailer with the Switchboard error code of a failed call (the HTTP API's `error.code`). */
+export const ERROR_CODE_TRAILER = 'switchboard-error-code';
+/** Trailer `true` when a retry of the same call may succeed (error 114 broker unavailable…). */
+export const TEMPORARY_TRAILER = 'switchboard-temporary';
+/** Trailer of a failed PublishStream: how many of its messages were published before the failure. */
+export const PUBLISHED_TRAILER = 'switchboard-published';
+
+/** The HTTP API method each rpc runs. */
+const METHOD_OF: Readonly<Record<string, OperationName>> = {
+  Publish: 'publish',
+  PublishStream: 'publish',
+  Broadcast: 'broadcast',
+  Presence: 'presence',
+  PresenceStats: 'presence_stats',
+  History: 'history',
+  Disconnect: 'disconnect',
+  Info: 'info',
+  Channels: 'channels',
+  Connections: 'connections',
+};
+
+/** gRPC status of each HTTP API status (ApiError). */
+const STATUS_CODE: Readonly<Record<number, Code>> = {
+  400: Code.InvalidArgument,
+  401: Code.Unauthenticated,
+  403: Code.PermissionDenied,
+  404: Code.NotFound,
+  413: Code.ResourceExhausted,
+  503: Code.Unavailable,
+};
+
+/** gRPC status of each protocol reply error code (ReplyError), docs/api.md "gRPC". */
+const REPLY_CODE: Readonly<Record<number, Code>> = {
+  [ErrorCode.internal.code]: Code.Internal,
+  [ErrorCode.unauthorized.code]: Code.Unauthenticated,
+  [ErrorCode.unknownChannel.code]: Code.NotFound,
+  [ErrorCode.permissionDenied.code]: Code.PermissionDenied,
+  [ErrorCode.limitExceeded.code]: Code.ResourceExhausted,
+  [ErrorCode.badRequest.code]: Code.InvalidArgument,
+  [ErrorCode.notAvailable.code]: Code.FailedPrecondition,
+  [ErrorCode.tooManyRequests.code]: Code.ResourceExhausted,
+  [ErrorCode.invalidChannel.code]: Code.InvalidArgument,
+  [ErrorCode.brokerUnavailable.code]: Code.Unavailable,
+};
+
+function coded(message: string, code: Code, sbCode: number, temporary: boolean): ConnectError {
+  const e = new ConnectError(message, code);
+  e.metadata.set(ERROR_CODE_TRAILER, String(sbCode));
+  if (temporary) e.metadata.set(TEMPORARY_TRAILER, 'true');
+  return e;
+}
+
+/**
+ * The gRPC status for a failure: ApiError by its HTTP status, ReplyError by its protocol code (the
+ * Switchboard code in the `switchboard-error-code` trailer either way), any failure while the
+ * broker is down UNAVAILABLE with 114, anything else INTERNAL (logged; its message is not sent).
+ */
+export function toConnectError(node: SwitchboardNode, err: unknown): ConnectError {
+  if (err instanceof ConnectError) return err;
+  if (err instanceof ApiError) return coded(err.message, STATUS_CODE[err.status] ?? Code.InvalidArgument, err.status, err.status === 503);
+  if (err instanceof ReplyError) return coded(err.message, REPLY_CODE[err.code] ?? Code.Internal, err.code, err.temporary);
+  if (!node.broker.connected) return brokerUnavailable(node);
+  console.error('switchboard: gRPC call failed:', err);
+  return coded(ErrorCode.internal.message, Code.Internal, ErrorCode.internal.code, true);
+}
+
+function brokerUnavailable(node: SwitchboardNode): ConnectError {
+  return coded(brokerUnavailableMessage(node), Code.Unavailable, ErrorCode.brokerUnavailable.code, true);
+}
+
+/**
+ * Runs before the request message is read: the API key from `authorization: apikey KEY`, then the
+ * broker check (UNAVAILABLE at once while it is down, as the HTTP API's 503), so neither a
+ * refused caller nor a call that cannot succeed costs a body read.
+ */
+export function gate(node: SwitchboardNode, ctx: HandlerContext): void {
+  try {
+    checkApiKey(node, ctx.requestHeader.get('authorization') ?? undefined);
+  } catch (err) {
+    throw toConnectError(node, err);
+  }
+  const method = METHOD_OF[ctx.method.name];
+  if (method !== undefined && needsBroker(method) && !node.broker.connected) throw brokerUnavailable(node);
+}
+
+/**
+ * Resolves with `p`, or rejects when the call's signal aborts (the client's deadline, a cancel,
+ * the server closing) — with DEADLINE_EXCEEDED for a deadline. Without a client deadline a unary
+ * call gets `requestTimeout`, as an HTTP API call does. The operation itself is not undone: like
+ * any call that times out, a publish may still have been stored (retry with the same idempotency
+ * key to be sure).
+ */
+function bounded<T>(node: SwitchboardNode, ctx: HandlerContext, p: Promise<T>, unary: boolean): Promise<T> {
+  const signal = ctx.signal;
+  if (signal.aborted) return Promise.reject(abortReason(signal));
+  return new Promise<T>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const done = () => {
+      signal.removeEventListener('abort', onAbort);
+      if (timer) clearTimeout(timer);
+    };
+    const onAbort = () => {
+      done();
+      reject(abortReason(signal));
+    };
+    signal.addEventListener('abort', onAbort);
+    if (unary && ctx.timeoutMs() === undefined) {
+      const ms = node.options.requestTimeout * 1000;
+      timer = setTimeout(() => {
+        done();
+        reject(new ConnectError(`the call took longer than requestTimeout (${node.options.requestTimeout} s)`, Code.DeadlineExceeded));
+      }, ms);
+    }
+    p.then(
+      (v) => {
+        done();
+        resolve(v);
+      },
+      (err: unknown) => {
+        done();
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}
+
+function abortReason(signal: AbortSignal): ConnectError {
+  const r: unknown = signal.reason;
+  return r instanceof ConnectError ? r : new ConnectError('the call was cancelled', Code.Canceled);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Decodes a JSON-encoded `bytes` field; empty is absent. ApiError 400 naming the field otherwise. */
+export function decodeJson(bytes: Uint8Array, field: string): unknown {
+  if (bytes.length === 0) return undefined;
+  try {
+    const v: unknown = JSON.parse(utf8.decode(bytes));
+    checkDepth(v);
+    return v;
+  } catch (err) {
+    if (err instanceof ProtocolError) throw new ApiError(400, `field "${field}": ${err.message}`);
+    throw new ApiError(400, `field "${field}" must be JSON-encoded UTF-8: ${(err as Error).message}`);
+  }
+}
+
+function encodeJson(v: unknown): Uint8Array {
+  return v === undefined ? new Uint8Array(0) : Buffer.from(JSON.stringify(v));
+}
+
+/** The body without its unset (undefined) fields, so the operation applies its defaults. */
+function body(fields: Record<string, unknown>): Body {
+  const b: Body = {};
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined) b[k] = v;
+  return b;
+}
+
+function position(p: SbPosition): { epoch: string; offset: bigint } {
+  return { epoch: p.epoch, offset: BigInt(p.offset) };
+}
+
+function clientInfo(c: SbClientInfo): MessageInitShape<typeof ClientInfoSchema> {
+  return { user: c.user, client: c.client, info: encodeJson(c.info) };
+}
+
+/** What operation `N` resolves to. */
+type OperationResult<N extends OperationName> = Awaited<ReturnType<typeof runOperation<N>>>;
+
+function publishBody(r: PublishRequest): Body {
+  return body({ channel: r.channel, data: decodeJson(r.data, 'data'), idempotencyKey: r.idempotencyKey });
+}
+
+/** The service implementation over `node`. */
+export function apiService(node: SwitchboardNode): ServiceImpl<typeof ApiService> {
+  const run = async <N extends OperationName>(ctx: HandlerContext, name: N, b: () => Body): Promise<OperationResult<N>> => {
+    try {
+      // b() validates inside the promise, so its ApiError becomes the call's status like the rest.
+      return await bounded(node, ctx, (async () => runOperation(node, name, b()))() as Promise<OperationResult<N>>, true);
+    } catch (err) {
+      throw toConnectError(node, err);
+    }
+  };
+  return {
+    async publish(req, ctx) {
+      return position(await run(ctx, 'publish', () => publishBody(req)));
+    },
+
+    async publishStream(requests, ctx) {
+      let published = 0n;
+      let last: SbPosition | undefined;
+      try {
+        for await (const req of requests) {
+          last = await bounded(node, ctx, runOperation(node, 'publish', publishBody(req)), false);
+          published++;
+        }
+      } catch (err) {
+        const e = toConnectError(node, err);
+        e.metadata.set(PUBLISHED_TRAILER, String(published));
+        throw e;
+      }
+      return last ? { published, last: position(last) } : { published };
+    },
+
+    async broadcast(req, ctx) {
+      const r = await run(ctx, 'broadcast', () => body({ channels: req.channels, data: decodeJson(req.data, 'data') }));
+      return {
+        responses: r.responses.map((x) =>
+          'error' in x ? { result: { case: 'error' as const, value: x.error } } : { result: { case: 'position' as const, value: position(x) } },
+        ),
+      };
+    },
+
+    async presence(req, ctx) {
+      const r = await run(ctx, 'presence', () => body({ channel: req.channel, limit: req.limit, cursor: req.cursor }));
+      return { presence: Object.values(r.presence).map(clientInfo), cursor: r.cursor };
+    },
+
+    async presenceStats(req, ctx) {
+      return run(ctx, 'presence_stats', () => body({ channel: req.channel }));
+    },
+
+    async history(req, ctx) {
+      const since = req.since ? { epoch: req.since.epoch, offset: Number(req.since.offset) } : undefined;
+      const r = await run(ctx, 'history', () => body({ channel: req.channel, limit: req.limit, since, reverse: req.reverse }));
+      return {
+        epoch: r.epoch,
+        offset: BigInt(r.offset),
+        publications: r.publications.map((p) => ({ data: encodeJson(p.data), offset: BigInt(p.o), ...(p.info ? { info: clientInfo(p.info) } : {}) })),
+      };
+    },
+
+    async disconnect(req, ctx) {
+      return run(ctx, 'disconnect', () => body({ user: req.user, client: req.client, reconnect: req.reconnect, delay: req.delay, reason: req.reason }));
+    },
+
+    async info(_req, ctx) {
+      const r = await run(ctx, 'info', () => ({}));
+      return {
+        nodes: r.nodes.map((n) => ({
+          name: n.name,
+          connections: n.connections,
+          channels: n.channels,
+          draining: n.draining,
+          uptime: BigInt(Math.max(0, Math.round(n.uptime))),
+          publishes: BigInt(n.publishes),
+          deliveries: BigInt(n.deliveries),
+          rssBytes: BigInt(n.rssBytes),
+          busiest: n.busiest ?? [],
+          busiestOf: n.busiestOf ?? 0,
+          url: n.url,
+          time: BigInt(Math.max(0, Math.round(n.time))),
+          stale: n.stale,
+          age: BigInt(Math.max(0, Math.round(n.age))),
+        })),
+      };
+    },
+
+    async channels(req, ctx) {
+      return run(ctx, 'channels', () => body({ limit: req.limit }));
+    },
+
+    async connections(req, ctx) {
+      return run(ctx, 'connections', () => body({ user: req.user, limit: req.limit, cursor: req.cursor }));
+    },
+  };
+}
+
+/** Registers the service on a Connect router. */
+export function apiRoutes(node: SwitchboardNode): (router: ConnectRouter) => void {
+  return (router) => {
+    router.service(ApiService, apiService(node));
+  };
+}

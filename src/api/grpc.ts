@@ -1,0 +1,214 @@
+/**
+ * The gRPC server API: `switchboard.v1.ApiService` (proto/switchboard/v1/api.proto, handlers in
+ * grpc-service.ts) on its own port (`grpcPort`), speaking gRPC, gRPC-Web and the Connect protocol
+ * from the same handlers through `@connectrpc/connect-node`.
+ *
+ * Why Connect rather than `@grpc/grpc-js`'s server: grpc-js serves only gRPC over HTTP/2; Connect
+ * serves all three protocols from one router, so browsers (gRPC-Web, Connect over HTTP/1.1) and
+ * gRPC clients in every language reach the same code. grpc-js stays the reference client in the
+ * tests.
+ *
+ * One port, both HTTP versions, without TLS: the first bytes of a connection decide. The HTTP/2
+ * client preface starts `PRI `, which no HTTP/1.1 method does, so a connection starting with it
+ * goes to an HTTP/2 server (gRPC, and gRPC-Web/Connect over h2c) and any other to an HTTP/1.1
+ * server (gRPC-Web and Connect from browsers and `fetch`).
+ *
+ * Bounds: a request message is at most `maxMessageBytes` (1 MiB, the HTTP API's body limit;
+ * RESOURCE_EXHAUSTED past it), an HTTP/2 connection runs at most `maxConcurrentStreams` calls at
+ * once (the peer is told in SETTINGS; more are refused with REFUSED_STREAM), at most
+ * `maxConnections` connections are open, a connection must send its first bytes within
+ * `handshakeTimeout`, and an idle one is closed after `idleTimeout`.
+ */
+import { createServer as createHttp1Server, type Server as Http1Server } from 'node:http';
+import { createServer as createHttp2Server, type Http2Server, type Http2ServerResponse } from 'node:http2';
+import type { OutgoingHttpHeaders } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { Code, ConnectError } from '@connectrpc/connect';
+import type { SwitchboardNode } from '../server/node.ts';
+import { apiRoutes, gate } from './grpc-service.ts';
+import { MAX_API_BODY } from './http.ts';
+
+export interface GrpcServerOptions {
+  /** Port; 0 picks a free one. */
+  port: number;
+  /** Listen address. @default the node's `host` */
+  host?: string;
+  /** Largest request message in bytes. @default 1048576 (the HTTP API's body limit) */
+  maxMessageBytes?: number;
+  /** Calls at once on one HTTP/2 connection. @default 100 */
+  maxConcurrentStreams?: number;
+  /** Open connections. @default 10000 */
+  maxConnections?: number;
+  /** Milliseconds a new connection has to send its first bytes. @default the node's handshakeTimeout */
+  handshakeTimeoutMs?: number;
+  /** Milliseconds of inactivity after which a connection is closed. @default 300000 */
+  idleTimeoutMs?: number;
+}
+
+/** The first bytes of the HTTP/2 client connection preface (RFC 9113 §3.4). */
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+/** Enough of the preface to tell it from an HTTP/1.1 request line (`PRI ` vs `POST`, `PUT `…). */
+const SNIFF_BYTES = 4;
+
+/** A running gRPC/gRPC-Web/Connect listener. `close()` is idempotent. */
+export class GrpcServer {
+  private readonly net: NetServer;
+  private readonly h1: Http1Server;
+  private readonly h2: Http2Server;
+  private readonly sockets = new Set<Socket>();
+  private readonly shutdown = new AbortController();
+  private closingP: Promise<void> | null = null;
+  private readonly handshakeMs: number;
+
+  constructor(
+    private readonly node: SwitchboardNode,
+    private readonly options: GrpcServerOptions,
+  ) {
+    const maxBytes = options.maxMessageBytes ?? MAX_API_BODY;
+    const handler = connectNodeAdapter({
+      routes: apiRoutes(node),
+      readMaxBytes: maxBytes,
+      writeMaxBytes: 16 << 20,
+      shutdownSignal: this.shutdown.signal,
+      requestGate: (ctx) => gate(node, ctx),
+    });
+    const idle = options.idleTimeoutMs ?? 300_000;
+    this.handshakeMs = options.handshakeTimeoutMs ?? node.options.handshakeTimeout * 1000;
+    this.h2 = createHttp2Server(
+      {
+        settings: { maxConcurrentStreams: options.maxConcurrentStreams ?? 100, maxHeaderListSize: 16 << 10 },
+        maxSessionMemory: 16,
+        // Calls refused for going past maxConcurrentStreams before the session is closed as abusive.
+        maxSessionRejectedStreams: 1000,
+      },
+      (req, res) => {
+        plainGrpcMessage(res);
+        void handler(req, res);
+      },
+    );
+    this.h2.setTimeout(idle);
+    this.h1 = createHttp1Server(
+      {
+        keepAliveTimeout: 5000,
+        requestTimeout: node.options.requestTimeout * 1000,
+        headersTimeout: this.handshakeMs,
+        maxHeaderSize: 16 << 10,
+      },
+      handler,
+    );
+    this.h1.setTimeout(idle);
+    this.net = createNetServer((socket) => this.accept(socket));
+    this.net.maxConnections = options.maxConnections ?? 10_000;
+  }
+
+  /** The bound port. */
+  get port(): number {
+    return (this.net.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  /** `host:port` for clients (loopback when bound to all interfaces). */
+  get address(): string {
+    const h = this.options.host ?? this.node.options.host;
+    const host = h === '0.0.0.0' || h === '::' || h === '' ? '127.0.0.1' : h.includes(':') ? `[${h}]` : h;
+    return `${host}:${this.port}`;
+  }
+
+  /** `http://host:port`, the base URL for Connect and gRPC-Web clients. */
+  get url(): string {
+    return `http://${this.address}`;
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.net.once('error', reject);
+      this.net.listen(this.options.port, this.options.host ?? this.node.options.host, () => {
+        this.net.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  /** Peeks at the first bytes and hands the connection to the HTTP/2 or the HTTP/1.1 server. */
+  private accept(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    const timer = setTimeout(() => socket.destroy(), this.handshakeMs);
+    timer.unref();
+    let head: Buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+      const n = Math.min(head.length, SNIFF_BYTES);
+      const maybeH2 = head.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+      if (maybeH2 && head.length < SNIFF_BYTES) return;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.pause();
+      socket.unshift(head);
+      if (maybeH2) {
+        // The HTTP/2 session reads what is already buffered on the next tick (node's http2 core);
+        // resuming here would flow those bytes to no listener and lose the preface.
+        this.h2.emit('connection', socket);
+      } else {
+        this.h1.emit('connection', socket);
+        socket.resume();
+      }
+    };
+    socket.on('data', onData);
+  }
+
+  /** Stops listening, aborts running calls (UNAVAILABLE) and closes every connection. Idempotent. */
+  close(): Promise<void> {
+    this.closingP ??= (async () => {
+      this.shutdown.abort(new ConnectError('the server is shutting down', Code.Unavailable));
+      const closed = new Promise<void>((resolve) => this.net.close(() => resolve()));
+      for (const s of this.sockets) s.destroy();
+      this.h1.closeAllConnections();
+      await closed;
+    })();
+    return this.closingP;
+  }
+}
+
+/**
+ * `grpc-message` percent-encoded as the gRPC spec says (PROTOCOL-HTTP2.md: only bytes outside
+ * 0x20–0x7E and `%`). Connect encodes it with encodeURIComponent (`:` → `%3A`), which spec-following
+ * decoders read fine but grpc-js decodes with decodeURI, which leaves `%3A`, `%2C`… in the message.
+ */
+export function grpcPercentEncode(message: string): string {
+  let out = '';
+  for (const b of Buffer.from(message, 'utf8')) out += b < 0x20 || b > 0x7e || b === 0x25 ? `%${b.toString(16).toUpperCase().padStart(2, '0')}` : String.fromCharCode(b);
+  return out;
+}
+
+function fixHeaders<T>(headers: T): T {
+  if (typeof headers !== 'object' || headers === null) return headers;
+  const h = headers as Record<string, unknown>;
+  const m = h['grpc-message'];
+  if (typeof m === 'string') {
+    let raw = m;
+    try {
+      raw = decodeURIComponent(m);
+    } catch {
+      // not percent-encoded by Connect: send as is
+    }
+    h['grpc-message'] = grpcPercentEncode(raw);
+  }
+  return headers;
+}
+
+/** Rewrites `grpc-message` in the headers (Trailers-Only answers) and trailers of one HTTP/2 answer. */
+function plainGrpcMessage(res: Http2ServerResponse): void {
+  const addTrailers = res.addTrailers.bind(res);
+  res.addTrailers = (trailers) => addTrailers(fixHeaders(trailers));
+  const writeHead = res.writeHead.bind(res) as (status: number, headers?: OutgoingHttpHeaders) => Http2ServerResponse;
+  (res as { writeHead: (status: number, headers?: OutgoingHttpHeaders) => Http2ServerResponse }).writeHead = (status, headers) => writeHead(status, fixHeaders(headers));
+}
+
+/** Starts the gRPC/gRPC-Web/Connect API of `node` on `options.port`. */
+export async function startGrpcServer(node: SwitchboardNode, options: GrpcServerOptions): Promise<GrpcServer> {
+  const server = new GrpcServer(node, options);
+  await server.listen();
+  return server;
+}
