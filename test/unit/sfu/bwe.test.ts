@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { AimdRateControl, InterArrival, LossBasedBwe, OveruseDetector, ProbeController, ProbeResultEstimator, SendSideBwe, TrendlineFilter, twccToFeedback } from '../../../src/webrtc/sfu/bwe/index.ts';
+import { AimdRateControl, InterArrival, LossBasedBwe, OveruseDetector, ProbeController, ProbeResultEstimator, SendSideBwe, TrendlineFilter, twccToFeedback, RembEstimator } from '../../../src/webrtc/sfu/bwe/index.ts';
 import { firstWithin, meanBetween, simulate } from './bwe-sim.ts';
 
 const C = 2_500_000;
@@ -166,4 +166,28 @@ test('TWCC feedback → results: arrival from reference time + 250 µs deltas, l
     { transportSeq: 1, arrivalMs: 739 },
   ]);
   assert.equal(twccToFeedback({ baseSeq: 0, referenceTime: 0, status: [1, 1], deltas: [1] }).length, 1, 'missing delta ends the list');
+});
+
+test('REMB fallback: grows on an uncongested path, drops (and reports at once) when the queue builds', () => {
+  const r = new RembEstimator({ initialBps: 500_000 });
+  let sent = 0;
+  let first: number | undefined;
+  // 1 Mbps offered over a clean path: 1200 B every 9.6 ms, constant 30 ms transit.
+  for (let t = 0; t < 5000; t += 10) {
+    for (; sent * 9.6 < t; sent++) r.onPacket(sent * 9.6, sent * 9.6 + 30, 1200);
+    first = r.process(t) ?? first;
+  }
+  const grown = r.estimate;
+  assert.ok(grown > 600_000, `${grown}`);
+  assert.ok(first !== undefined);
+  // Now the path's queue grows 2 ms per packet (arrivals spaced 19.2 ms, 500 kbps delivered): overuse.
+  let remb: number | undefined;
+  const base = sent;
+  for (let t = 5000; t < 7000; t += 10) {
+    for (; sent * 9.6 < t; sent++) r.onPacket(sent * 9.6, base * 9.6 + 30 + (sent - base) * 19.2, 1200);
+    const v = r.process(t);
+    if (v !== undefined && v < grown) remb ??= v;
+  }
+  assert.ok(r.estimate < 0.9 * 500_000, `${r.estimate} vs ${grown}`);
+  assert.ok(remb !== undefined && remb < grown);
 });

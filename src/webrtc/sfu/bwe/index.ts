@@ -6,3 +6,4 @@ export { ProbeController, ProbeResultEstimator, type ProbeCluster, type ProbeCon
 export { SendSideBwe, type SendSideBweOptions } from './send-side-bwe.ts';
 export type { BandwidthUsage, PacketFeedback, PacketResult, SentPacket } from './types.ts';
 export { twccToFeedback, type TwccLike } from './twcc-results.ts';
+export { RembEstimator, type RembOptions } from './remb-estimator.ts';
