@@ -11,34 +11,19 @@
  * `process.hrtime.bigint()` (CLOCK_MONOTONIC, the same clock in every process on the machine), so
  * a consumer computes publisher → consumer latency without clock sync.
  */
-import { RTCRtpCodecParameters, type RTCPeerConnectionConfig } from 'werift';
+import type { RTCPeerConnectionConfig } from 'werift';
+import { peerConfig as sfuPeerConfig, VP8_PT } from '../../src/webrtc/sfu/werift-adapter.ts';
 
-/** Payload type of VP8 in every SDP of the benchmark. */
-export const VP8_PT = 96;
+export { VP8_PT };
 /** Where the send time sits in the RTP payload. */
 export const STAMP_OFFSET = 16;
 /** One keyframe per this many packets (1 s at 100 packets/s). */
 export const KEYFRAME_EVERY = 100;
 
-/** werift configuration of every benchmark peer: VP8 only, loopback candidates, IPv4. */
+/** werift configuration of every benchmark peer: the SFU's (VP8 only, loopback candidates, IPv4), loopback pairs only. */
 export function peerConfig(): RTCPeerConnectionConfig {
-  return {
-    codecs: {
-      video: [
-        new RTCRtpCodecParameters({
-          mimeType: 'video/VP8',
-          clockRate: 90000,
-          payloadType: VP8_PT,
-          rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }],
-        }),
-      ],
-      audio: [],
-    },
-    iceAdditionalHostAddresses: ['127.0.0.1'],
-    iceUseIpv6: false,
-    // Loopback only: the other interfaces' candidates only add checks that compete for the CPU.
-    iceFilterCandidatePair: (pair) => pair.remoteAddr[0] === '127.0.0.1',
-  };
+  // Loopback only: the other interfaces' candidates only add checks that compete for the CPU.
+  return sfuPeerConfig({ iceFilterCandidatePair: (pair) => pair.remoteAddr[0] === '127.0.0.1' });
 }
 
 /** Builds packet payload number `n` of `size` bytes, stamped with the current monotonic time. */
