@@ -10,6 +10,7 @@ import { createBroker, describeBroker, resolveBrokerConfig } from '../broker/fac
 import { ConfigError, type NodeOptionsInput } from '../server/options.ts';
 import { recoveryWarnings } from '../server/authorize.ts';
 import { startNode, type SwitchboardNode } from '../server/node.ts';
+import { SfuRouterService } from '../webrtc/sfu/router.ts';
 import { loadConfig, maskSecrets } from './config.ts';
 import { DEV_HOST, devBindingNotice, iceFor, planTurn, startTurn } from './turn.ts';
 import type { TurnServer } from '../webrtc/turn/index.ts';
@@ -70,6 +71,8 @@ async function start(argv: string[]): Promise<void> {
     defaults.namespaces = {
       typing: { subscribe: 'anonymous', publish: 'anonymous', lossy: true },
       call: { subscribe: 'anonymous', publish: 'anonymous', presence: true, presenceRead: 'anonymous', joinLeave: true, signaling: true },
+      // Rooms through the SFU (webrtc/sfu/router.ts): media goes to the server, not peer to peer.
+      sfu: { subscribe: 'anonymous', publish: 'anonymous', presence: true, presenceRead: 'anonymous', joinLeave: true, sfu: true },
     };
   }
   let node: SwitchboardNode;
@@ -108,7 +111,9 @@ async function start(argv: string[]): Promise<void> {
     // second terminal) must not fail on it. A grpcPort that was asked for must be had.
     const devGrpc = dev && !cfg.given.has('grpcPort') && cfg.options.grpcPort === DEV_GRPC_PORT;
     const startOptions = devGrpc ? { ...cfg.options, grpcPort: 0 } : cfg.options;
-    node = await startNode(broker ? { ...startOptions, broker } : startOptions);
+    // A node with SFU namespaces runs the SFU media plane in-process.
+    const sfu = Object.values(cfg.options.namespaces).some((ns) => ns.sfu) ? new SfuRouterService() : undefined;
+    node = await startNode({ ...startOptions, ...(broker ? { broker } : {}), ...(sfu ? { sfu } : {}) });
     if (devGrpc) {
       try {
         await node.startGrpc(DEV_GRPC_PORT);

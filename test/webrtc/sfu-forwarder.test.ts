@@ -52,7 +52,8 @@ test('publisher → Producer → Consumer → subscriber over werift transports:
   await gathered(pubPc);
   const pubPeer = new WeriftPeer();
   await pubPc.setRemoteDescription({ type: 'answer', sdp: await pubPeer.answer(pubPc.localDescription!.sdp) });
-  const producer = new Producer(pubPeer);
+  const producer = new Producer('tr-1', 'video', pubPeer);
+  pubPeer.onRtp((rtp) => producer.push(rtp));
 
   // Subscriber: a plain werift peer answering the consumer's offer.
   const subPeer = new WeriftPeer();
@@ -71,6 +72,8 @@ test('publisher → Producer → Consumer → subscriber over werift transports:
   assert.equal(typeof (dtls.iceTransport as { connection?: { send?: unknown } }).connection?.send, 'function');
 
   const consumer = new Consumer(subPeer, ssrc, VP8_PT, producer);
+  subPeer.onRtcp((p) => consumer.handleRtcp(p));
+  consumer.activate();
   producer.add(consumer);
   try {
     // Three interframes first (not forwarded: no keyframe yet), then a keyframe and 30 more.
@@ -107,6 +110,9 @@ test('publisher → Producer → Consumer → subscriber over werift transports:
     assert.deepEqual(got.slice(-2).map((p) => p.header.sequenceNumber).sort(), [...lost].sort());
   } finally {
     producer.close();
+    assert.equal(consumer.closed, true, 'closing the producer closes its consumers');
+    pubPeer.close();
+    subPeer.close();
     await Promise.all([pubPc.close(), subPc.close()]);
   }
 });

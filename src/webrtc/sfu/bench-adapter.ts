@@ -22,7 +22,9 @@ export async function createBenchSystem(): Promise<BenchSystem> {
     async publish(sdp) {
       const peer = new WeriftPeer();
       const answer = await peer.answer(sdp);
-      producer = new Producer(peer);
+      const prod = new Producer('bench', 'video', peer);
+      peer.onRtp((rtp) => prod.push(rtp));
+      producer = prod;
       return answer;
     },
     async subscribe() {
@@ -39,7 +41,10 @@ export async function createBenchSystem(): Promise<BenchSystem> {
       await p.peer.accept(sdp);
       const prod = producer;
       void p.peer.ready().then(() => {
-        prod.add(new Consumer(p.peer, p.ssrc, VP8_PT, prod));
+        const c = new Consumer(p.peer, p.ssrc, VP8_PT, prod);
+        p.peer.onRtcp((pkt) => c.handleRtcp(pkt));
+        c.activate();
+        prod.add(c);
         live++;
       });
     },

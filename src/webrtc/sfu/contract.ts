@@ -72,8 +72,11 @@ export interface SfuReplies {
 
 /** Events the SFU sends to one participant. */
 export type SfuEvent =
-  /** A new subscribe-transport offer (tracks added or removed); answer with `subscriber-answer`. */
-  | { op: 'subscriber-offer'; sdp: string }
+  /**
+   * A new subscribe-transport offer (tracks added or removed); answer with `subscriber-answer`.
+   * `tracks` maps each active m-line's mid to the track id it carries (also its msid track id).
+   */
+  | { op: 'subscriber-offer'; sdp: string; tracks: Record<string, string> }
   | { op: 'track-added'; track: SfuTrackInfo }
   | { op: 'track-removed'; track: string }
   /** The layer one of your consumers forwards now (after a switch, on a keyframe). */

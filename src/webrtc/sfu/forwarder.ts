@@ -1,15 +1,31 @@
 /**
- * The SFU's forwarding core, first step (issue 12 item 1): a Producer per received video stream
- * fans each packet out to its Consumers; each Consumer writes its **own copy** with its own SSRC,
- * payload type, sequence numbers (continuous, starting at a keyframe) and timestamps, keeps a
- * bounded history of what it sent, answers NACKs from it, and passes PLIs on to the producer.
+ * The SFU's forwarding core (issue 12 item 1): a Producer per received stream (audio, or one video
+ * layer) fans each packet out to its Consumers; each Consumer writes its **own copy** with its own
+ * SSRC, payload type, sequence numbers (continuous, starting at a keyframe for video) and
+ * timestamps, keeps a bounded history of what it sent, answers NACKs from it, and passes PLIs on
+ * to the producer. Neither owns a transport: the router (router.ts) feeds producers from the
+ * publish transport's RTP and hands each consumer the RTCP of its subscribe transport.
  *
  * Not yet here (see docs/sfu.md "Status"): simulcast layer switching, RTX, VP8 picture-ID
  * rewriting (a single-layer stream needs none), header extensions (dropped, so no TWCC yet),
  * bandwidth estimation, receiver reports to the publisher.
  */
 import type { RtcpPacket, RtpPacket } from 'werift';
-import type { WeriftPeer } from './werift-adapter.ts';
+
+/** Where a consumer's packets go (a WeriftPeer in the SFU; anything with SRTP in tests). */
+export interface RtpSink {
+  /** SRTP overhead the sink adds after `length` (the buffer passed has that many spare bytes). */
+  readonly overhead: number;
+  sendRtp(buf: Buffer, length: number): void;
+}
+
+/** Who sends the producer's stream: asked for keyframes (RTCP PLI). */
+export interface KeyframeSource {
+  requestKeyframe(ssrc: number): void;
+}
+
+/** Shortest gap between two keyframe requests to one publisher stream (a keyframe takes a round trip). */
+export const PLI_INTERVAL_MS = 1000;
 
 /** Largest RTP packet forwarded (RFC 3550 over a 1500-byte MTU path). */
 export const MAX_RTP = 1500;
@@ -36,7 +52,7 @@ export function isVp8Keyframe(p: Buffer): boolean {
 /** The shape of werift's parsed RTPFB/PSFB packets that we read (type, feedback FMT, fields). */
 interface FeedbackLike {
   type: number;
-  feedback?: { count?: number; mediaSourceSsrc?: number; mediaSsrc?: number; lost?: number[] };
+  feedback?: { count?: number; mediaSourceSsrc?: number; mediaSsrc?: number; lost?: number[]; fir?: { ssrc: number }[] };
 }
 
 /** One subscriber's copy of one producer. */
@@ -51,21 +67,31 @@ export class Consumer {
   private outSeq = Math.floor(Math.random() * 0x8000);
   forwarded = 0;
   retransmitted = 0;
+  /** Keyframe requests this consumer's subscriber sent (PLI/FIR). */
+  keyframeRequests = 0;
+  /** Forwarding is off until the subscriber can receive (its answer applied, transport up). */
+  active = false;
+  /** The subscriber asked to stop receiving (`pause`); no packets until `resume`. */
+  paused = false;
   closed = false;
 
   constructor(
-    readonly peer: WeriftPeer,
+    readonly sink: RtpSink,
     readonly ssrc: number,
     readonly payloadType: number,
-    private readonly producer: Producer,
+    readonly producer: Producer,
   ) {
     this.slab = Buffer.alloc(HISTORY * MAX_RTP);
-    peer.onRtcp((p) => this.onRtcp(p));
+  }
+
+  /** Whether it has forwarded its first (key)frame since it became active. */
+  get flowing(): boolean {
+    return this.started;
   }
 
   /** Forwards one packet of the producer (its keyframe flag computed once by the producer). */
   forward(rtp: RtpPacket, keyframe: boolean): void {
-    if (this.closed) return;
+    if (this.closed || !this.active || this.paused) return;
     const h = rtp.header;
     if (!this.started) {
       if (!keyframe) return;
@@ -90,20 +116,43 @@ export class Consumer {
     this.lengths[slot] = length;
     this.seqs[slot] = seq;
     this.lastSeq = seq;
+    this.outSeq = (seq + 1) & 0xffff;
     this.forwarded++;
     this.send(off, length);
   }
 
-  private send(off: number, length: number): void {
-    // The socket may hold the buffer after send returns: encrypt into a fresh one.
-    const out = Buffer.allocUnsafe(length + this.peer.overhead);
-    this.slab.copy(out, 0, off, off + length);
-    this.peer.sendRtp(out, length);
+  /**
+   * Pauses (no packets) or resumes. A resumed video consumer restarts at the next keyframe with
+   * its sequence numbers continuing where they stopped, and asks the producer for one.
+   */
+  setPaused(paused: boolean): void {
+    if (this.paused === paused) return;
+    this.paused = paused;
+    if (!paused && this.producer.kind === 'video') {
+      this.started = false;
+      this.producer.requestKeyframe();
+    }
   }
 
-  private onRtcp(p: RtcpPacket): void {
+  /** Starts forwarding (the subscriber's answer is applied); video waits for a keyframe, requested now. */
+  activate(): void {
+    if (this.active || this.closed) return;
+    this.active = true;
+    if (this.producer.kind === 'video') this.producer.requestKeyframe();
+  }
+
+  private send(off: number, length: number): void {
+    // The socket may hold the buffer after send returns: encrypt into a fresh one.
+    const out = Buffer.allocUnsafe(length + this.sink.overhead);
+    this.slab.copy(out, 0, off, off + length);
+    this.sink.sendRtp(out, length);
+  }
+
+  /** RTCP from the subscriber's transport: NACKs for this SSRC are answered, PLI/FIR passed on. */
+  handleRtcp(p: RtcpPacket): void {
+    if (this.closed) return;
     const { type, feedback: f } = p as unknown as FeedbackLike;
-    // RTPFB (205) generic NACK (FMT 1), or PSFB (206) PLI (FMT 1) / FIR (FMT 4).
+    // RTPFB (205) generic NACK (FMT 1), or PSFB (206) PLI (FMT 1) / FIR (FMT 4, SSRCs in entries).
     if (type === 205 && f?.count === 1 && f.mediaSourceSsrc === this.ssrc && Array.isArray(f.lost)) {
       for (const seq of f.lost.slice(0, 64)) {
         const slot = seq % HISTORY;
@@ -112,14 +161,17 @@ export class Consumer {
           this.send(slot * MAX_RTP, this.lengths[slot]!);
         }
       }
-    } else if (type === 206 && (f?.count === 1 || f?.count === 4)) this.producer.requestKeyframe();
+    } else if (type === 206 && ((f?.count === 1 && f.mediaSsrc === this.ssrc) || (f?.count === 4 && f.fir?.some((e) => e.ssrc === this.ssrc)))) {
+      this.keyframeRequests++;
+      this.producer.requestKeyframe();
+    }
   }
 
+  /** Stops forwarding and leaves the producer. Idempotent; the sink stays open (the transport owns it). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.producer.remove(this);
-    this.peer.close();
   }
 
   /** Last sequence number sent (-1 before the first). */
@@ -128,29 +180,52 @@ export class Consumer {
   }
 }
 
-/** One received video stream and its consumers. */
+/** One received stream (audio, or one video layer) and its consumers. */
 export class Producer {
   private readonly consumers = new Set<Consumer>();
-  private lastPli = 0;
-  private ssrc: number | undefined;
+  private lastPli = -Infinity;
+  private pliTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The SSRC packets arrive with (learned from the first packet when not signaled). */
+  ssrc: number | undefined;
   received = 0;
+  /** Bytes of RTP payload received (for rate statistics). */
+  bytes = 0;
+  keyframes = 0;
+  /** PLIs sent to the publisher. */
+  plis = 0;
   closed = false;
+  private readonly closeListeners: (() => void)[] = [];
 
-  constructor(readonly peer: WeriftPeer) {
-    peer.onRtp((rtp) => this.onRtp(rtp));
+  /**
+   * @param id stable id (the track id subscribers see)
+   * @param kind audio packets are forwarded from the first; video from a keyframe
+   * @param source the publisher's transport, asked for keyframes
+   */
+  constructor(
+    readonly id: string,
+    readonly kind: 'audio' | 'video',
+    private readonly source: KeyframeSource,
+    ssrc?: number,
+  ) {
+    this.ssrc = ssrc;
   }
 
-  private onRtp(rtp: RtpPacket): void {
+  /** One decrypted RTP packet of this stream. */
+  push(rtp: RtpPacket): void {
+    if (this.closed) return;
     this.received++;
+    this.bytes += rtp.payload.length;
     this.ssrc = rtp.header.ssrc;
+    const key = this.kind === 'audio' || isVp8Keyframe(rtp.payload);
+    if (key && this.kind === 'video') this.keyframes++;
     if (this.consumers.size === 0) return;
-    const key = isVp8Keyframe(rtp.payload);
     for (const c of this.consumers) c.forward(rtp, key);
   }
 
   add(c: Consumer): void {
+    if (this.closed) return;
     this.consumers.add(c);
-    this.requestKeyframe();
+    if (c.active) this.requestKeyframe();
   }
 
   remove(c: Consumer): void {
@@ -161,17 +236,44 @@ export class Producer {
     return this.consumers.size;
   }
 
-  /** PLI to the publisher, at most once per second (a keyframe takes a round trip anyway). */
-  requestKeyframe(now = Date.now()): void {
-    if (this.ssrc === undefined || now - this.lastPli < 1000) return;
-    this.lastPli = now;
-    this.peer.requestKeyframe(this.ssrc);
+  /** The consumers (read-only view, for stats). */
+  get consumerList(): readonly Consumer[] {
+    return [...this.consumers];
   }
 
+  /**
+   * Asks the publisher for a keyframe (PLI): at once, or — within {@link PLI_INTERVAL_MS} of the
+   * last one — once when the interval is over, so no request is lost and none is repeated.
+   */
+  requestKeyframe(now = Date.now()): void {
+    if (this.kind !== 'video' || this.closed || this.pliTimer) return;
+    const wait = this.lastPli + PLI_INTERVAL_MS - now;
+    if (wait > 0) {
+      this.pliTimer = setTimeout(() => {
+        this.pliTimer = undefined;
+        this.requestKeyframe();
+      }, wait);
+      this.pliTimer.unref?.();
+      return;
+    }
+    if (this.ssrc === undefined) return;
+    this.lastPli = now;
+    this.plis++;
+    this.source.requestKeyframe(this.ssrc);
+  }
+
+  /** Registers `f` to run once when the producer closes. */
+  onClose(f: () => void): void {
+    if (this.closed) f();
+    else this.closeListeners.push(f);
+  }
+
+  /** Closes every consumer, then tells the listeners. Idempotent. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.pliTimer) clearTimeout(this.pliTimer);
     for (const c of [...this.consumers]) c.close();
-    this.peer.close();
+    for (const f of this.closeListeners.splice(0)) f();
   }
 }

@@ -11,14 +11,16 @@
  *
  * Every werift-internal access is in this file; test/unit/sfu/werift-adapter.test.ts fails if they move.
  */
-import { RTCPeerConnection, RTCRtpCodecParameters, type MediaStreamTrack, type RtcpPacket, type RtpPacket, type RTCPeerConnectionConfig, type RTCDtlsTransport } from 'werift';
+import { MediaStream, RTCPeerConnection, RTCRtpCodecParameters, type MediaStreamTrack, type RTCRtpTransceiver, type RtcpPacket, type RtpPacket, type RTCPeerConnectionConfig, type RTCDtlsTransport } from 'werift';
 import type { Socket } from 'node:dgram';
 import { keyLengths, SrtpContext, type SrtpProfile } from './srtp/srtp.ts';
 
 /** Payload type our offers give VP8. */
 export const VP8_PT = 96;
+/** Payload type our offers give Opus. */
+export const OPUS_PT = 111;
 
-/** werift peer configuration: VP8 with NACK and PLI feedback, loopback candidates added. */
+/** werift peer configuration: VP8 with NACK and PLI feedback, Opus, loopback candidates added. */
 export function peerConfig(extra: Partial<RTCPeerConnectionConfig> = {}): RTCPeerConnectionConfig {
   return {
     codecs: {
@@ -30,7 +32,7 @@ export function peerConfig(extra: Partial<RTCPeerConnectionConfig> = {}): RTCPee
           rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }],
         }),
       ],
-      audio: [],
+      audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2, payloadType: OPUS_PT })],
     },
     iceAdditionalHostAddresses: ['127.0.0.1'],
     iceUseIpv6: false,
@@ -72,6 +74,25 @@ function connected(pc: RTCPeerConnection, ms: number): Promise<void> {
   });
 }
 
+/** One send-only m-line of a subscribe transport. */
+export class SendSlot {
+  constructor(private readonly t: RTCRtpTransceiver) {}
+
+  get ssrc(): number {
+    return this.t.sender.ssrc;
+  }
+
+  /** The m-line's mid once an offer assigned it. */
+  get mid(): string | undefined {
+    return this.t.mid ?? undefined;
+  }
+
+  /** Makes the m-line inactive in the next offer (the track was removed). */
+  deactivate(): void {
+    this.t.setDirection('inactive');
+  }
+}
+
 /** A werift RTCPeerConnection as a transport for our media plane. */
 export class WeriftPeer {
   readonly pc: RTCPeerConnection;
@@ -101,6 +122,30 @@ export class WeriftPeer {
     await this.pc.setLocalDescription(await this.pc.createOffer());
     await gathered(this.pc);
     return { sdp: this.pc.localDescription!.sdp, ssrc: t.sender.ssrc };
+  }
+
+  /**
+   * Adds a send-only m-line for one forwarded track (the subscribe direction): its msid is
+   * `<stream> <track>` so the receiver can tell whose track it is. The SSRC is the consumer's.
+   * Reuses an m-line of the same kind made inactive by {@link SendSlot.deactivate} when werift can.
+   */
+  addSendTrack(kind: 'audio' | 'video', track: string, stream: string): SendSlot {
+    const t = this.pc.addTransceiver(kind, { direction: 'sendonly', streams: [new MediaStream({ id: stream })] });
+    // werift writes `a=msid:<stream id> <sender.trackId>` (rtpTransceiver.msids).
+    (t.sender as unknown as { trackId: string }).trackId = track;
+    return new SendSlot(t);
+  }
+
+  /** Creates and applies an offer, waits for the candidates; resolves with the complete SDP. */
+  async offer(): Promise<string> {
+    await this.pc.setLocalDescription(await this.pc.createOffer());
+    await gathered(this.pc);
+    return this.pc.localDescription!.sdp;
+  }
+
+  /** Whether ICE and DTLS are up and sends work. */
+  get isReady(): boolean {
+    return this.srtpOut !== undefined && !this.closed;
   }
 
   /** Applies the remote answer to our offer. */

@@ -1,0 +1,303 @@
+/**
+ * A call through the server's SFU (docs/client.md "SFU calls"): the room is a channel of a
+ * namespace with `sfu: true`; this client sends its camera/mic once, to the SFU, over a publish
+ * transport, and receives everyone else's tracks over one subscribe transport the SFU offers and
+ * renegotiates as tracks come and go. Control requests travel as signals to the reserved member
+ * `$sfu` (webrtc/sfu/contract.ts), each with an id and exactly one reply.
+ *
+ * ```ts
+ * const call = new SfuCall(client, 'sfu:standup', { localStream });
+ * call.on('track', ({ track, info }) => attach(info.client, track));
+ * await call.join();
+ * ```
+ *
+ * Works with any RTCPeerConnection-shaped implementation (`createPeerConnection`): the browser's,
+ * or werift's in Node.
+ */
+import type { ClientInfo } from '../protocol/frames.ts';
+import type { SfuServerMessage, SfuTrackInfo } from '../webrtc/sfu/contract.ts';
+import type { Client } from './client.ts';
+import type { MediaStreamLike, MediaTrack, PeerConfiguration, PeerConnection } from './dom-types.ts';
+import { TypedEmitter } from './emitter.ts';
+import { ClientError, ServerError } from './errors.ts';
+import type { IceServer, SignalEvent } from './signal.ts';
+import type { Subscription } from './subscription.ts';
+
+export interface SfuCallOptions {
+  /** Local media published to the SFU. @default undefined (receive only) */
+  localStream: MediaStreamLike | undefined;
+  /** `'relay'` uses only TURN relay candidates. @default 'all' */
+  iceTransportPolicy: 'all' | 'relay';
+  /** ICE servers. @default the client's `iceServers` (from the connect reply) */
+  iceServers: readonly IceServer[] | undefined;
+  /** How long one SFU request may take before it fails. @default 20000 */
+  requestTimeoutMs: number;
+  /** Makes each peer connection (tests, Node with werift). @default `new RTCPeerConnection(config)` */
+  createPeerConnection: ((config: PeerConfiguration) => PeerConnection) | undefined;
+}
+
+const DEFAULTS: SfuCallOptions = { localStream: undefined, iceTransportPolicy: 'all', iceServers: undefined, requestTimeoutMs: 20_000, createPeerConnection: undefined };
+
+export type SfuCallState = 'idle' | 'joining' | 'joined' | 'left';
+
+export interface SfuRemoteTrackEvent {
+  /** What the SFU said about the track (publisher, kind, codec). */
+  info: SfuTrackInfo;
+  track: MediaTrack;
+  /** The receiver's streams: one per publisher (its client id). */
+  streams: readonly MediaStreamLike[];
+}
+
+export interface SfuCallEvents {
+  [event: string]: unknown;
+  /** A remote track's media arrived on the subscribe transport. */
+  track: SfuRemoteTrackEvent;
+  /** Another participant published a track (media follows as `track`). */
+  trackadded: { info: SfuTrackInfo };
+  /** A remote track ended (its publisher left or stopped it). */
+  trackremoved: { track: string; info: SfuTrackInfo | undefined };
+  /** The layer the SFU forwards of one remote track changed. */
+  layer: { track: string; spatial: number; temporal: number; bitrate: number };
+  /** A negotiation step or a request failed; or a listener threw. */
+  error: { error: Error };
+  state: { state: SfuCallState };
+}
+
+/** A peer connection as this module uses it (the DOM's, or werift's). */
+interface Pc {
+  addTransceiver(track: unknown, init: { direction: string; streams?: unknown[] }): unknown;
+  createOffer(): Promise<{ type: string; sdp?: string }>;
+  createAnswer(): Promise<{ type: string; sdp?: string }>;
+  setLocalDescription(d: unknown): Promise<void>;
+  setRemoteDescription(d: { type: string; sdp: string }): Promise<void>;
+  readonly localDescription: { sdp: string } | null;
+  readonly iceGatheringState: string;
+  ontrack: ((ev: { track: unknown; streams: unknown[]; transceiver: { mid: string | null } }) => void) | null;
+  close(): unknown;
+}
+
+interface Pending {
+  resolve: (result: unknown) => void;
+  reject: (err: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+function toError(err: unknown): Error {
+  return err instanceof Error ? err : new ClientError(String(err));
+}
+
+/** One participant's SFU call in one room. */
+export class SfuCall extends TypedEmitter<SfuCallEvents> {
+  readonly options: Readonly<SfuCallOptions>;
+  private sub: Subscription | undefined;
+  private pub: Pc | undefined;
+  private recv: Pc | undefined;
+  private _state: SfuCallState = 'idle';
+  private nextId = 1;
+  private readonly pending = new Map<string, Pending>();
+  /** Remote tracks by id, as the SFU announced them. */
+  private readonly infos = new Map<string, SfuTrackInfo>();
+  /** Track id by mid of the subscribe transport (from the latest offer). */
+  private mids: Record<string, string> = {};
+  /** Subscribe offers are handled one after the other. */
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly client: Client,
+    readonly room: string,
+    options: Partial<SfuCallOptions> = {},
+  ) {
+    super();
+    for (const key of Object.keys(options)) if (!(key in DEFAULTS)) throw new ClientError(`unknown SFU call option "${key}"`);
+    const o: SfuCallOptions = { ...DEFAULTS };
+    for (const [k, v] of Object.entries(options)) if (v !== undefined) (o as unknown as Record<string, unknown>)[k] = v;
+    if (o.iceTransportPolicy !== 'all' && o.iceTransportPolicy !== 'relay') throw new ClientError(`SFU call option "iceTransportPolicy" must be 'all' or 'relay'`);
+    if (!Number.isFinite(o.requestTimeoutMs) || o.requestTimeoutMs <= 0) throw new ClientError('SFU call option "requestTimeoutMs" must be a positive number');
+    this.options = Object.freeze(o);
+    this.onListenerError = (error, event) => {
+      if (event === 'error') console.error('switchboard: an SFU call "error" listener threw', error);
+      else this.safeEmit('error', { error: toError(error) });
+    };
+  }
+
+  get state(): SfuCallState {
+    return this._state;
+  }
+
+  /** Remote tracks announced by the SFU, by track id. */
+  get tracks(): ReadonlyMap<string, SfuTrackInfo> {
+    return this.infos;
+  }
+
+  /**
+   * Subscribes to the room, joins the SFU and publishes `localStream` (if any). Resolves once
+   * published; remote tracks arrive as `track` events from then on.
+   */
+  async join(): Promise<void> {
+    if (this._state !== 'idle') throw new ClientError(`join() on an SFU call that is ${this._state}`);
+    this.setState('joining');
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.sub = this.client.subscribe(this.room, {
+          recover: false,
+          onSubscribed: () => resolve(),
+          onSignal: (ev) => this.onSignal(ev),
+          onError: (err) => reject(err),
+          onUnsubscribed: (ev) => {
+            reject(new ClientError(`SFU room "${this.room}" unsubscribed: ${ev.reason}`));
+            if (this._state !== 'left') this.close();
+          },
+        });
+        void this.client.connect();
+      });
+      const joined = (await this.request('join', {})) as { tracks: SfuTrackInfo[] };
+      for (const t of joined.tracks) this.infos.set(t.track, t);
+      if (this.options.localStream) await this.publish(this.options.localStream);
+      this.setState('joined');
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+  }
+
+  /** Stops receiving one remote track (the SFU stops forwarding it). */
+  async pause(track: string): Promise<void> {
+    await this.request('pause', { track });
+  }
+
+  async resume(track: string): Promise<void> {
+    await this.request('resume', { track });
+  }
+
+  /** Layer preference and rendered size for one remote track (adaptive stream). */
+  async setLayers(track: string, prefs: { spatial?: number; temporal?: number; width?: number; height?: number; visible?: boolean }): Promise<void> {
+    await this.request('set-layers', { track, ...prefs });
+  }
+
+  /** Leaves the SFU and the room; closes both transports. Idempotent. */
+  leave(): void {
+    if (this._state === 'left') return;
+    if (this._state === 'joined') void this.request('leave', {}).catch(() => {});
+    this.close();
+  }
+
+  private close(): void {
+    this.setState('left');
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new ClientError('SFU call left'));
+      this.pending.delete(id);
+    }
+    this.pub?.close();
+    this.recv?.close();
+    this.pub = this.recv = undefined;
+    this.sub?.unsubscribe();
+    this.sub = undefined;
+  }
+
+  private createPc(): Pc {
+    const iceServers = this.options.iceServers ?? this.client.iceServers;
+    const config = { iceServers: iceServers.map((s) => ({ ...s })), iceTransportPolicy: this.options.iceTransportPolicy, bundlePolicy: 'max-bundle' } as unknown as PeerConfiguration;
+    const make = this.options.createPeerConnection;
+    if (make) return make(config) as unknown as Pc;
+    const Ctor = (globalThis as { RTCPeerConnection?: new (c: unknown) => Pc }).RTCPeerConnection;
+    if (!Ctor) throw new ClientError('no RTCPeerConnection here: pass the "createPeerConnection" option');
+    return new Ctor(config);
+  }
+
+  private async publish(stream: MediaStreamLike): Promise<void> {
+    const pc = (this.pub ??= this.createPc());
+    const s = stream as unknown as { getTracks(): unknown[] };
+    for (const track of s.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    await pc.setLocalDescription(await pc.createOffer());
+    await gathered(pc);
+    const { sdp } = (await this.request('publish', { sdp: pc.localDescription!.sdp })) as { sdp: string };
+    await pc.setRemoteDescription({ type: 'answer', sdp });
+  }
+
+  private request(op: string, fields: Record<string, unknown>): Promise<unknown> {
+    const id = `r${this.nextId++}`;
+    return new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new ClientError(`SFU request "${op}" timed out after ${this.options.requestTimeoutMs} ms`));
+      }, this.options.requestTimeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      this.client.signal(this.room, '$sfu', { type: 'sfu', id, op, ...fields } as never).catch((err: unknown) => {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        reject(toError(err));
+      });
+    });
+  }
+
+  private onSignal(ev: SignalEvent): void {
+    const from: ClientInfo = ev.from;
+    if (from.client !== '$sfu' || typeof ev.data !== 'object' || ev.data === null) return;
+    const msg = ev.data as SfuServerMessage & { type?: string };
+    switch (msg.op) {
+      case 'reply': {
+        const p = this.pending.get(msg.id);
+        if (!p) return;
+        this.pending.delete(msg.id);
+        clearTimeout(p.timer);
+        if (msg.ok) p.resolve(msg.result);
+        else p.reject(new ServerError(msg.error.code, msg.error.message, false));
+        return;
+      }
+      case 'subscriber-offer': {
+        const { sdp, tracks } = msg;
+        this.chain = this.chain.then(() => this.answerOffer(sdp, tracks)).catch((err: unknown) => this.safeEmit('error', { error: toError(err) }));
+        return;
+      }
+      case 'track-added':
+        this.infos.set(msg.track.track, msg.track);
+        this.safeEmit('trackadded', { info: msg.track });
+        return;
+      case 'track-removed': {
+        const info = this.infos.get(msg.track);
+        this.infos.delete(msg.track);
+        this.safeEmit('trackremoved', { track: msg.track, info });
+        return;
+      }
+      case 'layer':
+        this.safeEmit('layer', { track: msg.track, spatial: msg.spatial, temporal: msg.temporal, bitrate: msg.bitrate });
+        return;
+    }
+  }
+
+  private async answerOffer(sdp: string, tracks: Record<string, string>): Promise<void> {
+    if (this._state === 'left') return;
+    this.mids = { ...tracks };
+    if (!this.recv) {
+      const pc = this.createPc();
+      pc.ontrack = (ev) => {
+        const id = ev.transceiver.mid === null ? undefined : this.mids[ev.transceiver.mid];
+        const info = id === undefined ? undefined : this.infos.get(id);
+        if (!info) return;
+        this.safeEmit('track', { info, track: ev.track as MediaTrack, streams: ev.streams as MediaStreamLike[] });
+      };
+      this.recv = pc;
+    }
+    const pc = this.recv;
+    await pc.setRemoteDescription({ type: 'offer', sdp });
+    await pc.setLocalDescription(await pc.createAnswer());
+    await gathered(pc);
+    await this.request('subscriber-answer', { sdp: pc.localDescription!.sdp });
+  }
+
+  private setState(state: SfuCallState): void {
+    if (this._state === state) return;
+    this._state = state;
+    this.safeEmit('state', { state });
+  }
+}
+
+/** Waits until the connection has gathered its candidates (no trickle to the SFU). */
+async function gathered(pc: Pc, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (pc.iceGatheringState !== 'complete') {
+    if (Date.now() > end) throw new ClientError(`ICE gathering did not complete in ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

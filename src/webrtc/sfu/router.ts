@@ -1,0 +1,424 @@
+/**
+ * The SFU's media plane behind the SfuService contract (contract.ts), in mediasoup's object tree
+ * made small: **Router** (one per room on this node) → **Participant** (one per member that
+ * joined) → a publish transport and a subscribe transport (WeriftPeer each) → **Producers** (one
+ * per received stream) and **Consumers** (one per remote producer this participant receives).
+ *
+ * Publish: the participant offers; each sending audio/video m-line becomes a producer (track id
+ * `<client>:<mid>`), keyed by the SSRC its offer declares; the answer comes back in the reply,
+ * and every other participant gets `track-added` and a new subscribe offer with a consumer for it.
+ * Subscribe: the SFU offers (one send-only m-line per consumer, msid `<publisher client>
+ * <track>`), the participant answers with `subscriber-answer`; consumers forward once the answer
+ * is applied and the transport is up. One offer is outstanding at a time: changes made meanwhile
+ * are collected into the next offer.
+ *
+ * Closing cascades: a participant closes its transports and producers; a producer closes its
+ * consumers, which leave their subscribers' transports (m-line made inactive, `track-removed`).
+ * Every `close()` is idempotent.
+ *
+ * Not yet here (docs/sfu.md "Status"): simulcast (one producer per rid layer and layer
+ * switching), RTX, header extensions and TWCC on the subscribe leg, bandwidth estimation, audio
+ * levels, worker threads. Video must be VP8 and audio Opus; anything else is refused with 108.
+ */
+import type { RtcpPacket, RtpPacket } from 'werift';
+import { ReplyError } from '../../protocol/errors.ts';
+import type { SfuEvent, SfuPeerRef, SfuReplies, SfuRequest, SfuService, SfuTrackInfo } from './contract.ts';
+import { Consumer, Producer } from './forwarder.ts';
+import { parseMediaSections, type MediaSection } from './sdp-info.ts';
+import { OPUS_PT, peerConfig, VP8_PT, WeriftPeer, type SendSlot } from './werift-adapter.ts';
+
+export interface SfuOptions {
+  /** Rooms this node serves at once. @default 256 */
+  maxRooms: number;
+  /** Participants per room. @default 32 */
+  maxParticipants: number;
+  /** Streams one participant may publish. @default 4 */
+  maxProducers: number;
+  /** Remote streams one participant receives (m-lines of its subscribe transport, inactive ones too). @default 64 */
+  maxConsumers: number;
+  /** How long a transport may take to connect (ICE + DTLS). @default 20000 */
+  connectTimeoutMs: number;
+  /** How long the SFU waits for a subscriber's answer before offering again. @default 15000 */
+  answerTimeoutMs: number;
+  /** Extra host addresses werift announces (loopback for tests; the public address behind NAT). @default ['127.0.0.1'] */
+  hostAddresses: string[];
+}
+
+export const SFU_DEFAULTS: SfuOptions = {
+  maxRooms: 256,
+  maxParticipants: 32,
+  maxProducers: 4,
+  maxConsumers: 64,
+  connectTimeoutMs: 20_000,
+  answerTimeoutMs: 15_000,
+  hostAddresses: ['127.0.0.1'],
+};
+
+type Reply = SfuReplies[keyof SfuReplies];
+
+/** What a participant publishes: the producer and how others see it. */
+interface Published {
+  producer: Producer;
+  info: SfuTrackInfo;
+}
+
+/** What a participant receives of one remote producer. */
+interface Received {
+  consumer: Consumer;
+  slot: SendSlot;
+  /** The consumer was in an offer the participant answered. */
+  negotiated: boolean;
+}
+
+function codecOf(section: MediaSection): { name: string; ok: boolean } {
+  const want = section.kind === 'video' ? 'vp8' : 'opus';
+  return { name: section.kind === 'video' ? 'VP8' : 'Opus', ok: section.codecs.some((c) => c.name === want) };
+}
+
+/** One member of a room as the SFU sees it. */
+export class Participant {
+  private pub: WeriftPeer | undefined;
+  private sub: WeriftPeer | undefined;
+  readonly published = new Map<string, Published>();
+  /** Producers by the SSRC the publisher sends them with. */
+  private readonly bySsrc = new Map<number, Producer>();
+  readonly received = new Map<string, Received>();
+  private offering = false;
+  private dirty = false;
+  private answerTimer: ReturnType<typeof setTimeout> | undefined;
+  private resolveAnswer: ((sdp: string | undefined) => void) | undefined;
+  private slots = 0;
+  /** Packets of the publish transport whose SSRC no producer claims. */
+  unknownSsrcPackets = 0;
+  closed = false;
+
+  constructor(
+    readonly router: Router,
+    readonly ref: SfuPeerRef,
+    readonly send: (ev: SfuEvent) => void,
+  ) {}
+
+  /** Answers a publish offer: one producer per new sending audio/video m-line. */
+  async publish(sdp: string): Promise<string> {
+    const sections = parseMediaSections(sdp);
+    const sending = sections.filter((s) => !s.rejected && (s.kind === 'audio' || s.kind === 'video') && (s.direction === 'sendonly' || s.direction === 'sendrecv'));
+    for (const s of sending) {
+      if (!s.mid) throw new ReplyError('badRequest', 'sfu: every media section needs a=mid');
+      const c = codecOf(s);
+      if (!c.ok) throw new ReplyError('notAvailable', `sfu: the ${s.kind} section "${s.mid}" offers no ${c.name}; this SFU forwards VP8 video and Opus audio`);
+      if (s.rids.length > 1) throw new ReplyError('notAvailable', 'sfu: simulcast is not supported yet; publish one layer');
+      if (s.ssrcs.length === 0) throw new ReplyError('badRequest', `sfu: the section "${s.mid}" declares no a=ssrc`);
+    }
+    const fresh = sending.filter((s) => !this.published.has(this.trackId(s.mid!)));
+    if (this.published.size + fresh.length > this.router.options.maxProducers) throw new ReplyError('limitExceeded', `sfu: at most ${this.router.options.maxProducers} published tracks per participant`);
+    const first = this.pub === undefined;
+    const pub = (this.pub ??= new WeriftPeer(peerConfig({ iceAdditionalHostAddresses: this.router.options.hostAddresses })));
+    const answer = await pub.answer(sdp);
+    if (this.closed) throw new ReplyError('notAvailable', 'sfu: left the room');
+    if (first) {
+      pub.onRtp((rtp) => this.onPublishedRtp(rtp));
+      void pub.ready(this.router.options.connectTimeoutMs).catch(() => this.router.service.dropParticipant(this, 'publish transport did not connect'));
+    }
+    // Sections that stopped sending close their producers.
+    for (const s of sections) {
+      if (!s.mid || sending.includes(s)) continue;
+      this.published.get(this.trackId(s.mid))?.producer.close();
+    }
+    for (const s of fresh) {
+      const id = this.trackId(s.mid!);
+      const kind = s.kind as 'audio' | 'video';
+      const producer = new Producer(id, kind, pub, s.ssrcs[0]);
+      const info: SfuTrackInfo = { track: id, user: this.ref.user, client: this.ref.client, kind, codec: codecOf(s).name, layers: [] };
+      this.published.set(id, { producer, info });
+      this.bySsrc.set(s.ssrcs[0]!, producer);
+      producer.onClose(() => {
+        this.published.delete(id);
+        if (this.bySsrc.get(s.ssrcs[0]!) === producer) this.bySsrc.delete(s.ssrcs[0]!);
+        this.router.trackRemoved(this, id);
+      });
+      this.router.trackAdded(this, producer, info);
+    }
+    return answer;
+  }
+
+  private trackId(mid: string): string {
+    return `${this.ref.client}:${mid}`;
+  }
+
+  private onPublishedRtp(rtp: RtpPacket): void {
+    const p = this.bySsrc.get(rtp.header.ssrc);
+    if (p) p.push(rtp);
+    else this.unknownSsrcPackets++;
+  }
+
+  /** Starts receiving `producer` (another participant's): a consumer in the next subscribe offer. */
+  consume(producer: Producer, publisher: Participant): void {
+    if (this.closed || this.received.has(producer.id)) return;
+    if (this.slots >= this.router.options.maxConsumers) {
+      this.send({ op: 'track-removed', track: producer.id });
+      return;
+    }
+    const sub = this.subscribeTransport();
+    const slot = sub.addSendTrack(producer.kind, producer.id, publisher.ref.client);
+    // werift's DTLS transport exists once there is a transceiver.
+    if (this.slots === 0) sub.onRtcp((p) => this.onSubscriberRtcp(p));
+    this.slots++;
+    const consumer = new Consumer(sub, slot.ssrc, producer.kind === 'video' ? VP8_PT : OPUS_PT, producer);
+    producer.add(consumer);
+    this.received.set(producer.id, { consumer, slot, negotiated: false });
+    this.negotiate();
+  }
+
+  /** Stops receiving the producer `track` (it closed): its m-line goes inactive in the next offer. */
+  unconsume(track: string): void {
+    const r = this.received.get(track);
+    if (!r) return;
+    this.received.delete(track);
+    r.consumer.close();
+    if (this.closed) return;
+    r.slot.deactivate();
+    this.negotiate();
+  }
+
+  private subscribeTransport(): WeriftPeer {
+    if (!this.sub) {
+      this.sub = new WeriftPeer(peerConfig({ iceAdditionalHostAddresses: this.router.options.hostAddresses }));
+    }
+    return this.sub;
+  }
+
+  private onSubscriberRtcp(p: RtcpPacket): void {
+    for (const r of this.received.values()) r.consumer.handleRtcp(p);
+  }
+
+  /** Sends a subscribe offer now, or after the outstanding one is answered. */
+  private negotiate(): void {
+    if (this.closed) return;
+    if (this.offering) {
+      this.dirty = true;
+      return;
+    }
+    this.offering = true;
+    this.dirty = false;
+    void this.offerOnce().finally(() => {
+      this.offering = false;
+      if (this.dirty) this.negotiate();
+    });
+  }
+
+  private async offerOnce(): Promise<void> {
+    const sub = this.subscribeTransport();
+    const included = [...this.received.values()];
+    let sdp: string;
+    try {
+      sdp = await sub.offer();
+    } catch (err) {
+      this.router.service.dropParticipant(this, `subscribe offer failed: ${(err as Error).message}`);
+      return;
+    }
+    if (this.closed) return;
+    const tracks: Record<string, string> = {};
+    for (const [track, r] of this.received) if (r.slot.mid !== undefined) tracks[r.slot.mid] = track;
+    const answer = await new Promise<string | undefined>((resolve) => {
+      this.resolveAnswer = resolve;
+      this.answerTimer = setTimeout(() => resolve(undefined), this.router.options.answerTimeoutMs);
+      this.send({ op: 'subscriber-offer', sdp, tracks });
+    });
+    clearTimeout(this.answerTimer);
+    this.resolveAnswer = undefined;
+    if (this.closed) return;
+    if (answer === undefined) {
+      // No answer: offer again with whatever is current (the client may have missed it).
+      this.dirty = true;
+      return;
+    }
+    await sub.accept(answer);
+    for (const r of included) r.negotiated = true;
+    if (!sub.isReady) {
+      try {
+        await sub.ready(this.router.options.connectTimeoutMs);
+      } catch {
+        this.router.service.dropParticipant(this, 'subscribe transport did not connect');
+        return;
+      }
+    }
+    for (const r of included) if (this.received.get(r.consumer.producer.id) === r) r.consumer.activate();
+  }
+
+  /** The participant's answer to the outstanding subscribe offer. */
+  answer(sdp: string): void {
+    if (!this.resolveAnswer) throw new ReplyError('badRequest', 'sfu: no subscriber offer is awaiting an answer');
+    parseMediaSections(sdp, this.router.options.maxConsumers + 1);
+    this.resolveAnswer(sdp);
+  }
+
+  /** Pause or resume receiving one remote track. */
+  setPaused(track: string, paused: boolean): void {
+    const r = this.received.get(track);
+    if (!r) throw new ReplyError('badRequest', `sfu: not receiving track "${track}"`);
+    r.consumer.setPaused(paused);
+  }
+
+  /** Tracks published by the other participants. */
+  othersTracks(): SfuTrackInfo[] {
+    const out: SfuTrackInfo[] = [];
+    for (const p of this.router.participants.values()) if (p !== this) for (const { info } of p.published.values()) out.push(info);
+    return out;
+  }
+
+  /** Closes transports, producers (and so everyone's consumers of them) and own consumers. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.answerTimer);
+    this.resolveAnswer?.(undefined);
+    for (const { producer } of [...this.published.values()]) producer.close();
+    for (const track of [...this.received.keys()]) this.unconsume(track);
+    this.pub?.close();
+    this.sub?.close();
+    this.router.removed(this);
+  }
+}
+
+/** One room on this node. */
+export class Router {
+  readonly participants = new Map<string, Participant>();
+  closed = false;
+
+  constructor(
+    readonly service: SfuRouterService,
+    readonly id: string,
+    readonly options: SfuOptions,
+  ) {}
+
+  join(ref: SfuPeerRef, send: (ev: SfuEvent) => void): Participant {
+    let p = this.participants.get(ref.client);
+    if (p) return p;
+    if (this.participants.size >= this.options.maxParticipants) throw new ReplyError('limitExceeded', `sfu: at most ${this.options.maxParticipants} participants per room`);
+    p = new Participant(this, ref, send);
+    this.participants.set(ref.client, p);
+    // Consumers for what is already published, offered right after the join reply.
+    const joined = p;
+    setImmediate(() => {
+      for (const other of this.participants.values()) if (other !== joined) for (const { producer } of other.published.values()) joined.consume(producer, other);
+    });
+    return p;
+  }
+
+  trackAdded(publisher: Participant, producer: Producer, info: SfuTrackInfo): void {
+    for (const p of this.participants.values()) {
+      if (p === publisher) continue;
+      p.send({ op: 'track-added', track: info });
+      p.consume(producer, publisher);
+    }
+  }
+
+  trackRemoved(publisher: Participant, track: string): void {
+    for (const p of this.participants.values()) {
+      if (p === publisher || p.closed) continue;
+      if (p.received.has(track)) p.unconsume(track);
+      p.send({ op: 'track-removed', track });
+    }
+  }
+
+  removed(p: Participant): void {
+    if (this.participants.get(p.ref.client) === p) this.participants.delete(p.ref.client);
+    if (this.participants.size === 0) this.close();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of [...this.participants.values()]) p.close();
+    this.service.routerClosed(this);
+  }
+}
+
+/** The node's SFU: routers by room. */
+export class SfuRouterService implements SfuService {
+  readonly options: SfuOptions;
+  readonly routers = new Map<string, Router>();
+  private closed = false;
+
+  constructor(options: Partial<SfuOptions> = {}) {
+    this.options = { ...SFU_DEFAULTS, ...options };
+  }
+
+  async handle(peer: SfuPeerRef, req: SfuRequest, send: (ev: SfuEvent) => void): Promise<Reply> {
+    if (this.closed) throw new ReplyError('notAvailable', 'sfu: shutting down');
+    if (req.op === 'join') {
+      let r = this.routers.get(peer.room);
+      if (!r) {
+        if (this.routers.size >= this.options.maxRooms) throw new ReplyError('limitExceeded', `sfu: at most ${this.options.maxRooms} rooms on this node`);
+        r = new Router(this, peer.room, this.options);
+        this.routers.set(peer.room, r);
+      }
+      const p = r.join(peer, send);
+      return { tracks: p.othersTracks() };
+    }
+    const p = this.participant(peer);
+    if (!p) {
+      if (req.op === 'leave') return {};
+      throw new ReplyError('badRequest', `sfu: "${req.op}" before "join"`);
+    }
+    switch (req.op) {
+      case 'publish':
+        return { sdp: await p.publish(req.sdp) };
+      case 'subscriber-answer':
+        p.answer(req.sdp);
+        return {};
+      case 'pause':
+      case 'resume':
+        p.setPaused(req.track, req.op === 'pause');
+        return {};
+      case 'set-layers':
+        // One layer per track until simulcast lands: the preference is accepted and has no effect yet.
+        if (!p.received.has(req.track)) throw new ReplyError('badRequest', `sfu: not receiving track "${req.track}"`);
+        if (req.visible === false) p.setPaused(req.track, true);
+        else if (req.visible === true) p.setPaused(req.track, false);
+        return {};
+      case 'leave':
+        p.close();
+        return {};
+    }
+  }
+
+  private participant(peer: SfuPeerRef): Participant | undefined {
+    return this.routers.get(peer.room)?.participants.get(peer.client);
+  }
+
+  leave(peer: SfuPeerRef): void {
+    this.participant(peer)?.close();
+  }
+
+  /** A participant whose transport failed: closed, and told so (it may join again). */
+  dropParticipant(p: Participant, why: string): void {
+    if (p.closed) return;
+    p.close();
+    console.warn(`switchboard: sfu: ${p.ref.client} in ${p.ref.room} dropped: ${why}`);
+  }
+
+  routerClosed(r: Router): void {
+    if (this.routers.get(r.id) === r) this.routers.delete(r.id);
+  }
+
+  /** Rooms, participants, producers and consumers (admin, metrics, tests). */
+  stats(): { rooms: number; participants: number; producers: number; consumers: number } {
+    let participants = 0;
+    let producers = 0;
+    let consumers = 0;
+    for (const r of this.routers.values()) {
+      participants += r.participants.size;
+      for (const p of r.participants.values()) {
+        producers += p.published.size;
+        consumers += p.received.size;
+      }
+    }
+    return { rooms: this.routers.size, participants, producers, consumers };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const r of [...this.routers.values()]) r.close();
+  }
+}

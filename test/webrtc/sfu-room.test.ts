@@ -1,0 +1,126 @@
+/**
+ * The SFU end to end in Node: a real server with an `sfu: true` namespace and the SfuRouterService,
+ * SDK clients over WebSocket using SfuCall, and werift peer connections as the participants'
+ * WebRTC stacks (ICE, DTLS-SRTP on loopback). Each participant publishes a synthetic VP8 stream;
+ * every participant receives every other one through the SFU, with the SFU's SSRCs, and a
+ * participant that leaves disappears from the others (track-removed) while the rest keep flowing.
+ * Chromium runs the same room in test/e2e/sfu-call.test.ts.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MediaStream, MediaStreamTrack, RTCPeerConnection, RtpHeader, RtpPacket } from 'werift';
+import { Client } from '../../src/client/index.ts';
+import { SfuCall } from '../../src/client/sfu-call.ts';
+import { startNode } from '../../src/server/index.ts';
+import { SfuRouterService } from '../../src/webrtc/sfu/router.ts';
+import { peerConfig, VP8_PT } from '../../src/webrtc/sfu/werift-adapter.ts';
+
+async function until(cond: () => boolean, ms: number, what: () => string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out: ${what()}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** A participant: an SDK client, a synthetic VP8 camera, and what it received by publisher. */
+class Member {
+  readonly client: Client;
+  readonly call: SfuCall;
+  readonly track = new MediaStreamTrack({ kind: 'video' });
+  readonly got = new Map<string, { packets: number; ssrcs: Set<number>; marks: Set<string> }>();
+  readonly removed: string[] = [];
+  private n = 0;
+  private timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(
+    url: string,
+    readonly name: string,
+    room: string,
+  ) {
+    this.client = new Client(url, { transports: ['websocket'] });
+    this.call = new SfuCall(this.client, room, {
+      localStream: new MediaStream([this.track]) as never,
+      createPeerConnection: () => new RTCPeerConnection(peerConfig()) as never,
+    });
+    this.call.on('track', ({ info, track }) => {
+      const entry = { packets: 0, ssrcs: new Set<number>(), marks: new Set<string>() };
+      this.got.set(info.client, entry);
+      (track as unknown as MediaStreamTrack).onReceiveRtp.subscribe((p) => {
+        entry.packets++;
+        entry.ssrcs.add(p.header.ssrc);
+        entry.marks.add(p.payload.subarray(20, 24).toString());
+      });
+    });
+    this.call.on('trackremoved', ({ track }) => this.removed.push(track));
+  }
+
+  /** Sends 50 packets/s, a keyframe every 10, the member's name in the payload. */
+  start(): void {
+    this.timer = setInterval(() => {
+      const key = this.n % 10 === 0;
+      const p = Buffer.alloc(300, 0);
+      p[0] = 0x10;
+      p[1] = key ? 0x10 : 0x11;
+      p.write(this.name.padEnd(4, '_').slice(0, 4), 20);
+      this.track.writeRtp(new RtpPacket(new RtpHeader({ payloadType: VP8_PT, sequenceNumber: this.n & 0xffff, timestamp: this.n * 1800, marker: true }), p));
+      this.n++;
+    }, 20);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.call.leave();
+    this.client.close();
+  }
+}
+
+test('three participants in one SFU room: each receives the other two through the SFU; one leaves, the others keep flowing', { timeout: 90_000 }, async () => {
+  const sfu = new SfuRouterService();
+  const node = await startNode({
+    port: 0,
+    host: '127.0.0.1',
+    allowAnonymous: true,
+    namespaces: { sfu: { sfu: true, subscribe: 'anonymous', publish: 'anonymous' } },
+    sfu,
+  });
+  const members = ['alic', 'bobb', 'caro'].map((n) => new Member(node.wsUrl, n, 'sfu:standup'));
+  try {
+    for (const m of members) {
+      m.start();
+      await m.call.join();
+    }
+    const ids = members.map((m) => m.client.id!);
+    await until(
+      () => members.every((m, i) => ids.every((id, j) => i === j || (m.got.get(id)?.packets ?? 0) > 20)),
+      45_000,
+      () => members.map((m) => `${m.name}: ${[...m.got].map(([k, v]) => `${k}=${v.packets}`).join(' ')}`).join('; '),
+    );
+    for (const [i, m] of members.entries()) {
+      assert.equal(m.got.has(ids[i]!), false, `${m.name} does not receive itself`);
+      for (const [j, other] of members.entries()) {
+        if (i === j) continue;
+        const g = m.got.get(ids[j]!)!;
+        assert.deepEqual([...g.marks], [other.name], `${m.name} receives ${other.name}'s payload, nobody else's`);
+        assert.equal(g.ssrcs.size, 1, 'one SSRC per consumer');
+      }
+    }
+    const st = sfu.stats();
+    assert.deepEqual(st, { rooms: 1, participants: 3, producers: 3, consumers: 6 });
+
+    // Carol leaves: the others are told, and keep receiving each other.
+    const carol = members.pop()!;
+    carol.stop();
+    await until(() => members.every((m) => m.removed.length === 1), 10_000, () => 'track-removed at alice and bob');
+    const before = members.map((m) => m.got.get(ids[members.length - 1 - members.indexOf(m)]!)!.packets);
+    await new Promise((r) => setTimeout(r, 1000));
+    const after = members.map((m) => m.got.get(ids[members.length - 1 - members.indexOf(m)]!)!.packets);
+    for (const [k, b] of before.entries()) assert.ok(after[k]! > b + 10, `still flowing after a leave (${b} → ${after[k]})`);
+    await until(() => sfu.stats().participants === 2, 5000, () => JSON.stringify(sfu.stats()));
+    assert.deepEqual(sfu.stats(), { rooms: 1, participants: 2, producers: 2, consumers: 2 });
+  } finally {
+    for (const m of members) m.stop();
+    await node.close();
+  }
+  assert.deepEqual(sfu.stats(), { rooms: 0, participants: 0, producers: 0, consumers: 0 });
+});
