@@ -124,6 +124,16 @@ export class SfuCall extends TypedEmitter<SfuCallEvents> {
     return this._state;
   }
 
+  /** The publish transport (for `getStats()`), once publishing. */
+  get publishConnection(): PeerConnection | undefined {
+    return this.pub as unknown as PeerConnection | undefined;
+  }
+
+  /** The subscribe transport (for `getStats()`), once the SFU offered it. */
+  get subscribeConnection(): PeerConnection | undefined {
+    return this.recv as unknown as PeerConnection | undefined;
+  }
+
   /** Remote tracks announced by the SFU, by track id. */
   get tracks(): ReadonlyMap<string, SfuTrackInfo> {
     return this.infos;

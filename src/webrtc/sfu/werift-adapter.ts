@@ -11,7 +11,7 @@
  *
  * Every werift-internal access is in this file; test/unit/sfu/werift-adapter.test.ts fails if they move.
  */
-import { MediaStream, RTCPeerConnection, RTCRtpCodecParameters, type MediaStreamTrack, type RTCRtpTransceiver, type RtcpPacket, type RtpPacket, type RTCPeerConnectionConfig, type RTCDtlsTransport } from 'werift';
+import { MediaStream, PictureLossIndication, RtcpPayloadSpecificFeedback, RTCPeerConnection, RTCRtpCodecParameters, type MediaStreamTrack, type RTCRtpTransceiver, type RtcpPacket, type RtpPacket, type RTCPeerConnectionConfig, type RTCDtlsTransport } from 'werift';
 import type { Socket } from 'node:dgram';
 import { keyLengths, SrtpContext, type SrtpProfile } from './srtp/srtp.ts';
 
@@ -217,8 +217,16 @@ export class WeriftPeer {
 
   /** Asks the remote sender of `ssrc` for a keyframe (RTCP PLI). */
   requestKeyframe(ssrc: number): void {
-    void this.pc.getTransceivers()[0]?.receiver.sendRtcpPLI(ssrc).catch(() => {});
+    // Straight to the DTLS transport: werift's receiver.sendRtcpPLI refuses on a transceiver
+    // whose codec lacks PLI feedback (an audio one, often the first of a bundle).
+    const dtls = this.pc.getTransceivers()[0]?.dtlsTransport;
+    if (!dtls || this.closed) return;
+    const pli = new RtcpPayloadSpecificFeedback({ feedback: new PictureLossIndication({ senderSsrc: this.rtcpSsrc, mediaSsrc: ssrc }) });
+    void dtls.sendRtcp([pli]).catch(() => void this.sendErrors++);
   }
+
+  /** The SSRC our RTCP feedback is sent from (RFC 4585 §6.1 "SSRC of packet sender"). */
+  private readonly rtcpSsrc = (Math.random() * 0xffffffff) >>> 0 || 1;
 
   /** The DTLS transport (for tests of the internals we use). */
   get dtlsTransport(): RTCDtlsTransport | undefined {
