@@ -21,6 +21,21 @@ export const ERROR_CODE_TRAILER = 'switchboard-error-code';
 export const TEMPORARY_TRAILER = 'switchboard-temporary';
 /** Trailer of a failed PublishStream: how many of its messages were published before the failure. */
 export const PUBLISHED_TRAILER = 'switchboard-published';
+/** Trailer of a failed PublishStream: 0-based index of the message that was not stored (resume there). */
+export const FAILED_INDEX_TRAILER = 'switchboard-failed-index';
+
+/** Bounds of one PublishStream call. */
+export interface PublishStreamLimits {
+  /** Messages per call; the next one ends the call with RESOURCE_EXHAUSTED. @default 100000 */
+  maxMessages: number;
+  /** Channel + data + idempotency-key bytes per call, summed over its messages. @default 67108864 (64 MiB) */
+  maxBytes: number;
+}
+
+export const DEFAULT_STREAM_LIMITS: Readonly<PublishStreamLimits> = { maxMessages: 100_000, maxBytes: 64 << 20 };
+
+/** Refused messages a PublishStream response lists (`failed` counts them all). */
+export const MAX_LISTED_FAILURES = 1000;
 
 /** The HTTP API method each rpc runs. */
 const METHOD_OF: Readonly<Record<string, OperationName>> = {
@@ -187,8 +202,23 @@ function publishBody(r: PublishRequest): Body {
   return body({ channel: r.channel, data: decodeJson(r.data, 'data'), idempotencyKey: r.idempotencyKey });
 }
 
+/**
+ * Whether a failed publish is the message's own fault (skipped and listed in the PublishStream
+ * response) rather than one that would hit the following messages too (ends the call): a
+ * validation or permission refusal, not an auth, broker, deadline or internal failure.
+ */
+function messageFault(node: SwitchboardNode, err: unknown): boolean {
+  if (err instanceof ApiError) return err.status === 400 || err.status === 404 || err.status === 413;
+  if (err instanceof ReplyError) return !err.temporary && err.code !== ErrorCode.internal.code && err.code !== ErrorCode.unauthorized.code && node.broker.connected;
+  return false;
+}
+
+function publishBytes(r: PublishRequest): number {
+  return Buffer.byteLength(r.channel) + r.data.length + (r.idempotencyKey === undefined ? 0 : Buffer.byteLength(r.idempotencyKey));
+}
+
 /** The service implementation over `node`. */
-export function apiService(node: SwitchboardNode): ServiceImpl<typeof ApiService> {
+export function apiService(node: SwitchboardNode, limits: PublishStreamLimits = DEFAULT_STREAM_LIMITS): ServiceImpl<typeof ApiService> {
   const run = async <N extends OperationName>(ctx: HandlerContext, name: N, b: () => Body): Promise<OperationResult<N>> => {
     try {
       // b() validates inside the promise, so its ApiError becomes the call's status like the rest.
@@ -204,18 +234,38 @@ export function apiService(node: SwitchboardNode): ServiceImpl<typeof ApiService
 
     async publishStream(requests, ctx) {
       let published = 0n;
+      let index = 0;
+      let bytes = 0;
       let last: SbPosition | undefined;
+      const failures: Array<{ index: bigint; error: { code: number; message: string }; status: number }> = [];
+      let failed = 0n;
       try {
         for await (const req of requests) {
-          last = await bounded(node, ctx, runOperation(node, 'publish', publishBody(req)), false);
-          published++;
+          if (index >= limits.maxMessages) throw new ConnectError(`a PublishStream call takes at most ${limits.maxMessages} messages`, Code.ResourceExhausted);
+          bytes += publishBytes(req);
+          if (bytes > limits.maxBytes) throw new ConnectError(`a PublishStream call takes at most ${limits.maxBytes} bytes of messages`, Code.ResourceExhausted);
+          // Checked per message, as the gate checks per call: fail fast, not after broker retries.
+          if (!node.broker.connected) throw brokerUnavailable(node);
+          try {
+            last = await bounded(node, ctx, (async () => runOperation(node, 'publish', publishBody(req)))(), false);
+            published++;
+          } catch (err) {
+            if (!messageFault(node, err)) throw err;
+            failed++;
+            if (failures.length < MAX_LISTED_FAILURES) {
+              const e = toConnectError(node, err);
+              failures.push({ index: BigInt(index), error: { code: Number(e.metadata.get(ERROR_CODE_TRAILER) ?? 0), message: e.rawMessage }, status: e.code });
+            }
+          }
+          index++;
         }
       } catch (err) {
         const e = toConnectError(node, err);
         e.metadata.set(PUBLISHED_TRAILER, String(published));
+        e.metadata.set(FAILED_INDEX_TRAILER, String(index));
         throw e;
       }
-      return last ? { published, last: position(last) } : { published };
+      return { published, failures, failed, ...(last ? { last: position(last) } : {}) };
     },
 
     async broadcast(req, ctx) {
@@ -283,8 +333,8 @@ export function apiService(node: SwitchboardNode): ServiceImpl<typeof ApiService
 }
 
 /** Registers the service on a Connect router. */
-export function apiRoutes(node: SwitchboardNode): (router: ConnectRouter) => void {
+export function apiRoutes(node: SwitchboardNode, limits: PublishStreamLimits = DEFAULT_STREAM_LIMITS): (router: ConnectRouter) => void {
   return (router) => {
-    router.service(ApiService, apiService(node));
+    router.service(ApiService, apiService(node, limits));
   };
 }

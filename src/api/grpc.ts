@@ -17,7 +17,8 @@
  * RESOURCE_EXHAUSTED past it), an HTTP/2 connection runs at most `maxConcurrentStreams` calls at
  * once (the peer is told in SETTINGS; more are refused with REFUSED_STREAM), at most
  * `maxConnections` connections are open, a connection must send its first bytes within
- * `handshakeTimeout`, and an idle one is closed after `idleTimeout`.
+ * `handshakeTimeout`, and an idle one is closed after `idleTimeout`; one PublishStream call sends
+ * at most `maxStreamMessages` messages and `maxStreamBytes` bytes of them.
  */
 import { createServer as createHttp1Server, type Server as Http1Server } from 'node:http';
 import { createServer as createHttp2Server, type Http2Server, type Http2ServerResponse } from 'node:http2';
@@ -26,7 +27,7 @@ import { createServer as createNetServer, type AddressInfo, type Server as NetSe
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { SwitchboardNode } from '../server/node.ts';
-import { apiRoutes, gate } from './grpc-service.ts';
+import { apiRoutes, DEFAULT_STREAM_LIMITS, gate } from './grpc-service.ts';
 import { MAX_API_BODY } from './http.ts';
 
 export interface GrpcServerOptions {
@@ -44,6 +45,10 @@ export interface GrpcServerOptions {
   handshakeTimeoutMs?: number;
   /** Milliseconds of inactivity after which a connection is closed. @default 300000 */
   idleTimeoutMs?: number;
+  /** Messages one PublishStream call may send (RESOURCE_EXHAUSTED past it). @default 100000 */
+  maxStreamMessages?: number;
+  /** Channel + data + idempotency-key bytes one PublishStream call may send. @default 67108864 (64 MiB) */
+  maxStreamBytes?: number;
 }
 
 /** The first bytes of the HTTP/2 client connection preface (RFC 9113 §3.4). */
@@ -67,7 +72,10 @@ export class GrpcServer {
   ) {
     const maxBytes = options.maxMessageBytes ?? MAX_API_BODY;
     const handler = connectNodeAdapter({
-      routes: apiRoutes(node),
+      routes: apiRoutes(node, {
+        maxMessages: options.maxStreamMessages ?? DEFAULT_STREAM_LIMITS.maxMessages,
+        maxBytes: options.maxStreamBytes ?? DEFAULT_STREAM_LIMITS.maxBytes,
+      }),
       readMaxBytes: maxBytes,
       writeMaxBytes: 16 << 20,
       shutdownSignal: this.shutdown.signal,
