@@ -5,6 +5,7 @@
  * Failures become gRPC status codes with the Switchboard code in trailers (`toConnectError`).
  * Served over gRPC, gRPC-Web and Connect by grpc.ts.
  */
+import { log } from '../util/log.ts';
 import { Code, ConnectError, type ConnectRouter, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { checkDepth } from '../protocol/codec.ts';
@@ -92,7 +93,7 @@ export function toConnectError(node: SwitchboardNode, err: unknown): ConnectErro
   if (err instanceof ApiError) return coded(err.message, STATUS_CODE[err.status] ?? Code.InvalidArgument, err.status, err.status === 503);
   if (err instanceof ReplyError) return coded(err.message, REPLY_CODE[err.code] ?? Code.Internal, err.code, err.temporary);
   if (!node.broker.connected) return brokerUnavailable(node);
-  console.error('switchboard: gRPC call failed:', err);
+  log.error('gRPC call failed', { err });
   return coded(ErrorCode.internal.message, Code.Internal, ErrorCode.internal.code, true);
 }
 
@@ -107,7 +108,7 @@ function brokerUnavailable(node: SwitchboardNode): ConnectError {
  */
 export function gate(node: SwitchboardNode, ctx: HandlerContext): void {
   try {
-    checkApiKey(node, ctx.requestHeader.get('authorization') ?? undefined);
+    checkApiKey(node, ctx.requestHeader.get('authorization') ?? undefined, { api: 'grpc', method: ctx.method.name });
   } catch (err) {
     throw toConnectError(node, err);
   }
@@ -217,6 +218,12 @@ function publishBytes(r: PublishRequest): number {
   return Buffer.byteLength(r.channel) + r.data.length + (r.idempotencyKey === undefined ? 0 : Buffer.byteLength(r.idempotencyKey));
 }
 
+/** An info record for a refused call (not for INTERNAL, logged as an error by toConnectError). */
+function logRefusal(ctx: HandlerContext, e: ConnectError): void {
+  if (e.code === Code.Internal) return;
+  log.refused('api_call_refused', `gRPC API call refused: ${e.rawMessage.slice(0, 200)}`, { api: 'grpc', method: ctx.method.name, status: Code[e.code], code: e.metadata.get(ERROR_CODE_TRAILER) ?? undefined }, 'info');
+}
+
 /** The service implementation over `node`. */
 export function apiService(node: SwitchboardNode, limits: PublishStreamLimits = DEFAULT_STREAM_LIMITS): ServiceImpl<typeof ApiService> {
   const run = async <N extends OperationName>(ctx: HandlerContext, name: N, b: () => Body): Promise<OperationResult<N>> => {
@@ -224,7 +231,9 @@ export function apiService(node: SwitchboardNode, limits: PublishStreamLimits = 
       // b() validates inside the promise, so its ApiError becomes the call's status like the rest.
       return await bounded(node, ctx, (async () => runOperation(node, name, b()))() as Promise<OperationResult<N>>, true);
     } catch (err) {
-      throw toConnectError(node, err);
+      const e = toConnectError(node, err);
+      logRefusal(ctx, e);
+      throw e;
     }
   };
   return {
@@ -261,6 +270,7 @@ export function apiService(node: SwitchboardNode, limits: PublishStreamLimits = 
         }
       } catch (err) {
         const e = toConnectError(node, err);
+        logRefusal(ctx, e);
         e.metadata.set(PUBLISHED_TRAILER, String(published));
         e.metadata.set(FAILED_INDEX_TRAILER, String(index));
         throw e;
