@@ -1,7 +1,7 @@
 /** Command-line parsing for bench/run.ts, kept pure so it can be tested without running anything. */
 import { SYSTEMS, type SystemName } from './loadgen/dialect.ts';
 
-export const SCENARIOS = ['fanout', 'memory', 'turn', 'sfu', 'crossnode', 'fallback'] as const;
+export const SCENARIOS = ['fanout', 'memory', 'turn', 'sfu', 'crossnode', 'fallback', 'server-api'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -37,6 +37,8 @@ export interface BenchOptions {
   turnArgs: string[];
   /** Arguments after `sfu`, passed to bench/sfu.ts. */
   sfuArgs: string[];
+  /** Arguments after `server-api`, passed to bench/server-api.ts. */
+  serverApiArgs: string[];
   /** crossnode: the Redis both nodes use; undefined starts a private redis-server (bench/private-servers.ts). */
   redis: string | undefined;
   /** crossnode: the NATS (with JetStream) the NATS row's nodes use; undefined starts a private nats-server. */
@@ -47,7 +49,7 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export const USAGE = `usage: npm run bench -- [fanout|memory|fallback|crossnode|turn ...|sfu ...] [options]
+export const USAGE = `usage: npm run bench -- [fanout|memory|fallback|crossnode|turn ...|sfu ...|server-api ...] [options]
   --json               print one JSON document {"results": [...]} instead of the table
   --systems a,b        subset of ${SYSTEMS.join(',')} (default: all)
   --subscribers N      fan-out subscribers (default 1000; fallback: 100)
@@ -70,7 +72,8 @@ export const USAGE = `usage: npm run bench -- [fanout|memory|fallback|crossnode|
 and socketio, beside one Switchboard node on the memory broker.
 'fallback' runs the fan-out (100 subscribers) with the subscribers on SSE, long polling and WebSocket
 for switchboard, and on engine.io polling and WebSocket for socketio.
-Without a scenario: fanout, memory and fallback. 'turn' runs bench/turn.ts and 'sfu' bench/sfu.ts; every later argument goes
+Without a scenario: fanout, memory and fallback. 'turn' runs bench/turn.ts, 'sfu' bench/sfu.ts and 'server-api'
+bench/server-api.ts (gRPC unary, gRPC client streaming and the HTTP API); every later argument goes
 to it (--json is honoured here as well).`;
 
 function positiveNumber(flag: string, v: string | undefined, integer: boolean): number {
@@ -100,6 +103,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     cpuProf: undefined,
     turnArgs: [],
     sfuArgs: [],
+    serverApiArgs: [],
     redis: undefined,
     nats: undefined,
   };
@@ -117,6 +121,12 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
         o.scenarios.push('sfu');
         o.sfuArgs = argv.slice(i + 1);
         if (o.sfuArgs.includes('--json')) o.json = true; // also seen by sfu.ts
+        i = argv.length;
+        break;
+      case 'server-api':
+        o.scenarios.push('server-api');
+        o.serverApiArgs = argv.slice(i + 1);
+        if (o.serverApiArgs.includes('--json')) o.json = true; // also seen by server-api.ts
         i = argv.length;
         break;
       case 'turn':

@@ -18,6 +18,7 @@ import { runMemory } from './scenarios/memory.ts';
 import { renderCrossnodeTargets, renderFallbackRatios, renderRedisCost, renderTable, renderTargets } from './table.ts';
 import { run as runTurnBench } from './turn.ts';
 import { run as runSfuBench } from './sfu.ts';
+import { render as renderServerApi, run as runServerApiBench, type ServerApiRow } from './server-api.ts';
 
 const log = (line: string): void => {
   process.stderr.write(`[bench] ${line}\n`);
@@ -88,6 +89,7 @@ async function main(o: BenchOptions): Promise<number> {
   if (o.cpuProf) mkdirSync(o.cpuProf, { recursive: true });
   const outcomes: ScenarioOutcome[] = [];
   const failures: string[] = [];
+  const serverApiRows: ServerApiRow[] = [];
   for (const scenario of o.scenarios) {
     if (scenario === 'sfu') {
       try {
@@ -98,6 +100,18 @@ async function main(o: BenchOptions): Promise<number> {
         const message = err instanceof Error ? err.message : String(err);
         log(`sfu FAILED: ${message}`);
         failures.push(`sfu: ${message}`);
+      }
+      continue;
+    }
+    if (scenario === 'server-api') {
+      try {
+        const apiRows = await runServerApiBench(o.serverApiArgs);
+        serverApiRows.push(...apiRows);
+        for (const row of apiRows) outcomes.push({ row, notes: [], ...(row.error ? { error: row.error } : {}) });
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        log(`server-api FAILED: ${message}`);
+        failures.push(`server-api: ${message}`);
       }
       continue;
     }
@@ -146,6 +160,7 @@ async function main(o: BenchOptions): Promise<number> {
     process.stdout.write(`${JSON.stringify({ results: rows }, null, 2)}\n`);
   } else {
     const lines = [renderTable(rows), ''];
+    if (serverApiRows.length > 0) lines.push('Server API (publishes/s in the deliveries/s column):', renderServerApi(serverApiRows), '');
     const targets = renderTargets(rows);
     if (targets.length > 0) lines.push('Targets (issue 2):', ...targets.map((t) => `  ${t}`), '');
     const crossTargets = renderCrossnodeTargets(rows);

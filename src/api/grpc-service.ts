@@ -5,6 +5,7 @@
  * Failures become gRPC status codes with the Switchboard code in trailers (`toConnectError`).
  * Served over gRPC, gRPC-Web and Connect by grpc.ts.
  */
+import { log } from '../util/log.ts';
 import { Code, ConnectError, type ConnectRouter, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { checkDepth } from '../protocol/codec.ts';
@@ -21,6 +22,21 @@ export const ERROR_CODE_TRAILER = 'switchboard-error-code';
 export const TEMPORARY_TRAILER = 'switchboard-temporary';
 /** Trailer of a failed PublishStream: how many of its messages were published before the failure. */
 export const PUBLISHED_TRAILER = 'switchboard-published';
+/** Trailer of a failed PublishStream: 0-based index of the message that was not stored (resume there). */
+export const FAILED_INDEX_TRAILER = 'switchboard-failed-index';
+
+/** Bounds of one PublishStream call. */
+export interface PublishStreamLimits {
+  /** Messages per call; the next one ends the call with RESOURCE_EXHAUSTED. @default 100000 */
+  maxMessages: number;
+  /** Channel + data + idempotency-key bytes per call, summed over its messages. @default 67108864 (64 MiB) */
+  maxBytes: number;
+}
+
+export const DEFAULT_STREAM_LIMITS: Readonly<PublishStreamLimits> = { maxMessages: 100_000, maxBytes: 64 << 20 };
+
+/** Refused messages a PublishStream response lists (`failed` counts them all). */
+export const MAX_LISTED_FAILURES = 1000;
 
 /** The HTTP API method each rpc runs. */
 const METHOD_OF: Readonly<Record<string, OperationName>> = {
@@ -77,7 +93,7 @@ export function toConnectError(node: SwitchboardNode, err: unknown): ConnectErro
   if (err instanceof ApiError) return coded(err.message, STATUS_CODE[err.status] ?? Code.InvalidArgument, err.status, err.status === 503);
   if (err instanceof ReplyError) return coded(err.message, REPLY_CODE[err.code] ?? Code.Internal, err.code, err.temporary);
   if (!node.broker.connected) return brokerUnavailable(node);
-  console.error('switchboard: gRPC call failed:', err);
+  log.error('gRPC call failed', { err });
   return coded(ErrorCode.internal.message, Code.Internal, ErrorCode.internal.code, true);
 }
 
@@ -92,7 +108,7 @@ function brokerUnavailable(node: SwitchboardNode): ConnectError {
  */
 export function gate(node: SwitchboardNode, ctx: HandlerContext): void {
   try {
-    checkApiKey(node, ctx.requestHeader.get('authorization') ?? undefined);
+    checkApiKey(node, ctx.requestHeader.get('authorization') ?? undefined, { api: 'grpc', method: ctx.method.name });
   } catch (err) {
     throw toConnectError(node, err);
   }
@@ -187,14 +203,37 @@ function publishBody(r: PublishRequest): Body {
   return body({ channel: r.channel, data: decodeJson(r.data, 'data'), idempotencyKey: r.idempotencyKey });
 }
 
+/**
+ * Whether a failed publish is the message's own fault (skipped and listed in the PublishStream
+ * response) rather than one that would hit the following messages too (ends the call): a
+ * validation or permission refusal, not an auth, broker, deadline or internal failure.
+ */
+function messageFault(node: SwitchboardNode, err: unknown): boolean {
+  if (err instanceof ApiError) return err.status === 400 || err.status === 404 || err.status === 413;
+  if (err instanceof ReplyError) return !err.temporary && err.code !== ErrorCode.internal.code && err.code !== ErrorCode.unauthorized.code && node.broker.connected;
+  return false;
+}
+
+function publishBytes(r: PublishRequest): number {
+  return Buffer.byteLength(r.channel) + r.data.length + (r.idempotencyKey === undefined ? 0 : Buffer.byteLength(r.idempotencyKey));
+}
+
+/** An info record for a refused call (not for INTERNAL, logged as an error by toConnectError). */
+function logRefusal(ctx: HandlerContext, e: ConnectError): void {
+  if (e.code === Code.Internal) return;
+  log.refused('api_call_refused', `gRPC API call refused: ${e.rawMessage.slice(0, 200)}`, { api: 'grpc', method: ctx.method.name, status: Code[e.code], code: e.metadata.get(ERROR_CODE_TRAILER) ?? undefined }, 'info');
+}
+
 /** The service implementation over `node`. */
-export function apiService(node: SwitchboardNode): ServiceImpl<typeof ApiService> {
+export function apiService(node: SwitchboardNode, limits: PublishStreamLimits = DEFAULT_STREAM_LIMITS): ServiceImpl<typeof ApiService> {
   const run = async <N extends OperationName>(ctx: HandlerContext, name: N, b: () => Body): Promise<OperationResult<N>> => {
     try {
       // b() validates inside the promise, so its ApiError becomes the call's status like the rest.
       return await bounded(node, ctx, (async () => runOperation(node, name, b()))() as Promise<OperationResult<N>>, true);
     } catch (err) {
-      throw toConnectError(node, err);
+      const e = toConnectError(node, err);
+      logRefusal(ctx, e);
+      throw e;
     }
   };
   return {
@@ -204,18 +243,39 @@ export function apiService(node: SwitchboardNode): ServiceImpl<typeof ApiService
 
     async publishStream(requests, ctx) {
       let published = 0n;
+      let index = 0;
+      let bytes = 0;
       let last: SbPosition | undefined;
+      const failures: Array<{ index: bigint; error: { code: number; message: string }; status: number }> = [];
+      let failed = 0n;
       try {
         for await (const req of requests) {
-          last = await bounded(node, ctx, runOperation(node, 'publish', publishBody(req)), false);
-          published++;
+          if (index >= limits.maxMessages) throw new ConnectError(`a PublishStream call takes at most ${limits.maxMessages} messages`, Code.ResourceExhausted);
+          bytes += publishBytes(req);
+          if (bytes > limits.maxBytes) throw new ConnectError(`a PublishStream call takes at most ${limits.maxBytes} bytes of messages`, Code.ResourceExhausted);
+          // Checked per message, as the gate checks per call: fail fast, not after broker retries.
+          if (!node.broker.connected) throw brokerUnavailable(node);
+          try {
+            last = await bounded(node, ctx, (async () => runOperation(node, 'publish', publishBody(req)))(), false);
+            published++;
+          } catch (err) {
+            if (!messageFault(node, err)) throw err;
+            failed++;
+            if (failures.length < MAX_LISTED_FAILURES) {
+              const e = toConnectError(node, err);
+              failures.push({ index: BigInt(index), error: { code: Number(e.metadata.get(ERROR_CODE_TRAILER) ?? 0), message: e.rawMessage }, status: e.code });
+            }
+          }
+          index++;
         }
       } catch (err) {
         const e = toConnectError(node, err);
+        logRefusal(ctx, e);
         e.metadata.set(PUBLISHED_TRAILER, String(published));
+        e.metadata.set(FAILED_INDEX_TRAILER, String(index));
         throw e;
       }
-      return last ? { published, last: position(last) } : { published };
+      return { published, failures, failed, ...(last ? { last: position(last) } : {}) };
     },
 
     async broadcast(req, ctx) {
@@ -283,8 +343,8 @@ export function apiService(node: SwitchboardNode): ServiceImpl<typeof ApiService
 }
 
 /** Registers the service on a Connect router. */
-export function apiRoutes(node: SwitchboardNode): (router: ConnectRouter) => void {
+export function apiRoutes(node: SwitchboardNode, limits: PublishStreamLimits = DEFAULT_STREAM_LIMITS): (router: ConnectRouter) => void {
   return (router) => {
-    router.service(ApiService, apiService(node));
+    router.service(ApiService, apiService(node, limits));
   };
 }

@@ -17,16 +17,18 @@
  * RESOURCE_EXHAUSTED past it), an HTTP/2 connection runs at most `maxConcurrentStreams` calls at
  * once (the peer is told in SETTINGS; more are refused with REFUSED_STREAM), at most
  * `maxConnections` connections are open, a connection must send its first bytes within
- * `handshakeTimeout`, and an idle one is closed after `idleTimeout`.
+ * `handshakeTimeout`, and an idle one is closed after `idleTimeout`; one PublishStream call sends
+ * at most `maxStreamMessages` messages and `maxStreamBytes` bytes of them.
  */
 import { createServer as createHttp1Server, type Server as Http1Server } from 'node:http';
 import { createServer as createHttp2Server, type Http2Server, type Http2ServerResponse } from 'node:http2';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { setMaxListeners } from 'node:events';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { SwitchboardNode } from '../server/node.ts';
-import { apiRoutes, gate } from './grpc-service.ts';
+import { apiRoutes, DEFAULT_STREAM_LIMITS, gate } from './grpc-service.ts';
 import { MAX_API_BODY } from './http.ts';
 
 export interface GrpcServerOptions {
@@ -44,6 +46,10 @@ export interface GrpcServerOptions {
   handshakeTimeoutMs?: number;
   /** Milliseconds of inactivity after which a connection is closed. @default 300000 */
   idleTimeoutMs?: number;
+  /** Messages one PublishStream call may send (RESOURCE_EXHAUSTED past it). @default 100000 */
+  maxStreamMessages?: number;
+  /** Channel + data + idempotency-key bytes one PublishStream call may send. @default 67108864 (64 MiB) */
+  maxStreamBytes?: number;
 }
 
 /** The first bytes of the HTTP/2 client connection preface (RFC 9113 §3.4). */
@@ -66,8 +72,13 @@ export class GrpcServer {
     private readonly options: GrpcServerOptions,
   ) {
     const maxBytes = options.maxMessageBytes ?? MAX_API_BODY;
+    // Every running call listens on the shutdown signal: no MaxListenersExceededWarning past 10.
+    setMaxListeners(0, this.shutdown.signal);
     const handler = connectNodeAdapter({
-      routes: apiRoutes(node),
+      routes: apiRoutes(node, {
+        maxMessages: options.maxStreamMessages ?? DEFAULT_STREAM_LIMITS.maxMessages,
+        maxBytes: options.maxStreamBytes ?? DEFAULT_STREAM_LIMITS.maxBytes,
+      }),
       readMaxBytes: maxBytes,
       writeMaxBytes: 16 << 20,
       shutdownSignal: this.shutdown.signal,
@@ -98,7 +109,10 @@ export class GrpcServer {
       handler,
     );
     this.h1.setTimeout(idle);
-    this.net = createNetServer((socket) => this.accept(socket));
+    // noDelay: an answer is several small writes (HEADERS, DATA, trailers); with Nagle's algorithm
+    // the later ones wait for the peer's delayed ACK (~40 ms), which capped a busy channel at a few
+    // hundred calls per second. http.createServer sets it for its own sockets; net does not.
+    this.net = createNetServer({ noDelay: true }, (socket) => this.accept(socket));
     this.net.maxConnections = options.maxConnections ?? 10_000;
   }
 

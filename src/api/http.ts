@@ -5,6 +5,7 @@
  * failure is a 4xx with `{"error": {"code", "message"}}`. The operations themselves (and their
  * validation) live in operations.ts, shared with the gRPC API.
  */
+import { log } from '../util/log.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkDepth } from '../protocol/codec.ts';
 import { ErrorCode } from '../protocol/codes.ts';
@@ -22,7 +23,7 @@ export async function handleApi(node: SwitchboardNode, req: IncomingMessage, res
     const op = OPERATIONS.get(method);
     if (!op) throw new ApiError(404, `unknown API method "${method.slice(0, 64)}"; methods: ${[...OPERATIONS.keys()].join(', ')}`);
     if (req.method !== 'POST') throw new ApiError(405, 'use POST');
-    checkApiKey(node, req.headers.authorization);
+    checkApiKey(node, req.headers.authorization, { api: 'http', ip: req.socket.remoteAddress, method });
     // Fail fast while the broker is down: a retryable 503 with error 114 now, not a 500 after the
     // broker client's own retries. `info` reads only this node's registry copy and still answers.
     if (needsBroker(method) && !node.broker.connected) return brokerUnavailable(node, res);
@@ -30,6 +31,10 @@ export async function handleApi(node: SwitchboardNode, req: IncomingMessage, res
     const result = await op(node, body);
     sendJson(res, 200, { result });
   } catch (err) {
+    if ((err instanceof ApiError && err.status !== 401 && err.status !== 403) || err instanceof ReplyError) {
+      const code = err instanceof ApiError ? err.status : err.code;
+      log.refused('api_call_refused', `HTTP API call refused: ${err.message.slice(0, 200)}`, { api: 'http', ip: req.socket.remoteAddress, path: url.pathname.slice(0, 64), code }, 'info');
+    }
     if (err instanceof ApiError) return sendJson(res, err.status, { error: { code: err.status, message: err.message } });
     if (err instanceof ReplyError) return sendJson(res, 400, { error: { code: err.code, message: err.message } });
     // The broker went away during the call: the same retryable answer as before it.

@@ -4,6 +4,7 @@
  * (http.ts: JSON bodies) and the gRPC/Connect API (grpc.ts: protobuf messages turned into the
  * same body shape), so both accept and refuse exactly the same requests.
  */
+import { log } from '../util/log.ts';
 import { timingSafeEqual } from 'node:crypto';
 import { ErrorCode } from '../protocol/codes.ts';
 import { ReplyError } from '../protocol/errors.ts';
@@ -38,17 +39,31 @@ export type Operation = (node: SwitchboardNode, b: Body) => Promise<unknown>;
  * (`apikey KEY`). Throws ApiError 403 when the API is off (no key and not insecure), 401 when the
  * value is missing or wrong. The comparison is constant-time.
  */
-export function checkApiKey(node: SwitchboardNode, header: string | undefined): void {
+export function checkApiKey(node: SwitchboardNode, header: string | undefined, peer: ApiPeer = { api: 'http' }): void {
   const key = node.options.apiKey;
   if (!key) {
     if (node.options.insecure) return;
+    log.refused('api_disabled', `${peer.api} API call refused: the server API is disabled (no apiKey)`, { ...peer });
     throw new ApiError(403, 'the server API is disabled: set apiKey (SWITCHBOARD_API_KEY)');
   }
   const m = /^apikey\s+(.+)$/i.exec(header ?? '');
-  if (!m) throw new ApiError(401, 'missing "Authorization: apikey KEY" header');
+  if (!m) {
+    log.refused('api_key_missing', `${peer.api} API call refused: no "authorization: apikey KEY"`, { ...peer, scheme: header === undefined ? undefined : header.split(/\s/, 1)[0]!.slice(0, 20) });
+    throw new ApiError(401, 'missing "Authorization: apikey KEY" header');
+  }
   const given = Buffer.from(m[1]!.trim());
   const want = Buffer.from(key);
-  if (given.length !== want.length || !timingSafeEqual(given, want)) throw new ApiError(401, 'invalid API key');
+  if (given.length !== want.length || !timingSafeEqual(given, want)) {
+    log.refused('api_key_invalid', `${peer.api} API call refused: wrong API key`, { ...peer });
+    throw new ApiError(401, 'invalid API key');
+  }
+}
+
+/** Who made an API call, for the refusal logs. */
+export interface ApiPeer {
+  api: 'http' | 'grpc';
+  ip?: string | undefined;
+  method?: string;
 }
 
 /** Message of the broker-unavailable answer (error 114, temporary). */

@@ -4,6 +4,7 @@
  * UPPER_SNAKE_CASE with the SWITCHBOARD_ prefix (pingInterval → SWITCHBOARD_PING_INTERVAL).
  */
 import { readFileSync } from 'node:fs';
+import { didYouMean } from '../util/suggest.ts';
 import { ConfigError, defaultNodeOptions, resolveOptions, type NodeOptions, type NodeOptionsInput } from '../server/options.ts';
 
 const SECRET_FIELDS = ['secret', 'apiKey', 'publicKey', 'turnSecret', 'adminSecret', 'clusterSecret', 'password'];
@@ -73,10 +74,12 @@ export interface LoadedConfig {
   extra: Record<string, unknown>;
   /** Top-level options set by the file, the environment or a flag (not only by `defaults`). */
   given: ReadonlySet<string>;
+  /** Where each top-level option that is not at its built-in default came from. */
+  sources: ReadonlyMap<string, 'file' | 'env' | 'flag' | 'dev'>;
 }
 
 /** Sections of the config file that belong to modules other than the node core. */
-export const EXTRA_SECTIONS = ['turn', 'admin', 'broker'];
+export const EXTRA_SECTIONS = ['turn', 'admin', 'broker', 'logLevel', 'logFormat'];
 
 /**
  * @param defaults lowest-precedence options (e.g. dev mode's extra namespaces), under the file
@@ -104,6 +107,10 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv, fla
       delete fromFile[k];
     }
   }
+  const known = [...Object.keys(defaultNodeOptions()), ...EXTRA_SECTIONS];
+  for (const k of Object.keys(fromFile)) {
+    if (!known.includes(k)) throw new ConfigError(`unknown option "${k.slice(0, 100)}" in ${file}${didYouMean(k, known)}`);
+  }
   const fromEnv = optionsFromEnv(env);
   const merged: Record<string, unknown> = { ...defaults, ...fromFile, ...fromEnv, ...flags };
   // Object-valued options merge key by key across the layers.
@@ -112,7 +119,40 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv, fla
     if (parts.length > 0) merged[k] = Object.assign({}, ...parts);
   }
   const given = new Set([...Object.keys(fromFile), ...Object.keys(fromEnv), ...Object.keys(flags)]);
-  return { options: resolveOptions(merged as NodeOptionsInput), extra, given };
+  const sources = new Map<string, 'file' | 'env' | 'flag' | 'dev'>();
+  for (const [layer, obj] of [['dev', defaults], ['file', fromFile], ['env', fromEnv], ['flag', flags]] as const) {
+    for (const k of Object.keys(obj)) sources.set(k, layer);
+  }
+  return { options: resolveOptions(merged as NodeOptionsInput), extra, given, sources };
+}
+
+/**
+ * The effective options as aligned `name  value  (source)` lines, secrets as "***": objects one
+ * level deep as `name.key`, the rest as compact JSON. The source is `file`, `env`, `flag`,
+ * `dev mode`, `derived` (worked out from other options) or `default`; defaults come last.
+ */
+export function formatConfig(options: NodeOptions, sources: ReadonlyMap<string, string>): string[] {
+  const masked = maskSecrets(options) as Record<string, unknown>;
+  const defaults = defaultNodeOptions() as unknown as Record<string, unknown>;
+  const show = (v: unknown): string => (typeof v === 'string' && v !== '' && !/\s/.test(v) ? v : (JSON.stringify(v) ?? 'undefined'));
+  const rows: Array<[string, string, string]> = [];
+  const later: Array<[string, string, string]> = [];
+  for (const [k, v] of Object.entries(masked)) {
+    const src = sources.get(k);
+    // Not set anywhere but not the built-in value either: worked out from other options (dev mode, TURN).
+    const derived = !src && JSON.stringify(maskSecrets(defaults[k])) !== JSON.stringify(v) && k !== 'name';
+    const into = src || derived ? rows : later;
+    const label = src ? `(${src === 'dev' ? 'dev mode' : src})` : derived ? '(derived)' : '(default)';
+    if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0) {
+      for (const [k2, v2] of Object.entries(v as Record<string, unknown>)) into.push([`${k}.${k2}`, show(v2), label]);
+    } else {
+      into.push([k, show(v), label]);
+    }
+  }
+  const all = [...rows, ...later];
+  const w0 = Math.max(...all.map((r) => r[0].length));
+  const w1 = Math.min(32, Math.max(...all.map((r) => r[1].length)));
+  return all.map(([a, b, c]) => `  ${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`);
 }
 
 /** A password inside a URL (`postgres://user:pw@host`, `amqp://guest:guest@host`). */

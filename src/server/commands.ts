@@ -1,4 +1,5 @@
 /** Command handlers: one function per client frame type (docs/protocol.md). */
+import { log } from '../util/log.ts';
 import { createHmac } from 'node:crypto';
 import { disconnect } from '../protocol/codes.ts';
 import { ReplyError } from '../protocol/errors.ts';
@@ -47,6 +48,8 @@ async function connect(s: Session, cmd: ConnectCommand): Promise<void> {
     id = await ctx.auth.verify(cmd.token);
   } catch (err) {
     if (err instanceof ReplyError) {
+      const reason = err.code === 109 ? 'token_expired' : cmd.token ? 'token_invalid' : 'token_missing';
+      log.refused(reason, `connect refused: ${err.message}`, { ip: s.transport.remoteAddress, transport: s.transport.kind, client: s.id }, err.code === 109 ? 'info' : 'warn');
       s.replyError(cmd.id, err);
       // An expired token is fixable by the client (fetch a new one and reconnect); a bad one is not.
       s.close(disconnect(err.code === 109 ? 'expired' : 'invalidToken'));

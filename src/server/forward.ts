@@ -14,6 +14,7 @@
  * it without a second origin check against its own address. A node without a cluster key has no
  * registry entries of other nodes and so forwards nothing.
  */
+import { log } from '../util/log.ts';
 import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { FORWARD_AUTH_HEADER, signForward, verifyForward } from './cluster-trust.ts';
 import type { SwitchboardNode } from './node.ts';
@@ -50,6 +51,7 @@ export function forwardIfForeign(node: SwitchboardNode, req: IncomingMessage, re
   if (req.headers[FORWARDED_HEADER]) return false; // already forwarded once: answer locally (404)
   // The one origin check for this request: here, where Host is what the browser sent.
   if (!node.originAllowed(req)) {
+    log.refused('origin_not_allowed', `${url.pathname} request refused: origin not allowed (allowedOrigins)`, { ip: req.socket.remoteAddress, origin: req.headers.origin?.slice(0, 200), host: req.headers.host?.slice(0, 200) });
     sendJson(res, 403, { error: { code: 403, message: 'origin not allowed' } });
     return true;
   }

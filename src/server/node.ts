@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { installAdmin } from '../admin/admin.ts';
+import { admissionReason, log } from '../util/log.ts';
 import type { GrpcServer } from '../api/grpc.ts';
 import { handleApi } from '../api/http.ts';
 import { resolveConsumers, startConsumers, type ConsumerOptions, type ConsumerSet } from '../ingest/index.ts';
@@ -356,13 +357,23 @@ export class SwitchboardNode implements SessionContext {
     }
     if (url.pathname !== '/connection/websocket') return refuseUpgrade(socket, 404, 'no WebSocket endpoint here; use /connection/websocket');
     const refusal = this.admit((socket as Socket).remoteAddress ?? '');
-    if (refusal) return refuseUpgrade(socket, refusal.status, refusal.message, { 'Retry-After': refusal.retryAfter });
-    if (!this.originAllowed(req)) return refuseUpgrade(socket, 403, 'origin not allowed');
+    const ip = (socket as Socket).remoteAddress;
+    if (refusal) {
+      log.refused(admissionReason(refusal.message), `WebSocket connection refused: ${refusal.message}`, { ip, transport: 'websocket', status: refusal.status });
+      return refuseUpgrade(socket, refusal.status, refusal.message, { 'Retry-After': refusal.retryAfter });
+    }
+    if (!this.originAllowed(req)) {
+      log.refused('origin_not_allowed', 'WebSocket connection refused: origin not allowed (allowedOrigins)', { ip, transport: 'websocket', origin: req.headers.origin?.slice(0, 200), host: req.headers.host?.slice(0, 200) });
+      return refuseUpgrade(socket, 403, 'origin not allowed');
+    }
     let hs;
     try {
       hs = checkUpgrade(req, url);
     } catch (err) {
-      if (err instanceof HandshakeError) return refuseUpgrade(socket, err.status, err.message, err.headers);
+      if (err instanceof HandshakeError) {
+        log.refused('bad_handshake', `WebSocket connection refused: ${err.message}`, { ip, transport: 'websocket', status: err.status }, 'info');
+        return refuseUpgrade(socket, err.status, err.message, err.headers);
+      }
       throw err;
     }
     acceptUpgrade(socket, hs);

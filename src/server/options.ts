@@ -2,6 +2,7 @@
  * Node configuration: one `resolveOptions()` merges defaults, rejects unknown keys (naming the bad
  * field) and checks types, for config files, environment variables and code alike.
  */
+import { didYouMean } from '../util/suggest.ts';
 import { MAX_NODE_NAME } from './cluster-messages.ts';
 import { MIN_CLUSTER_SECRET } from './cluster-trust.ts';
 
@@ -291,7 +292,7 @@ const ACCESS: readonly string[] = ['anonymous', 'authenticated', 'none'];
 
 function checkKeys(obj: object, allowed: object, where: string): void {
   for (const k of Object.keys(obj)) {
-    if (!Object.hasOwn(allowed, k)) throw new ConfigError(`unknown option "${where}${k}"`);
+    if (!Object.hasOwn(allowed, k)) throw new ConfigError(`unknown option "${where}${k.slice(0, 100)}"${didYouMean(k, Object.keys(allowed), (s) => `"${where}${s}"`)}`);
   }
 }
 
@@ -383,7 +384,7 @@ export function resolveOptions(input: NodeOptionsInput = {}): NodeOptions {
     if (!NAMESPACE_NAME.test(name)) throw new ConfigError(`namespace name "${name}" must match ${NAMESPACE_NAME}`);
     out.namespaces[name] = resolveNamespace(ns, defaultNamespaceOptions, `namespaces.${name}`);
   }
-  if (out.port > 65535 || !Number.isInteger(out.port)) throw new ConfigError(`option "port" must be an integer 0–65535`);
+  if (out.port > 65535 || !Number.isInteger(out.port)) throw new ConfigError(`option "port" must be an integer 0–65535, got ${String(out.port)}`);
   if (out.pingInterval <= 0 || out.pongTimeout <= 0) throw new ConfigError('options "pingInterval" and "pongTimeout" must be > 0');
   if (out.nodeInfoInterval <= 0) throw new ConfigError('option "nodeInfoInterval" must be > 0');
   if (out.rateBurst < 1) throw new ConfigError('option "rateBurst" must be >= 1');

@@ -300,7 +300,7 @@ describe('gRPC server API (memory broker)', () => {
     }
   });
 
-  test('PublishStream (client streaming): in order; stops at the first bad message with the count stored', async () => {
+  test('PublishStream (client streaming): in order; a bad message is skipped and reported with its index and code', async () => {
     const n = 200;
     const res = await new Promise<any>((resolve, reject) => {
       const s = c.PublishStream(md(), {}, (err, r) => (err ? reject(err) : resolve(r)));
@@ -308,22 +308,37 @@ describe('gRPC server API (memory broker)', () => {
       s.end();
     });
     assert.equal(res.published, String(n));
+    assert.equal(res.failed, '0');
+    assert.deepEqual(res.failures, []);
     assert.equal(res.last.offset, String(n));
     const h = await ok(c, 'History', { channel: 'stream', limit: 1000 });
     assert.deepEqual(h.publications.map((p: any) => JSON.parse(p.data.toString()).i), [...Array(n).keys()]);
 
-    const err = await new Promise<GrpcError>((resolve, reject) => {
-      const s = c.PublishStream(md(), {}, (e, r) => (e ? resolve(e) : reject(new Error(`succeeded: ${JSON.stringify(r)}`))));
+    const r2 = await new Promise<any>((resolve, reject) => {
+      const s = c.PublishStream(md(), {}, (e, r) => (e ? reject(e) : resolve(r)));
       for (let i = 0; i < 4; i++) s.write({ channel: 'stream2', data: json(i) });
-      s.write({ channel: 'bad channel', data: json('bad') });
-      s.write({ channel: 'stream2', data: json('after') });
+      s.write({ channel: 'bad channel', data: json('bad') }); // index 4: invalid channel (112)
+      s.write({ channel: 'stream2', data: json('after') }); // 5
+      s.write({ channel: 'nosuchns:x', data: json('x') }); // 6: unknown namespace (102)
+      s.write({ channel: 'stream2', data: Buffer.from('{not json') }); // 7: bad data (400)
+      s.write({ channel: 'stream2', data: json('last') }); // 8
       s.end();
     });
-    assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
-    assert.equal(err.metadata.get('switchboard-error-code')[0], '112');
-    assert.equal(err.metadata.get('switchboard-published')[0], '4');
+    assert.equal(r2.published, '6');
+    assert.equal(r2.failed, '3');
+    assert.deepEqual(
+      r2.failures.map((f: any) => [f.index, f.error.code, f.status]),
+      [
+        ['4', 112, grpc.status.INVALID_ARGUMENT],
+        ['6', 102, grpc.status.NOT_FOUND],
+        ['7', 400, grpc.status.INVALID_ARGUMENT],
+      ],
+    );
+    assert.match(r2.failures[2].error.message, /field "data" must be JSON/);
     const h2 = await ok(c, 'History', { channel: 'stream2' });
-    assert.equal(h2.publications.length, 4, 'nothing after the bad message was published');
+    assert.deepEqual(h2.publications.map((p: any) => JSON.parse(p.data.toString())), [0, 1, 2, 3, 'after', 'last'], 'the good messages, in order');
+    assert.equal(r2.last.offset, '6');
+
     // The Connect client's client streaming (HTTP/2) reaches the same handler.
     const api = createClient(ApiService, createGrpcTransport({ baseUrl: node.grpc!.url, interceptors: [auth] }));
     async function* msgs() {
@@ -331,6 +346,46 @@ describe('gRPC server API (memory broker)', () => {
     }
     const r3 = await api.publishStream(msgs());
     assert.equal(r3.published, 10n);
+  });
+
+  test('PublishStream limits: messages and bytes per call end it with RESOURCE_EXHAUSTED, published and failed index in the trailers', async () => {
+    const { startGrpcServer } = await import('../../src/api/grpc.ts');
+    const g = await startGrpcServer(node, { port: 0, maxStreamMessages: 5, maxStreamBytes: 2000 });
+    const c2 = grpcClient(g.address);
+    const stream = (msgs: object[]) =>
+      new Promise<{ res?: any; err?: GrpcError }>((resolve) => {
+        const s = c2.PublishStream(md(), {}, (e, r) => resolve(e ? { err: e } : { res: r }));
+        s.on('error', () => {});
+        for (const m of msgs) s.write(m);
+        s.end();
+      });
+    try {
+      const five = await stream([...Array(5).keys()].map((i) => ({ channel: 'lim', data: json(i) })));
+      assert.equal(five.res?.published, '5');
+      const six = await stream([...Array(6).keys()].map((i) => ({ channel: 'lim', data: json(i) })));
+      assert.equal(six.err?.code, grpc.status.RESOURCE_EXHAUSTED);
+      assert.match(six.err!.details, /at most 5 messages/);
+      assert.equal(six.err!.metadata.get('switchboard-published')[0], '5');
+      assert.equal(six.err!.metadata.get('switchboard-failed-index')[0], '5');
+      // Bytes: three 900-byte messages (channel + data) pass 2000 at the third.
+      const big = await stream([0, 1, 2].map((i) => ({ channel: 'lim2', data: json(`${i}`.repeat(894)) })));
+      assert.equal(big.err?.code, grpc.status.RESOURCE_EXHAUSTED);
+      assert.match(big.err!.details, /at most 2000 bytes/);
+      assert.equal(big.err!.metadata.get('switchboard-failed-index')[0], '2');
+      assert.equal((await ok(c, 'History', { channel: 'lim2' })).publications.length, 2);
+      // No key: refused before any message is read.
+      const anon = await new Promise<GrpcError>((resolve) => {
+        const s = c2.PublishStream(md(null), {}, (e) => resolve(e!));
+        s.on('error', () => {});
+        s.write({ channel: 'lim3', data: json(1) });
+        s.end();
+      });
+      assert.equal(anon.code, grpc.status.UNAUTHENTICATED);
+      assert.equal((await ok(c, 'History', { channel: 'lim3' })).publications.length, 0);
+    } finally {
+      c2.close();
+      await g.close();
+    }
   });
 
   test('grpcPort starts the API with the node; SWITCHBOARD_GRPC_PORT sets it', async () => {
@@ -383,8 +438,21 @@ describe('gRPC server API against a hung Redis', () => {
     try {
       await waitFor(() => probing.connected && silent.connected, 5000, 'brokers connected');
       assert.equal((await ok(cf, 'Publish', { channel: 'news', data: json(1) })).offset, '1');
+      // A PublishStream open across the hang: what was stored is counted, the rest is refused at once.
+      let streamDone: { err?: GrpcError; res?: any } | undefined;
+      const s = cf.PublishStream(md(), {}, (err, res) => (streamDone = err ? { err } : { res }));
+      s.on('error', () => {});
+      for (let i = 0; i < 3; i++) s.write({ channel: 'midstream', data: json(i) });
+      await waitFor(() => fast.stats.publishes === 4, 3000, 'three stream messages stored');
       redis.proc.kill('SIGSTOP');
       await waitFor(() => !probing.connected, 3000, 'the hang noticed');
+      s.write({ channel: 'midstream', data: json(3) });
+      s.end();
+      await waitFor(() => streamDone !== undefined, 3000, 'the stream to end');
+      assert.equal(streamDone!.err?.code, grpc.status.UNAVAILABLE, JSON.stringify(streamDone!.res));
+      assert.equal(streamDone!.err!.metadata.get('switchboard-error-code')[0], '114');
+      assert.equal(streamDone!.err!.metadata.get('switchboard-published')[0], '3');
+      assert.equal(streamDone!.err!.metadata.get('switchboard-failed-index')[0], '3');
       const t0 = Date.now();
       const e = await fails(cf, 'Publish', { channel: 'news', data: json(2) }, grpc.status.UNAVAILABLE, 114);
       assert.ok(Date.now() - t0 < 1000, `answered in ${Date.now() - t0} ms`);

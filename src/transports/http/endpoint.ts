@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Disconnect } from '../../protocol/codes.ts';
 import { Session } from '../../server/session.ts';
+import { admissionReason, log } from '../../util/log.ts';
 import type { Transport } from '../../server/transport.ts';
 import { corsHeaders, sendError, sendPreflight, type Headers, type HttpTransportHost } from './http.ts';
 import { newSessionKey, SessionKeys } from './keys.ts';
@@ -65,6 +66,7 @@ export abstract class HttpSessionEndpoint<T extends HttpSessionTransport> {
   handle(req: IncomingMessage, res: ServerResponse, url: URL): boolean {
     if (url.pathname !== this.path) return false;
     if (!this.node.originAllowed(req)) {
+      log.refused('origin_not_allowed', `${this.path} request refused: origin not allowed (allowedOrigins)`, { ip: req.socket.remoteAddress, origin: req.headers.origin?.slice(0, 200), host: req.headers.host?.slice(0, 200) });
       sendError(res, 403, 'origin not allowed');
       return true;
     }
@@ -104,6 +106,7 @@ export abstract class HttpSessionEndpoint<T extends HttpSessionTransport> {
     const ip = req.socket.remoteAddress ?? '';
     const refusal = this.node.admit(ip) ?? this.pending.admit(ip, this.options);
     if (refusal) {
+      log.refused(admissionReason(refusal.message), `${this.path} session refused: ${refusal.message}`, { ip, status: refusal.status });
       sendError(res, refusal.status, refusal.message, { headers: { ...cors, 'Retry-After': refusal.retryAfter } });
       return undefined;
     }

@@ -24,7 +24,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file switchboard/v1/api.proto.
  */
 export const file_switchboard_v1_api: GenFile = /*@__PURE__*/
-  fileDesc("Chhzd2l0Y2hib2FyZC92MS9hcGkucHJvdG8SDnN3aXRjaGJvYXJkLnYxIi8KDlN0cmVhbVBvc2l0aW9uEg0KBWVwb2NoGAEgASgJEg4KBm9mZnNldBgCIAEoBCImCgVFcnJvchIMCgRjb2RlGAEgASgNEg8KB21lc3NhZ2UYAiABKAkiOAoKQ2xpZW50SW5mbxIMCgR1c2VyGAEgASgJEg4KBmNsaWVudBgCIAEoCRIMCgRpbmZvGAMgASgMImEKDlB1Ymxpc2hSZXF1ZXN0Eg8KB2NoYW5uZWwYASABKAkSDAoEZGF0YRgCIAEoDBIcCg9pZGVtcG90ZW5jeV9rZXkYAyABKAlIAIgBAUISChBfaWRlbXBvdGVuY3lfa2V5IjAKD1B1Ymxpc2hSZXNwb25zZRINCgVlcG9jaBgBIAEoCRIOCgZvZmZzZXQYAiABKAQiWAoVUHVibGlzaFN0cmVhbVJlc3BvbnNlEhEKCXB1Ymxpc2hlZBgBIAEoBBIsCgRsYXN0GAIgASgLMh4uc3dpdGNoYm9hcmQudjEuU3RyZWFtUG9zaXRpb24iMgoQQnJvYWRjYXN0UmVxdWVzdBIQCghjaGFubmVscxgBIAMoCRIMCgRkYXRhGAIgASgMIncKD0Jyb2FkY2FzdFJlc3VsdBIyCghwb3NpdGlvbhgBIAEoCzIeLnN3aXRjaGJvYXJkLnYxLlN0cmVhbVBvc2l0aW9uSAASJgoFZXJyb3IYAiABKAsyFS5zd2l0Y2hib2FyZC52MS5FcnJvckgAQggKBnJlc3VsdCJHChFCcm9hZGNhc3RSZXNwb25zZRIyCglyZXNwb25zZXMYASADKAsyHy5zd2l0Y2hib2FyZC52MS5Ccm9hZGNhc3RSZXN1bHQiYAoPUHJlc2VuY2VSZXF1ZXN0Eg8KB2NoYW5uZWwYASABKAkSEgoFbGltaXQYAiABKA1IAIgBARITCgZjdXJzb3IYAyABKAlIAYgBAUIICgZfbGltaXRCCQoHX2N1cnNvciJgChBQcmVzZW5jZVJlc3BvbnNlEiwKCHByZXNlbmNlGAEgAygLMhouc3dpdGNoYm9hcmQudjEuQ2xpZW50SW5mbxITCgZjdXJzb3IYAiABKAlIAIgBAUIJCgdfY3Vyc29yIicKFFByZXNlbmNlU3RhdHNSZXF1ZXN0Eg8KB2NoYW5uZWwYASABKAkiNwoVUHJlc2VuY2VTdGF0c1Jlc3BvbnNlEg8KB2NsaWVudHMYASABKA0SDQoFdXNlcnMYAiABKA0ikAEKDkhpc3RvcnlSZXF1ZXN0Eg8KB2NoYW5uZWwYASABKAkSEgoFbGltaXQYAiABKA1IAIgBARItCgVzaW5jZRgDIAEoCzIeLnN3aXRjaGJvYXJkLnYxLlN0cmVhbVBvc2l0aW9uEhQKB3JldmVyc2UYBCABKAhIAYgBAUIICgZfbGltaXRCCgoIX3JldmVyc2UiVQoLUHVibGljYXRpb24SDAoEZGF0YRgBIAEoDBIOCgZvZmZzZXQYAiABKAQSKAoEaW5mbxgDIAEoCzIaLnN3aXRjaGJvYXJkLnYxLkNsaWVudEluZm8iYwoPSGlzdG9yeVJlc3BvbnNlEg0KBWVwb2NoGAEgASgJEg4KBm9mZnNldBgCIAEoBBIxCgxwdWJsaWNhdGlvbnMYAyADKAsyGy5zd2l0Y2hib2FyZC52MS5QdWJsaWNhdGlvbiKzAQoRRGlzY29ubmVjdFJlcXVlc3QSEQoEdXNlchgBIAEoCUgAiAEBEhMKBmNsaWVudBgCIAEoCUgBiAEBEhYKCXJlY29ubmVjdBgDIAEoCEgCiAEBEhIKBWRlbGF5GAQgASgNSAOIAQESEwoGcmVhc29uGAUgASgJSASIAQFCBwoFX3VzZXJCCQoHX2NsaWVudEIMCgpfcmVjb25uZWN0QggKBl9kZWxheUIJCgdfcmVhc29uIlQKEkRpc2Nvbm5lY3RSZXNwb25zZRIUCgxkaXNjb25uZWN0ZWQYASABKA0SGAoLb3RoZXJfbm9kZXMYAiABKA1IAIgBAUIOCgxfb3RoZXJfbm9kZXMiDQoLSW5mb1JlcXVlc3QiNAoMQ2hhbm5lbENvdW50Eg8KB2NoYW5uZWwYASABKAkSEwoLc3Vic2NyaWJlcnMYAiABKA0ilQIKCE5vZGVJbmZvEgwKBG5hbWUYASABKAkSEwoLY29ubmVjdGlvbnMYAiABKA0SEAoIY2hhbm5lbHMYAyABKA0SEAoIZHJhaW5pbmcYBCABKAgSDgoGdXB0aW1lGAUgASgEEhEKCXB1Ymxpc2hlcxgGIAEoBBISCgpkZWxpdmVyaWVzGAcgASgEEhEKCXJzc19ieXRlcxgIIAEoBBItCgdidXNpZXN0GAkgAygLMhwuc3dpdGNoYm9hcmQudjEuQ2hhbm5lbENvdW50EhIKCmJ1c2llc3Rfb2YYCiABKA0SCwoDdXJsGAsgASgJEgwKBHRpbWUYDCABKAQSDQoFc3RhbGUYDSABKAgSCwoDYWdlGA4gASgEIjcKDEluZm9SZXNwb25zZRInCgVub2RlcxgBIAMoCzIYLnN3aXRjaGJvYXJkLnYxLk5vZGVJbmZvIi8KD0NoYW5uZWxzUmVxdWVzdBISCgVsaW1pdBgBIAEoDUgAiAEBQggKBl9saW1pdCJFCg5DaGFubmVsU3VtbWFyeRIPCgdjaGFubmVsGAEgASgJEhMKC3N1YnNjcmliZXJzGAIgASgNEg0KBW5vZGVzGAMgASgNImoKEENoYW5uZWxzUmVzcG9uc2USMAoIY2hhbm5lbHMYASADKAsyHi5zd2l0Y2hib2FyZC52MS5DaGFubmVsU3VtbWFyeRIPCgdwYXJ0aWFsGAIgASgIEhMKC3N0YWxlX25vZGVzGAMgAygJImAKEkNvbm5lY3Rpb25zUmVxdWVzdBIMCgR1c2VyGAEgASgJEhIKBWxpbWl0GAIgASgNSACIAQESEwoGY3Vyc29yGAMgASgJSAGIAQFCCAoGX2xpbWl0QgkKB19jdXJzb3IiWgoKQ29ubmVjdGlvbhIOCgZjbGllbnQYASABKAkSDAoEdXNlchgCIAEoCRIMCgRub2RlGAMgASgJEhEKCXRyYW5zcG9ydBgEIAEoCRINCgVzdGFsZRgFIAEoCCJmChNDb25uZWN0aW9uc1Jlc3BvbnNlEi8KC2Nvbm5lY3Rpb25zGAEgAygLMhouc3dpdGNoYm9hcmQudjEuQ29ubmVjdGlvbhITCgZjdXJzb3IYAiABKAlIAIgBAUIJCgdfY3Vyc29yMrwGCgpBcGlTZXJ2aWNlEkoKB1B1Ymxpc2gSHi5zd2l0Y2hib2FyZC52MS5QdWJsaXNoUmVxdWVzdBofLnN3aXRjaGJvYXJkLnYxLlB1Ymxpc2hSZXNwb25zZRJYCg1QdWJsaXNoU3RyZWFtEh4uc3dpdGNoYm9hcmQudjEuUHVibGlzaFJlcXVlc3QaJS5zd2l0Y2hib2FyZC52MS5QdWJsaXNoU3RyZWFtUmVzcG9uc2UoARJQCglCcm9hZGNhc3QSIC5zd2l0Y2hib2FyZC52MS5Ccm9hZGNhc3RSZXF1ZXN0GiEuc3dpdGNoYm9hcmQudjEuQnJvYWRjYXN0UmVzcG9uc2USTQoIUHJlc2VuY2USHy5zd2l0Y2hib2FyZC52MS5QcmVzZW5jZVJlcXVlc3QaIC5zd2l0Y2hib2FyZC52MS5QcmVzZW5jZVJlc3BvbnNlElwKDVByZXNlbmNlU3RhdHMSJC5zd2l0Y2hib2FyZC52MS5QcmVzZW5jZVN0YXRzUmVxdWVzdBolLnN3aXRjaGJvYXJkLnYxLlByZXNlbmNlU3RhdHNSZXNwb25zZRJKCgdIaXN0b3J5Eh4uc3dpdGNoYm9hcmQudjEuSGlzdG9yeVJlcXVlc3QaHy5zd2l0Y2hib2FyZC52MS5IaXN0b3J5UmVzcG9uc2USUwoKRGlzY29ubmVjdBIhLnN3aXRjaGJvYXJkLnYxLkRpc2Nvbm5lY3RSZXF1ZXN0GiIuc3dpdGNoYm9hcmQudjEuRGlzY29ubmVjdFJlc3BvbnNlEkEKBEluZm8SGy5zd2l0Y2hib2FyZC52MS5JbmZvUmVxdWVzdBocLnN3aXRjaGJvYXJkLnYxLkluZm9SZXNwb25zZRJNCghDaGFubmVscxIfLnN3aXRjaGJvYXJkLnYxLkNoYW5uZWxzUmVxdWVzdBogLnN3aXRjaGJvYXJkLnYxLkNoYW5uZWxzUmVzcG9uc2USVgoLQ29ubmVjdGlvbnMSIi5zd2l0Y2hib2FyZC52MS5Db25uZWN0aW9uc1JlcXVlc3QaIy5zd2l0Y2hib2FyZC52MS5Db25uZWN0aW9uc1Jlc3BvbnNlYgZwcm90bzM");
+  fileDesc("Chhzd2l0Y2hib2FyZC92MS9hcGkucHJvdG8SDnN3aXRjaGJvYXJkLnYxIi8KDlN0cmVhbVBvc2l0aW9uEg0KBWVwb2NoGAEgASgJEg4KBm9mZnNldBgCIAEoBCImCgVFcnJvchIMCgRjb2RlGAEgASgNEg8KB21lc3NhZ2UYAiABKAkiOAoKQ2xpZW50SW5mbxIMCgR1c2VyGAEgASgJEg4KBmNsaWVudBgCIAEoCRIMCgRpbmZvGAMgASgMImEKDlB1Ymxpc2hSZXF1ZXN0Eg8KB2NoYW5uZWwYASABKAkSDAoEZGF0YRgCIAEoDBIcCg9pZGVtcG90ZW5jeV9rZXkYAyABKAlIAIgBAUISChBfaWRlbXBvdGVuY3lfa2V5IjAKD1B1Ymxpc2hSZXNwb25zZRINCgVlcG9jaBgBIAEoCRIOCgZvZmZzZXQYAiABKAQioAEKFVB1Ymxpc2hTdHJlYW1SZXNwb25zZRIRCglwdWJsaXNoZWQYASABKAQSLAoEbGFzdBgCIAEoCzIeLnN3aXRjaGJvYXJkLnYxLlN0cmVhbVBvc2l0aW9uEjYKCGZhaWx1cmVzGAMgAygLMiQuc3dpdGNoYm9hcmQudjEuUHVibGlzaFN0cmVhbUZhaWx1cmUSDgoGZmFpbGVkGAQgASgEIlsKFFB1Ymxpc2hTdHJlYW1GYWlsdXJlEg0KBWluZGV4GAEgASgEEiQKBWVycm9yGAIgASgLMhUuc3dpdGNoYm9hcmQudjEuRXJyb3ISDgoGc3RhdHVzGAMgASgNIjIKEEJyb2FkY2FzdFJlcXVlc3QSEAoIY2hhbm5lbHMYASADKAkSDAoEZGF0YRgCIAEoDCJ3Cg9Ccm9hZGNhc3RSZXN1bHQSMgoIcG9zaXRpb24YASABKAsyHi5zd2l0Y2hib2FyZC52MS5TdHJlYW1Qb3NpdGlvbkgAEiYKBWVycm9yGAIgASgLMhUuc3dpdGNoYm9hcmQudjEuRXJyb3JIAEIICgZyZXN1bHQiRwoRQnJvYWRjYXN0UmVzcG9uc2USMgoJcmVzcG9uc2VzGAEgAygLMh8uc3dpdGNoYm9hcmQudjEuQnJvYWRjYXN0UmVzdWx0ImAKD1ByZXNlbmNlUmVxdWVzdBIPCgdjaGFubmVsGAEgASgJEhIKBWxpbWl0GAIgASgNSACIAQESEwoGY3Vyc29yGAMgASgJSAGIAQFCCAoGX2xpbWl0QgkKB19jdXJzb3IiYAoQUHJlc2VuY2VSZXNwb25zZRIsCghwcmVzZW5jZRgBIAMoCzIaLnN3aXRjaGJvYXJkLnYxLkNsaWVudEluZm8SEwoGY3Vyc29yGAIgASgJSACIAQFCCQoHX2N1cnNvciInChRQcmVzZW5jZVN0YXRzUmVxdWVzdBIPCgdjaGFubmVsGAEgASgJIjcKFVByZXNlbmNlU3RhdHNSZXNwb25zZRIPCgdjbGllbnRzGAEgASgNEg0KBXVzZXJzGAIgASgNIpABCg5IaXN0b3J5UmVxdWVzdBIPCgdjaGFubmVsGAEgASgJEhIKBWxpbWl0GAIgASgNSACIAQESLQoFc2luY2UYAyABKAsyHi5zd2l0Y2hib2FyZC52MS5TdHJlYW1Qb3NpdGlvbhIUCgdyZXZlcnNlGAQgASgISAGIAQFCCAoGX2xpbWl0QgoKCF9yZXZlcnNlIlUKC1B1YmxpY2F0aW9uEgwKBGRhdGEYASABKAwSDgoGb2Zmc2V0GAIgASgEEigKBGluZm8YAyABKAsyGi5zd2l0Y2hib2FyZC52MS5DbGllbnRJbmZvImMKD0hpc3RvcnlSZXNwb25zZRINCgVlcG9jaBgBIAEoCRIOCgZvZmZzZXQYAiABKAQSMQoMcHVibGljYXRpb25zGAMgAygLMhsuc3dpdGNoYm9hcmQudjEuUHVibGljYXRpb24iswEKEURpc2Nvbm5lY3RSZXF1ZXN0EhEKBHVzZXIYASABKAlIAIgBARITCgZjbGllbnQYAiABKAlIAYgBARIWCglyZWNvbm5lY3QYAyABKAhIAogBARISCgVkZWxheRgEIAEoDUgDiAEBEhMKBnJlYXNvbhgFIAEoCUgEiAEBQgcKBV91c2VyQgkKB19jbGllbnRCDAoKX3JlY29ubmVjdEIICgZfZGVsYXlCCQoHX3JlYXNvbiJUChJEaXNjb25uZWN0UmVzcG9uc2USFAoMZGlzY29ubmVjdGVkGAEgASgNEhgKC290aGVyX25vZGVzGAIgASgNSACIAQFCDgoMX290aGVyX25vZGVzIg0KC0luZm9SZXF1ZXN0IjQKDENoYW5uZWxDb3VudBIPCgdjaGFubmVsGAEgASgJEhMKC3N1YnNjcmliZXJzGAIgASgNIpUCCghOb2RlSW5mbxIMCgRuYW1lGAEgASgJEhMKC2Nvbm5lY3Rpb25zGAIgASgNEhAKCGNoYW5uZWxzGAMgASgNEhAKCGRyYWluaW5nGAQgASgIEg4KBnVwdGltZRgFIAEoBBIRCglwdWJsaXNoZXMYBiABKAQSEgoKZGVsaXZlcmllcxgHIAEoBBIRCglyc3NfYnl0ZXMYCCABKAQSLQoHYnVzaWVzdBgJIAMoCzIcLnN3aXRjaGJvYXJkLnYxLkNoYW5uZWxDb3VudBISCgpidXNpZXN0X29mGAogASgNEgsKA3VybBgLIAEoCRIMCgR0aW1lGAwgASgEEg0KBXN0YWxlGA0gASgIEgsKA2FnZRgOIAEoBCI3CgxJbmZvUmVzcG9uc2USJwoFbm9kZXMYASADKAsyGC5zd2l0Y2hib2FyZC52MS5Ob2RlSW5mbyIvCg9DaGFubmVsc1JlcXVlc3QSEgoFbGltaXQYASABKA1IAIgBAUIICgZfbGltaXQiRQoOQ2hhbm5lbFN1bW1hcnkSDwoHY2hhbm5lbBgBIAEoCRITCgtzdWJzY3JpYmVycxgCIAEoDRINCgVub2RlcxgDIAEoDSJqChBDaGFubmVsc1Jlc3BvbnNlEjAKCGNoYW5uZWxzGAEgAygLMh4uc3dpdGNoYm9hcmQudjEuQ2hhbm5lbFN1bW1hcnkSDwoHcGFydGlhbBgCIAEoCBITCgtzdGFsZV9ub2RlcxgDIAMoCSJgChJDb25uZWN0aW9uc1JlcXVlc3QSDAoEdXNlchgBIAEoCRISCgVsaW1pdBgCIAEoDUgAiAEBEhMKBmN1cnNvchgDIAEoCUgBiAEBQggKBl9saW1pdEIJCgdfY3Vyc29yIloKCkNvbm5lY3Rpb24SDgoGY2xpZW50GAEgASgJEgwKBHVzZXIYAiABKAkSDAoEbm9kZRgDIAEoCRIRCgl0cmFuc3BvcnQYBCABKAkSDQoFc3RhbGUYBSABKAgiZgoTQ29ubmVjdGlvbnNSZXNwb25zZRIvCgtjb25uZWN0aW9ucxgBIAMoCzIaLnN3aXRjaGJvYXJkLnYxLkNvbm5lY3Rpb24SEwoGY3Vyc29yGAIgASgJSACIAQFCCQoHX2N1cnNvcjK8BgoKQXBpU2VydmljZRJKCgdQdWJsaXNoEh4uc3dpdGNoYm9hcmQudjEuUHVibGlzaFJlcXVlc3QaHy5zd2l0Y2hib2FyZC52MS5QdWJsaXNoUmVzcG9uc2USWAoNUHVibGlzaFN0cmVhbRIeLnN3aXRjaGJvYXJkLnYxLlB1Ymxpc2hSZXF1ZXN0GiUuc3dpdGNoYm9hcmQudjEuUHVibGlzaFN0cmVhbVJlc3BvbnNlKAESUAoJQnJvYWRjYXN0EiAuc3dpdGNoYm9hcmQudjEuQnJvYWRjYXN0UmVxdWVzdBohLnN3aXRjaGJvYXJkLnYxLkJyb2FkY2FzdFJlc3BvbnNlEk0KCFByZXNlbmNlEh8uc3dpdGNoYm9hcmQudjEuUHJlc2VuY2VSZXF1ZXN0GiAuc3dpdGNoYm9hcmQudjEuUHJlc2VuY2VSZXNwb25zZRJcCg1QcmVzZW5jZVN0YXRzEiQuc3dpdGNoYm9hcmQudjEuUHJlc2VuY2VTdGF0c1JlcXVlc3QaJS5zd2l0Y2hib2FyZC52MS5QcmVzZW5jZVN0YXRzUmVzcG9uc2USSgoHSGlzdG9yeRIeLnN3aXRjaGJvYXJkLnYxLkhpc3RvcnlSZXF1ZXN0Gh8uc3dpdGNoYm9hcmQudjEuSGlzdG9yeVJlc3BvbnNlElMKCkRpc2Nvbm5lY3QSIS5zd2l0Y2hib2FyZC52MS5EaXNjb25uZWN0UmVxdWVzdBoiLnN3aXRjaGJvYXJkLnYxLkRpc2Nvbm5lY3RSZXNwb25zZRJBCgRJbmZvEhsuc3dpdGNoYm9hcmQudjEuSW5mb1JlcXVlc3QaHC5zd2l0Y2hib2FyZC52MS5JbmZvUmVzcG9uc2USTQoIQ2hhbm5lbHMSHy5zd2l0Y2hib2FyZC52MS5DaGFubmVsc1JlcXVlc3QaIC5zd2l0Y2hib2FyZC52MS5DaGFubmVsc1Jlc3BvbnNlElYKC0Nvbm5lY3Rpb25zEiIuc3dpdGNoYm9hcmQudjEuQ29ubmVjdGlvbnNSZXF1ZXN0GiMuc3dpdGNoYm9hcmQudjEuQ29ubmVjdGlvbnNSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * A position in a channel's stream.
@@ -161,18 +161,32 @@ export const PublishResponseSchema: GenMessage<PublishResponse> = /*@__PURE__*/
  */
 export type PublishStreamResponse = Message<"switchboard.v1.PublishStreamResponse"> & {
   /**
-   * Messages published (all of them, when the call succeeds).
+   * Messages published.
    *
    * @generated from field: uint64 published = 1;
    */
   published: bigint;
 
   /**
-   * Position of the last publication (unset when the stream was empty).
+   * Position of the last publication (unset when nothing was published).
    *
    * @generated from field: switchboard.v1.StreamPosition last = 2;
    */
   last?: StreamPosition | undefined;
+
+  /**
+   * The messages refused, in stream order (at most the first 1,000; `failed` counts them all).
+   *
+   * @generated from field: repeated switchboard.v1.PublishStreamFailure failures = 3;
+   */
+  failures: PublishStreamFailure[];
+
+  /**
+   * How many messages were refused.
+   *
+   * @generated from field: uint64 failed = 4;
+   */
+  failed: bigint;
 };
 
 /**
@@ -181,6 +195,41 @@ export type PublishStreamResponse = Message<"switchboard.v1.PublishStreamRespons
  */
 export const PublishStreamResponseSchema: GenMessage<PublishStreamResponse> = /*@__PURE__*/
   messageDesc(file_switchboard_v1_api, 5);
+
+/**
+ * One refused message of a PublishStream.
+ *
+ * @generated from message switchboard.v1.PublishStreamFailure
+ */
+export type PublishStreamFailure = Message<"switchboard.v1.PublishStreamFailure"> & {
+  /**
+   * 0-based position of the message in the stream.
+   *
+   * @generated from field: uint64 index = 1;
+   */
+  index: bigint;
+
+  /**
+   * The Switchboard error code (as `switchboard-error-code` of a unary call) and message.
+   *
+   * @generated from field: switchboard.v1.Error error = 2;
+   */
+  error?: Error | undefined;
+
+  /**
+   * The gRPC status code the same message would get from Publish (3 INVALID_ARGUMENT, 5 NOT_FOUND…).
+   *
+   * @generated from field: uint32 status = 3;
+   */
+  status: number;
+};
+
+/**
+ * Describes the message switchboard.v1.PublishStreamFailure.
+ * Use `create(PublishStreamFailureSchema)` to create a new message.
+ */
+export const PublishStreamFailureSchema: GenMessage<PublishStreamFailure> = /*@__PURE__*/
+  messageDesc(file_switchboard_v1_api, 6);
 
 /**
  * @generated from message switchboard.v1.BroadcastRequest
@@ -204,7 +253,7 @@ export type BroadcastRequest = Message<"switchboard.v1.BroadcastRequest"> & {
  * Use `create(BroadcastRequestSchema)` to create a new message.
  */
 export const BroadcastRequestSchema: GenMessage<BroadcastRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_api, 6);
+  messageDesc(file_switchboard_v1_api, 7);
 
 /**
  * @generated from message switchboard.v1.BroadcastResult
@@ -233,7 +282,7 @@ export type BroadcastResult = Message<"switchboard.v1.BroadcastResult"> & {
  * Use `create(BroadcastResultSchema)` to create a new message.
  */
 export const BroadcastResultSchema: GenMessage<BroadcastResult> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_api, 7);
+  messageDesc(file_switchboard_v1_api, 8);
 
 /**
  * @generated from message switchboard.v1.BroadcastResponse
@@ -250,7 +299,7 @@ export type BroadcastResponse = Message<"switchboard.v1.BroadcastResponse"> & {
  * Use `create(BroadcastResponseSchema)` to create a new message.
  */
 export const BroadcastResponseSchema: GenMessage<BroadcastResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_api, 8);
+  messageDesc(file_switchboard_v1_api, 9);
 
 /**
  * @generated from message switchboard.v1.PresenceRequest
@@ -279,7 +328,7 @@ export type PresenceRequest = Message<"switchboard.v1.PresenceRequest"> & {
  * Use `create(PresenceRequestSchema)` to create a new message.
  */
 export const PresenceRequestSchema: GenMessage<PresenceRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_api, 9);
+  messageDesc(file_switchboard_v1_api, 10);
 
 /**
  * @generated from message switchboard.v1.PresenceResponse
@@ -303,7 +352,7 @@ export type PresenceResponse = Message<"switchboard.v1.PresenceResponse"> & {
  * Use `create(PresenceResponseSchema)` to create a new message.
  */
 export const PresenceResponseSchema: GenMessage<PresenceResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_api, 10);
+  messageDesc(file_switchboard_v1_api, 11);
 
 /**
  * @generated from message switchboard.v1.PresenceStatsRequest
@@ -320,7 +369,7 @@ export type PresenceStatsRequest = Message<"switchboard.v1.PresenceStatsRequest"
  * Use `create(PresenceStatsRequestSchema)` to create a new message.
  */
 export const PresenceStatsRequestSchema: GenMessage<PresenceStatsRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_api, 11);
+  messageDesc(file_switchboard_v1_api, 12);
 
 /**
  * @generated from message switchboard.v1.PresenceStatsResponse
@@ -342,7 +391,7 @@ export type PresenceStatsResponse = Message<"switchboard.v1.PresenceStatsRespons
  * Use `create(PresenceStatsResponseSchema)` to create a new message.
  */
 export const PresenceStatsResponseSchema: GenMessage<PresenceStatsResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_api, 12);
+  messageDesc(file_switchboard_v1_api, 13);
 
 /**
  * @generated from message switchboard.v1.HistoryRequest
@@ -376,7 +425,7 @@ export type HistoryRequest = Message<"switchboard.v1.HistoryRequest"> & {
  * Use `create(HistoryRequestSchema)` to create a new message.
  */
 export const HistoryRequestSchema: GenMessage<HistoryRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_api, 13);
+  messageDesc(file_switchboard_v1_api, 14);
 
 /**
  * @generated from message switchboard.v1.Publication
@@ -407,7 +456,7 @@ export type Publication = Message<"switchboard.v1.Publication"> & {
  * Use `create(PublicationSchema)` to create a new message.
  */
 export const PublicationSchema: GenMessage<Publication> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_api, 14);
+  messageDesc(file_switchboard_v1_api, 15);
 
 /**
  * @generated from message switchboard.v1.HistoryResponse
@@ -434,7 +483,7 @@ export type HistoryResponse = Message<"switchboard.v1.HistoryResponse"> & {
  * Use `create(HistoryResponseSchema)` to create a new message.
  */
 export const HistoryResponseSchema: GenMessage<HistoryResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_api, 15);
+  messageDesc(file_switchboard_v1_api, 16);
 
 /**
  * @generated from message switchboard.v1.DisconnectRequest
@@ -475,7 +524,7 @@ export type DisconnectRequest = Message<"switchboard.v1.DisconnectRequest"> & {
  * Use `create(DisconnectRequestSchema)` to create a new message.
  */
 export const DisconnectRequestSchema: GenMessage<DisconnectRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_api, 16);
+  messageDesc(file_switchboard_v1_api, 17);
 
 /**
  * @generated from message switchboard.v1.DisconnectResponse
@@ -501,7 +550,7 @@ export type DisconnectResponse = Message<"switchboard.v1.DisconnectResponse"> & 
  * Use `create(DisconnectResponseSchema)` to create a new message.
  */
 export const DisconnectResponseSchema: GenMessage<DisconnectResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_api, 17);
+  messageDesc(file_switchboard_v1_api, 18);
 
 /**
  * @generated from message switchboard.v1.InfoRequest
@@ -514,7 +563,7 @@ export type InfoRequest = Message<"switchboard.v1.InfoRequest"> & {
  * Use `create(InfoRequestSchema)` to create a new message.
  */
 export const InfoRequestSchema: GenMessage<InfoRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_api, 18);
+  messageDesc(file_switchboard_v1_api, 19);
 
 /**
  * @generated from message switchboard.v1.ChannelCount
@@ -536,7 +585,7 @@ export type ChannelCount = Message<"switchboard.v1.ChannelCount"> & {
  * Use `create(ChannelCountSchema)` to create a new message.
  */
 export const ChannelCountSchema: GenMessage<ChannelCount> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_api, 19);
+  messageDesc(file_switchboard_v1_api, 20);
 
 /**
  * @generated from message switchboard.v1.NodeInfo
@@ -624,7 +673,7 @@ export type NodeInfo = Message<"switchboard.v1.NodeInfo"> & {
  * Use `create(NodeInfoSchema)` to create a new message.
  */
 export const NodeInfoSchema: GenMessage<NodeInfo> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_api, 20);
+  messageDesc(file_switchboard_v1_api, 21);
 
 /**
  * @generated from message switchboard.v1.InfoResponse
@@ -641,7 +690,7 @@ export type InfoResponse = Message<"switchboard.v1.InfoResponse"> & {
  * Use `create(InfoResponseSchema)` to create a new message.
  */
 export const InfoResponseSchema: GenMessage<InfoResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_api, 21);
+  messageDesc(file_switchboard_v1_api, 22);
 
 /**
  * @generated from message switchboard.v1.ChannelsRequest
@@ -660,7 +709,7 @@ export type ChannelsRequest = Message<"switchboard.v1.ChannelsRequest"> & {
  * Use `create(ChannelsRequestSchema)` to create a new message.
  */
 export const ChannelsRequestSchema: GenMessage<ChannelsRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_api, 22);
+  messageDesc(file_switchboard_v1_api, 23);
 
 /**
  * @generated from message switchboard.v1.ChannelSummary
@@ -687,7 +736,7 @@ export type ChannelSummary = Message<"switchboard.v1.ChannelSummary"> & {
  * Use `create(ChannelSummarySchema)` to create a new message.
  */
 export const ChannelSummarySchema: GenMessage<ChannelSummary> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_api, 23);
+  messageDesc(file_switchboard_v1_api, 24);
 
 /**
  * @generated from message switchboard.v1.ChannelsResponse
@@ -714,7 +763,7 @@ export type ChannelsResponse = Message<"switchboard.v1.ChannelsResponse"> & {
  * Use `create(ChannelsResponseSchema)` to create a new message.
  */
 export const ChannelsResponseSchema: GenMessage<ChannelsResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_api, 24);
+  messageDesc(file_switchboard_v1_api, 25);
 
 /**
  * @generated from message switchboard.v1.ConnectionsRequest
@@ -741,7 +790,7 @@ export type ConnectionsRequest = Message<"switchboard.v1.ConnectionsRequest"> & 
  * Use `create(ConnectionsRequestSchema)` to create a new message.
  */
 export const ConnectionsRequestSchema: GenMessage<ConnectionsRequest> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_api, 25);
+  messageDesc(file_switchboard_v1_api, 26);
 
 /**
  * @generated from message switchboard.v1.Connection
@@ -778,7 +827,7 @@ export type Connection = Message<"switchboard.v1.Connection"> & {
  * Use `create(ConnectionSchema)` to create a new message.
  */
 export const ConnectionSchema: GenMessage<Connection> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_api, 26);
+  messageDesc(file_switchboard_v1_api, 27);
 
 /**
  * @generated from message switchboard.v1.ConnectionsResponse
@@ -800,7 +849,7 @@ export type ConnectionsResponse = Message<"switchboard.v1.ConnectionsResponse"> 
  * Use `create(ConnectionsResponseSchema)` to create a new message.
  */
 export const ConnectionsResponseSchema: GenMessage<ConnectionsResponse> = /*@__PURE__*/
-  messageDesc(file_switchboard_v1_api, 27);
+  messageDesc(file_switchboard_v1_api, 28);
 
 /**
  * @generated from service switchboard.v1.ApiService
@@ -817,8 +866,13 @@ export const ApiService: GenService<{
     output: typeof PublishResponseSchema;
   },
   /**
-   * Client streaming: publishes each message in order, stops at the first failure (its status
-   * names it; trailer `switchboard-published` counts those stored before it).
+   * Client streaming: publishes each message in order, one after the other. A message refused for
+   * itself (bad channel or data, unknown namespace, permission) is skipped and reported in
+   * `failures` with its index and code; the stream goes on. A failure that would hit the messages
+   * after it too (broker unavailable, a stream limit, the deadline, a cancel) ends the call with
+   * that status and the trailers `switchboard-published` (messages stored) and
+   * `switchboard-failed-index` (0-based index of the message not stored; resume from there, with
+   * idempotency keys to be safe). At most 100,000 messages and 64 MiB of them per call by default.
    *
    * @generated from rpc switchboard.v1.ApiService.PublishStream
    */

@@ -1,0 +1,360 @@
+/**
+ * Server API benchmark (issue 15 item 1): publishes per second and latency over the gRPC API
+ * (unary `Publish`, client-streaming `PublishStream`) and the HTTP API (`POST /api/publish`,
+ * keep-alive), against one node, in the same run and at the same concurrency.
+ *
+ *     npx tsx bench/server-api.ts [--seconds 5] [--warmup 1] [--concurrency 64] [--batch 100]
+ *                                 [--size 100] [--channels 100] [--modes grpc-unary,grpc-stream,http] [--json]
+ *     npm run bench -- server-api [same flags]
+ *
+ * The node runs in a child process (this file with `--serve`): memory broker, history on (100
+ * kept, like a chat namespace), an API key, pinned to CPU 0 when `taskset` exists; the clients
+ * run here, on the other CPUs. Each mode floods for `warmup` seconds, then is measured for
+ * `seconds`:
+ * - `grpc-unary`: `concurrency` Publish calls in flight on one grpc-js channel (one HTTP/2
+ *   connection, the way a backend uses gRPC); latency per call.
+ * - `grpc-stream`: `concurrency` PublishStream calls at once, each of `batch` messages, started
+ *   again when it ends; publishes/s counts messages; latency is per call (a whole batch).
+ * - `http`: `concurrency` requests in flight over `concurrency` keep-alive connections
+ *   (node:http Agent); latency per request.
+ * Every mode sends the same `size`-byte JSON publications round-robin over `channels` channels.
+ * The row also gives the server's CPU per publish (process.cpuUsage of the child over the window)
+ * and the load generator's, so a reader can see which side was the limit.
+ *
+ * Pitfalls: on a 2-core machine the one load-generator process (grpc-js costs about as much per
+ * call as the server) is often the limit, not the server; read `serverCpuPct`: below ~90 % the
+ * server had room left. A machine shared with other work makes the run noisy (the load average is
+ * printed).
+ */
+import { fork, execFileSync, type ChildProcess } from 'node:child_process';
+import { Agent, request } from 'node:http';
+import { cpus, loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { ResultRow } from './result.ts';
+
+const KEY = 'bench-server-api-key';
+const log = (s: string): void => {
+  process.stderr.write(`[bench server-api] ${s}\n`);
+};
+
+export type ServerApiRow = ResultRow & {
+  mode: string;
+  publishesPerSec: number | null;
+  concurrency: number;
+  /** Messages per PublishStream call (grpc-stream only). */
+  batch: number | null;
+  /** What p50/p99 measure: one call, or one batch of `batch` messages. */
+  latencyOf: 'call' | 'batch';
+  serverCpuPct: number | null;
+  serverUsPerPublish: number | null;
+  clientCpuPct: number | null;
+  errors: number;
+  error?: string;
+};
+
+interface Options {
+  seconds: number;
+  warmup: number;
+  concurrency: number;
+  batch: number;
+  size: number;
+  channels: number;
+  modes: string[];
+  json: boolean;
+}
+
+const MODES = ['grpc-unary', 'grpc-stream', 'http'];
+
+function parse(argv: string[]): Options {
+  const o: Options = { seconds: 5, warmup: 1, concurrency: 64, batch: 100, size: 100, channels: 100, modes: [...MODES], json: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const num = (): number => {
+      const v = Number(argv[++i]);
+      if (!Number.isFinite(v) || v <= 0) throw new Error(`${a} needs a positive number, got ${argv[i] ?? 'nothing'}`);
+      return v;
+    };
+    if (a === '--seconds') o.seconds = num();
+    else if (a === '--warmup') o.warmup = num();
+    else if (a === '--concurrency') o.concurrency = Math.round(num());
+    else if (a === '--batch') o.batch = Math.round(num());
+    else if (a === '--size') o.size = Math.round(num());
+    else if (a === '--channels') o.channels = Math.round(num());
+    else if (a === '--json') o.json = true;
+    else if (a === '--modes') {
+      o.modes = (argv[++i] ?? '').split(',').filter(Boolean);
+      for (const m of o.modes) if (!MODES.includes(m)) throw new Error(`unknown mode ${m} (${MODES.join(', ')})`);
+    } else throw new Error(`unknown argument ${a}`);
+  }
+  return o;
+}
+
+// ---- the server child ------------------------------------------------------------------------
+
+async function serveChild(): Promise<void> {
+  const { startNode } = await import('../src/server/index.ts');
+  const node = await startNode({
+    port: 0,
+    host: '127.0.0.1',
+    apiKey: KEY,
+    allowAnonymous: true,
+    adminSecret: 'bench-server-api-admin-secret',
+    clusterSecret: 'bench-server-api-cluster-secret',
+    namespaces: { bench: { historySize: 100, historyTtl: 600 } },
+  });
+  await node.startGrpc(0);
+  process.on('message', (m: { type: string }) => {
+    if (m.type === 'cpu') process.send?.({ type: 'cpu', usage: process.cpuUsage(), publishes: node.stats.publishes });
+    if (m.type === 'stop') void node.close().then(() => process.exit(0));
+  });
+  process.send?.({ type: 'ready', http: node.port, grpc: node.grpc!.address });
+}
+
+interface ChildHandle {
+  proc: ChildProcess;
+  httpPort: number;
+  grpcAddress: string;
+  cpu(): Promise<{ usage: NodeJS.CpuUsage; publishes: number }>;
+  stop(): Promise<void>;
+}
+
+async function startChild(): Promise<ChildHandle> {
+  const proc = fork(fileURLToPath(import.meta.url), ['--serve'], { execArgv: ['--import', 'tsx', ...(process.env.SERVER_API_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SERVER_API_CPU_PROF}`] : [])], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const ready = await new Promise<{ http: number; grpc: string }>((resolve, reject) => {
+    proc.once('message', (m: { type: string; http: number; grpc: string }) => (m.type === 'ready' ? resolve(m) : reject(new Error(`unexpected ${m.type}`))));
+    proc.once('exit', (code) => reject(new Error(`server child exited with ${code}`)));
+  });
+  if (cpus().length >= 2) {
+    try {
+      execFileSync('taskset', ['-a', '-p', '-c', '0', String(proc.pid)], { stdio: 'ignore' });
+      execFileSync('taskset', ['-a', '-p', '-c', `1-${cpus().length - 1}`, String(process.pid)], { stdio: 'ignore' });
+    } catch {
+      log('taskset unavailable: server and clients are not pinned');
+    }
+  }
+  return {
+    proc,
+    httpPort: ready.http,
+    grpcAddress: ready.grpc,
+    cpu: () =>
+      new Promise((resolve) => {
+        const on = (m: { type: string; usage: NodeJS.CpuUsage; publishes: number }) => {
+          if (m.type !== 'cpu') return;
+          proc.off('message', on);
+          resolve(m);
+        };
+        proc.on('message', on);
+        proc.send({ type: 'cpu' });
+      }),
+    stop: () =>
+      new Promise((resolve) => {
+        proc.once('exit', () => resolve());
+        proc.send({ type: 'stop' });
+        setTimeout(() => proc.kill('SIGKILL'), 5000).unref();
+      }),
+  };
+}
+
+// ---- the clients -----------------------------------------------------------------------------
+
+/** One unit of work: resolves with how many publishes it made (1, or a batch). */
+type Worker = () => Promise<number>;
+
+interface Runner {
+  work: Worker;
+  close(): void;
+}
+
+function payload(size: number, i: number): Buffer {
+  const base = JSON.stringify({ seq: i, text: '' });
+  return Buffer.from(JSON.stringify({ seq: i, text: 'x'.repeat(Math.max(0, size - base.length)) }));
+}
+
+async function grpcRunner(address: string, o: Options, streaming: boolean): Promise<Runner> {
+  const grpc = await import('@grpc/grpc-js');
+  const protoLoader = await import('@grpc/proto-loader');
+  const proto = fileURLToPath(new URL('../proto/switchboard/v1/api.proto', import.meta.url));
+  const def = protoLoader.loadSync(proto, { longs: String, defaults: true, oneofs: true });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as { switchboard: { v1: { ApiService: new (a: string, c: unknown) => any } } };
+  const client = new pkg.switchboard.v1.ApiService(address, grpc.credentials.createInsecure());
+  const md = new grpc.Metadata();
+  md.set('authorization', `apikey ${KEY}`);
+  let seq = 0;
+  const unary: Worker = () =>
+    new Promise((resolve, reject) => {
+      const i = seq++;
+      client.Publish({ channel: `bench:c${i % o.channels}`, data: payload(o.size, i) }, md, (err: Error | null) => (err ? reject(err) : resolve(1)));
+    });
+  const stream: Worker = () =>
+    new Promise((resolve, reject) => {
+      const s = client.PublishStream(md, (err: Error | null, res: { published: string; failed: string }) => {
+        if (err) return reject(err);
+        if (res.failed !== '0') return reject(new Error(`${res.failed} messages refused`));
+        resolve(Number(res.published));
+      });
+      let k = 0;
+      const pump = (): void => {
+        while (k < o.batch) {
+          const i = seq++;
+          k++;
+          if (!s.write({ channel: `bench:c${i % o.channels}`, data: payload(o.size, i) })) {
+            s.once('drain', pump);
+            return;
+          }
+        }
+        s.end();
+      };
+      pump();
+    });
+  return { work: streaming ? stream : unary, close: () => client.close() };
+}
+
+function httpRunner(port: number, o: Options): Runner {
+  const agent = new Agent({ keepAlive: true, maxSockets: o.concurrency });
+  let seq = 0;
+  const work: Worker = () =>
+    new Promise((resolve, reject) => {
+      const i = seq++;
+      const body = Buffer.from(`{"channel":"bench:c${i % o.channels}","data":${payload(o.size, i).toString()}}`);
+      const req = request(
+        { host: '127.0.0.1', port, path: '/api/publish', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length, authorization: `apikey ${KEY}` } },
+        (res) => {
+          res.resume();
+          res.on('end', () => (res.statusCode === 200 ? resolve(1) : reject(new Error(`HTTP ${res.statusCode}`))));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  return { work, close: () => agent.destroy() };
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** Floods with `concurrency` workers for warmup + seconds; measures the second window. */
+async function measure(runner: Runner, o: Options, child: ChildHandle): Promise<{ publishes: number; ms: number; lat: Float64Array; errors: number; serverCpuUs: number; serverPublishes: number; clientCpuUs: number }> {
+  const lat: number[] = [];
+  let publishes = 0;
+  let errors = 0;
+  let measuring = false;
+  let stop = false;
+  const loop = async (): Promise<void> => {
+    while (!stop) {
+      const t0 = performance.now();
+      try {
+        const n = await runner.work();
+        if (measuring && !stop) {
+          lat.push(performance.now() - t0);
+          publishes += n;
+        }
+      } catch (err) {
+        errors++;
+        if (errors === 1) log(`error: ${(err as Error).message}`);
+        if (errors > 100) throw err;
+      }
+    }
+  };
+  const loops = Array.from({ length: o.concurrency }, loop);
+  await new Promise((r) => setTimeout(r, o.warmup * 1000));
+  const c0 = await child.cpu();
+  const u0 = process.cpuUsage();
+  const t0 = performance.now();
+  measuring = true;
+  await new Promise((r) => setTimeout(r, o.seconds * 1000));
+  measuring = false;
+  const ms = performance.now() - t0;
+  const c1 = await child.cpu();
+  const u1 = process.cpuUsage(u0);
+  stop = true;
+  await Promise.all(loops);
+  const sorted = Float64Array.from(lat).sort();
+  return {
+    publishes,
+    ms,
+    lat: sorted,
+    errors,
+    serverCpuUs: c1.usage.user + c1.usage.system - (c0.usage.user + c0.usage.system),
+    serverPublishes: c1.publishes - c0.publishes,
+    clientCpuUs: u1.user + u1.system,
+  };
+}
+
+export async function run(argv: string[]): Promise<ServerApiRow[]> {
+  const o = parse(argv);
+  log(`load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}, ${cpus().length} CPUs; concurrency ${o.concurrency}, ${o.size}-byte publications over ${o.channels} channels, ${o.warmup}+${o.seconds} s per mode`);
+  const child = await startChild();
+  const rows: ServerApiRow[] = [];
+  try {
+    for (const mode of o.modes) {
+      log(`${mode}…`);
+      const row: ServerApiRow = {
+        scenario: 'server-api',
+        system: `switchboard/${mode}`,
+        mode,
+        deliveriesPerSec: null,
+        publishesPerSec: null,
+        p50Ms: null,
+        p99Ms: null,
+        kibPerConnection: null,
+        concurrency: o.concurrency,
+        batch: mode === 'grpc-stream' ? o.batch : null,
+        latencyOf: mode === 'grpc-stream' ? 'batch' : 'call',
+        serverCpuPct: null,
+        serverUsPerPublish: null,
+        clientCpuPct: null,
+        errors: 0,
+      };
+      let runner: Runner | undefined;
+      try {
+        runner = mode === 'http' ? httpRunner(child.httpPort, o) : await grpcRunner(child.grpcAddress, o, mode === 'grpc-stream');
+        const m = await measure(runner, o, child);
+        const perSec = Math.round((m.publishes / m.ms) * 1000);
+        row.deliveriesPerSec = perSec;
+        row.publishesPerSec = perSec;
+        row.p50Ms = Number(percentile(m.lat, 50).toFixed(2));
+        row.p99Ms = Number(percentile(m.lat, 99).toFixed(2));
+        row.serverCpuPct = Math.round((m.serverCpuUs / 1000 / m.ms) * 100);
+        row.serverUsPerPublish = m.serverPublishes > 0 ? Number((m.serverCpuUs / m.serverPublishes).toFixed(1)) : null;
+        row.clientCpuPct = Math.round((m.clientCpuUs / 1000 / m.ms) * 100);
+        row.errors = m.errors;
+      } catch (err) {
+        row.error = err instanceof Error ? err.message : String(err);
+        log(`${mode} FAILED: ${row.error}`);
+      } finally {
+        runner?.close();
+      }
+      rows.push(row);
+    }
+  } finally {
+    await child.stop();
+  }
+  return rows;
+}
+
+export function render(rows: readonly ServerApiRow[]): string {
+  const out = ['| mode | publishes/s | p50 ms | p99 ms | latency of | server CPU % | server µs/publish | client CPU % | errors |', '|---|--:|--:|--:|---|--:|--:|--:|--:|'];
+  for (const r of rows) {
+    if (r.error) out.push(`| ${r.mode} | failed: ${r.error} |`);
+    else out.push(`| ${r.mode} | ${r.publishesPerSec} | ${r.p50Ms} | ${r.p99Ms} | ${r.latencyOf === 'batch' ? `batch of ${r.batch}` : 'call'} | ${r.serverCpuPct} | ${r.serverUsPerPublish} | ${r.clientCpuPct} | ${r.errors} |`);
+  }
+  out.push('', `concurrency ${rows[0]?.concurrency ?? '-'} (calls, streams or keep-alive requests in flight); the seed's Node figure for gRPC: 50–100 K requests/s`);
+  return out.join('\n');
+}
+
+if (process.argv.includes('--serve')) {
+  await serveChild();
+} else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  run(process.argv.slice(2))
+    .then((rows) => {
+      process.stdout.write(process.argv.includes('--json') ? `${JSON.stringify({ results: rows }, null, 2)}\n` : `${render(rows)}\n`);
+      process.exit(rows.some((r) => r.error) ? 1 : 0);
+    })
+    .catch((err: unknown) => {
+      process.stderr.write(`bench server-api failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    });
+}
