@@ -13,6 +13,10 @@
  * goes to an HTTP/2 server (gRPC, and gRPC-Web/Connect over h2c) and any other to an HTTP/1.1
  * server (gRPC-Web and Connect from browsers and `fetch`).
  *
+ * With the node's `tls` option the port speaks TLS instead, and ALPN decides: `h2` (gRPC clients,
+ * and browsers over HTTP/2) goes to the HTTP/2 server, `http/1.1` or none to the HTTP/1.1 one.
+ * `reloadTls()` (SIGHUP) swaps the certificate for new connections.
+ *
  * Bounds: a request message is at most `maxMessageBytes` (1 MiB, the HTTP API's body limit;
  * RESOURCE_EXHAUSTED past it), an HTTP/2 connection runs at most `maxConcurrentStreams` calls at
  * once (the peer is told in SETTINGS; more are refused with REFUSED_STREAM), at most
@@ -25,11 +29,13 @@ import { createServer as createHttp2Server, type Http2Server, type Http2ServerRe
 import type { OutgoingHttpHeaders } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { setMaxListeners } from 'node:events';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { SwitchboardNode } from '../server/node.ts';
 import { apiRoutes, DEFAULT_STREAM_LIMITS, gate } from './grpc-service.ts';
 import { MAX_API_BODY } from './http.ts';
+import { loadTls } from '../server/tls.ts';
 
 export interface GrpcServerOptions {
   /** Port; 0 picks a free one. */
@@ -59,7 +65,7 @@ const SNIFF_BYTES = 4;
 
 /** A running gRPC/gRPC-Web/Connect listener. `close()` is idempotent. */
 export class GrpcServer {
-  private readonly net: NetServer;
+  private readonly net: NetServer | TlsServer;
   private readonly h1: Http1Server;
   private readonly h2: Http2Server;
   private readonly sockets = new Set<Socket>();
@@ -112,7 +118,15 @@ export class GrpcServer {
     // noDelay: an answer is several small writes (HEADERS, DATA, trailers); with Nagle's algorithm
     // the later ones wait for the peer's delayed ACK (~40 ms), which capped a busy channel at a few
     // hundred calls per second. http.createServer sets it for its own sockets; net does not.
-    this.net = createNetServer({ noDelay: true }, (socket) => this.accept(socket));
+    if (node.options.tls.cert) {
+      this.secure = true;
+      const tls = createTlsServer({ ...loadTls(node.options.tls), ALPNProtocols: ['h2', 'http/1.1'], handshakeTimeout: this.handshakeMs, noDelay: true });
+      tls.on('secureConnection', (socket: TLSSocket) => this.acceptTls(socket));
+      tls.on('tlsClientError', (_err: Error, socket: TLSSocket) => socket.destroy());
+      this.net = tls;
+    } else {
+      this.net = createNetServer({ noDelay: true }, (socket) => this.accept(socket));
+    }
     this.net.maxConnections = options.maxConnections ?? 10_000;
   }
 
@@ -128,9 +142,27 @@ export class GrpcServer {
     return `${host}:${this.port}`;
   }
 
-  /** `http://host:port`, the base URL for Connect and gRPC-Web clients. */
+  /** Whether the port speaks TLS (the node's `tls` option). */
+  readonly secure: boolean = false;
+
+  /** `http(s)://host:port`, the base URL for Connect and gRPC-Web clients. */
   get url(): string {
-    return `http://${this.address}`;
+    return `${this.secure ? 'https' : 'http'}://${this.address}`;
+  }
+
+  /** Re-reads the node's `tls` files for new connections; throws (keeping the old ones) when they are unusable. */
+  reloadTls(): void {
+    if (!this.secure) return;
+    (this.net as TlsServer).setSecureContext(loadTls(this.node.options.tls));
+  }
+
+  /** A TLS connection: ALPN says which HTTP version it speaks. */
+  private acceptTls(socket: TLSSocket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    if (socket.alpnProtocol === 'h2') this.h2.emit('connection', socket);
+    else this.h1.emit('connection', socket);
   }
 
   async listen(): Promise<void> {

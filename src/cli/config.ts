@@ -18,7 +18,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): NodeOptionsInput {
   const out: Record<string, unknown> = {};
   const defaults = defaultNodeOptions() as unknown as Record<string, unknown>;
   for (const [key, def] of Object.entries(defaults)) {
-    if (key === 'jwt' || key === 'defaultNamespace' || key === 'namespaces' || key === 'httpTransports' || key === 'ice' || key === 'consumers') continue;
+    if (key === 'jwt' || key === 'defaultNamespace' || key === 'namespaces' || key === 'httpTransports' || key === 'ice' || key === 'consumers' || key === 'tls') continue;
     const raw = env[envName(key)];
     if (raw === undefined || raw === '') continue;
     out[key] = parseValue(raw, def, envName(key));
@@ -35,6 +35,11 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): NodeOptionsInput {
   if (env.SWITCHBOARD_ICE_SECRET) ice.secret = env.SWITCHBOARD_ICE_SECRET;
   if (env.SWITCHBOARD_ICE_TTL) ice.ttl = parseValue(env.SWITCHBOARD_ICE_TTL, 0, 'SWITCHBOARD_ICE_TTL');
   if (Object.keys(ice).length > 0) out.ice = ice;
+  const tls: Record<string, string> = {};
+  if (env.SWITCHBOARD_TLS_CERT) tls.cert = env.SWITCHBOARD_TLS_CERT;
+  if (env.SWITCHBOARD_TLS_KEY) tls.key = env.SWITCHBOARD_TLS_KEY;
+  if (env.SWITCHBOARD_TLS_CA) tls.ca = env.SWITCHBOARD_TLS_CA;
+  if (Object.keys(tls).length > 0) out.tls = tls;
   for (const [k, name] of [['namespaces', 'SWITCHBOARD_NAMESPACES'], ['defaultNamespace', 'SWITCHBOARD_DEFAULT_NAMESPACE'], ['httpTransports', 'SWITCHBOARD_HTTP_TRANSPORTS'], ['consumers', 'SWITCHBOARD_CONSUMERS']] as const) {
     const raw = env[name];
     if (!raw) continue;
@@ -114,7 +119,7 @@ export function loadConfig(file: string | undefined, env: NodeJS.ProcessEnv, fla
   const fromEnv = optionsFromEnv(env);
   const merged: Record<string, unknown> = { ...defaults, ...fromFile, ...fromEnv, ...flags };
   // Object-valued options merge key by key across the layers.
-  for (const k of ['jwt', 'defaultNamespace', 'namespaces', 'ice', 'httpTransports'] as const) {
+  for (const k of ['jwt', 'defaultNamespace', 'namespaces', 'ice', 'httpTransports', 'tls'] as const) {
     const parts = [(defaults as Record<string, unknown>)[k], fromFile[k], (fromEnv as Record<string, unknown>)[k], (flags as Record<string, unknown>)[k]].filter((x) => x !== undefined);
     if (parts.length > 0) merged[k] = Object.assign({}, ...parts);
   }

@@ -269,6 +269,17 @@ async function start(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  if (node.options.tls.cert) {
+    // certbot / cert-manager renew the files in place, then signal: new connections get the new pair.
+    process.on('SIGHUP', () => {
+      try {
+        node.reloadTls();
+        console.log(`switchboard: SIGHUP: TLS certificate reloaded from ${node.options.tls.cert}`);
+      } catch (err) {
+        console.error(`switchboard: SIGHUP: TLS reload failed, keeping the previous certificate: ${(err as Error).message}`);
+      }
+    });
+  }
 }
 
 async function token(argv: string[]): Promise<void> {

@@ -64,7 +64,9 @@ export function forwardIfForeign(node: SwitchboardNode, req: IncomingMessage, re
   }
   node.stats.forwarded++;
   const path = url.pathname + url.search;
-  const target = new URL(path, entry.url);
+  // The owner's advertised URL may carry its `path` prefix (an embedded node): keep it.
+  const base = new URL(entry.url);
+  const target = new URL(base.pathname.replace(/\/+$/, '') + path, base);
   const method = req.method ?? 'GET';
   const headers: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;

@@ -2,8 +2,8 @@
  * A Switchboard node: the HTTP server, its transports, the session registry, the heartbeat ticker,
  * the write flusher and the server-side operations the HTTP API exposes.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { installAdmin } from '../admin/admin.ts';
 import { admissionReason, log } from '../util/log.ts';
@@ -35,6 +35,7 @@ import type { SessionContext } from './context.ts';
 import { wsJson, wsMsgpack } from './format.ts';
 import { serveHealth } from './health.ts';
 import { Hub } from './hub.ts';
+import { HttpHost, type AnyHttpServer, type HostMode } from './http-host.ts';
 import { ConfigError, resolveOptions, type NodeOptions, type NodeOptionsInput } from './options.ts';
 import { Session, SessionState } from './session.ts';
 import { Stats } from './stats.ts';
@@ -49,6 +50,14 @@ export interface StartOptions extends NodeOptionsInput {
    * with itself. Absent: requests to `$sfu` are answered 108 (no SFU on this node).
    */
   sfu?: SfuService;
+  /**
+   * Where HTTP comes from (http-host.ts, docs/embedding.md). Absent: the node creates its own
+   * server (https with `tls`) and listens on `host:port`. An `http.Server`/`https.Server`: attach
+   * to it — requests and upgrades under `path` are the node's, everything else stays the app's;
+   * the node does not listen on or close it. `'none'`: no server; feed `requestHandler` and
+   * `upgradeHandler` from a framework (Express, Fastify).
+   */
+  server?: HostMode;
 }
 
 /** An extra HTTP route, for transports and pages added by other modules. Return true when handled. */
@@ -62,7 +71,10 @@ export class SwitchboardNode implements SessionContext {
   readonly clock: Clock;
   readonly stats = new Stats();
   readonly metrics: Metrics;
-  readonly server: Server;
+  /** Where the node's HTTP comes from: own server, attached server, or handlers only. */
+  readonly http: HttpHost;
+  /** The node's server (own or attached); null with `server: 'none'`. */
+  readonly server: AnyHttpServer | null;
   readonly startedAt: number;
   readonly cluster: Cluster;
   /**
@@ -105,8 +117,11 @@ export class SwitchboardNode implements SessionContext {
   }
 
   constructor(input: StartOptions = {}) {
-    const { broker, clock, sfu, ...rest } = input;
+    const { broker, clock, sfu, server, ...rest } = input;
     this.options = resolveOptions(rest);
+    if (server !== undefined && this.options.tls.cert) {
+      throw new ConfigError('option "tls" is for the node\'s own server; an attached server (or "server: \'none\'") brings its own TLS (pass an https.Server)');
+    }
     this.clock = clock ?? systemClock;
     this.ownsBroker = !broker;
     // Instrumented: publish/history latency histograms for /metrics.
@@ -126,27 +141,22 @@ export class SwitchboardNode implements SessionContext {
     this.sfu = sfu;
     this.sfuSignals = new SfuSignaling(sfu, this.clock);
     this.sessionKeyTag = ownerTag(this.options.name);
-    this.server = createServer({
-      keepAliveTimeout: 5000,
-      requestTimeout: this.options.requestTimeout * 1000,
-      headersTimeout: this.options.handshakeTimeout * 1000,
-      connectionsCheckingInterval: 1000,
-    });
-    this.server.on('connection', (socket: Socket) => this.guardHandshake(socket));
-    this.server.on('request', (req, res) => {
-      this.handshakeDone(req.socket);
-      void this.onRequest(req, res);
-    });
-    this.server.on('upgrade', (req, socket, head) => {
-      this.handshakeDone(socket);
-      this.onUpgrade(req, socket, head);
-    });
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      if (!socket.writable) return socket.destroy();
-      const status =
-        err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
-    });
+    this.http = new HttpHost(
+      server,
+      {
+        connection: (socket) => this.guardHandshake(socket),
+        request: (req, res, url) => {
+          this.handshakeDone(req.socket);
+          void this.onRequest(req, res, url);
+        },
+        upgrade: (req, socket, head, url) => {
+          this.handshakeDone(socket);
+          this.onUpgrade(req, socket, head, url);
+        },
+      },
+      { prefix: this.options.path, tls: this.options.tls, requestTimeoutMs: this.options.requestTimeout * 1000, headersTimeoutMs: this.options.handshakeTimeout * 1000 },
+    );
+    this.server = this.http.server;
     const http = resolveHttpTransportOptions(this.options.httpTransports);
     installSse(this, http);
     installPolling(this, http);
@@ -197,21 +207,48 @@ export class SwitchboardNode implements SessionContext {
     g.release();
   }
 
+  /** The port the server listens on (own or attached); 0 before it listens and with `server: 'none'`. */
   get port(): number {
-    return (this.server.address() as AddressInfo | null)?.port ?? 0;
+    return this.http.port;
   }
 
-  /** ws:// URL of the WebSocket endpoint (loopback host when bound to all interfaces). */
+  /** ws:// (wss:// with TLS) URL of the WebSocket endpoint, under `path` (loopback host when bound to all interfaces). */
   get wsUrl(): string {
-    return `ws://${this.hostForUrl}:${this.port}/connection/websocket`;
+    return `${this.http.secure ? 'wss' : 'ws'}://${this.hostForUrl}:${this.port}${this.options.path}/connection/websocket`;
   }
 
+  /** http:// (https:// with TLS) base URL of the node, `path` included: what the SDK takes. */
   get httpUrl(): string {
-    return `http://${this.hostForUrl}:${this.port}`;
+    return `${this.http.secure ? 'https' : 'http'}://${this.hostForUrl}:${this.port}${this.options.path}`;
+  }
+
+  /**
+   * The framework request handler (Express `app.use(node.requestHandler)`, a Fastify hook, any
+   * `(req, res, next?)`): serves requests under `path`, passes the others to `next` (404 without).
+   * Mount it before body parsers.
+   */
+  get requestHandler(): HttpHost['requestHandler'] {
+    return this.http.requestHandler;
+  }
+
+  /**
+   * The upgrade handler for `server.on('upgrade', …)`: returns true when it took the upgrade
+   * (under `path`), false — the socket untouched — when it is someone else's.
+   */
+  get upgradeHandler(): HttpHost['upgradeHandler'] {
+    return this.http.upgradeHandler;
+  }
+
+  /** Re-reads the `tls` certificate and key (SIGHUP in the CLI): new connections get them. Throws and keeps the old ones when they are unusable. */
+  reloadTls(): void {
+    this.http.reloadTls();
+    this.grpc?.reloadTls();
   }
 
   private get hostForUrl(): string {
-    const h = this.options.host;
+    const a = this.server?.address();
+    // Attached to a server the app bound: its address, not our (unused) `host` option.
+    const h = !this.http.owned && a && typeof a === 'object' ? a.address : this.options.host;
     if (h === '0.0.0.0' || h === '::' || h === '') return '127.0.0.1';
     return h.includes(':') ? `[${h}]` : h;
   }
@@ -221,14 +258,13 @@ export class SwitchboardNode implements SessionContext {
     return this.byClient.size;
   }
 
+  /**
+   * Starts the node: listens on `host:port` (own server only; attached and `'none'` nodes are
+   * served by the app's server), starts the heartbeat, the cluster registry, the consumers and the
+   * gRPC API.
+   */
   async listen(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.port, this.options.host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    await this.http.listen(this.options.port, this.options.host);
     const tick = Math.max(20, Math.min(1000, (Math.min(this.options.pingInterval, this.options.pongTimeout) * 1000) / 4));
     this.ticker = this.clock.setInterval(() => this.tick(), tick);
     await this.cluster.start();
@@ -347,15 +383,9 @@ export class SwitchboardNode implements SessionContext {
     return null;
   }
 
-  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
     socket.on('error', () => socket.destroy());
-    let url: URL;
-    try {
-      url = new URL(req.url ?? '/', 'http://x');
-    } catch {
-      return refuseUpgrade(socket, 400, 'bad request URL');
-    }
-    if (url.pathname !== '/connection/websocket') return refuseUpgrade(socket, 404, 'no WebSocket endpoint here; use /connection/websocket');
+    if (url.pathname !== '/connection/websocket') return refuseUpgrade(socket, 404, `no WebSocket endpoint here; use ${this.options.path}/connection/websocket`);
     const refusal = this.admit((socket as Socket).remoteAddress ?? '');
     const ip = (socket as Socket).remoteAddress;
     if (refusal) {
@@ -403,13 +433,7 @@ export class SwitchboardNode implements SessionContext {
     }
   }
 
-  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    let url: URL;
-    try {
-      url = new URL(req.url ?? '/', 'http://x');
-    } catch {
-      return sendJson(res, 400, { error: { code: 400, message: 'bad request URL' } });
-    }
+  private async onRequest(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     try {
       if (serveHealth(this, url.pathname, res, sendJson)) return;
       if (url.pathname === '/metrics' && req.method === 'GET') {
@@ -421,7 +445,7 @@ export class SwitchboardNode implements SessionContext {
       if (url.pathname.startsWith('/api/')) return await handleApi(this, req, res, url);
       if (forwardIfForeign(this, req, res, url)) return;
       for (const r of this.routes) if (await r(req, res, url)) return;
-      sendJson(res, 404, { error: { code: 404, message: `no route for ${req.method} ${url.pathname}` } });
+      sendJson(res, 404, { error: { code: 404, message: `no route for ${req.method} ${this.options.path}${url.pathname}` } });
     } catch (err) {
       console.error('switchboard: request failed:', err);
       if (!res.headersSent) sendJson(res, 500, { error: { code: 500, message: 'internal server error' } });
@@ -598,10 +622,10 @@ export class SwitchboardNode implements SessionContext {
       this.cluster.stop();
       this.clock.clearInterval(this.ticker);
       this.ticker = undefined;
-      const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
       const d = makeDisconnect('shutdown', { delay: Math.floor(Math.random() * 1000) });
-      for (const s of [...this.sessions]) s.close(d);
-      this.server.closeAllConnections();
+      const closed = this.http.close(() => {
+        for (const s of [...this.sessions]) s.close(d);
+      });
       await Promise.all([closed, this.grpc?.close()]);
       await this.sfu?.close().catch((err: unknown) => console.error('switchboard: closing the SFU failed:', err));
       if (this.ownsBroker) await this.broker.close();

@@ -64,6 +64,16 @@ export interface IceOptions {
   ttl: number;
 }
 
+/** PEM files for serving `https:` and `wss:` directly (and the gRPC API over TLS). */
+export interface TlsFileOptions {
+  /** Certificate chain file (PEM). Empty: no TLS. @default '' */
+  cert: string;
+  /** Private key file (PEM) of `cert`. @default '' */
+  key: string;
+  /** Extra CA certificates file (PEM) to send or trust. @default '' */
+  ca: string;
+}
+
 export interface NodeOptions {
   /** Name of this node in a cluster. @default `${hostname}-${pid}` */
   name: string;
@@ -71,6 +81,19 @@ export interface NodeOptions {
   port: number;
   /** Listen address. @default '0.0.0.0' */
   host: string;
+  /**
+   * Path prefix every endpoint lives under (`/switchboard` → `/switchboard/connection/websocket`,
+   * `/switchboard/api/publish`, `/switchboard/sdk/switchboard.js`); requests outside it are not
+   * the node's. '' = the root. For embedding beside an app on one port (docs/embedding.md).
+   * @default ''
+   */
+  path: string;
+  /**
+   * Serve `https:`/`wss:` directly: `{cert, key, ca?}` PEM file paths, reloaded by `reloadTls()`
+   * (SIGHUP in the CLI). Also used by the gRPC server API. Only for the node's own server (an
+   * attached server has its own TLS). @default {cert: '', key: '', ca: ''} (plain HTTP)
+   */
+  tls: TlsFileOptions;
   /**
    * Port of the gRPC server API (gRPC, gRPC-Web and Connect; proto/switchboard/v1/api.proto), on
    * `host`. 0 = off. Env SWITCHBOARD_GRPC_PORT; `switchboard start --dev` turns it on at 8001.
@@ -230,6 +253,8 @@ export function defaultNodeOptions(): NodeOptions {
     name: '',
     port: 8000,
     host: '0.0.0.0',
+    path: '',
+    tls: { cert: '', key: '', ca: '' },
     grpcPort: 0,
     advertiseUrl: '',
     insecure: false,
@@ -275,7 +300,8 @@ export function defaultNodeOptions(): NodeOptions {
 }
 
 /** Deep-partial input accepted by resolveOptions. */
-export type NodeOptionsInput = Partial<Omit<NodeOptions, 'defaultNamespace' | 'namespaces' | 'jwt' | 'httpTransports' | 'ice' | 'consumers'>> & {
+export type NodeOptionsInput = Partial<Omit<NodeOptions, 'defaultNamespace' | 'namespaces' | 'jwt' | 'httpTransports' | 'ice' | 'consumers' | 'tls'>> & {
+  tls?: Partial<TlsFileOptions>;
   consumers?: Record<string, unknown>[];
   ice?: Partial<IceOptions>;
   httpTransports?: Record<string, number>;
@@ -330,6 +356,35 @@ function resolveNamespace(input: Partial<NamespaceOptions> | undefined, base: Na
   return out;
 }
 
+/** Largest `path` prefix, and its characters: URL path segments without dot-segments. */
+const MAX_PATH = 200;
+const PATH = /^(\/[A-Za-z0-9_~!$&'()*+,;=:@.-]+)+$/;
+
+/** `'/switchboard/'` → `'/switchboard'`, `'/'` → `''`; throws on anything not a plain absolute path. */
+export function normalizePath(p: string): string {
+  const s = p.replace(/\/+$/, '');
+  if (s === '') return '';
+  if (s.length > MAX_PATH) throw new ConfigError(`option "path" must be at most ${MAX_PATH} characters`);
+  if (!PATH.test(s) || s.split('/').some((seg) => seg === '.' || seg === '..')) {
+    throw new ConfigError(`option "path" must be an absolute URL path such as "/switchboard" (no query, no "..", no "//"), got ${JSON.stringify(p)}`);
+  }
+  return s;
+}
+
+function resolveTls(input: unknown): TlsFileOptions {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ConfigError('option "tls" must be an object {cert, key, ca?}');
+  const out: TlsFileOptions = { cert: '', key: '', ca: '' };
+  checkKeys(input, out, 'tls.');
+  for (const [k, v] of Object.entries(input)) {
+    if (v === undefined) continue;
+    if (typeof v !== 'string') throw new ConfigError(`option "tls.${k}" must be a file path (string), got ${JSON.stringify(v)}`);
+    out[k as keyof TlsFileOptions] = v;
+  }
+  if ((out.cert === '') !== (out.key === '')) throw new ConfigError('option "tls" needs both "cert" and "key" (file paths), or neither');
+  if (out.ca !== '' && out.cert === '') throw new ConfigError('option "tls.ca" needs "tls.cert" and "tls.key"');
+  return out;
+}
+
 const NAMESPACE_NAME = /^[A-Za-z0-9_\-.]{1,64}$/;
 
 /** Merges `input` over the defaults. Throws ConfigError naming the first bad field. */
@@ -340,7 +395,7 @@ export function resolveOptions(input: NodeOptionsInput = {}): NodeOptions {
   const insecure = input.insecure ?? false;
   const out: NodeOptions = { ...d };
   for (const [k, v] of Object.entries(input)) {
-    if (v === undefined || k === 'defaultNamespace' || k === 'namespaces' || k === 'jwt' || k === 'ice') continue;
+    if (v === undefined || k === 'defaultNamespace' || k === 'namespaces' || k === 'jwt' || k === 'ice' || k === 'tls') continue;
     if (k === 'httpTransports') {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError('option "httpTransports" must be an object');
       out.httpTransports = { ...(v as Record<string, number>) };
@@ -373,6 +428,8 @@ export function resolveOptions(input: NodeOptionsInput = {}): NodeOptions {
     if (ice.ttl < 1) throw new ConfigError('option "ice.ttl" must be >= 1');
     out.ice = ice;
   }
+  if (input.tls !== undefined) out.tls = resolveTls(input.tls);
+  out.path = normalizePath(out.path);
   if (insecure) {
     if (input.allowAnonymous === undefined) out.allowAnonymous = true;
     if (input.allowedOrigins === undefined) out.allowedOrigins = ['*'];
