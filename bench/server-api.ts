@@ -4,7 +4,8 @@
  * keep-alive), against one node, in the same run and at the same concurrency.
  *
  *     npx tsx bench/server-api.ts [--seconds 5] [--warmup 1] [--concurrency 64] [--batch 100]
- *                                 [--size 100] [--channels 100] [--modes grpc-unary,grpc-stream,http] [--json]
+ *                                 [--size 100] [--channels 100] [--json] [--no-pin]
+ *                                 [--modes grpc-unary,grpc-stream,http,bare-connect,bare-grpc-js]
  *     npm run bench -- server-api [same flags]
  *
  * The node runs in a child process (this file with `--serve`): memory broker, history on (100
@@ -66,12 +67,13 @@ interface Options {
   channels: number;
   modes: string[];
   json: boolean;
+  pin: boolean;
 }
 
 const MODES = ['grpc-unary', 'grpc-stream', 'http', 'bare-connect', 'bare-grpc-js'];
 
 function parse(argv: string[]): Options {
-  const o: Options = { seconds: 5, warmup: 1, concurrency: 64, batch: 100, size: 100, channels: 100, modes: [...MODES], json: false };
+  const o: Options = { seconds: 5, warmup: 1, concurrency: 64, batch: 100, size: 100, channels: 100, modes: [...MODES], json: false, pin: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (): number => {
@@ -86,6 +88,7 @@ function parse(argv: string[]): Options {
     else if (a === '--size') o.size = Math.round(num());
     else if (a === '--channels') o.channels = Math.round(num());
     else if (a === '--json') o.json = true;
+    else if (a === '--no-pin') o.pin = false;
     else if (a === '--modes') {
       o.modes = (argv[++i] ?? '').split(',').filter(Boolean);
       for (const m of o.modes) if (!MODES.includes(m)) throw new Error(`unknown mode ${m} (${MODES.join(', ')})`);
@@ -138,13 +141,13 @@ interface ChildHandle {
   stop(): Promise<void>;
 }
 
-async function startChild(): Promise<ChildHandle> {
+async function startChild(pin: boolean): Promise<ChildHandle> {
   const proc = fork(fileURLToPath(import.meta.url), ['--serve'], { execArgv: ['--import', 'tsx', ...(process.env.SERVER_API_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SERVER_API_CPU_PROF}`] : [])], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const ready = await new Promise<{ http: number; grpc: string; bareConnect: string; bareGrpcJs: string }>((resolve, reject) => {
     proc.once('message', (m: { type: string; http: number; grpc: string; bareConnect: string; bareGrpcJs: string }) => (m.type === 'ready' ? resolve(m) : reject(new Error(`unexpected ${m.type}`))));
     proc.once('exit', (code) => reject(new Error(`server child exited with ${code}`)));
   });
-  if (cpus().length >= 2) {
+  if (pin && cpus().length >= 2) {
     try {
       execFileSync('taskset', ['-a', '-p', '-c', '0', String(proc.pid)], { stdio: 'ignore' });
       execFileSync('taskset', ['-a', '-p', '-c', `1-${cpus().length - 1}`, String(process.pid)], { stdio: 'ignore' });
@@ -307,7 +310,7 @@ async function measure(runner: Runner, o: Options, child: ChildHandle): Promise<
 export async function run(argv: string[]): Promise<ServerApiRow[]> {
   const o = parse(argv);
   log(`load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}, ${cpus().length} CPUs; concurrency ${o.concurrency}, ${o.size}-byte publications over ${o.channels} channels, ${o.warmup}+${o.seconds} s per mode`);
-  const child = await startChild();
+  const child = await startChild(o.pin);
   const rows: ServerApiRow[] = [];
   try {
     for (const mode of o.modes) {
