@@ -4,14 +4,15 @@
  * keep-alive), against one node, in the same run and at the same concurrency.
  *
  *     npx tsx bench/server-api.ts [--seconds 5] [--warmup 1] [--concurrency 64] [--batch 100]
- *                                 [--size 100] [--channels 100] [--json] [--no-pin]
+ *                                 [--prewarm 1] [--size 100] [--channels 100] [--json] [--no-pin]
  *                                 [--modes grpc-unary,grpc-stream,http,bare-connect,bare-grpc-js]
  *     npm run bench -- server-api [same flags]
  *
  * The node runs in a child process (this file with `--serve`): memory broker, history on (100
  * kept, like a chat namespace), an API key, pinned to CPU 0 when `taskset` exists; the clients
  * run here, on the other CPUs. Each mode floods for `warmup` seconds, then is measured for
- * `seconds`:
+ * `seconds`, after a first round that floods every mode for `prewarm` seconds (1; so the mode that
+ * comes first does not pay for the JIT warming up the shared paths):
  * - `grpc-unary`: `concurrency` Publish calls in flight on one grpc-js channel (one HTTP/2
  *   connection, the way a backend uses gRPC); latency per call.
  * - `grpc-stream`: `concurrency` PublishStream calls at once, each of `batch` messages, started
@@ -61,6 +62,8 @@ export type ServerApiRow = ResultRow & {
 interface Options {
   seconds: number;
   warmup: number;
+  /** Seconds each mode is flooded, in a first round before any is measured. */
+  prewarm: number;
   concurrency: number;
   batch: number;
   size: number;
@@ -73,7 +76,7 @@ interface Options {
 const MODES = ['grpc-unary', 'grpc-stream', 'http', 'bare-connect', 'bare-grpc-js'];
 
 function parse(argv: string[]): Options {
-  const o: Options = { seconds: 5, warmup: 1, concurrency: 64, batch: 100, size: 100, channels: 100, modes: [...MODES], json: false, pin: true };
+  const o: Options = { seconds: 5, warmup: 1, prewarm: 1, concurrency: 64, batch: 100, size: 100, channels: 100, modes: [...MODES], json: false, pin: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (): number => {
@@ -83,6 +86,7 @@ function parse(argv: string[]): Options {
     };
     if (a === '--seconds') o.seconds = num();
     else if (a === '--warmup') o.warmup = num();
+    else if (a === '--prewarm') o.prewarm = argv[i + 1] === '0' ? (i++, 0) : num();
     else if (a === '--concurrency') o.concurrency = Math.round(num());
     else if (a === '--batch') o.batch = Math.round(num());
     else if (a === '--size') o.size = Math.round(num());
@@ -307,12 +311,32 @@ async function measure(runner: Runner, o: Options, child: ChildHandle): Promise<
   };
 }
 
+async function runnerFor(mode: string, child: ChildHandle, o: Options): Promise<Runner> {
+  const address = mode === 'bare-connect' ? child.bareConnect : mode === 'bare-grpc-js' ? child.bareGrpcJs : child.grpcAddress;
+  return mode === 'http' ? httpRunner(child.httpPort, o) : grpcRunner(address, o, mode === 'grpc-stream');
+}
+
 export async function run(argv: string[]): Promise<ServerApiRow[]> {
   const o = parse(argv);
   log(`load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}, ${cpus().length} CPUs; concurrency ${o.concurrency}, ${o.size}-byte publications over ${o.channels} channels, ${o.warmup}+${o.seconds} s per mode`);
   const child = await startChild(o.pin);
   const rows: ServerApiRow[] = [];
   try {
+    // The first mode measured right after the child starts would pay for the JIT warming up the
+    // shared paths (node:http2, the node's publish): every mode is flooded once before any counts.
+    if (o.prewarm > 0) {
+      log(`pre-warming every mode for ${o.prewarm} s…`);
+      for (const mode of o.modes) {
+        const r = await runnerFor(mode, child, o);
+        try {
+          await measure(r, { ...o, warmup: o.prewarm, seconds: 0.05 }, child);
+        } catch {
+          // measured again below, where a failure is reported
+        } finally {
+          r.close();
+        }
+      }
+    }
     for (const mode of o.modes) {
       log(`${mode}…`);
       const row: ServerApiRow = {
@@ -334,8 +358,7 @@ export async function run(argv: string[]): Promise<ServerApiRow[]> {
       };
       let runner: Runner | undefined;
       try {
-        const address = mode === 'bare-connect' ? child.bareConnect : mode === 'bare-grpc-js' ? child.bareGrpcJs : child.grpcAddress;
-        runner = mode === 'http' ? httpRunner(child.httpPort, o) : await grpcRunner(address, o, mode === 'grpc-stream');
+        runner = await runnerFor(mode, child, o);
         const m = await measure(runner, o, child);
         const perSec = Math.round((m.publishes / m.ms) * 1000);
         row.deliveriesPerSec = perSec;
