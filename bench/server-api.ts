@@ -4,19 +4,25 @@
  * keep-alive), against one node, in the same run and at the same concurrency.
  *
  *     npx tsx bench/server-api.ts [--seconds 5] [--warmup 1] [--concurrency 64] [--batch 100]
- *                                 [--size 100] [--channels 100] [--modes grpc-unary,grpc-stream,http] [--json]
+ *                                 [--prewarm 1] [--size 100] [--channels 100] [--json] [--no-pin]
+ *                                 [--modes grpc-unary,grpc-stream,http,bare-connect,bare-grpc-js]
  *     npm run bench -- server-api [same flags]
  *
  * The node runs in a child process (this file with `--serve`): memory broker, history on (100
  * kept, like a chat namespace), an API key, pinned to CPU 0 when `taskset` exists; the clients
  * run here, on the other CPUs. Each mode floods for `warmup` seconds, then is measured for
- * `seconds`:
+ * `seconds`, after a first round that floods every mode for `prewarm` seconds (1; so the mode that
+ * comes first does not pay for the JIT warming up the shared paths):
  * - `grpc-unary`: `concurrency` Publish calls in flight on one grpc-js channel (one HTTP/2
  *   connection, the way a backend uses gRPC); latency per call.
  * - `grpc-stream`: `concurrency` PublishStream calls at once, each of `batch` messages, started
  *   again when it ends; publishes/s counts messages; latency is per call (a whole batch).
  * - `http`: `concurrency` requests in flight over `concurrency` keep-alive connections
  *   (node:http Agent); latency per request.
+ * - `bare-connect`, `bare-grpc-js` (the anchors): unary calls as `grpc-unary`, to a Publish that
+ *   stores nothing and answers at once, served in the same child by a bare Connect server
+ *   (node:http2 + connectNodeAdapter, what grpc.ts builds on) and by @grpc/grpc-js's own server:
+ *   the ceiling each library sets before Switchboard does any work.
  * Every mode sends the same `size`-byte JSON publications round-robin over `channels` channels.
  * The row also gives the server's CPU per publish (process.cpuUsage of the child over the window)
  * and the load generator's, so a reader can see which side was the limit.
@@ -56,18 +62,21 @@ export type ServerApiRow = ResultRow & {
 interface Options {
   seconds: number;
   warmup: number;
+  /** Seconds each mode is flooded, in a first round before any is measured. */
+  prewarm: number;
   concurrency: number;
   batch: number;
   size: number;
   channels: number;
   modes: string[];
   json: boolean;
+  pin: boolean;
 }
 
-const MODES = ['grpc-unary', 'grpc-stream', 'http'];
+const MODES = ['grpc-unary', 'grpc-stream', 'http', 'bare-connect', 'bare-grpc-js'];
 
 function parse(argv: string[]): Options {
-  const o: Options = { seconds: 5, warmup: 1, concurrency: 64, batch: 100, size: 100, channels: 100, modes: [...MODES], json: false };
+  const o: Options = { seconds: 5, warmup: 1, prewarm: 1, concurrency: 64, batch: 100, size: 100, channels: 100, modes: [...MODES], json: false, pin: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (): number => {
@@ -77,11 +86,13 @@ function parse(argv: string[]): Options {
     };
     if (a === '--seconds') o.seconds = num();
     else if (a === '--warmup') o.warmup = num();
+    else if (a === '--prewarm') o.prewarm = argv[i + 1] === '0' ? (i++, 0) : num();
     else if (a === '--concurrency') o.concurrency = Math.round(num());
     else if (a === '--batch') o.batch = Math.round(num());
     else if (a === '--size') o.size = Math.round(num());
     else if (a === '--channels') o.channels = Math.round(num());
     else if (a === '--json') o.json = true;
+    else if (a === '--no-pin') o.pin = false;
     else if (a === '--modes') {
       o.modes = (argv[++i] ?? '').split(',').filter(Boolean);
       for (const m of o.modes) if (!MODES.includes(m)) throw new Error(`unknown mode ${m} (${MODES.join(', ')})`);
@@ -104,28 +115,43 @@ async function serveChild(): Promise<void> {
     namespaces: { bench: { historySize: 100, historyTtl: 600 } },
   });
   await node.startGrpc(0);
+  // The anchors: the two gRPC server libraries with a Publish that does nothing, in this process.
+  const { createServer: createH2 } = await import('node:http2');
+  const { connectNodeAdapter } = await import('@connectrpc/connect-node');
+  const { ApiService } = await import('../src/api/gen/switchboard/v1/api_pb.ts');
+  const bareConnect = createH2(connectNodeAdapter({ routes: (r) => r.service(ApiService, { publish: async () => ({ epoch: 'bare', offset: 1n }) }) }));
+  await new Promise<void>((r) => bareConnect.listen(0, '127.0.0.1', r));
+  const grpc = await import('@grpc/grpc-js');
+  const protoLoader = await import('@grpc/proto-loader');
+  const def = protoLoader.loadSync(fileURLToPath(new URL('../proto/switchboard/v1/api.proto', import.meta.url)), { longs: String, defaults: true, oneofs: true });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as { switchboard: { v1: { ApiService: { service: import('@grpc/grpc-js').ServiceDefinition } } } };
+  const bareGrpc = new grpc.Server();
+  bareGrpc.addService(pkg.switchboard.v1.ApiService.service, { Publish: (_c: unknown, cb: (e: null, r: object) => void) => cb(null, { epoch: 'bare', offset: '1' }) });
+  const grpcJsPort = await new Promise<number>((r, j) => bareGrpc.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? j(e) : r(p))));
   process.on('message', (m: { type: string }) => {
     if (m.type === 'cpu') process.send?.({ type: 'cpu', usage: process.cpuUsage(), publishes: node.stats.publishes });
     if (m.type === 'stop') void node.close().then(() => process.exit(0));
   });
-  process.send?.({ type: 'ready', http: node.port, grpc: node.grpc!.address });
+  process.send?.({ type: 'ready', http: node.port, grpc: node.grpc!.address, bareConnect: `127.0.0.1:${(bareConnect.address() as { port: number }).port}`, bareGrpcJs: `127.0.0.1:${grpcJsPort}` });
 }
 
 interface ChildHandle {
   proc: ChildProcess;
   httpPort: number;
   grpcAddress: string;
+  bareConnect: string;
+  bareGrpcJs: string;
   cpu(): Promise<{ usage: NodeJS.CpuUsage; publishes: number }>;
   stop(): Promise<void>;
 }
 
-async function startChild(): Promise<ChildHandle> {
+async function startChild(pin: boolean): Promise<ChildHandle> {
   const proc = fork(fileURLToPath(import.meta.url), ['--serve'], { execArgv: ['--import', 'tsx', ...(process.env.SERVER_API_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SERVER_API_CPU_PROF}`] : [])], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const ready = await new Promise<{ http: number; grpc: string }>((resolve, reject) => {
-    proc.once('message', (m: { type: string; http: number; grpc: string }) => (m.type === 'ready' ? resolve(m) : reject(new Error(`unexpected ${m.type}`))));
+  const ready = await new Promise<{ http: number; grpc: string; bareConnect: string; bareGrpcJs: string }>((resolve, reject) => {
+    proc.once('message', (m: { type: string; http: number; grpc: string; bareConnect: string; bareGrpcJs: string }) => (m.type === 'ready' ? resolve(m) : reject(new Error(`unexpected ${m.type}`))));
     proc.once('exit', (code) => reject(new Error(`server child exited with ${code}`)));
   });
-  if (cpus().length >= 2) {
+  if (pin && cpus().length >= 2) {
     try {
       execFileSync('taskset', ['-a', '-p', '-c', '0', String(proc.pid)], { stdio: 'ignore' });
       execFileSync('taskset', ['-a', '-p', '-c', `1-${cpus().length - 1}`, String(process.pid)], { stdio: 'ignore' });
@@ -137,6 +163,8 @@ async function startChild(): Promise<ChildHandle> {
     proc,
     httpPort: ready.http,
     grpcAddress: ready.grpc,
+    bareConnect: ready.bareConnect,
+    bareGrpcJs: ready.bareGrpcJs,
     cpu: () =>
       new Promise((resolve) => {
         const on = (m: { type: string; usage: NodeJS.CpuUsage; publishes: number }) => {
@@ -283,12 +311,32 @@ async function measure(runner: Runner, o: Options, child: ChildHandle): Promise<
   };
 }
 
+async function runnerFor(mode: string, child: ChildHandle, o: Options): Promise<Runner> {
+  const address = mode === 'bare-connect' ? child.bareConnect : mode === 'bare-grpc-js' ? child.bareGrpcJs : child.grpcAddress;
+  return mode === 'http' ? httpRunner(child.httpPort, o) : grpcRunner(address, o, mode === 'grpc-stream');
+}
+
 export async function run(argv: string[]): Promise<ServerApiRow[]> {
   const o = parse(argv);
   log(`load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}, ${cpus().length} CPUs; concurrency ${o.concurrency}, ${o.size}-byte publications over ${o.channels} channels, ${o.warmup}+${o.seconds} s per mode`);
-  const child = await startChild();
+  const child = await startChild(o.pin);
   const rows: ServerApiRow[] = [];
   try {
+    // The first mode measured right after the child starts would pay for the JIT warming up the
+    // shared paths (node:http2, the node's publish): every mode is flooded once before any counts.
+    if (o.prewarm > 0) {
+      log(`pre-warming every mode for ${o.prewarm} s…`);
+      for (const mode of o.modes) {
+        const r = await runnerFor(mode, child, o);
+        try {
+          await measure(r, { ...o, warmup: o.prewarm, seconds: 0.05 }, child);
+        } catch {
+          // measured again below, where a failure is reported
+        } finally {
+          r.close();
+        }
+      }
+    }
     for (const mode of o.modes) {
       log(`${mode}…`);
       const row: ServerApiRow = {
@@ -310,7 +358,7 @@ export async function run(argv: string[]): Promise<ServerApiRow[]> {
       };
       let runner: Runner | undefined;
       try {
-        runner = mode === 'http' ? httpRunner(child.httpPort, o) : await grpcRunner(child.grpcAddress, o, mode === 'grpc-stream');
+        runner = await runnerFor(mode, child, o);
         const m = await measure(runner, o, child);
         const perSec = Math.round((m.publishes / m.ms) * 1000);
         row.deliveriesPerSec = perSec;
@@ -318,7 +366,9 @@ export async function run(argv: string[]): Promise<ServerApiRow[]> {
         row.p50Ms = Number(percentile(m.lat, 50).toFixed(2));
         row.p99Ms = Number(percentile(m.lat, 99).toFixed(2));
         row.serverCpuPct = Math.round((m.serverCpuUs / 1000 / m.ms) * 100);
-        row.serverUsPerPublish = m.serverPublishes > 0 ? Number((m.serverCpuUs / m.serverPublishes).toFixed(1)) : null;
+        // The anchors store nothing: their CPU per call is over the calls the client counted.
+        const served = mode.startsWith('bare-') ? m.publishes : m.serverPublishes;
+        row.serverUsPerPublish = served > 0 ? Number((m.serverCpuUs / served).toFixed(1)) : null;
         row.clientCpuPct = Math.round((m.clientCpuUs / 1000 / m.ms) * 100);
         row.errors = m.errors;
       } catch (err) {

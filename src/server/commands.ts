@@ -102,8 +102,17 @@ export function iceServers(ice: NodeOptions['ice'], user: string, now: number): 
 }
 
 async function refresh(s: Session, cmd: RefreshCommand): Promise<void> {
-  const id = await s.ctx.auth.verify(cmd.token);
-  if (id.user !== s.user) throw new ReplyError('unauthorized', 'refresh token is for another user');
+  let id;
+  try {
+    id = await s.ctx.auth.verify(cmd.token);
+    if (id.user !== s.user) throw new ReplyError('unauthorized', 'refresh token is for another user');
+  } catch (err) {
+    if (err instanceof ReplyError) {
+      const reason = err.code === 109 ? 'token_expired' : 'token_invalid';
+      log.refused(reason, `refresh refused: ${err.message}`, { ip: s.transport.remoteAddress, transport: s.transport.kind, client: s.id, user: s.user }, err.code === 109 ? 'info' : 'warn');
+    }
+    throw err;
+  }
   s.expiresAt = id.expiresAt;
   const fields: Record<string, unknown> = {};
   if (id.expiresAt > 0) fields.ttl = Math.max(0, Math.floor((id.expiresAt - s.ctx.clock.now()) / 1000));
