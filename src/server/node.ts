@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { WebTransportServer } from '../transports/webtransport/server.ts';
 import type { Duplex } from 'node:stream';
 import { installAdmin } from '../admin/admin.ts';
 import { admissionReason, log } from '../util/log.ts';
@@ -109,6 +110,8 @@ export class SwitchboardNode implements SessionContext {
   private consumerSet: ConsumerSet | null = null;
   /** The gRPC server API, when started (`grpcPort`, or `startGrpc`). */
   grpc: GrpcServer | null = null;
+  /** The WebTransport listener, when the `webtransport` block turns it on (transports/webtransport). */
+  webtransport: WebTransportServer | null = null;
   draining = false;
 
   /** close() was called. */
@@ -272,6 +275,15 @@ export class SwitchboardNode implements SessionContext {
     if (this.options.grpcPort > 0) {
       try {
         await this.startGrpc(this.options.grpcPort);
+      } catch (err) {
+        await this.close();
+        throw err;
+      }
+    }
+    if (Object.keys(this.options.webtransport).length > 0) {
+      try {
+        // Loaded only when configured: a node without it never loads the QUIC binding.
+        this.webtransport = await (await import('../transports/webtransport/server.ts')).startWebTransport(this);
       } catch (err) {
         await this.close();
         throw err;
@@ -626,7 +638,7 @@ export class SwitchboardNode implements SessionContext {
       const closed = this.http.close(() => {
         for (const s of [...this.sessions]) s.close(d);
       });
-      await Promise.all([closed, this.grpc?.close()]);
+      await Promise.all([closed, this.grpc?.close(), this.webtransport?.close()]);
       await this.sfu?.close().catch((err: unknown) => console.error('switchboard: closing the SFU failed:', err));
       if (this.ownsBroker) await this.broker.close();
     })();

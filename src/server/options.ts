@@ -215,6 +215,11 @@ export interface NodeOptions {
    * while the node listens. Env SWITCHBOARD_CONSUMERS (JSON). @default []
    */
   consumers: Record<string, unknown>[];
+  /**
+   * WebTransport over HTTP/3 (`port`, `cert`, `key`, limits; docs/webtransport.md). Off unless
+   * `port` is set; validated by src/transports/webtransport/options.ts when the node starts. @default {}
+   */
+  webtransport: Record<string, unknown>;
 }
 
 export const defaultNamespaceOptions: NamespaceOptions = {
@@ -296,6 +301,7 @@ export function defaultNodeOptions(): NodeOptions {
     rebalanceThreshold: 0.25,
     rebalanceMinConnections: 100,
     consumers: [],
+    webtransport: {},
   };
 }
 
@@ -396,6 +402,11 @@ export function resolveOptions(input: NodeOptionsInput = {}): NodeOptions {
   const out: NodeOptions = { ...d };
   for (const [k, v] of Object.entries(input)) {
     if (v === undefined || k === 'defaultNamespace' || k === 'namespaces' || k === 'jwt' || k === 'ice' || k === 'tls') continue;
+    if (k === 'webtransport') {
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError('option "webtransport" must be an object');
+      out.webtransport = { ...(v as Record<string, unknown>) };
+      continue;
+    }
     if (k === 'httpTransports') {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ConfigError('option "httpTransports" must be an object');
       out.httpTransports = { ...(v as Record<string, number>) };

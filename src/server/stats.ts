@@ -4,7 +4,7 @@ import type { TransportKind } from './transport.ts';
 export const SENT_TYPES = ['pub', 'join', 'leave', 'gap', 'unsub', 'ping', 'ok', 'err', 'disconnect', 'other'] as const;
 /** Client frame types counted by {@link Stats.received} (what validateCommand returns). */
 export const RECEIVED_TYPES = ['connect', 'sub', 'unsub', 'pub', 'presence', 'presence_stats', 'history', 'refresh', 'signal', 'pong', 'unknown'] as const;
-export const TRANSPORT_KINDS: readonly TransportKind[] = ['websocket', 'sse', 'poll'];
+export const TRANSPORT_KINDS: readonly TransportKind[] = ['websocket', 'sse', 'poll', 'webtransport'];
 const SENT_INDEX: Record<string, number> = Object.fromEntries(SENT_TYPES.map((t, i) => [t, i]));
 const RECEIVED_INDEX: Record<string, number> = Object.fromEntries(RECEIVED_TYPES.map((t, i) => [t, i]));
 const TRANSPORT_INDEX: Record<string, number> = Object.fromEntries(TRANSPORT_KINDS.map((t, i) => [t, i]));

@@ -5,7 +5,7 @@
 import type { Disconnect } from '../protocol/codes.ts';
 import type { Format } from './format.ts';
 
-export type TransportKind = 'websocket' | 'sse' | 'poll';
+export type TransportKind = 'websocket' | 'sse' | 'poll' | 'webtransport';
 
 export interface Transport {
   readonly kind: TransportKind;

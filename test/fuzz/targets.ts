@@ -22,6 +22,12 @@ import type { SwitchboardNode } from '../../src/server/node.ts';
 import { acceptableBodyType, parseSeq } from '../../src/transports/http/http.ts';
 import { Receiver } from '../../src/transports/websocket/receiver.ts';
 import { StreamFramer, StunDecodeError, decodeChannelData, decodeStunMessage, encodeStunMessage, looksLikeChannelData, looksLikeStun } from '../../src/webrtc/stun/index.ts';
+import { CapsuleReader, encodeCapsule, encodeCloseCapsule } from '../../src/transports/webtransport/capsules.ts';
+import { FrameReader, decodeGoaway, encodeFrame, encodeGoaway } from '../../src/transports/webtransport/frames.ts';
+import { MessageReader, frameMessage } from '../../src/transports/webtransport/framer.ts';
+import { decodeFieldSection, encodeFieldSection } from '../../src/transports/webtransport/qpack.ts';
+import { decodeSettings, encodeSettingsPayload, serverSettings } from '../../src/transports/webtransport/settings.ts';
+import { decodeDatagram } from '../../src/transports/webtransport/streams.ts';
 import type { FuzzTarget } from './engine.ts';
 
 export class FuzzFinding extends Error {
@@ -344,4 +350,80 @@ export const stun: FuzzTarget = {
   },
 };
 
-export const targets: FuzzTarget[] = [protocolJson, protocolMsgpack, wsReceiver, apiBody, sseHttp, redisWire, stun];
+// ---- WebTransport / HTTP/3 ---------------------------------------------------------------------
+
+/** Splits `input` into chunks of a size taken from its first byte, as a stream would deliver it. */
+function chunks(input: Buffer): Buffer[] {
+  const step = 1 + ((input[0] ?? 0) % 17);
+  const out: Buffer[] = [];
+  for (let at = 0; at < input.length; at += step) out.push(input.subarray(at, at + step));
+  return out;
+}
+
+export const h3Frames: FuzzTarget = {
+  name: 'h3-frames',
+  description: 'HTTP/3 FrameReader (any chunking) + SETTINGS/GOAWAY payloads, capsules, datagram prefix, message framer — bytes from any QUIC peer',
+  seeds: [
+    encodeFrame(4, encodeSettingsPayload(serverSettings(16384))),
+    Buffer.concat([encodeFrame(0x21, b('grease')), encodeFrame(1, encodeFieldSection([[':method', 'CONNECT'], [':protocol', 'webtransport']])), encodeFrame(0, b('data'))]),
+    encodeGoaway(4),
+    Buffer.concat([Buffer.from([0x40, 0x41, 0x00]), frameMessage(b('{"t":"pong"}'))]),
+    Buffer.concat([encodeCapsule(0x17, Buffer.alloc(10)), encodeCloseCapsule(3001, 'bye'), encodeCapsule(0x78ae, Buffer.alloc(0))]),
+  ],
+  dictionary: [Buffer.from([0x04]), Buffer.from([0x07]), Buffer.from([0x40, 0x41]), Buffer.from([0x80, 0x00, 0x28, 0x43]), Buffer.from([0x80, 0x00, 0x78, 0xae]), Buffer.from([0xab, 0x60, 0x37, 0x42]), Buffer.from([0x33, 0x01]), Buffer.from([0xc0]), Buffer.from([0xff, 0xff, 0xff, 0xff])],
+  maxLength: 2048,
+  run(input) {
+    onlyProtocolErrors(() => {
+      const r = new FrameReader({ maxFrameBytes: 1024, allowWebTransportSignal: (input[1] ?? 0) % 2 === 0 });
+      for (const c of chunks(input)) {
+        for (const e of r.push(c)) {
+          if (e.kind === 'data' && e.chunk.length === 0) throw new FuzzFinding('empty DATA piece');
+          if (e.kind === 'frame' && e.payload.length > 1024) throw new FuzzFinding('frame past the size limit');
+          if (e.kind === 'frame' && e.type === 4) {
+            const s = decodeSettings(e.payload);
+            // Values past 2^53 (GREASE) are rounded on decode (varint.ts) and cannot be re-encoded exactly.
+            if ([...s].every(([k, v]) => Number.isSafeInteger(k) && Number.isSafeInteger(v))) {
+              const again = decodeSettings(encodeSettingsPayload(s));
+              if (!isDeepStrictEqual([...again], [...s])) throw new FuzzFinding('SETTINGS re-encode changed them');
+            }
+          }
+          if (e.kind === 'frame' && e.type === 7) decodeGoaway(e.payload);
+        }
+      }
+    });
+    onlyProtocolErrors(() => {
+      const r = new CapsuleReader(512);
+      for (const c of chunks(input)) for (const cap of r.push(c)) if (cap.type === 'close' && Buffer.byteLength(cap.reason) > 1024) throw new FuzzFinding('close reason past 1024 bytes');
+    });
+    onlyProtocolErrors(() => {
+      decodeDatagram(input);
+    });
+    onlyProtocolErrors(() => {
+      const r = new MessageReader(1024);
+      for (const c of chunks(input)) for (const m of r.push(c)) if (m.length > 1024) throw new FuzzFinding('message past the size limit');
+      if (r.bufferedBytes > 1024 + 8) throw new FuzzFinding(`MessageReader buffers ${r.bufferedBytes} bytes`);
+    });
+  },
+};
+
+export const qpack: FuzzTarget = {
+  name: 'qpack',
+  description: 'QPACK field sections (static table + Huffman) from a peer HEADERS frame, with a decode → encode → decode round trip',
+  seeds: [
+    encodeFieldSection([[':method', 'CONNECT'], [':protocol', 'webtransport'], [':scheme', 'https'], [':authority', 'localhost:4433'], [':path', '/connection/webtransport'], ['origin', 'https://example.com']]),
+    Buffer.from('0000510b2f696e6465782e68746d6c', 'hex'),
+    Buffer.from('0000d1d75f1d8aa0e41d139d09b8f01e07', 'hex'),
+    Buffer.from('00002a' + '85' + 'f1e3c2e5f2' + '86' + 'a8eb10649cbf', 'hex'),
+  ],
+  dictionary: [Buffer.from([0x00, 0x00]), Buffer.from([0xc0 | 15]), Buffer.from([0x5f]), Buffer.from([0x27]), Buffer.from([0xff]), Buffer.from([0x80]), Buffer.from([0x10]), Buffer.from([0x7f])],
+  maxLength: 1024,
+  run(input) {
+    onlyProtocolErrors(() => {
+      const fields = decodeFieldSection(input, { maxSectionBytes: 4096, maxFields: 64 });
+      const again = decodeFieldSection(encodeFieldSection(fields), { maxSectionBytes: 1 << 20, maxFields: 1000 });
+      if (!isDeepStrictEqual(again, fields)) throw new FuzzFinding('QPACK re-encode changed the fields');
+    });
+  },
+};
+
+export const targets: FuzzTarget[] = [protocolJson, protocolMsgpack, wsReceiver, apiBody, sseHttp, redisWire, stun, h3Frames, qpack];
