@@ -11,7 +11,7 @@
 import { RtpPacket } from 'werift';
 import { NackGenerator } from '../src/webrtc/sfu/rtp/nack-generator.ts';
 import { parseRtcp } from '../src/webrtc/sfu/rtp/rtcp.ts';
-import { RtpView, buildRtp, readSdesId, rewriteInto } from '../src/webrtc/sfu/rtp/rtp-packet.ts';
+import { ExtensionBlock, RtpView, buildRtp, readSdesId, rewriteInto, rewriteWithExtensions } from '../src/webrtc/sfu/rtp/rtp-packet.ts';
 import { TwccGenerator } from '../src/webrtc/sfu/rtp/twcc-generator.ts';
 import { Vp8Descriptor, Vp8Munger } from '../src/webrtc/sfu/rtp/vp8.ts';
 
@@ -80,6 +80,14 @@ time('rewriteInto + twcc seq write + VP8 munger', N, (k) => {
   slab[off + e] = (k >> 8) & 0xff;
   slab[off + e + 1] = k & 0xff;
   munger.rewrite(slab, off + view.payloadOffset, desc);
+});
+const ext = new ExtensionBlock();
+time('rewriteWithExtensions (subscriber ids: twcc seq + abs-send-time) + munger', N, (k) => {
+  const off = (k & 255) * 1500;
+  ext.clear().setU16(5, k & 0xffff);
+  ext.set(2, pkt, view.findExtension(2), 3);
+  rewriteWithExtensions(view, slab, off, 0xabcdef, k & 0xffff, k * 3000, 100, ext);
+  munger.rewrite(slab, off + 12 + ext.wireLength, desc);
 });
 time('Buffer.allocUnsafe(1,116) + copy (what a fresh-buffer send costs)', N, () => {
   const b = Buffer.allocUnsafe(pkt.length + 16);

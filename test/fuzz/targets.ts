@@ -25,7 +25,7 @@ import { StreamFramer, StunDecodeError, decodeChannelData, decodeStunMessage, en
 import { RtpDecodeError } from '../../src/webrtc/sfu/rtp/errors.ts';
 import { h264PacketInfo } from '../../src/webrtc/sfu/rtp/h264.ts';
 import { buildNack, buildRemb, buildSdes, buildSr, buildTransportCc, parseRtcp, serializeRtcp, type RtcpPacket } from '../../src/webrtc/sfu/rtp/rtcp.ts';
-import { RtpView, buildRtp, rewriteCopy, unwrapRtx, wrapRtx } from '../../src/webrtc/sfu/rtp/rtp-packet.ts';
+import { ExtensionBlock, RtpView, buildRtp, rewriteCopy, rewriteWithExtensions, unwrapRtx, wrapRtx } from '../../src/webrtc/sfu/rtp/rtp-packet.ts';
 import { Vp8Descriptor, Vp8Munger, isVp8Keyframe } from '../../src/webrtc/sfu/rtp/vp8.ts';
 import type { FuzzTarget } from './engine.ts';
 
@@ -393,6 +393,19 @@ export const rtp: FuzzTarget = {
         const want = values[id - 1];
         if ((off >= 0) !== (want !== null) || (want && !copy.subarray(off, off + c.extValueLength).equals(want))) throw new FuzzFinding(`extension ${id} differs after rewrite`);
       }
+      // Re-home the extensions that fit the one-byte form to ids 1..14 in order, as a consumer would.
+      const ext = new ExtensionBlock();
+      const kept: Buffer[] = [];
+      for (const val of values) if (val && val.length >= 1 && val.length <= 16 && kept.length < 14) kept.push(val);
+      kept.forEach((val, j) => ext.set(j + 1, val, 0, val.length));
+      const out = Buffer.alloc(input.length + ext.wireLength + 64);
+      const n = rewriteWithExtensions(v, out, 3, 1, 2, 3, 4, ext);
+      const w = rtpView2.parse(out.subarray(3, 3 + n), n, { maxLength: 4000 });
+      if (!w.payload().equals(v.payload()) || w.csrcCount !== v.csrcCount) throw new FuzzFinding('rewriteWithExtensions changed the payload or CSRCs');
+      kept.forEach((val, j) => {
+        const off = w.findExtension(j + 1);
+        if (off < 0 || !w.buf.subarray(off, off + w.extValueLength).equals(val)) throw new FuzzFinding(`re-homed extension ${j + 1} lost`);
+      });
       if (v.payloadLength >= 2) {
         const orig = rtpView2.parse(unwrapRtx(v, 5, 96), undefined, { maxLength: 2000 });
         const again = rtpView.parse(wrapRtx(orig, v.ssrc, v.payloadType, v.sequenceNumber), undefined, { maxLength: 2000 });
