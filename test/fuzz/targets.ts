@@ -28,6 +28,11 @@ import { MessageReader, frameMessage } from '../../src/transports/webtransport/f
 import { decodeFieldSection, encodeFieldSection } from '../../src/transports/webtransport/qpack.ts';
 import { decodeSettings, encodeSettingsPayload, serverSettings } from '../../src/transports/webtransport/settings.ts';
 import { decodeDatagram } from '../../src/transports/webtransport/streams.ts';
+import { RtpDecodeError } from '../../src/webrtc/sfu/rtp/errors.ts';
+import { h264PacketInfo } from '../../src/webrtc/sfu/rtp/h264.ts';
+import { buildNack, buildRemb, buildSdes, buildSr, buildTransportCc, parseRtcp, serializeRtcp, type RtcpPacket } from '../../src/webrtc/sfu/rtp/rtcp.ts';
+import { ExtensionBlock, RtpView, buildRtp, rewriteCopy, rewriteWithExtensions, unwrapRtx, wrapRtx } from '../../src/webrtc/sfu/rtp/rtp-packet.ts';
+import { Vp8Descriptor, Vp8Munger, isVp8Keyframe } from '../../src/webrtc/sfu/rtp/vp8.ts';
 import type { FuzzTarget } from './engine.ts';
 
 export class FuzzFinding extends Error {
@@ -250,6 +255,7 @@ export const apiBody: FuzzTarget = {
     const req = {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'content-length': String(body.length) },
+      socket: { remoteAddress: '127.0.0.1' },
       destroy() {},
       async *[Symbol.asyncIterator]() {
         if (body.length > 0) yield body;
@@ -426,4 +432,133 @@ export const qpack: FuzzTarget = {
   },
 };
 
-export const targets: FuzzTarget[] = [protocolJson, protocolMsgpack, wsReceiver, apiBody, sseHttp, redisWire, stun, h3Frames, qpack];
+// ---- SFU packet layer (src/webrtc/sfu/rtp/) ---------------------------------------------------------
+// What a publisher or subscriber sends after SRTP/SRTCP decryption (authenticated, so only a peer
+// that completed DTLS can send it — still untrusted: any browser is such a peer).
+
+function onlyRtpErrors(fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof RtpDecodeError) return;
+    throw err;
+  }
+}
+
+const rtpView = new RtpView();
+const rtpView2 = new RtpView();
+
+export const rtp: FuzzTarget = {
+  name: 'rtp',
+  description: 'RtpView.parse (RTP header, CSRCs, RFC 8285 extensions, padding) + extension lookups, rewrite and RTX round trips',
+  seeds: [
+    buildRtp({ payloadType: 96, sequenceNumber: 1, timestamp: 2, ssrc: 3, marker: true, extensions: [[3, Buffer.from([0, 1])], [4, b('q')], [1, b('0')]], payload: Buffer.from([0x90, 0xe0, 0x81, 0x23, 5, 0x40, 0x9c]) }),
+    buildRtp({ payloadType: 111, sequenceNumber: 65535, timestamp: 0xffffffff, ssrc: 9, csrcs: [1, 2], extensions: [[20, Buffer.alloc(0)], [200, Buffer.alloc(20, 7)]], payload: b('opus'), padding: 4 }),
+    buildRtp({ payloadType: 97, sequenceNumber: 7, timestamp: 8, ssrc: 10, payload: Buffer.from([0x12, 0x34, 0x10, 0x00]) }),
+  ],
+  dictionary: [Buffer.from([0xbe, 0xde]), Buffer.from([0x10, 0x00]), Buffer.from([0x80]), Buffer.from([0x90]), Buffer.from([0xa0]), Buffer.from([0x8f]), Buffer.from([0x00, 0xff]), Buffer.from([0xf0])],
+  maxLength: 1600,
+  run(input) {
+    onlyRtpErrors(() => {
+      const v = rtpView.parse(input);
+      if (v.payloadOffset + v.payloadLength + v.paddingLength !== input.length) throw new FuzzFinding('RTP lengths do not add up');
+      const values: Array<Buffer | null> = [];
+      for (let id = 1; id < 256; id++) {
+        const off = v.findExtension(id);
+        if (off >= 0 && (off < 16 || off + v.extValueLength > v.payloadOffset)) throw new FuzzFinding(`extension ${id} at ${off}+${v.extValueLength} outside the extension block`);
+        values.push(off >= 0 ? input.subarray(off, off + v.extValueLength) : null);
+      }
+      const copy = rewriteCopy(input, input.length, 0x01020304, 0xfffe, 0x0a0b0c0d, 100);
+      const c = rtpView2.parse(copy);
+      if (c.ssrc !== 0x01020304 || c.sequenceNumber !== 0xfffe || c.timestamp !== 0x0a0b0c0d || c.payloadType !== 100 || c.marker !== v.marker || !c.payload().equals(v.payload())) throw new FuzzFinding('rewrite changed more than the rewritten fields');
+      for (let id = 1; id < 256; id++) {
+        const off = c.findExtension(id);
+        const want = values[id - 1];
+        if ((off >= 0) !== (want !== null) || (want && !copy.subarray(off, off + c.extValueLength).equals(want))) throw new FuzzFinding(`extension ${id} differs after rewrite`);
+      }
+      // Re-home the extensions that fit the one-byte form to ids 1..14 in order, as a consumer would.
+      const ext = new ExtensionBlock();
+      const kept: Buffer[] = [];
+      for (const val of values) if (val && val.length >= 1 && val.length <= 16 && kept.length < 14) kept.push(val);
+      kept.forEach((val, j) => ext.set(j + 1, val, 0, val.length));
+      const out = Buffer.alloc(input.length + ext.wireLength + 64);
+      const n = rewriteWithExtensions(v, out, 3, 1, 2, 3, 4, ext);
+      const w = rtpView2.parse(out.subarray(3, 3 + n), n, { maxLength: 4000 });
+      if (!w.payload().equals(v.payload()) || w.csrcCount !== v.csrcCount) throw new FuzzFinding('rewriteWithExtensions changed the payload or CSRCs');
+      kept.forEach((val, j) => {
+        const off = w.findExtension(j + 1);
+        if (off < 0 || !w.buf.subarray(off, off + w.extValueLength).equals(val)) throw new FuzzFinding(`re-homed extension ${j + 1} lost`);
+      });
+      if (v.payloadLength >= 2) {
+        const orig = rtpView2.parse(unwrapRtx(v, 5, 96), undefined, { maxLength: 2000 });
+        const again = rtpView.parse(wrapRtx(orig, v.ssrc, v.payloadType, v.sequenceNumber), undefined, { maxLength: 2000 });
+        if (!again.payload().equals(input.subarray(v.payloadOffset, v.payloadOffset + v.payloadLength))) throw new FuzzFinding('RTX unwrap → wrap changed the payload');
+      }
+    });
+  },
+};
+
+function canonicalNack(p: RtcpPacket): RtcpPacket {
+  return p.type === 'nack' ? { ...p, lost: [...new Set(p.lost)].sort((x, y) => x - y) } : p;
+}
+
+export const rtcp: FuzzTarget = {
+  name: 'rtcp',
+  description: 'parseRtcp (SR, RR, SDES, BYE, NACK, PLI, FIR, REMB, transport-cc, unknown skipped) + serialize → parse round trip',
+  seeds: [
+    Buffer.concat([
+      buildSr({ ssrc: 1, ntpSec: 2, ntpFrac: 3, rtpTimestamp: 4, packetCount: 5, octetCount: 6, reports: [{ ssrc: 2, fractionLost: 3, packetsLost: -4, highestSeq: 5, jitter: 6, lsr: 7, dlsr: 8 }] }),
+      buildSdes([{ ssrc: 1, cname: 'abc' }]),
+    ]),
+    Buffer.concat([buildNack(1, 2, [65535, 0, 3, 40]), buildRemb(1, 1_500_000, [2, 3])]),
+    buildTransportCc({ senderSsrc: 1, mediaSsrc: 2, baseSeq: 65530, referenceTime: 77, fbPktCount: 3, status: [1, 1, 0, 0, 2, 1, ...new Array(20).fill(0), 1], deltas: [4, 255, -300, 0, 9] }),
+    Buffer.from('81ce000200000001000000028fce000300000001000000004142434480cf000100000001', 'hex'),
+  ],
+  dictionary: [Buffer.from([0xc8]), Buffer.from([0xc9]), Buffer.from([0xca]), Buffer.from([0xcb]), Buffer.from([0xcd]), Buffer.from([0xce]), Buffer.from([0x8f]), Buffer.from([0x81]), Buffer.from([0x84]), b('REMB'), Buffer.from([0x20, 0x03]), Buffer.from([0xe1, 0x00]), Buffer.from([0x98, 0x00])],
+  maxLength: 1500,
+  run(input) {
+    onlyRtpErrors(() => {
+      const p1 = parseRtcp(input);
+      // An empty generic NACK parses (no FCI) but has nothing to serialize; buildNack re-packs a
+      // list (sorted, duplicates merged), so NACK lists compare as sets.
+      const kept = p1.filter((p) => p.type !== 'nack' || p.lost.length > 0).map(canonicalNack);
+      const p2 = parseRtcp(serializeRtcp(kept), { maxLength: 1 << 20 }).map(canonicalNack);
+      if (isDeepStrictEqual(kept, p2)) return;
+      // Invalid UTF-8 in a CNAME or BYE reason decodes to U+FFFD, which re-encodes differently;
+      // from then on the round trip must be exact.
+      const p3 = parseRtcp(serializeRtcp(p2), { maxLength: 1 << 20 });
+      if (!JSON.stringify(kept).includes('\uFFFD') || !isDeepStrictEqual(p2, p3)) throw new FuzzFinding(`RTCP does not survive serialize → parse: ${JSON.stringify(kept).slice(0, 300)}`);
+    });
+  },
+};
+
+const vp8Desc = new Vp8Descriptor();
+const vp8Desc2 = new Vp8Descriptor();
+
+export const vp8: FuzzTarget = {
+  name: 'vp8',
+  description: 'VP8 payload descriptor parse + keyframe test + munger rewrite (re-parse keeps the layout); H.264 packet info (modes 0 and 1) on the same bytes',
+  seeds: ['90e0812305409c012a', 'a090331f01', '1000', '7800046742001f000268ce', '7c85aa'].map((h) => Buffer.from(h, 'hex')),
+  dictionary: [Buffer.from([0x80]), Buffer.from([0x90]), Buffer.from([0xe0]), Buffer.from([0xf0]), Buffer.from([0x10]), Buffer.from([0x78]), Buffer.from([0x7c]), Buffer.from([0x85]), Buffer.from([0x00, 0x04])],
+  maxLength: 256,
+  run(input) {
+    onlyRtpErrors(() => {
+      h264PacketInfo(input, 0, input.length, 0);
+    });
+    onlyRtpErrors(() => {
+      h264PacketInfo(input, 0, input.length, 1);
+    });
+    onlyRtpErrors(() => {
+      const d = vp8Desc.parse(input, 0, input.length);
+      if (isVp8Keyframe(input) !== d.keyframe) throw new FuzzFinding('isVp8Keyframe disagrees with the descriptor');
+      const copy = Buffer.from(input);
+      const m = new Vp8Munger();
+      m.rewrite(copy, 0, d);
+      m.rewrite(copy, 0, d, true);
+      const e = vp8Desc2.parse(copy, 0, copy.length);
+      if (e.length !== d.length || e.pictureIdBits !== d.pictureIdBits || e.tid !== d.tid || e.keyframe !== d.keyframe || !copy.subarray(d.length).equals(input.subarray(d.length))) throw new FuzzFinding('munger changed the descriptor layout or the payload');
+    });
+  },
+};
+
+export const targets: FuzzTarget[] = [protocolJson, protocolMsgpack, wsReceiver, apiBody, sseHttp, redisWire, stun, h3Frames, qpack, rtp, rtcp, vp8];

@@ -263,3 +263,35 @@ test('sequence arithmetic across the wrap', () => {
     }),
   );
 });
+
+test('rewriteWithExtensions: the subscriber’s extmap ids replace the publisher’s; CSRCs kept, padding dropped', async () => {
+  const { ExtensionBlock, rewriteWithExtensions } = await import('../../../src/webrtc/sfu/rtp/index.ts');
+  // Publisher: twcc on id 3, rid on id 10 (two-byte form forced by a 0-length element), CSRC, padding.
+  const src = buildRtp({ payloadType: 96, sequenceNumber: 5, timestamp: 6, ssrc: 7, marker: true, csrcs: [42], extensions: [[3, Buffer.from([0, 9])], [10, Buffer.from('f')], [11, Buffer.alloc(0)]], payload: Buffer.from('vp8-bytes'), padding: 5 });
+  const v = parseRtp(src);
+  const ext = new ExtensionBlock();
+  ext.clear().setU16(5, 0xbeef); // subscriber's twcc id 5, its own transport sequence
+  const mid = v.findExtension(10);
+  ext.set(1, src, mid, v.extValueLength); // subscriber's rid id 1
+  const dst = Buffer.alloc(200);
+  const n = rewriteWithExtensions(v, dst, 7, 100, 200, 300, 101, ext);
+  const out = parseRtp(dst.subarray(7, 7 + n));
+  assert.equal(out.ssrc, 100);
+  assert.equal(out.sequenceNumber, 200);
+  assert.equal(out.timestamp, 300);
+  assert.equal(out.payloadType, 101);
+  assert.equal(out.marker, true);
+  assert.equal(out.csrc(0), 42);
+  assert.equal(out.extForm, ExtForm.OneByte);
+  assert.equal(out.transportSeq(5), 0xbeef);
+  assert.equal(out.transportSeq(3), -1);
+  assert.equal(readSdesId(out.buf, out.findExtension(1), out.extValueLength), 'f');
+  assert.equal(out.paddingLength, 0);
+  assert.equal(out.payload().toString(), 'vp8-bytes');
+  // No extensions: the X bit is cleared.
+  const bare = parseRtp(dst.subarray(0, rewriteWithExtensions(v, dst, 0, 1, 2, 3, 4, ext.clear())));
+  assert.equal(bare.extForm, ExtForm.None);
+  assert.equal(bare.payload().toString(), 'vp8-bytes');
+  assert.throws(() => rewriteWithExtensions(v, Buffer.alloc(10), 0, 1, 2, 3, 4, ext), RangeError);
+  assert.throws(() => ext.set(15, src, 0, 1), RangeError);
+});

@@ -174,3 +174,29 @@ test('property: H264 and VP8 parsers throw only RtpDecodeError', () => {
     { numRuns: 3000 },
   );
 });
+
+test('munger: pictures of a dropped temporal layer leave no picture ID gap (skip), packets of one picture share an ID', () => {
+  const m = new Vp8Munger();
+  const d = new Vp8Descriptor();
+  const tids = [0, 2, 1, 2, 0, 2, 1, 2, 0];
+  const out: number[] = [];
+  tids.forEach((tid, f) => {
+    for (let part = 0; part < 2; part++) {
+      // Two packets per picture; picture IDs from 32760 so the 15-bit wrap is crossed.
+      const p = vp8((32760 + f) & 0x7fff, 10 + Math.floor(f / 4), tid, f === 0 && part === 0);
+      d.parse(p, 0, p.length);
+      if (tid === 2) {
+        m.skip(d);
+        continue;
+      }
+      m.rewrite(p, 0, d);
+      out.push(parseVp8Descriptor(p).pictureId);
+    }
+  });
+  assert.deepEqual(out, [32760, 32760, 32761, 32761, 32762, 32762, 32763, 32763, 32764, 32764]);
+  // A switch after skips still continues from the last one written.
+  const k = vp8(500, 1, 0, true);
+  d.parse(k, 0, k.length);
+  m.rewrite(k, 0, d, true);
+  assert.equal(parseVp8Descriptor(k).pictureId, 32765);
+});

@@ -459,3 +459,85 @@ export function buildRtp(p: RtpInit): Buffer {
   if (padding) out[out.length - 1] = padding;
   return out;
 }
+
+// --- per-consumer header extensions ---
+
+/**
+ * The header extensions a consumer's packet carries, in the subscriber's own extmap ids (which
+ * need not match the publisher's): a reusable one-byte-form block (RFC 8285 §4.2, ids 1–14,
+ * values 1–16 bytes). Fill it once per packet with `clear()` + `set()`, then
+ * {@link rewriteWithExtensions}. No allocation after construction.
+ */
+export class ExtensionBlock {
+  /** Element bytes (header byte + value), unpadded. */
+  readonly bytes = Buffer.alloc(255);
+  length = 0;
+
+  clear(): this {
+    this.length = 0;
+    return this;
+  }
+
+  /** Appends element `id` with `len` bytes of `src` from `srcOffset`; returns the value's offset in {@link bytes}. */
+  set(id: number, src: Buffer, srcOffset: number, len: number): number {
+    if (id < 1 || id > 14 || len < 1 || len > 16) throw new RangeError(`one-byte extension ${id} of ${len} bytes`);
+    if (this.length + 1 + len > 252) throw new RangeError('extension block full');
+    const b = this.bytes;
+    b[this.length] = (id << 4) | (len - 1);
+    // A byte loop: Buffer.copy's call overhead dominates for values of 1–16 bytes.
+    for (let i = 0; i < len; i++) b[this.length + 1 + i] = src[srcOffset + i]!;
+    this.length += 1 + len;
+    return this.length - len;
+  }
+
+  /** Appends a 16-bit value (a transport-wide sequence number). */
+  setU16(id: number, v: number): void {
+    if (id < 1 || id > 14) throw new RangeError(`one-byte extension ${id}`);
+    if (this.length + 3 > 252) throw new RangeError('extension block full');
+    this.bytes[this.length] = (id << 4) | 1;
+    this.bytes[this.length + 1] = (v >> 8) & 0xff;
+    this.bytes[this.length + 2] = v & 0xff;
+    this.length += 3;
+  }
+
+  /** Bytes this block adds to a packet (4-byte extension header + elements padded to 32 bits; 0 when empty). */
+  get wireLength(): number {
+    return this.length === 0 ? 0 : 4 + ((this.length + 3) & ~3);
+  }
+}
+
+/**
+ * Writes the consumer's copy of `src` into `dst` at `dstOffset`: fixed header with the given SSRC,
+ * sequence number, timestamp and payload type (marker and CSRCs kept), the publisher's
+ * extensions replaced by `ext` (none when empty), the payload, padding dropped. Returns the
+ * bytes written. Throws RangeError when `dst` is too small.
+ */
+export function rewriteWithExtensions(src: RtpView, dst: Buffer, dstOffset: number, ssrc: number, seq: number, timestamp: number, payloadType: number, ext: ExtensionBlock): number {
+  const s = src.buf;
+  const csrcBytes = (s[0]! & 0x0f) * 4;
+  const extBytes = ext.wireLength;
+  const total = 12 + csrcBytes + extBytes + src.payloadLength;
+  if (dstOffset + total > dst.length) throw new RangeError(`rewriteWithExtensions: ${total} bytes do not fit at ${dstOffset} of ${dst.length}`);
+  let o = dstOffset;
+  dst[o] = (s[0]! & 0xcf) | (extBytes ? 0x10 : 0);
+  dst[o + 1] = (s[1]! & 0x80) | (payloadType & 0x7f);
+  dst[o + 2] = (seq >> 8) & 0xff;
+  dst[o + 3] = seq & 0xff;
+  dst.writeUInt32BE(timestamp >>> 0, o + 4);
+  dst.writeUInt32BE(ssrc >>> 0, o + 8);
+  o += 12;
+  if (csrcBytes) o += s.copy(dst, o, 12, 12 + csrcBytes);
+  if (extBytes) {
+    dst[o] = EXT_ONE_BYTE >> 8;
+    dst[o + 1] = EXT_ONE_BYTE & 0xff;
+    dst[o + 2] = 0;
+    dst[o + 3] = (extBytes - 4) >> 2;
+    o += 4;
+    const eb = ext.bytes;
+    for (let i = 0; i < ext.length; i++) dst[o++] = eb[i]!;
+    const end = dstOffset + 12 + csrcBytes + extBytes;
+    while (o < end) dst[o++] = 0;
+  }
+  s.copy(dst, o, src.payloadOffset, src.payloadOffset + src.payloadLength);
+  return total;
+}

@@ -167,6 +167,8 @@ export class Vp8Munger {
   private lastPid = -1;
   private lastTl0 = -1;
   private lastKeyIdx = -1;
+  /** Input picture ID of the newest picture rewritten or skipped (−1 before the first). */
+  private lastInPid = -1;
 
   /**
    * Rewrites the descriptor of the consumer's copy: `buf` holds the packet, its payload at
@@ -177,6 +179,7 @@ export class Vp8Munger {
   rewrite(buf: Buffer, payloadOffset: number, d: Vp8Descriptor, switching = false): void {
     if (!this.started || switching) this.rebase(d);
     if (d.pictureIdBits) {
+      if (this.lastInPid < 0 || newer(d.pictureId, this.lastInPid, 0x7fff)) this.lastInPid = d.pictureId;
       const out = (d.pictureId + this.pidOffset) & 0x7fff;
       writePictureId(buf, payloadOffset, d, out);
       if (this.lastPid < 0 || newer(out, this.lastPid, 0x7fff)) this.lastPid = out;
@@ -194,9 +197,24 @@ export class Vp8Munger {
     }
   }
 
+  /**
+   * A packet of this source the consumer does not forward (a temporal layer above its target).
+   * The first packet of a newer skipped picture shifts later picture IDs down by one, so the
+   * receiver sees no gap: its VP8 reference finder would otherwise wait for the missing pictures.
+   * Limit: a packet of a forwarded picture older than the skipped one that arrives after it
+   * (reordering across pictures) is written with the shifted offset.
+   */
+  skip(d: Vp8Descriptor): void {
+    if (!this.started || !d.pictureIdBits) return;
+    if (this.lastInPid >= 0 && !newer(d.pictureId, this.lastInPid, 0x7fff)) return;
+    this.lastInPid = d.pictureId;
+    this.pidOffset = (this.pidOffset - 1) & 0x7fff;
+  }
+
   private rebase(d: Vp8Descriptor): void {
     if (this.started) {
       if (d.pictureIdBits && this.lastPid >= 0) this.pidOffset = (this.lastPid + 1 - d.pictureId) & 0x7fff;
+      this.lastInPid = -1;
       if (d.tl0PicIdx >= 0 && this.lastTl0 >= 0) this.tl0Offset = (this.lastTl0 + 1 - d.tl0PicIdx) & 0xff;
       if (d.keyIdx >= 0 && this.lastKeyIdx >= 0) this.keyIdxOffset = (this.lastKeyIdx + 1 - d.keyIdx) & 0x1f;
     }
