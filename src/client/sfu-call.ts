@@ -26,6 +26,12 @@ import type { Subscription } from './subscription.ts';
 export interface SfuCallOptions {
   /** Local media published to the SFU. @default undefined (receive only) */
   localStream: MediaStreamLike | undefined;
+  /**
+   * Publish video as three simulcast layers (rids `q`, `h`, `f`: ¼, ½ and full resolution, at most
+   * 150 k, 500 k and 1.5 Mbit/s), so each subscriber gets the layer its bandwidth and rendered size
+   * allow. Off: one layer. @default true
+   */
+  simulcast: boolean;
   /** `'relay'` uses only TURN relay candidates. @default 'all' */
   iceTransportPolicy: 'all' | 'relay';
   /** ICE servers. @default the client's `iceServers` (from the connect reply) */
@@ -36,7 +42,7 @@ export interface SfuCallOptions {
   createPeerConnection: ((config: PeerConfiguration) => PeerConnection) | undefined;
 }
 
-const DEFAULTS: SfuCallOptions = { localStream: undefined, iceTransportPolicy: 'all', iceServers: undefined, requestTimeoutMs: 20_000, createPeerConnection: undefined };
+const DEFAULTS: SfuCallOptions = { localStream: undefined, simulcast: true, iceTransportPolicy: 'all', iceServers: undefined, requestTimeoutMs: 20_000, createPeerConnection: undefined };
 
 export type SfuCallState = 'idle' | 'joining' | 'joined' | 'left';
 
@@ -65,7 +71,7 @@ export interface SfuCallEvents {
 
 /** A peer connection as this module uses it (the DOM's, or werift's). */
 interface Pc {
-  addTransceiver(track: unknown, init: { direction: string; streams?: unknown[] }): unknown;
+  addTransceiver(track: unknown, init: { direction: string; streams?: unknown[]; sendEncodings?: unknown[] }): unknown;
   createOffer(): Promise<{ type: string; sdp?: string }>;
   createAnswer(): Promise<{ type: string; sdp?: string }>;
   setLocalDescription(d: unknown): Promise<void>;
@@ -75,6 +81,13 @@ interface Pc {
   ontrack: ((ev: { track: unknown; streams: unknown[]; transceiver: { mid: string | null } }) => void) | null;
   close(): unknown;
 }
+
+/** The simulcast layers published, lowest first. */
+const SIMULCAST = [
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+];
 
 interface Pending {
   resolve: (result: unknown) => void;
@@ -218,7 +231,10 @@ export class SfuCall extends TypedEmitter<SfuCallEvents> {
   private async publish(stream: MediaStreamLike): Promise<void> {
     const pc = (this.pub ??= this.createPc());
     const s = stream as unknown as { getTracks(): unknown[] };
-    for (const track of s.getTracks()) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    for (const track of s.getTracks()) {
+      const video = (track as { kind?: string }).kind === 'video';
+      pc.addTransceiver(track, { direction: 'sendonly', streams: [stream], ...(video && this.options.simulcast ? { sendEncodings: SIMULCAST } : {}) });
+    }
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
     const { sdp } = (await this.request('publish', { sdp: pc.localDescription!.sdp })) as { sdp: string };

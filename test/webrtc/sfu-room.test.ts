@@ -41,6 +41,7 @@ class Member {
     this.client = new Client(url, { transports: ['websocket'] });
     this.call = new SfuCall(this.client, room, {
       localStream: new MediaStream([this.track]) as never,
+      simulcast: false,
       createPeerConnection: () => new RTCPeerConnection(peerConfig()) as never,
     });
     this.call.on('track', ({ info, track }) => {

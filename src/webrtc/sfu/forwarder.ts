@@ -24,6 +24,27 @@ export interface KeyframeSource {
   requestKeyframe(ssrc: number): void;
 }
 
+/** A simulcast layer without packets for this long is treated as paused by the publisher. */
+export const LAYER_LIVE_MS = 1500;
+
+/**
+ * Frame size in a VP8 keyframe's first packet (RFC 6386 §9.1: 3-byte frame tag, start code
+ * 9d 01 2a, then 14-bit width and height, little-endian), or undefined.
+ */
+export function vp8KeyframeSize(p: Buffer): { width: number; height: number } | undefined {
+  let i = 1;
+  const b0 = p[0]!;
+  if (b0 & 0x80) {
+    const x = p[1] ?? 0;
+    i = 2;
+    if (x & 0x80) i += (p[i] ?? 0) & 0x80 ? 2 : 1;
+    if (x & 0x40) i++;
+    if (x & 0x30) i++;
+  }
+  if (p.length < i + 10 || p[i + 3] !== 0x9d || p[i + 4] !== 0x01 || p[i + 5] !== 0x2a) return undefined;
+  return { width: p.readUInt16LE(i + 6) & 0x3fff, height: p.readUInt16LE(i + 8) & 0x3fff };
+}
+
 /** Shortest gap between two keyframe requests to one publisher stream (a keyframe takes a round trip). */
 export const PLI_INTERVAL_MS = 1000;
 
@@ -71,6 +92,21 @@ export class Consumer {
   keyframeRequests = 0;
   /** Forwarding is off until the subscriber can receive (its answer applied, transport up). */
   active = false;
+  /**
+   * The producers of the track, lowest layer first (one for audio or a single-layer video track;
+   * up to three simulcast layers). Shared with the router, which keeps it ordered by resolution.
+   */
+  layers: readonly Producer[];
+  /** Highest spatial layer wanted (set-layers, the subscriber's rendered size). */
+  targetSpatial = Number.MAX_SAFE_INTEGER;
+  /** The layer being forwarded (undefined before the first keyframe and while paused). */
+  current: Producer | undefined;
+  /** Layer switches done (each on a keyframe of the new layer). */
+  switches = 0;
+  /** Called after a switch to another layer (index into `layers`). */
+  onSwitch: ((spatial: number, layer: Producer) => void) | undefined;
+  private lastTsOut = 0;
+  private lastSentAt = 0;
   /** The subscriber asked to stop receiving (`pause`); no packets until `resume`. */
   paused = false;
   closed = false;
@@ -82,6 +118,7 @@ export class Consumer {
     readonly producer: Producer,
   ) {
     this.slab = Buffer.alloc(HISTORY * MAX_RTP);
+    this.layers = [producer];
   }
 
   /** Whether it has forwarded its first (key)frame since it became active. */
@@ -89,15 +126,57 @@ export class Consumer {
     return this.started;
   }
 
-  /** Forwards one packet of the producer (its keyframe flag computed once by the producer). */
-  forward(rtp: RtpPacket, keyframe: boolean): void {
+  /**
+   * The layer this consumer should forward now: the highest live layer (packets within
+   * {@link LAYER_LIVE_MS}) not above `targetSpatial`; the lowest live one if none is; layer 0 if
+   * nothing is live.
+   */
+  desiredLayer(now = Date.now()): Producer {
+    const ls = this.layers;
+    if (ls.length === 1) return ls[0]!;
+    let best: Producer | undefined;
+    let lowestLive: Producer | undefined;
+    for (let i = 0; i < ls.length; i++) {
+      const p = ls[i]!;
+      if (now - p.lastPacketAt > LAYER_LIVE_MS) continue;
+      lowestLive ??= p;
+      if (i <= this.targetSpatial) best = p;
+    }
+    return best ?? lowestLive ?? ls[0]!;
+  }
+
+  /** Periodic check (the router's tick): asks for a keyframe on the layer it wants but does not forward. */
+  tick(now = Date.now()): void {
+    if (this.closed || !this.active || this.paused || this.producer.kind !== 'video') return;
+    const want = this.desiredLayer(now);
+    if (want !== this.current) want.requestKeyframe(now);
+  }
+
+  /**
+   * Forwards one packet of one of its layers (the keyframe flag computed once by the producer).
+   * Packets of other layers are dropped; a keyframe of the desired layer switches to it, keeping
+   * sequence numbers continuous and timestamps advancing by the wall-clock time since the last
+   * packet sent (layers have their own RTP timestamp bases).
+   */
+  forward(rtp: RtpPacket, keyframe: boolean, from: Producer = this.producer): void {
     if (this.closed || !this.active || this.paused) return;
     const h = rtp.header;
-    if (!this.started) {
+    if (from !== this.current || !this.started) {
       if (!keyframe) return;
-      this.started = true;
+      if (this.layers.length > 1 && from !== this.desiredLayer()) return;
       this.seqDelta = (this.outSeq - h.sequenceNumber) & 0xffff;
-      this.tsDelta = 0;
+      if (this.lastSentAt === 0) this.tsDelta = 0;
+      else {
+        const elapsed = Math.max(1, Date.now() - this.lastSentAt);
+        const rate = from.kind === 'video' ? 90 : 48;
+        this.tsDelta = (this.lastTsOut + elapsed * rate - h.timestamp) >>> 0;
+      }
+      this.started = true;
+      if (this.current !== from) {
+        if (this.current !== undefined) this.switches++;
+        this.current = from;
+        this.onSwitch?.(this.layers.indexOf(from), from);
+      }
     }
     const payload = rtp.payload;
     const length = 12 + payload.length;
@@ -117,6 +196,8 @@ export class Consumer {
     this.seqs[slot] = seq;
     this.lastSeq = seq;
     this.outSeq = (seq + 1) & 0xffff;
+    this.lastTsOut = (h.timestamp + this.tsDelta) >>> 0;
+    this.lastSentAt = Date.now();
     this.forwarded++;
     this.send(off, length);
   }
@@ -130,7 +211,7 @@ export class Consumer {
     this.paused = paused;
     if (!paused && this.producer.kind === 'video') {
       this.started = false;
-      this.producer.requestKeyframe();
+      this.desiredLayer().requestKeyframe();
     }
   }
 
@@ -138,7 +219,7 @@ export class Consumer {
   activate(): void {
     if (this.active || this.closed) return;
     this.active = true;
-    if (this.producer.kind === 'video') this.producer.requestKeyframe();
+    if (this.producer.kind === 'video') this.desiredLayer().requestKeyframe();
   }
 
   private send(off: number, length: number): void {
@@ -163,7 +244,7 @@ export class Consumer {
       }
     } else if (type === 206 && ((f?.count === 1 && f.mediaSsrc === this.ssrc) || (f?.count === 4 && f.fir?.some((e) => e.ssrc === this.ssrc)))) {
       this.keyframeRequests++;
-      this.producer.requestKeyframe();
+      (this.current ?? this.desiredLayer()).requestKeyframe();
     }
   }
 
@@ -171,7 +252,7 @@ export class Consumer {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.producer.remove(this);
+    for (const l of this.layers) l.remove(this);
   }
 
   /** Last sequence number sent (-1 before the first). */
@@ -191,6 +272,17 @@ export class Producer {
   /** Bytes of RTP payload received (for rate statistics). */
   bytes = 0;
   keyframes = 0;
+  /** When the last packet arrived (ms); a layer without packets for LAYER_LIVE_MS is not forwarded. */
+  lastPacketAt = -Infinity;
+  /** Frame size from the last VP8 keyframe (0 until one arrived). */
+  width = 0;
+  height = 0;
+  /** Called when a keyframe shows a new frame size. */
+  onSize: ((width: number, height: number) => void) | undefined;
+  /** Payload bits per second over the last rate period (the router's tick sets it). */
+  bitrate = 0;
+  private rateBytes = 0;
+  private rateAt = 0;
   /** PLIs sent to the publisher. */
   plis = 0;
   closed = false;
@@ -216,10 +308,26 @@ export class Producer {
     this.received++;
     this.bytes += rtp.payload.length;
     this.ssrc = rtp.header.ssrc;
+    this.lastPacketAt = Date.now();
     const key = this.kind === 'audio' || isVp8Keyframe(rtp.payload);
-    if (key && this.kind === 'video') this.keyframes++;
+    if (key && this.kind === 'video') {
+      this.keyframes++;
+      const size = vp8KeyframeSize(rtp.payload);
+      if (size && (size.width !== this.width || size.height !== this.height)) {
+        this.width = size.width;
+        this.height = size.height;
+        this.onSize?.(size.width, size.height);
+      }
+    }
     if (this.consumers.size === 0) return;
-    for (const c of this.consumers) c.forward(rtp, key);
+    for (const c of this.consumers) c.forward(rtp, key, this);
+  }
+
+  /** Updates `bitrate` from the bytes since the last call. */
+  updateRate(now = Date.now()): void {
+    if (this.rateAt > 0 && now > this.rateAt) this.bitrate = Math.round(((this.bytes - this.rateBytes) * 8 * 1000) / (now - this.rateAt));
+    this.rateBytes = this.bytes;
+    this.rateAt = now;
   }
 
   add(c: Consumer): void {

@@ -24,8 +24,9 @@ import type { RtcpPacket, RtpPacket } from 'werift';
 import { ReplyError } from '../../protocol/errors.ts';
 import type { SfuEvent, SfuPeerRef, SfuReplies, SfuRequest, SfuService, SfuTrackInfo } from './contract.ts';
 import { Consumer, Producer } from './forwarder.ts';
-import { parseMediaSections, type MediaSection } from './sdp-info.ts';
-import { OPUS_PT, peerConfig, VP8_PT, WeriftPeer, type SendSlot } from './werift-adapter.ts';
+import { TwccGenerator } from './rtp/twcc-generator.ts';
+import { EXT_MID, EXT_RID, EXT_TWCC, parseMediaSections, type MediaSection } from './sdp-info.ts';
+import { OPUS_PT, peerConfig, publishConfig, VP8_PT, WeriftPeer, type SendSlot } from './werift-adapter.ts';
 
 export interface SfuOptions {
   /** Rooms this node serves at once. @default 256 */
@@ -58,7 +59,10 @@ type Reply = SfuReplies[keyof SfuReplies];
 
 /** What a participant publishes: the producer and how others see it. */
 interface Published {
+  /** The first layer (the only one of a single-layer track). */
   producer: Producer;
+  /** Lowest resolution first. */
+  layers: Producer[];
   info: SfuTrackInfo;
 }
 
@@ -68,6 +72,7 @@ interface Received {
   slot: SendSlot;
   /** The consumer was in an offer the participant answered. */
   negotiated: boolean;
+  entry: Published;
 }
 
 function codecOf(section: MediaSection): { name: string; ok: boolean } {
@@ -82,6 +87,14 @@ export class Participant {
   readonly published = new Map<string, Published>();
   /** Producers by the SSRC the publisher sends them with. */
   private readonly bySsrc = new Map<number, Producer>();
+  /** Simulcast layers by mid + "\n" + rid, until their SSRC is known. */
+  private readonly byRid = new Map<string, Producer>();
+  private ridExt = 0;
+  private midExt = 0;
+  private twccExt = 0;
+  private twcc: TwccGenerator | undefined;
+  private feedbackFrom: WeriftPeer | undefined;
+  private feedbackTimer: ReturnType<typeof setInterval> | undefined;
   readonly received = new Map<string, Received>();
   private offering = false;
   private dirty = false;
@@ -98,7 +111,10 @@ export class Participant {
     readonly send: (ev: SfuEvent) => void,
   ) {}
 
-  /** Answers a publish offer: one producer per new sending audio/video m-line. */
+  /**
+   * Answers a publish offer: per new sending audio/video m-line a track, with one producer, or
+   * one per simulcast layer (`a=rid`, told apart by the rid header extension).
+   */
   async publish(sdp: string): Promise<string> {
     const sections = parseMediaSections(sdp);
     const sending = sections.filter((s) => !s.rejected && (s.kind === 'audio' || s.kind === 'video') && (s.direction === 'sendonly' || s.direction === 'sendrecv'));
@@ -106,39 +122,77 @@ export class Participant {
       if (!s.mid) throw new ReplyError('badRequest', 'sfu: every media section needs a=mid');
       const c = codecOf(s);
       if (!c.ok) throw new ReplyError('notAvailable', `sfu: the ${s.kind} section "${s.mid}" offers no ${c.name}; this SFU forwards VP8 video and Opus audio`);
-      if (s.rids.length > 1) throw new ReplyError('notAvailable', 'sfu: simulcast is not supported yet; publish one layer');
-      if (s.ssrcs.length === 0) throw new ReplyError('badRequest', `sfu: the section "${s.mid}" declares no a=ssrc`);
+      if (s.rids.length > 1 && s.kind !== 'video') throw new ReplyError('badRequest', 'sfu: simulcast is for video');
+      if (s.rids.length > 1 && !s.extmap.has(EXT_RID)) throw new ReplyError('badRequest', `sfu: the simulcast section "${s.mid}" does not offer the rtp-stream-id header extension`);
+      if (s.rids.length <= 1 && s.ssrcs.length === 0) throw new ReplyError('badRequest', `sfu: the section "${s.mid}" declares no a=ssrc`);
     }
     const fresh = sending.filter((s) => !this.published.has(this.trackId(s.mid!)));
     if (this.published.size + fresh.length > this.router.options.maxProducers) throw new ReplyError('limitExceeded', `sfu: at most ${this.router.options.maxProducers} published tracks per participant`);
     const first = this.pub === undefined;
-    const pub = (this.pub ??= new WeriftPeer(peerConfig({ iceAdditionalHostAddresses: this.router.options.hostAddresses })));
+    const pub = (this.pub ??= new WeriftPeer(publishConfig({ iceAdditionalHostAddresses: this.router.options.hostAddresses })));
     const answer = await pub.answer(sdp);
     if (this.closed) throw new ReplyError('notAvailable', 'sfu: left the room');
+    pub.disableWeriftTwcc();
+    const anyExt = sending.find((s) => s.extmap.has(EXT_TWCC));
+    if (anyExt) this.twccExt = anyExt.extmap.get(EXT_TWCC)!;
+    for (const s of sending) {
+      if (s.extmap.has(EXT_RID)) this.ridExt = s.extmap.get(EXT_RID)!;
+      if (s.extmap.has(EXT_MID)) this.midExt = s.extmap.get(EXT_MID)!;
+    }
     if (first) {
       pub.onRtp((rtp) => this.onPublishedRtp(rtp));
-      void pub.ready(this.router.options.connectTimeoutMs).catch(() => this.router.service.dropParticipant(this, 'publish transport did not connect'));
+      void pub.ready(this.router.options.connectTimeoutMs).then(
+        () => this.startFeedback(pub),
+        () => this.router.service.dropParticipant(this, 'publish transport did not connect'),
+      );
     }
-    // Sections that stopped sending close their producers.
+    // Sections that stopped sending close their tracks.
     for (const s of sections) {
       if (!s.mid || sending.includes(s)) continue;
       this.published.get(this.trackId(s.mid))?.producer.close();
     }
-    for (const s of fresh) {
-      const id = this.trackId(s.mid!);
-      const kind = s.kind as 'audio' | 'video';
-      const producer = new Producer(id, kind, pub, s.ssrcs[0]);
-      const info: SfuTrackInfo = { track: id, user: this.ref.user, client: this.ref.client, kind, codec: codecOf(s).name, layers: [] };
-      this.published.set(id, { producer, info });
-      this.bySsrc.set(s.ssrcs[0]!, producer);
-      producer.onClose(() => {
+    for (const s of fresh) this.addTrack(s, pub);
+    return answer;
+  }
+
+  private addTrack(s: MediaSection, pub: WeriftPeer): void {
+    const id = this.trackId(s.mid!);
+    const kind = s.kind as 'audio' | 'video';
+    const simulcast = s.rids.length > 1;
+    const layers = simulcast ? s.rids.map((rid) => new Producer(`${id}/${rid}`, kind, pub)) : [new Producer(id, kind, pub, s.ssrcs[0])];
+    const info: SfuTrackInfo = { track: id, user: this.ref.user, client: this.ref.client, kind, codec: codecOf(s).name, layers: simulcast ? s.rids.map((rid) => ({ rid })) : [] };
+    const entry: Published = { producer: layers[0]!, layers, info };
+    this.published.set(id, entry);
+    if (simulcast) s.rids.forEach((rid, i) => this.byRid.set(`${s.mid}\n${rid}`, layers[i]!));
+    else this.bySsrc.set(s.ssrcs[0]!, layers[0]!);
+    for (const [i, layer] of layers.entries()) {
+      if (simulcast) {
+        const rid = s.rids[i]!;
+        layer.onSize = () => this.sortLayers(entry, rid);
+      }
+      // Any layer closing closes the track: its layers go together.
+      layer.onClose(() => {
+        if (this.published.get(id) !== entry) return;
         this.published.delete(id);
-        if (this.bySsrc.get(s.ssrcs[0]!) === producer) this.bySsrc.delete(s.ssrcs[0]!);
+        for (const l of layers) {
+          l.close();
+          if (l.ssrc !== undefined && this.bySsrc.get(l.ssrc) === l) this.bySsrc.delete(l.ssrc);
+        }
+        for (const rid of s.rids) this.byRid.delete(`${s.mid}\n${rid}`);
         this.router.trackRemoved(this, id);
       });
-      this.router.trackAdded(this, producer, info);
     }
-    return answer;
+    this.router.trackAdded(this, entry);
+  }
+
+  /**
+   * Keeps a simulcast track's layers ordered lowest resolution first once keyframes showed their
+   * sizes (the rid order of the offer until then), and its info's layer sizes current.
+   */
+  private sortLayers(entry: Published, _rid: string): void {
+    const sized = entry.layers.every((l) => l.width > 0);
+    if (sized) (entry.layers as Producer[]).sort((a, b) => a.width - b.width);
+    entry.info.layers = entry.layers.map((l) => ({ rid: l.id.slice(l.id.lastIndexOf('/') + 1), ...(l.width ? { width: l.width, height: l.height } : {}) }));
   }
 
   private trackId(mid: string): string {
@@ -146,27 +200,88 @@ export class Participant {
   }
 
   private onPublishedRtp(rtp: RtpPacket): void {
-    const p = this.bySsrc.get(rtp.header.ssrc);
+    const exts = rtp.header.extensions;
+    // libwebrtc ignores transport feedback whose media SSRC is not one of its own: name the
+    // first SSRC that arrived.
+    if (!this.twcc && this.feedbackFrom) this.twcc = new TwccGenerator({ senderSsrc: this.feedbackFrom.rtcpSsrc, mediaSsrc: rtp.header.ssrc });
+    if (this.twcc && this.twccExt) {
+      for (const e of exts) if (e.id === this.twccExt && e.payload.length >= 2) this.twcc.onPacket(e.payload.readUInt16BE(0), Math.round(performance.now() * 1000));
+    }
+    let p = this.bySsrc.get(rtp.header.ssrc);
+    if (!p && this.ridExt) {
+      // A simulcast layer's first packet: bind its SSRC by mid + rid (RFC 8852).
+      let rid: string | undefined;
+      let mid: string | undefined;
+      for (const e of exts) {
+        if (e.id === this.ridExt) rid = e.payload.toString('latin1');
+        else if (e.id === this.midExt) mid = e.payload.toString('latin1');
+      }
+      if (rid !== undefined) {
+        if (mid === undefined && this.published.size > 0) mid = [...this.published.values()].find((x) => x.layers.length > 1)?.info.track.slice(this.ref.client.length + 1);
+        p = this.byRid.get(`${mid}\n${rid}`);
+        if (p && this.bySsrc.size < 64) {
+          p.ssrc = rtp.header.ssrc;
+          this.bySsrc.set(rtp.header.ssrc, p);
+        }
+      }
+    }
     if (p) p.push(rtp);
     else this.unknownSsrcPackets++;
   }
 
-  /** Starts receiving `producer` (another participant's): a consumer in the next subscribe offer. */
-  consume(producer: Producer, publisher: Participant): void {
-    if (this.closed || this.received.has(producer.id)) return;
+  /** TWCC feedback to the publisher every 50 ms (our generator; werift's is off). */
+  private startFeedback(pub: WeriftPeer): void {
+    if (this.closed || !this.twccExt) return;
+    this.feedbackFrom = pub;
+    this.feedbackTimer = setInterval(() => {
+      if (!this.twcc) return;
+      for (const b of this.twcc.buildFeedback(Math.round(performance.now() * 1000))) pub.sendRtcpRaw(b);
+    }, 50);
+    this.feedbackTimer.unref?.();
+  }
+
+  /** Starts receiving another participant's track: a consumer in the next subscribe offer. */
+  consume(entry: Published, publisher: Participant): void {
+    const track = entry.info.track;
+    const producer = entry.producer;
+    if (this.closed || this.received.has(track)) return;
     if (this.slots >= this.router.options.maxConsumers) {
-      this.send({ op: 'track-removed', track: producer.id });
+      this.send({ op: 'track-removed', track });
       return;
     }
     const sub = this.subscribeTransport();
-    const slot = sub.addSendTrack(producer.kind, producer.id, publisher.ref.client);
+    const slot = sub.addSendTrack(producer.kind, track, publisher.ref.client);
     // werift's DTLS transport exists once there is a transceiver.
     if (this.slots === 0) sub.onRtcp((p) => this.onSubscriberRtcp(p));
     this.slots++;
     const consumer = new Consumer(sub, slot.ssrc, producer.kind === 'video' ? VP8_PT : OPUS_PT, producer);
-    producer.add(consumer);
-    this.received.set(producer.id, { consumer, slot, negotiated: false });
+    consumer.layers = entry.layers;
+    consumer.onSwitch = (spatial, layer) => this.send({ op: 'layer', track, spatial, temporal: 0, bitrate: layer.bitrate });
+    for (const l of entry.layers) l.add(consumer);
+    this.received.set(track, { consumer, slot, negotiated: false, entry });
     this.negotiate();
+  }
+
+  /** Layer preference of one received track (set-layers). */
+  setLayers(track: string, prefs: { spatial?: number; width?: number; height?: number }): void {
+    const r = this.received.get(track);
+    if (!r) throw new ReplyError('badRequest', `sfu: not receiving track "${track}"`);
+    let target = prefs.spatial ?? Number.MAX_SAFE_INTEGER;
+    const ls = r.entry.layers;
+    if (prefs.width !== undefined && prefs.width > 0 && ls.every((l) => l.width > 0)) {
+      // The smallest layer at least as wide as the rendered size (the top one if none is).
+      let fit = ls.findIndex((l) => l.width >= prefs.width! && (prefs.height === undefined || l.height >= prefs.height));
+      if (fit < 0) fit = ls.length - 1;
+      target = Math.min(target, fit);
+    }
+    r.consumer.targetSpatial = target;
+    r.consumer.tick();
+  }
+
+  /** Periodic work: rates, layer keyframe requests. */
+  tick(now: number): void {
+    for (const e of this.published.values()) for (const l of e.layers) l.updateRate(now);
+    for (const r of this.received.values()) r.consumer.tick(now);
   }
 
   /** Stops receiving the producer `track` (it closed): its m-line goes inactive in the next offer. */
@@ -242,7 +357,7 @@ export class Participant {
         return;
       }
     }
-    for (const r of included) if (this.received.get(r.consumer.producer.id) === r) r.consumer.activate();
+    for (const r of included) if (this.received.get(r.entry.info.track) === r) r.consumer.activate();
   }
 
   /** The participant's answer to the outstanding subscribe offer. */
@@ -271,6 +386,7 @@ export class Participant {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.answerTimer);
+    clearInterval(this.feedbackTimer);
     this.resolveAnswer?.(undefined);
     for (const { producer } of [...this.published.values()]) producer.close();
     for (const track of [...this.received.keys()]) this.unconsume(track);
@@ -300,16 +416,16 @@ export class Router {
     // Consumers for what is already published, offered right after the join reply.
     const joined = p;
     setImmediate(() => {
-      for (const other of this.participants.values()) if (other !== joined) for (const { producer } of other.published.values()) joined.consume(producer, other);
+      for (const other of this.participants.values()) if (other !== joined) for (const entry of other.published.values()) joined.consume(entry, other);
     });
     return p;
   }
 
-  trackAdded(publisher: Participant, producer: Producer, info: SfuTrackInfo): void {
+  trackAdded(publisher: Participant, entry: Published): void {
     for (const p of this.participants.values()) {
       if (p === publisher) continue;
-      p.send({ op: 'track-added', track: info });
-      p.consume(producer, publisher);
+      p.send({ op: 'track-added', track: entry.info });
+      p.consume(entry, publisher);
     }
   }
 
@@ -340,8 +456,16 @@ export class SfuRouterService implements SfuService {
   readonly routers = new Map<string, Router>();
   private closed = false;
 
+  private readonly ticker: ReturnType<typeof setInterval>;
+
   constructor(options: Partial<SfuOptions> = {}) {
     this.options = { ...SFU_DEFAULTS, ...options };
+    // Rates and layer keyframe requests (a wanted layer that is not forwarded yet asks again).
+    this.ticker = setInterval(() => {
+      const now = Date.now();
+      for (const r of this.routers.values()) for (const p of r.participants.values()) p.tick(now);
+    }, 500);
+    this.ticker.unref?.();
   }
 
   async handle(peer: SfuPeerRef, req: SfuRequest, send: (ev: SfuEvent) => void): Promise<Reply> {
@@ -372,9 +496,9 @@ export class SfuRouterService implements SfuService {
         p.setPaused(req.track, req.op === 'pause');
         return {};
       case 'set-layers':
-        // One layer per track until simulcast lands: the preference is accepted and has no effect yet.
-        if (!p.received.has(req.track)) throw new ReplyError('badRequest', `sfu: not receiving track "${req.track}"`);
-        if (req.visible === false) p.setPaused(req.track, true);
+        p.setLayers(req.track, req);
+        // Adaptive stream: a track not shown is not forwarded.
+        if (req.visible === false || (req.width === 0 && req.height === 0)) p.setPaused(req.track, true);
         else if (req.visible === true) p.setPaused(req.track, false);
         return {};
       case 'leave':
@@ -419,6 +543,7 @@ export class SfuRouterService implements SfuService {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.ticker);
     for (const r of [...this.routers.values()]) r.close();
   }
 }

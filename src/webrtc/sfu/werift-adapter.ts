@@ -11,7 +11,7 @@
  *
  * Every werift-internal access is in this file; test/unit/sfu/werift-adapter.test.ts fails if they move.
  */
-import { MediaStream, PictureLossIndication, RtcpPayloadSpecificFeedback, RTCPeerConnection, RTCRtpCodecParameters, type MediaStreamTrack, type RTCRtpTransceiver, type RtcpPacket, type RtpPacket, type RTCPeerConnectionConfig, type RTCDtlsTransport } from 'werift';
+import { MediaStream, PictureLossIndication, useSdesMid, useSdesRTPStreamId, useRepairedRtpStreamId, useTransportWideCC, RtcpPayloadSpecificFeedback, RTCPeerConnection, RTCRtpCodecParameters, type MediaStreamTrack, type RTCRtpTransceiver, type RtcpPacket, type RtpPacket, type RTCPeerConnectionConfig, type RTCDtlsTransport } from 'werift';
 import type { Socket } from 'node:dgram';
 import { keyLengths, SrtpContext, type SrtpProfile } from './srtp/srtp.ts';
 
@@ -37,6 +37,31 @@ export function peerConfig(extra: Partial<RTCPeerConnectionConfig> = {}): RTCPee
     iceAdditionalHostAddresses: ['127.0.0.1'],
     iceUseIpv6: false,
     ...extra,
+  };
+}
+
+/**
+ * werift configuration of a **publish** transport: as {@link peerConfig}, plus the header
+ * extensions the SFU reads (mid and rid to tell simulcast layers apart, transport-wide sequence
+ * numbers for our TWCC feedback) and `transport-cc` feedback on VP8, so the browser runs its
+ * send-side bandwidth estimation on our feedback and brings up every simulcast layer it can.
+ */
+export function publishConfig(extra: Partial<RTCPeerConnectionConfig> = {}): RTCPeerConnectionConfig {
+  const base = peerConfig(extra);
+  return {
+    ...base,
+    codecs: {
+      video: [
+        new RTCRtpCodecParameters({
+          mimeType: 'video/VP8',
+          clockRate: 90000,
+          payloadType: VP8_PT,
+          rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'transport-cc' }],
+        }),
+      ],
+      audio: base.codecs?.audio ?? [],
+    },
+    headerExtensions: { video: [useSdesMid(), useSdesRTPStreamId(), useRepairedRtpStreamId(), useTransportWideCC()], audio: [useSdesMid(), useTransportWideCC()] },
   };
 }
 
@@ -225,8 +250,26 @@ export class WeriftPeer {
     void dtls.sendRtcp([pli]).catch(() => void this.sendErrors++);
   }
 
+  /** Sends already-serialized RTCP (one compound packet) through werift's SRTCP. */
+  sendRtcpRaw(buf: Buffer): void {
+    const dtls = this.pc.getTransceivers()[0]?.dtlsTransport;
+    if (!dtls || this.closed || !this.srtpOut) return;
+    void dtls.sendRtcp([{ serialize: () => buf } as never]).catch(() => void this.sendErrors++);
+  }
+
+  /**
+   * Turns werift's own TWCC feedback off on every receiver of this transport (issue 12: it does
+   * not mark losses and drifts; ours replaces it). werift decides with a `twccEnabled` getter on
+   * the receiver's prototype; an own property shadows it.
+   */
+  disableWeriftTwcc(): void {
+    for (const t of this.pc.getTransceivers()) {
+      Object.defineProperty(t.receiver, 'twccEnabled', { value: false, configurable: true });
+    }
+  }
+
   /** The SSRC our RTCP feedback is sent from (RFC 4585 §6.1 "SSRC of packet sender"). */
-  private readonly rtcpSsrc = (Math.random() * 0xffffffff) >>> 0 || 1;
+  readonly rtcpSsrc = (Math.random() * 0xffffffff) >>> 0 || 1;
 
   /** The DTLS transport (for tests of the internals we use). */
   get dtlsTransport(): RTCDtlsTransport | undefined {
