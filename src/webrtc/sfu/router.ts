@@ -22,38 +22,14 @@
  */
 import type { RtcpPacket, RtpPacket } from 'werift';
 import { ReplyError } from '../../protocol/errors.ts';
-import type { SfuEvent, SfuPeerRef, SfuReplies, SfuRequest, SfuService, SfuTrackInfo } from './contract.ts';
+import type { SfuEvent, SfuPeerRef, SfuReplies, SfuRequest, SfuTrackInfo } from './contract.ts';
+import { SFU_DEFAULTS, type SfuNode, type SfuOptions, type SfuStats } from './options.ts';
 import { Consumer, Producer } from './forwarder.ts';
 import { TwccGenerator } from './rtp/twcc-generator.ts';
 import { EXT_MID, EXT_RID, EXT_TWCC, parseMediaSections, type MediaSection } from './sdp-info.ts';
 import { OPUS_PT, peerConfig, publishConfig, VP8_PT, WeriftPeer, type SendSlot } from './werift-adapter.ts';
 
-export interface SfuOptions {
-  /** Rooms this node serves at once. @default 256 */
-  maxRooms: number;
-  /** Participants per room. @default 32 */
-  maxParticipants: number;
-  /** Streams one participant may publish. @default 4 */
-  maxProducers: number;
-  /** Remote streams one participant receives (m-lines of its subscribe transport, inactive ones too). @default 64 */
-  maxConsumers: number;
-  /** How long a transport may take to connect (ICE + DTLS). @default 20000 */
-  connectTimeoutMs: number;
-  /** How long the SFU waits for a subscriber's answer before offering again. @default 15000 */
-  answerTimeoutMs: number;
-  /** Extra host addresses werift announces (loopback for tests; the public address behind NAT). @default ['127.0.0.1'] */
-  hostAddresses: string[];
-}
-
-export const SFU_DEFAULTS: SfuOptions = {
-  maxRooms: 256,
-  maxParticipants: 32,
-  maxProducers: 4,
-  maxConsumers: 64,
-  connectTimeoutMs: 20_000,
-  answerTimeoutMs: 15_000,
-  hostAddresses: ['127.0.0.1'],
-};
+export { SFU_DEFAULTS, type SfuOptions } from './options.ts';
 
 type Reply = SfuReplies[keyof SfuReplies];
 
@@ -451,7 +427,7 @@ export class Router {
 }
 
 /** The node's SFU: routers by room. */
-export class SfuRouterService implements SfuService {
+export class SfuRouterService implements SfuNode {
   readonly options: SfuOptions;
   readonly routers = new Map<string, Router>();
   private closed = false;
@@ -527,7 +503,7 @@ export class SfuRouterService implements SfuService {
   }
 
   /** Rooms, participants, producers and consumers (admin, metrics, tests). */
-  stats(): { rooms: number; participants: number; producers: number; consumers: number } {
+  stats(): SfuStats {
     let participants = 0;
     let producers = 0;
     let consumers = 0;
