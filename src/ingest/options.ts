@@ -128,7 +128,7 @@ export interface MqttOptions extends Omit<CommonOptions, 'batchSize'> {
    * within `idempotencyTtl` are then stored once too. false: no key (at least once). @default true
    */
   contentKey: boolean;
-  /** Retained messages: `latest` (published unless the channel's latest publication is the same data) or `ignore`. @default 'latest' */
+  /** Retained messages: `latest` (published unless the same data is among the channel's 10 newest publications) or `ignore`. @default 'latest' */
   retained: 'latest' | 'ignore';
 }
 
