@@ -162,6 +162,7 @@ function stats(node: SwitchboardNode) {
       lagSeconds: c.lagSeconds(),
       backlog: c.backlog(),
       published: c.published,
+      forwarded: c.forwarded,
       deadLetters: [...c.deadLetters.values()].reduce((a, b) => a + b, 0),
       errors: [...c.errors.values()].reduce((a, b) => a + b, 0),
     })),

@@ -67,7 +67,7 @@ export const ADMIN_PAGE = /* html */ `<!doctype html>
   <div class="card chart"><h2>Messages / s <span class="muted" style="text-transform:none">— <span style="color:var(--accent)">in</span> · <span style="color:var(--accent2)">delivered</span></span></h2><canvas id="c-msg"></canvas></div>
   <div class="card wide"><h2>Cluster nodes</h2><table><thead><tr><th>node</th><th class="num">connections</th><th class="num">channels</th><th class="num">publishes</th><th class="num">RSS</th><th class="num">uptime</th><th>state</th></tr></thead><tbody id="nodes"></tbody></table></div>
   <div class="card narrow"><h2>Busiest channels</h2><table><thead><tr><th>channel</th><th class="num">subscribers</th><th style="width:40%"></th></tr></thead><tbody id="channels"></tbody></table></div>
-  <div class="card" style="grid-column: span 12; display: none" id="consumers-card"><h2>Event consumers</h2><table><thead><tr><th>consumer</th><th>kind</th><th>state</th><th class="num">lag</th><th class="num">backlog</th><th class="num">published / s</th><th class="num">published</th><th class="num">dead letters</th><th class="num">errors</th></tr></thead><tbody id="consumers"></tbody></table></div>
+  <div class="card" style="grid-column: span 12; display: none" id="consumers-card"><h2>Event consumers</h2><table><thead><tr><th>consumer</th><th>kind</th><th>state</th><th class="num">lag</th><th class="num">backlog</th><th class="num">published / s</th><th class="num">published</th><th class="num">dead letters</th><th class="num">errors</th><th class="num">forwarded</th></tr></thead><tbody id="consumers"></tbody></table></div>
   <div class="card" style="grid-column: span 12">
     <h2>Client lookup</h2>
     <form id="lookup"><select id="by"><option value="client">client id</option><option value="user">user id</option></select><input id="q" placeholder="client or user id" autocomplete="off"><button type="submit">Look up</button></form>
@@ -146,7 +146,7 @@ async function tick() {
     $('consumers').replaceChildren(...cs.map((x) => {
       const before = prev && (prev.consumers || []).find((p) => p.name === x.name);
       const rate = before ? (x.published - before.published) / Math.max(0.001, (s.time - prev.time) / 1000) : 0;
-      return tr([td(x.name), td(x.kind), tdWith(el('span', x.up ? 'up' : 'down', x.up ? 'pill' : 'pill stale')), td(dur(Math.round(x.lagSeconds)), 'num'), td(fmt(x.backlog), 'num'), td(fmt(rate), 'num'), td(fmt(x.published), 'num'), td(fmt(x.deadLetters), 'num'), td(fmt(x.errors), 'num')]);
+      return tr([td(x.name), td(x.kind), tdWith(el('span', x.up ? 'up' : 'down', x.up ? 'pill' : 'pill stale')), td(dur(Math.round(x.lagSeconds)), 'num'), td(fmt(x.backlog), 'num'), td(fmt(rate), 'num'), td(fmt(x.published), 'num'), td(fmt(x.deadLetters), 'num'), td(fmt(x.errors), 'num'), td(fmt(x.forwarded || 0), 'num')]);
     }));
     if (prev) {
       const dt = Math.max(0.001, (s.time - prev.time) / 1000);

@@ -19,6 +19,7 @@ export interface Consumer {
 /** Counters a consumer keeps and /metrics reads (src/metrics/consumers.ts). */
 export class ConsumerStats implements ConsumerMetricsSource {
   published = 0;
+  forwarded = 0;
   readonly deadLetters = new Map<string, number>();
   readonly errors = new Map<string, number>();
   connected = false;
@@ -46,7 +47,7 @@ export class ConsumerStats implements ConsumerMetricsSource {
     this.deadLetters.set(reason, (this.deadLetters.get(reason) ?? 0) + 1);
   }
 
-  error(side: 'source' | 'broker'): void {
+  error(side: 'source' | 'broker' | 'outbound'): void {
     this.errors.set(side, (this.errors.get(side) ?? 0) + 1);
   }
 }

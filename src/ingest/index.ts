@@ -1,7 +1,7 @@
 /**
- * Event ingestion: consumers that publish into channels from a PostgreSQL outbox or a RabbitMQ
- * queue, exactly once into history by keying every publish with the source's own identity
- * (docs/integrations.md). The drivers (`pg`, `amqplib`) are loaded only when a consumer of that
+ * Event ingestion: consumers that publish into channels from a PostgreSQL outbox, a RabbitMQ
+ * queue or an MQTT broker (the MQTT bridge, which also forwards channels out to topics), exactly once into history by keying every publish with the source's own identity
+ * (docs/integrations.md). The drivers (`pg`, `amqplib`, `mqtt`) are loaded only when a consumer of that
  * type is configured.
  */
 import type { SwitchboardNode } from '../server/node.ts';
@@ -9,8 +9,9 @@ import type { Consumer } from './consumer.ts';
 import { resolveConsumers, type ConsumerOptions } from './options.ts';
 import { OutboxConsumer } from './outbox.ts';
 import { RabbitMqConsumer } from './rabbitmq.ts';
+import { MqttBridge } from './mqtt.ts';
 
-export { resolveConsumers, type ConsumerOptions, type OutboxOptions, type RabbitMqOptions } from './options.ts';
+export { resolveConsumers, type ConsumerOptions, type OutboxOptions, type RabbitMqOptions, type MqttOptions, type MqttRouteOptions, type MqttOutboundOptions } from './options.ts';
 export { outboxSchemaSql, OUTBOX_PARTITIONS } from './outbox-sql.ts';
 export type { Consumer } from './consumer.ts';
 
@@ -34,6 +35,7 @@ export class ConsumerSet {
 }
 
 function create(node: SwitchboardNode, o: ConsumerOptions): Consumer {
+  if (o.type === 'mqtt') return new MqttBridge(node, o);
   return o.type === 'outbox' ? new OutboxConsumer(node, o) : new RabbitMqConsumer(node, o);
 }
 

@@ -15,6 +15,7 @@ import type { RouteOptions } from './options.ts';
 /** Why an input was set aside: the `reason` label of the dead-letter metric and the stored reason. */
 export type DeadReason =
   | 'bad_json'
+  | 'bad_utf8'
   | 'too_large'
   | 'no_channel'
   | 'invalid_channel'

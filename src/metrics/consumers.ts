@@ -1,5 +1,5 @@
 /**
- * Metrics of the event consumers (src/ingest: PostgreSQL outbox, RabbitMQ). The families are
+ * Metrics of the event consumers (src/ingest: PostgreSQL outbox, RabbitMQ, the MQTT bridge). The families are
  * registered on every node, so alert rules that read them are valid whether or not a node runs
  * consumers; each consumer adds one label set (`consumer`, `kind`) when it starts.
  */
@@ -9,7 +9,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 export interface ConsumerMetricsSource {
   /** The consumer's configured name (label `consumer`). */
   readonly name: string;
-  /** `outbox` or `rabbitmq` (label `kind`). */
+  /** `outbox`, `rabbitmq` or `mqtt` (label `kind`). */
   readonly kind: string;
   /** Connected to its source (consuming, or standing by while another node has an exclusive queue). */
   up(): boolean;
@@ -19,9 +19,11 @@ export interface ConsumerMetricsSource {
   backlog(): number;
   /** Inputs published into channels (a replay of one already in history counts again). */
   readonly published: number;
+  /** Channel publications sent out to the source (the MQTT bridge's outbound direction; 0 for the others). */
+  readonly forwarded: number;
   /** Inputs set aside, by reason (bad_json, too_large, invalid_channel, …). */
   readonly deadLetters: ReadonlyMap<string, number>;
-  /** Failed attempts, by kind (`source`: the database or queue; `broker`: Switchboard's broker). */
+  /** Failed attempts, by kind (`source`: the database, queue or MQTT broker; `broker`: Switchboard's broker; `outbound`: a forward to MQTT failed or was dropped). */
   readonly errors: ReadonlyMap<string, number>;
 }
 
@@ -52,6 +54,16 @@ export function registerConsumerMetrics(registry: Registry, sources: ReadonlySet
       for (const c of sources) this.inc({ consumer: c.name, kind: c.kind }, c.published);
     },
   });
+  new Counter({
+    name: 'switchboard_consumer_forwarded_total',
+    help: 'Channel publications the MQTT bridge sent out to its broker (outbound).',
+    labelNames: labels,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of sources) this.inc({ consumer: c.name, kind: c.kind }, c.forwarded);
+    },
+  });
   const byReason = (name: string, help: string, label: string, read: (c: ConsumerMetricsSource) => ReadonlyMap<string, number>) =>
     new Counter({
       name,
@@ -64,5 +76,5 @@ export function registerConsumerMetrics(registry: Registry, sources: ReadonlySet
       },
     });
   byReason('switchboard_consumer_dead_letters_total', 'Inputs an event consumer set aside (dead-letter table or queue), by reason.', 'reason', (c) => c.deadLetters);
-  byReason('switchboard_consumer_errors_total', 'Failed delivery attempts of an event consumer, by side (source, broker); the input is retried.', 'error', (c) => c.errors);
+  byReason('switchboard_consumer_errors_total', 'Failed delivery attempts of an event consumer, by side (source, broker; the input is retried) or outbound (an MQTT forward failed or was dropped).', 'error', (c) => c.errors);
 }

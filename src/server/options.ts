@@ -210,7 +210,8 @@ export interface NodeOptions {
   rebalanceMinConnections: number;
   /**
    * Event consumers that publish into channels from outside sources (`type: "outbox"` for a
-   * PostgreSQL transactional outbox, `type: "rabbitmq"` for a RabbitMQ queue); see
+   * PostgreSQL transactional outbox, `type: "rabbitmq"` for a RabbitMQ queue, `type: "mqtt"` for the
+   * MQTT bridge, both ways); see
    * docs/integrations.md. Each entry is validated by src/ingest when the node is created and run
    * while the node listens. Env SWITCHBOARD_CONSUMERS (JSON). @default []
    */

@@ -1,7 +1,9 @@
 /**
- * Helpers for the event-consumer tests (src/ingest): the PostgreSQL and RabbitMQ the machine runs,
+ * Helpers for the event-consumer tests (src/ingest): the PostgreSQL, RabbitMQ and Mosquitto the machine runs
+ * (with the mosquitto_pub / mosquitto_sub clients),
  * whole-channel history reads, and metric reads from a node's /metrics.
  */
+import { spawn, spawnSync } from 'node:child_process';
 import type { Broker } from '../../src/broker/broker.ts';
 import { requireService } from './cluster-redis.ts';
 
@@ -54,4 +56,66 @@ export async function waitUntil(cond: () => boolean | Promise<boolean>, ms = 10_
     if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+export const MQTT_URL = process.env.SWITCHBOARD_TEST_MQTT_URL ?? 'mqtt://127.0.0.1:1883';
+
+/** The broker's host and port as mosquitto_pub / mosquitto_sub arguments. */
+export function mqttArgs(url = MQTT_URL): string[] {
+  const u = new URL(url);
+  return ['-h', u.hostname, '-p', u.port || '1883'];
+}
+
+/** Whether the Mosquitto command-line clients are installed (Debian mosquitto-clients); under CI=true their absence fails the test run. */
+export function requireMosquittoClients(): boolean {
+  const ok = spawnSync('mosquitto_pub', ['--help'], { stdio: 'ignore' }).error === undefined;
+  if (!ok && process.env.CI === 'true') throw new Error('mosquitto_pub is not installed (apt-get install mosquitto-clients) and CI=true');
+  return ok;
+}
+
+/** Runs mosquitto_pub once (args after the host and port) and resolves when it exits 0. */
+export function mosquittoPub(args: string[], stdin?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('mosquitto_pub', [...mqttArgs(), ...args], { stdio: [stdin === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+    p.on('error', reject);
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`mosquitto_pub ${args.join(' ')} exited ${code}: ${err}`))));
+    if (stdin !== undefined) p.stdin!.end(stdin);
+  });
+}
+
+/** A running mosquitto_sub printing `topic payload` lines (-v), collected. */
+export interface MosquittoSub {
+  lines: string[];
+  stop(): Promise<void>;
+}
+
+/** Starts mosquitto_sub on `filters` (-v, and `extra` args) and resolves about when it is subscribed (300 ms: it prints nothing on its SUBACK). */
+export async function mosquittoSub(filters: string[], extra: string[] = []): Promise<MosquittoSub> {
+  const args = [...mqttArgs(), '-v', ...extra];
+  for (const f of filters) args.push('-t', f);
+  const p = spawn('mosquitto_sub', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let buf = '';
+  p.stdout!.on('data', (b: Buffer) => {
+    buf += b.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      lines.push(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+  });
+  const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
+  // mosquitto_sub prints nothing when subscribed; the SUBACK is quick on loopback.
+  await new Promise((r) => setTimeout(r, 300));
+  // (With -C it may be done already: exit code 0.)
+  if (p.exitCode !== null && p.exitCode !== 0) throw new Error(`mosquitto_sub exited ${p.exitCode}`);
+  return {
+    lines,
+    async stop() {
+      if (p.exitCode === null) p.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
