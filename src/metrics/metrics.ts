@@ -9,6 +9,7 @@ import { SessionState } from '../server/session.ts';
 import { RECEIVED_TYPES, SENT_TYPES, TRANSPORT_KINDS } from '../server/stats.ts';
 import { registerConsumerMetrics, type ConsumerMetricsSource } from './consumers.ts';
 import { InstrumentedBroker } from './instrumented-broker.ts';
+import type { SfuStats } from '../webrtc/sfu/options.ts';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -51,6 +52,19 @@ export class Metrics {
           keys.forEach((k, i) => this.inc({ [label]: k }, values[i]!));
         },
       });
+
+    // The SFU (webrtc/sfu), when this node runs one with counts (createSfu's does).
+    const sfu = node.sfu as (typeof node.sfu & { stats?: () => SfuStats }) | undefined;
+    if (sfu && typeof sfu.stats === 'function') {
+      const st = (): SfuStats => sfu.stats!();
+      gauge('switchboard_sfu_rooms', 'SFU rooms (routers) on this node', () => st().rooms);
+      gauge('switchboard_sfu_participants', 'Participants in SFU rooms on this node', () => st().participants);
+      gauge('switchboard_sfu_tracks', 'Tracks published to the SFU (a simulcast track counts once)', () => st().producers);
+      gauge('switchboard_sfu_consumers', 'Remote tracks forwarded to subscribers', () => st().consumers);
+      counter('switchboard_sfu_packets_forwarded_total', 'RTP packets the SFU sent to subscribers (first transmissions)', () => st().packetsForwarded);
+      counter('switchboard_sfu_packets_retransmitted_total', 'RTP packets the SFU sent again for NACKs', () => st().packetsRetransmitted);
+      counter('switchboard_sfu_keyframe_requests_total', 'Keyframe requests (PLI) the SFU sent to publishers', () => st().keyframeRequests);
+    }
 
     // Per-connection figures are gathered in one pass over the sessions per scrape (O(connections),
     // never on a hot path), cached for the duration of that scrape.

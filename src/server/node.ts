@@ -136,12 +136,12 @@ export class SwitchboardNode implements SessionContext {
     }
     this.consumerOptions = resolveConsumers(this.options.consumers);
     this.startedAt = this.clock.now();
+    this.sfu = sfu;
     this.metrics = new Metrics(this);
     const plain = broker instanceof InstrumentedBroker ? broker.inner : broker;
     this.clusterKey = this.options.clusterSecret || (!plain || plain instanceof MemoryBroker ? PROCESS_SECRET : null);
     this.cluster = new Cluster(this, this.clusterKey);
     this.signals = new SignalRouter(this);
-    this.sfu = sfu;
     this.sfuSignals = new SfuSignaling(sfu, this.clock);
     this.sessionKeyTag = ownerTag(this.options.name);
     this.http = new HttpHost(

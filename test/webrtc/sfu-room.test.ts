@@ -107,7 +107,16 @@ test('three participants in one SFU room: each receives the other two through th
       }
     }
     const st = sfu.stats();
-    assert.deepEqual(st, { rooms: 1, participants: 3, producers: 3, consumers: 6 });
+    assert.deepEqual({ ...st, packetsForwarded: 0, packetsRetransmitted: 0, keyframeRequests: 0 }, { rooms: 1, participants: 3, producers: 3, consumers: 6, packetsForwarded: 0, packetsRetransmitted: 0, keyframeRequests: 0 });
+    assert.ok(st.packetsForwarded >= 6 * 20, `forwarded ${st.packetsForwarded}`);
+    // The same counts in /metrics.
+    const metrics = await (await fetch(`${node.httpUrl}/metrics`)).text();
+    const value = (name: string): number => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+    assert.equal(value('switchboard_sfu_rooms'), 1);
+    assert.equal(value('switchboard_sfu_participants'), 3);
+    assert.equal(value('switchboard_sfu_tracks'), 3);
+    assert.equal(value('switchboard_sfu_consumers'), 6);
+    assert.ok(value('switchboard_sfu_packets_forwarded_total') >= st.packetsForwarded, metrics.split('\n').filter((l) => l.includes('sfu')).join('\n'));
 
     // Carol leaves: the others are told, and keep receiving each other.
     const carol = members.pop()!;
@@ -118,10 +127,13 @@ test('three participants in one SFU room: each receives the other two through th
     const after = members.map((m) => m.got.get(ids[members.length - 1 - members.indexOf(m)]!)!.packets);
     for (const [k, b] of before.entries()) assert.ok(after[k]! > b + 10, `still flowing after a leave (${b} → ${after[k]})`);
     await until(() => sfu.stats().participants === 2, 5000, () => JSON.stringify(sfu.stats()));
-    assert.deepEqual(sfu.stats(), { rooms: 1, participants: 2, producers: 2, consumers: 2 });
+    const after2 = sfu.stats();
+    assert.deepEqual([after2.rooms, after2.participants, after2.producers, after2.consumers], [1, 2, 2, 2]);
+    assert.ok(after2.packetsForwarded >= st.packetsForwarded, 'totals do not go down when consumers close');
   } finally {
     for (const m of members) m.stop();
     await node.close();
   }
-  assert.deepEqual(sfu.stats(), { rooms: 0, participants: 0, producers: 0, consumers: 0 });
+  const end = sfu.stats();
+  assert.deepEqual([end.rooms, end.participants, end.producers, end.consumers], [0, 0, 0, 0]);
 });

@@ -38,6 +38,12 @@ export interface SfuStats {
   /** Published tracks (a simulcast track counts once). */
   producers: number;
   consumers: number;
+  /** RTP packets sent to subscribers (first transmissions), since start. */
+  packetsForwarded: number;
+  /** Packets sent again for a subscriber's NACK, since start. */
+  packetsRetransmitted: number;
+  /** Keyframe requests (PLI) sent to publishers, since start. */
+  keyframeRequests: number;
 }
 
 /** The node's SFU: the SfuService contract plus its counts. */

@@ -150,6 +150,7 @@ export class Participant {
       layer.onClose(() => {
         if (this.published.get(id) !== entry) return;
         this.published.delete(id);
+        for (const l of layers) this.router.service.retired.plis += l.plis;
         for (const l of layers) {
           l.close();
           if (l.ssrc !== undefined && this.bySsrc.get(l.ssrc) === l) this.bySsrc.delete(l.ssrc);
@@ -266,6 +267,8 @@ export class Participant {
     if (!r) return;
     this.received.delete(track);
     r.consumer.close();
+    this.router.service.retired.forwarded += r.consumer.forwarded;
+    this.router.service.retired.retransmitted += r.consumer.retransmitted;
     if (this.closed) return;
     r.slot.deactivate();
     this.negotiate();
@@ -507,15 +510,24 @@ export class SfuRouterService implements SfuNode {
     let participants = 0;
     let producers = 0;
     let consumers = 0;
+    let { forwarded, retransmitted, plis } = this.retired;
     for (const r of this.routers.values()) {
       participants += r.participants.size;
       for (const p of r.participants.values()) {
         producers += p.published.size;
         consumers += p.received.size;
+        for (const e of p.published.values()) for (const l of e.layers) plis += l.plis;
+        for (const { consumer } of p.received.values()) {
+          forwarded += consumer.forwarded;
+          retransmitted += consumer.retransmitted;
+        }
       }
     }
-    return { rooms: this.routers.size, participants, producers, consumers };
+    return { rooms: this.routers.size, participants, producers, consumers, packetsForwarded: forwarded, packetsRetransmitted: retransmitted, keyframeRequests: plis };
   }
+
+  /** Counts of closed consumers and producers, so the totals of stats() never go down. */
+  readonly retired = { forwarded: 0, retransmitted: 0, plis: 0 };
 
   async close(): Promise<void> {
     this.closed = true;
