@@ -28,11 +28,33 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
+// The SFU's browser tests encode and decode several video streams each (simulcast at 720p): beside
+// another file on a 2-core machine they starve it (heartbeats time out in timing-sensitive tests),
+// so they run after the rest, one at a time.
+const heavy = (f) => /^test\/e2e\/sfu-/.test(f.replaceAll('\\', '/'));
+const phases = [
+  { files: files.filter((f) => !heavy(f)), concurrency: 2 },
+  { files: files.filter(heavy), concurrency: 1 },
+].filter((p) => p.files.length > 0);
 // --test-force-exit: a test file whose tests are done exits even if a handle (a browser, a socket)
 // is still open, so a leak fails that file instead of hanging the whole run.
-const args = ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=120000', '--test-force-exit', ...passthrough, ...files];
-// The run gets its own process group so the watchdog can end it with everything it started.
-const child = spawn(process.execPath, args, { cwd: root, stdio: 'inherit', detached: true });
+const argsOf = (p) => ['--import', 'tsx', '--test', `--test-concurrency=${p.concurrency}`, '--test-timeout=120000', '--test-force-exit', ...passthrough, ...p.files];
+let failed = false;
+let child;
+// Each run gets its own process group so the watchdog can end it with everything it started.
+const runPhase = (i) => {
+  child = spawn(process.execPath, argsOf(phases[i]), { cwd: root, stdio: 'inherit', detached: true });
+  child.on('exit', (code, signal) => {
+    // Leave nothing behind: browsers or servers a test file failed to stop.
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {}
+    if (signal || code !== 0) failed = true;
+    if (i + 1 < phases.length) runPhase(i + 1);
+    else process.exit(failed ? 1 : 0);
+  });
+};
+runPhase(0);
 const limitMin = Number(process.env.SWITCHBOARD_TEST_WATCHDOG_MIN ?? 30);
 const watchdog = setTimeout(() => {
   console.error(`\nscripts/test.mjs: the test run passed ${limitMin} minutes; ending it and everything it started (a hung test).`);
@@ -50,10 +72,4 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
     process.exit(1);
   });
 }
-child.on('exit', (code, signal) => {
-  // Leave nothing behind: browsers or servers a test file failed to stop.
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-  } catch {}
-  process.exit(signal ? 1 : (code ?? 1));
-});
+

@@ -23,7 +23,7 @@ after(async () => {
 const JOIN = `async ({ room }) => {
   const { Client, SfuCall } = await import(location.origin + '/sdk/switchboard.js');
   const client = new Client(location.origin, { transports: ['websocket'] });
-  const localStream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 }, audio: true });
+  const localStream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360, frameRate: 15 }, audio: true });
   const call = new SfuCall(client, room, { localStream });
   const state = { call, client, tracks: [], removed: [], errors: [] };
   window.__sfu = state;

@@ -24,7 +24,7 @@ after(async () => {
 const JOIN = `async ({ room, publish }) => {
   const { Client, SfuCall } = await import(location.origin + '/sdk/switchboard.js');
   const client = new Client(location.origin, { transports: ['websocket'] });
-  const localStream = publish ? await navigator.mediaDevices.getUserMedia({ video: { width: 1280, height: 720 }, audio: false }) : undefined;
+  const localStream = publish ? await navigator.mediaDevices.getUserMedia({ video: { width: 1280, height: 720, frameRate: 15 }, audio: false }) : undefined;
   const call = new SfuCall(client, room, { localStream });
   const state = { call, client, layers: [], errors: [] };
   window.__sfu = state;
@@ -118,9 +118,11 @@ test('simulcast: three layers from Chromium; a subscriber\'s requested layer is 
   await new Promise((r) => setTimeout(r, 1500));
   const end = await video(sub);
   assert.ok(end.framesDecoded > last.framesDecoded + 10, 'still decoding after the last switch');
-  assert.ok(end.freezeCount <= 3, `few freezes across three switches (${end.freezeCount})`);
+  // Freezes counted from the first top-layer frames to the end: the three switches (a freeze is a
+  // frame gap ≥ 3× the average; a loaded CI machine adds some of its own).
+  assert.ok(end.freezeCount - top.freezeCount <= 3, `few freezes across three switches (${top.freezeCount} → ${end.freezeCount})`);
   const o = await video(other);
   assert.equal(o.frameWidth, 1280, 'the other subscriber kept the top layer');
-  console.log(`# simulcast: switches ok, freezeCount ${end.freezeCount}; other subscriber ${o.frameWidth} wide, ${o.framesDecoded} frames`);
+  console.log(`# simulcast: switches ok, freezeCount ${top.freezeCount} → ${end.freezeCount}; other subscriber ${o.frameWidth} wide, ${o.framesDecoded} frames`);
   await screenshot(sub, 'sfu-simulcast');
 });
