@@ -8,7 +8,10 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { randomBytes } from 'node:crypto';
+import { iceFor, planTurn, startTurn } from '../../src/cli/turn.ts';
 import { startNode } from '../../src/server/index.ts';
+import { createSfu } from '../../src/webrtc/sfu/index.ts';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url).pathname;
@@ -123,4 +126,49 @@ export async function waitForMessage(page: Page, text: string, timeout = 15_000)
 /** Texts of the shown messages, in order. */
 export function shownMessages(page: Page): Promise<string[]> {
   return page.evaluate(() => [...document.querySelectorAll('.msg .bubble')].map((b) => b.textContent ?? ''));
+}
+
+/**
+ * Our TURN server as `switchboard start` runs it, on a free port of 127.0.0.1, loopback peers
+ * allowed (the pages are on this host), and a relay port range of its own so that relay
+ * candidates are recognisably ours; `ice` is what a node hands its clients.
+ */
+export async function startLoopbackTurn() {
+  const relayMin = 40_000 + Math.floor(Math.random() * 200) * 100;
+  const relayMax = relayMin + 99;
+  const plan = planTurn(
+    undefined,
+    {
+      SWITCHBOARD_TURN_PORT: '0',
+      SWITCHBOARD_TURN_LISTEN: '127.0.0.1',
+      SWITCHBOARD_TURN_SECRET: randomBytes(16).toString('base64url'),
+      SWITCHBOARD_TURN_ALLOW_LOOPBACK: '1',
+      SWITCHBOARD_TURN_RELAY_PORTS: `${relayMin}-${relayMax}`,
+    },
+    false,
+  );
+  if (!plan) throw new Error('no TURN plan');
+  const turn = await startTurn(plan);
+  if (!turn) throw new Error('TURN did not start');
+  const turnPort = turn.addresses.find((a) => a.transport === 'udp')!.port;
+  const ice = iceFor({ ...plan, options: { ...plan.options, port: turnPort } }, 3600);
+  return { turn, ice, turnPort, relayMin, relayMax, relayAddress: turn.relayAddresses().get(4) };
+}
+
+/** A node with an `sfu` namespace (anonymous) and an SFU of its own. */
+export async function startSfuNode(extra: Parameters<typeof startNode>[0] = {}) {
+  const sfu = createSfu();
+  const node = await startNode({ port: 0, host: '127.0.0.1', insecure: true, namespaces: { sfu: { sfu: true, subscribe: 'anonymous', publish: 'anonymous' } }, sfu, ...extra });
+  return { node, sfu };
+}
+
+/**
+ * A new page on the node's origin (`/healthz`, so the SDK imports same-origin) running `script`
+ * (the source of an async function, see cluster-origin.test.ts for why a string) with `args`.
+ */
+export async function openWith(browser: Browser, origin: string, script: string, args: unknown): Promise<{ page: Page; result: unknown }> {
+  const { page } = await browser.page();
+  await page.goto(`${origin}/healthz`);
+  const result = await page.evaluate(`(${script})(${JSON.stringify(args)})`);
+  return { page, result };
 }

@@ -12,10 +12,8 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import type { Page } from 'playwright-core';
-import { iceFor, planTurn, startTurn } from '../../src/cli/turn.ts';
-import { browserUnavailable, joinDemo, launch, MEDIA_ARGS, screenshot, startDemoNode, type Browser } from './browser.ts';
+import { browserUnavailable, joinDemo, launch, MEDIA_ARGS, screenshot, startDemoNode, startLoopbackTurn, type Browser } from './browser.ts';
 
 const skip = browserUnavailable();
 const cleanup: Array<() => unknown> = [];
@@ -105,29 +103,10 @@ async function waitForPeers(page: Page, n: number, timeout = 30_000): Promise<Pe
 }
 
 test('demo calls in Chromium, relay only through our TURN server: two pages, then a mesh of three, then a hang-up', { skip, timeout: 120_000 }, async () => {
-  // TURN as `switchboard start` runs it, on a free port, loopback peers allowed (both pages are
-  // on this host), and a relay port range of our own so relay candidates are recognisably ours.
-  const relayMin = 40_000 + Math.floor(Math.random() * 200) * 100;
-  const relayMax = relayMin + 99;
-  const plan = planTurn(
-    undefined,
-    {
-      SWITCHBOARD_TURN_PORT: '0',
-      SWITCHBOARD_TURN_LISTEN: '127.0.0.1',
-      SWITCHBOARD_TURN_SECRET: randomBytes(16).toString('base64url'),
-      SWITCHBOARD_TURN_ALLOW_LOOPBACK: '1',
-      SWITCHBOARD_TURN_RELAY_PORTS: `${relayMin}-${relayMax}`,
-    },
-    false,
-  );
-  assert.ok(plan);
-  const turn = await startTurn(plan);
-  assert.ok(turn);
+  // TURN as `switchboard start` runs it (browser.ts startLoopbackTurn).
+  const { turn, ice, turnPort, relayMin, relayMax, relayAddress } = await startLoopbackTurn();
   cleanup.push(() => turn.close());
-  const turnPort = turn.addresses.find((a) => a.transport === 'udp')!.port;
-  const relayAddress = turn.relayAddresses().get(4);
   assert.equal(relayAddress, '127.0.0.1');
-  const ice = iceFor({ ...plan, options: { ...plan.options, port: turnPort } }, 3600);
 
   const node = await startDemoNode({ ice });
   cleanup.push(() => node.close());

@@ -9,9 +9,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
-import { startNode } from '../../src/server/index.ts';
-import { SfuRouterService } from '../../src/webrtc/sfu/router.ts';
-import { browserUnavailable, launch, MEDIA_ARGS, screenshot, type Browser } from './browser.ts';
+import { browserUnavailable, launch, MEDIA_ARGS, openWith, screenshot, startSfuNode, type Browser } from './browser.ts';
 
 const skip = browserUnavailable();
 const cleanup: Array<() => unknown> = [];
@@ -83,23 +81,15 @@ async function until(cond: () => Promise<boolean>, ms: number, what: () => Promi
 }
 
 test('three Chromium pages in one SFU room: every page decodes both others\' video and receives their audio; one leaves, the rest keep going', { skip, timeout: 150_000 }, async () => {
-  const sfu = new SfuRouterService();
-  const node = await startNode({
-    port: 0,
-    host: '127.0.0.1',
-    insecure: true,
-    namespaces: { sfu: { sfu: true, subscribe: 'anonymous', publish: 'anonymous' } },
-    sfu,
-  });
+  const { node, sfu } = await startSfuNode();
   cleanup.push(() => node.close());
   const browser: Browser = await launch(MEDIA_ARGS);
   cleanup.push(() => browser.close());
   const pages: Page[] = [];
   const ids: string[] = [];
   for (let i = 0; i < 3; i++) {
-    const { page } = await browser.page();
-    await page.goto(`${node.httpUrl}/healthz`);
-    ids.push((await page.evaluate(`(${JOIN})(${JSON.stringify({ room: 'sfu:e2e' })})`)) as string);
+    const { page, result } = await openWith(browser, node.httpUrl, JOIN, { room: 'sfu:e2e' });
+    ids.push(result as string);
     pages.push(page);
   }
   const describe = async (): Promise<string> => JSON.stringify(await Promise.all(pages.map(report))) + ' sfu ' + JSON.stringify(sfu.stats());

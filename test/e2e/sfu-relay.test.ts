@@ -7,12 +7,8 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import type { Page } from 'playwright-core';
-import { iceFor, planTurn, startTurn } from '../../src/cli/turn.ts';
-import { startNode } from '../../src/server/index.ts';
-import { createSfu } from '../../src/webrtc/sfu/index.ts';
-import { browserUnavailable, launch, MEDIA_ARGS, type Browser } from './browser.ts';
+import { browserUnavailable, launch, MEDIA_ARGS, openWith, startLoopbackTurn, startSfuNode, type Browser } from './browser.ts';
 
 const skip = browserUnavailable();
 const cleanup: Array<() => unknown> = [];
@@ -52,36 +48,13 @@ interface Report {
 const report = (page: Page, which: 'publish' | 'subscribe'): Promise<Report> => page.evaluate(`(${REPORT})(${JSON.stringify({ which })})`) as Promise<Report>;
 
 test('relay-only SFU call through our TURN: the subscriber decodes, both transports run on relay candidates', { skip, timeout: 120_000 }, async () => {
-  const relayMin = 40_000 + Math.floor(Math.random() * 200) * 100;
-  const relayMax = relayMin + 99;
-  const plan = planTurn(
-    undefined,
-    {
-      SWITCHBOARD_TURN_PORT: '0',
-      SWITCHBOARD_TURN_LISTEN: '127.0.0.1',
-      SWITCHBOARD_TURN_SECRET: randomBytes(16).toString('base64url'),
-      SWITCHBOARD_TURN_ALLOW_LOOPBACK: '1',
-      SWITCHBOARD_TURN_RELAY_PORTS: `${relayMin}-${relayMax}`,
-    },
-    false,
-  );
-  assert.ok(plan);
-  const turn = await startTurn(plan);
-  assert.ok(turn);
+  const { turn, ice, relayMin, relayMax } = await startLoopbackTurn();
   cleanup.push(() => turn.close());
-  const turnPort = turn.addresses.find((a) => a.transport === 'udp')!.port;
-  const ice = iceFor({ ...plan, options: { ...plan.options, port: turnPort } }, 3600);
-  const sfu = createSfu();
-  const node = await startNode({ port: 0, host: '127.0.0.1', insecure: true, ice, namespaces: { sfu: { sfu: true, subscribe: 'anonymous', publish: 'anonymous' } }, sfu });
+  const { node } = await startSfuNode({ ice });
   cleanup.push(() => node.close());
   const browser: Browser = await launch(MEDIA_ARGS);
   cleanup.push(() => browser.close());
-  const open = async (publish: boolean): Promise<Page> => {
-    const { page } = await browser.page();
-    await page.goto(`${node.httpUrl}/healthz`);
-    await page.evaluate(`(${JOIN})(${JSON.stringify({ room: 'sfu:relay', publish })})`);
-    return page;
-  };
+  const open = async (publish: boolean): Promise<Page> => (await openWith(browser, node.httpUrl, JOIN, { room: 'sfu:relay', publish })).page;
   const pub = await open(true);
   const sub = await open(false);
   const end = Date.now() + 60_000;

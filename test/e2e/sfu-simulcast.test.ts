@@ -10,9 +10,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
-import { startNode } from '../../src/server/index.ts';
-import { SfuRouterService } from '../../src/webrtc/sfu/router.ts';
-import { browserUnavailable, launch, MEDIA_ARGS, screenshot, type Browser } from './browser.ts';
+import type { SfuRouterService } from '../../src/webrtc/sfu/router.ts';
+import { browserUnavailable, launch, MEDIA_ARGS, openWith, screenshot, startSfuNode, type Browser } from './browser.ts';
 
 const skip = browserUnavailable();
 const cleanup: Array<() => unknown> = [];
@@ -74,17 +73,12 @@ async function waitWidth(page: Page, width: number, ms: number, what: string): P
 }
 
 test('simulcast: three layers from Chromium; a subscriber\'s requested layer is honoured (320 / 640 / 1280 wide), another keeps the top layer', { skip, timeout: 180_000 }, async () => {
-  const sfu = new SfuRouterService();
-  const node = await startNode({ port: 0, host: '127.0.0.1', insecure: true, namespaces: { sfu: { sfu: true, subscribe: 'anonymous', publish: 'anonymous' } }, sfu });
+  const { node, sfu: sfuNode } = await startSfuNode();
+  const sfu = sfuNode as SfuRouterService;
   cleanup.push(() => node.close());
   const browser: Browser = await launch(MEDIA_ARGS);
   cleanup.push(() => browser.close());
-  const open = async (publish: boolean): Promise<Page> => {
-    const { page } = await browser.page();
-    await page.goto(`${node.httpUrl}/healthz`);
-    await page.evaluate(`(${JOIN})(${JSON.stringify({ room: 'sfu:simulcast', publish })})`);
-    return page;
-  };
+  const open = async (publish: boolean): Promise<Page> => (await openWith(browser, node.httpUrl, JOIN, { room: 'sfu:simulcast', publish })).page;
   const pubPage = await open(true);
   const pubStats = (): Promise<string> =>
     pubPage.evaluate(`(async () => { const pc = window.__sfu.call.publishConnection; const o = []; (await pc.getStats()).forEach((x) => { if (x.type === 'outbound-rtp') o.push(x.rid + ':' + x.frameWidth + ':' + x.qualityLimitationReason + ':' + Math.round((x.targetBitrate ?? 0) / 1000) + 'k'); if (x.type === 'remote-inbound-rtp') o.push('rr ' + x.ssrc + ' lost=' + x.packetsLost + ' frac=' + x.fractionLost); if (x.type === 'candidate-pair' && x.nominated) o.push('avail ' + Math.round((x.availableOutgoingBitrate ?? 0) / 1000) + 'k'); }); return o.join(' '); })()`) as Promise<string>;

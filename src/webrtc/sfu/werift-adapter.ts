@@ -20,18 +20,18 @@ export const VP8_PT = 96;
 /** Payload type our offers give Opus. */
 export const OPUS_PT = 111;
 
+/** VP8 with NACK and PLI feedback, plus `transport-cc` when asked. */
+function vp8(transportCc: boolean): RTCRtpCodecParameters {
+  const rtcpFeedback = [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }];
+  if (transportCc) rtcpFeedback.push({ type: 'transport-cc' });
+  return new RTCRtpCodecParameters({ mimeType: 'video/VP8', clockRate: 90000, payloadType: VP8_PT, rtcpFeedback });
+}
+
 /** werift peer configuration: VP8 with NACK and PLI feedback, Opus, loopback candidates added. */
 export function peerConfig(extra: Partial<RTCPeerConnectionConfig> = {}): RTCPeerConnectionConfig {
   return {
     codecs: {
-      video: [
-        new RTCRtpCodecParameters({
-          mimeType: 'video/VP8',
-          clockRate: 90000,
-          payloadType: VP8_PT,
-          rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }],
-        }),
-      ],
+      video: [vp8(false)],
       audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2, payloadType: OPUS_PT })],
     },
     iceAdditionalHostAddresses: ['127.0.0.1'],
@@ -51,14 +51,7 @@ export function publishConfig(extra: Partial<RTCPeerConnectionConfig> = {}): RTC
   return {
     ...base,
     codecs: {
-      video: [
-        new RTCRtpCodecParameters({
-          mimeType: 'video/VP8',
-          clockRate: 90000,
-          payloadType: VP8_PT,
-          rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'transport-cc' }],
-        }),
-      ],
+      video: [vp8(true)],
       audio: base.codecs?.audio ?? [],
     },
     headerExtensions: { video: [useSdesMid(), useSdesRTPStreamId(), useRepairedRtpStreamId(), useTransportWideCC()], audio: [useSdesMid(), useTransportWideCC()] },
