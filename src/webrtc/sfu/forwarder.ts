@@ -6,9 +6,10 @@
  * to the producer. Neither owns a transport: the router (router.ts) feeds producers from the
  * publish transport's RTP and hands each consumer the RTCP of its subscribe transport.
  *
- * Not yet here (see docs/sfu.md "Status"): simulcast layer switching, RTX, VP8 picture-ID
- * rewriting (a single-layer stream needs none), header extensions (dropped, so no TWCC yet),
- * bandwidth estimation, receiver reports to the publisher.
+ * The only header extension written is transport-cc, when the sink has one (downlink.ts stamps
+ * its sequence numbers and estimates the subscriber's bandwidth); `bweSpatial` caps the layer.
+ * Not yet here (see docs/sfu.md "Status"): RTX, VP8 picture-ID rewriting on layer switches,
+ * receiver reports to the publisher.
  */
 import type { RtcpPacket, RtpPacket } from 'werift';
 
@@ -16,8 +17,18 @@ import type { RtcpPacket, RtpPacket } from 'werift';
 export interface RtpSink {
   /** SRTP overhead the sink adds after `length` (the buffer passed has that many spare bytes). */
   readonly overhead: number;
+  /**
+   * One-byte header extension id of transport-wide sequence numbers on this sink (0: none). When
+   * set, every packet carries the extension with a placeholder the sink stamps at send time.
+   */
+  readonly twccExtId?: number;
   sendRtp(buf: Buffer, length: number): void;
 }
+
+/** Bytes of our one header extension (RFC 8285 one-byte form, transport-cc's 2-byte value, padded). */
+export const TWCC_EXT_BYTES = 8;
+/** Offset of the transport-wide sequence number in a packet we write with the extension. */
+export const TWCC_SEQ_OFFSET = 17;
 
 /** Who sends the producer's stream: asked for keyframes (RTCP PLI). */
 export interface KeyframeSource {
@@ -99,6 +110,10 @@ export class Consumer {
   layers: readonly Producer[];
   /** Highest spatial layer wanted (set-layers, the subscriber's rendered size). */
   targetSpatial = Number.MAX_SAFE_INTEGER;
+  /** Highest spatial layer the subscriber's bandwidth estimate pays for (downlink.ts sets it). */
+  bweSpatial = Number.MAX_SAFE_INTEGER;
+  /** Padding-only packets sent (bandwidth probes). */
+  padded = 0;
   /** The layer being forwarded (undefined before the first keyframe and while paused). */
   current: Producer | undefined;
   /** Layer switches done (each on a keyframe of the new layer). */
@@ -136,11 +151,12 @@ export class Consumer {
     if (ls.length === 1) return ls[0]!;
     let best: Producer | undefined;
     let lowestLive: Producer | undefined;
+    const max = Math.min(this.targetSpatial, this.bweSpatial);
     for (let i = 0; i < ls.length; i++) {
       const p = ls[i]!;
       if (now - p.lastPacketAt > LAYER_LIVE_MS) continue;
       lowestLive ??= p;
-      if (i <= this.targetSpatial) best = p;
+      if (i <= max) best = p;
     }
     return best ?? lowestLive ?? ls[0]!;
   }
@@ -179,27 +195,73 @@ export class Consumer {
       }
     }
     const payload = rtp.payload;
-    const length = 12 + payload.length;
+    const ext = this.sink.twccExtId ? TWCC_EXT_BYTES : 0;
+    const length = 12 + ext + payload.length;
     if (length > MAX_RTP) return;
     const seq = (h.sequenceNumber + this.seqDelta) & 0xffff;
-    const slot = seq % HISTORY;
-    const off = slot * MAX_RTP;
-    const b = this.slab;
-    // RFC 3550 §5.1 fixed header, no CSRCs, no extensions.
-    b[off] = 0x80;
-    b[off + 1] = (h.marker ? 0x80 : 0) | this.payloadType;
-    b.writeUInt16BE(seq, off + 2);
-    b.writeUInt32BE((h.timestamp + this.tsDelta) >>> 0, off + 4);
-    b.writeUInt32BE(this.ssrc, off + 8);
-    payload.copy(b, off + 12);
-    this.lengths[slot] = length;
-    this.seqs[slot] = seq;
-    this.lastSeq = seq;
-    this.outSeq = (seq + 1) & 0xffff;
+    const off = this.writeHeader(seq, (h.timestamp + this.tsDelta) >>> 0, h.marker, 0);
+    payload.copy(this.slab, off + 12 + ext);
+    this.commit(seq, length);
     this.lastTsOut = (h.timestamp + this.tsDelta) >>> 0;
     this.lastSentAt = Date.now();
     this.forwarded++;
     this.send(off, length);
+  }
+
+  /**
+   * Writes an RFC 3550 §5.1 header (no CSRCs) into the history slot of `seq`, with our transport-cc
+   * extension (RFC 8285 one-byte form, sequence number stamped by the sink) when the sink has one.
+   * @returns the slot's offset in the slab
+   */
+  private writeHeader(seq: number, ts: number, marker: boolean, padding: number): number {
+    const off = (seq % HISTORY) * MAX_RTP;
+    const b = this.slab;
+    const id = this.sink.twccExtId ?? 0;
+    b[off] = 0x80 | (padding ? 0x20 : 0) | (id ? 0x10 : 0);
+    b[off + 1] = (marker ? 0x80 : 0) | this.payloadType;
+    b.writeUInt16BE(seq, off + 2);
+    b.writeUInt32BE(ts, off + 4);
+    b.writeUInt32BE(this.ssrc, off + 8);
+    if (id) {
+      b.writeUInt32BE(0xbede0001, off + 12);
+      b[off + 16] = (id << 4) | 1;
+      b.writeUInt16BE(0, off + TWCC_SEQ_OFFSET);
+      b[off + 19] = 0;
+    }
+    return off;
+  }
+
+  private commit(seq: number, length: number): void {
+    const slot = seq % HISTORY;
+    this.lengths[slot] = length;
+    this.seqs[slot] = seq;
+    this.lastSeq = seq;
+    this.outSeq = (seq + 1) & 0xffff;
+  }
+
+  /**
+   * Sends one padding-only packet of about `bytes` (RFC 3550 §5.1 P bit; a bandwidth probe, as
+   * LiveKit and libwebrtc probe): the next sequence number, the last timestamp, no payload, so the
+   * receiver counts it in its transport feedback and discards it. Only on a video consumer that
+   * already forwards (a decoder is running), never while paused. Later media packets shift by one
+   * sequence number so none collides with the padding.
+   * @returns bytes put on the wire (0 if nothing was sent)
+   */
+  sendPadding(bytes: number): number {
+    if (this.closed || !this.active || this.paused || !this.started || this.producer.kind !== 'video') return 0;
+    const pad = Math.max(1, Math.min(255, Math.round(bytes)));
+    const ext = this.sink.twccExtId ? TWCC_EXT_BYTES : 0;
+    const seq = this.outSeq;
+    const off = this.writeHeader(seq, this.lastTsOut, false, pad);
+    const start = off + 12 + ext;
+    this.slab.fill(0, start, start + pad - 1);
+    this.slab[start + pad - 1] = pad;
+    const length = 12 + ext + pad;
+    this.commit(seq, length);
+    this.seqDelta = (this.seqDelta + 1) & 0xffff;
+    this.padded++;
+    this.send(off, length);
+    return length + this.sink.overhead;
   }
 
   /**
@@ -281,6 +343,8 @@ export class Producer {
   onSize: ((width: number, height: number) => void) | undefined;
   /** Payload bits per second over the last rate period (the router's tick sets it). */
   bitrate = 0;
+  /** `bitrate` smoothed over a few periods (keyframes make single periods spiky): what the allocator uses. */
+  bitrateSmoothed = 0;
   private rateBytes = 0;
   private rateAt = 0;
   /** PLIs sent to the publisher. */
@@ -325,7 +389,10 @@ export class Producer {
 
   /** Updates `bitrate` from the bytes since the last call. */
   updateRate(now = Date.now()): void {
-    if (this.rateAt > 0 && now > this.rateAt) this.bitrate = Math.round(((this.bytes - this.rateBytes) * 8 * 1000) / (now - this.rateAt));
+    if (this.rateAt > 0 && now > this.rateAt) {
+      this.bitrate = Math.round(((this.bytes - this.rateBytes) * 8 * 1000) / (now - this.rateAt));
+      this.bitrateSmoothed = this.bitrateSmoothed === 0 ? this.bitrate : Math.round(0.6 * this.bitrateSmoothed + 0.4 * this.bitrate);
+    }
     this.rateBytes = this.bytes;
     this.rateAt = now;
   }

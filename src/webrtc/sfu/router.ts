@@ -16,18 +16,20 @@
  * consumers, which leave their subscribers' transports (m-line made inactive, `track-removed`).
  * Every `close()` is idempotent.
  *
- * Not yet here (docs/sfu.md "Status"): simulcast (one producer per rid layer and layer
- * switching), RTX, header extensions and TWCC on the subscribe leg, bandwidth estimation, audio
- * levels, worker threads. Video must be VP8 and audio Opus; anything else is refused with 108.
+ * Subscribe transports carry transport-cc: each participant's Downlink (downlink.ts) estimates
+ * its bandwidth from the subscriber's feedback and caps its simulcast consumers' layers.
+ * Not yet here (docs/sfu.md "Status"): RTX, audio levels, dynacast, worker threads. Video must be
+ * VP8 and audio Opus; anything else is refused with 108.
  */
 import type { RtcpPacket, RtpPacket } from 'werift';
 import { ReplyError } from '../../protocol/errors.ts';
 import type { SfuEvent, SfuPeerRef, SfuReplies, SfuRequest, SfuTrackInfo } from './contract.ts';
 import { SFU_DEFAULTS, type SfuNode, type SfuOptions, type SfuStats } from './options.ts';
+import { Downlink } from './downlink.ts';
 import { Consumer, Producer } from './forwarder.ts';
 import { TwccGenerator } from './rtp/twcc-generator.ts';
 import { EXT_MID, EXT_RID, EXT_TWCC, parseMediaSections, type MediaSection } from './sdp-info.ts';
-import { OPUS_PT, peerConfig, publishConfig, VP8_PT, WeriftPeer, type SendSlot } from './werift-adapter.ts';
+import { OPUS_PT, publishConfig, subscribeConfig, VP8_PT, WeriftPeer, type SendSlot } from './werift-adapter.ts';
 
 export { SFU_DEFAULTS, type SfuOptions } from './options.ts';
 
@@ -72,6 +74,8 @@ export class Participant {
   private feedbackFrom: WeriftPeer | undefined;
   private feedbackTimer: ReturnType<typeof setInterval> | undefined;
   readonly received = new Map<string, Received>();
+  /** Bandwidth estimation and layer caps of the subscribe transport (once its answer took transport-cc). */
+  downlink: Downlink | undefined;
   private offering = false;
   private dirty = false;
   private answerTimer: ReturnType<typeof setTimeout> | undefined;
@@ -255,9 +259,10 @@ export class Participant {
     r.consumer.tick();
   }
 
-  /** Periodic work: rates, layer keyframe requests. */
+  /** Periodic work: rates, the downlink's layer caps and probes, layer keyframe requests. */
   tick(now: number): void {
     for (const e of this.published.values()) for (const l of e.layers) l.updateRate(now);
+    if (this.downlink) this.downlink.update([...this.received.values()].map((r) => r.consumer), now);
     for (const r of this.received.values()) r.consumer.tick(now);
   }
 
@@ -276,7 +281,7 @@ export class Participant {
 
   private subscribeTransport(): WeriftPeer {
     if (!this.sub) {
-      this.sub = new WeriftPeer(peerConfig({ iceAdditionalHostAddresses: this.router.options.hostAddresses }));
+      this.sub = new WeriftPeer(subscribeConfig({ iceAdditionalHostAddresses: this.router.options.hostAddresses }));
     }
     return this.sub;
   }
@@ -327,6 +332,7 @@ export class Participant {
       return;
     }
     await sub.accept(answer);
+    if (!this.downlink && !sub.isReady) this.startDownlink(sub, answer);
     for (const r of included) r.negotiated = true;
     if (!sub.isReady) {
       try {
@@ -337,6 +343,19 @@ export class Participant {
       }
     }
     for (const r of included) if (this.received.get(r.entry.info.track) === r) r.consumer.activate();
+  }
+
+  /**
+   * Bandwidth estimation on the subscribe transport when the answer kept the transport-wide
+   * sequence number extension (Chromium does; a client without it gets every layer it asks for).
+   */
+  private startDownlink(sub: WeriftPeer, answer: string): void {
+    const id = parseMediaSections(answer, this.router.options.maxConsumers + 1).find((s) => s.extmap.has(EXT_TWCC))?.extmap.get(EXT_TWCC);
+    if (!id || id > 14) return;
+    const d = (this.downlink = new Downlink(id));
+    sub.twccExtId = id;
+    sub.beforeSend = d.stamp;
+    sub.onRawRtcp((buf) => d.onRtcp(buf));
   }
 
   /** The participant's answer to the outstanding subscribe offer. */
@@ -366,6 +385,7 @@ export class Participant {
     this.closed = true;
     clearTimeout(this.answerTimer);
     clearInterval(this.feedbackTimer);
+    this.downlink?.close();
     this.resolveAnswer?.(undefined);
     for (const { producer } of [...this.published.values()]) producer.close();
     for (const track of [...this.received.keys()]) this.unconsume(track);

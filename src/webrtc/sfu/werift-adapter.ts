@@ -58,10 +58,32 @@ export function publishConfig(extra: Partial<RTCPeerConnectionConfig> = {}): RTC
   };
 }
 
+/**
+ * werift configuration of a **subscribe** transport: as {@link peerConfig}, plus the
+ * transport-wide sequence number header extension and `transport-cc` feedback on VP8 and Opus, so
+ * the receiving browser reports when each of our packets arrived (TWCC) and the SFU can run its
+ * send-side bandwidth estimation (bwe/) per subscriber.
+ */
+export function subscribeConfig(extra: Partial<RTCPeerConnectionConfig> = {}): RTCPeerConnectionConfig {
+  const base = peerConfig(extra);
+  // One object for both kinds: werift numbers the audio list then the video list, writing each
+  // entry's id, so a shared entry ends with one id for the whole bundle (distinct entries would
+  // give the same URI two ids in one BUNDLE, and the receiver uses one of them).
+  const twcc = useTransportWideCC();
+  return {
+    ...base,
+    codecs: {
+      video: [vp8(true)],
+      audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2, payloadType: OPUS_PT, rtcpFeedback: [{ type: 'transport-cc' }] })],
+    },
+    headerExtensions: { video: [twcc], audio: [twcc] },
+  };
+}
+
 /** Internals of werift 0.24.4 we rely on, typed here once. */
 interface DtlsInternals {
   dtls?: { srtp: { srtpProfile?: number }; extractSessionKeys(keyLength: number, saltLength: number): { localKey: Buffer; localSalt: Buffer; remoteKey: Buffer; remoteSalt: Buffer } };
-  iceTransport: { connection: { send(data: Buffer): Promise<void>; nominated?: NominatedPair } };
+  iceTransport: { connection: { send(data: Buffer): Promise<void>; nominated?: NominatedPair; onData: { subscribe(f: (data: Buffer) => void): unknown } } };
   onRtp: { subscribe(f: (p: RtpPacket) => void): unknown };
   onRtcp: { subscribe(f: (p: RtcpPacket) => void): unknown };
 }
@@ -115,6 +137,20 @@ export class SendSlot {
 export class WeriftPeer {
   readonly pc: RTCPeerConnection;
   private srtpOut: SrtpContext | undefined;
+  private rawRtcp: ((buf: Buffer) => void) | undefined;
+  /**
+   * Called with each outgoing RTP packet (`buf[0..length)`, clear text) just before it is
+   * encrypted: where the subscribe leg stamps transport-wide sequence numbers and records the send
+   * for bandwidth estimation (retransmissions get their own number, as TWCC wants).
+   */
+  beforeSend: ((buf: Buffer, length: number) => void) | undefined;
+  /**
+   * The transport-cc header extension id both sides agreed on for what we send (0: none); our
+   * consumers write the extension when it is set (forwarder.ts `RtpSink.twccExtId`).
+   */
+  twccExtId = 0;
+  /** SRTCP packets of the remote that failed our decryption or parsing (dropped). */
+  badRtcp = 0;
   private dtls: DtlsInternals | undefined;
   private closed = false;
   /** The nominated pair the direct send path was resolved for, and that path. */
@@ -183,6 +219,32 @@ export class WeriftPeer {
     const k = dtls.dtls.extractSessionKeys(len.key, len.salt);
     this.srtpOut = new SrtpContext(profile, k.localKey, k.localSalt);
     this.dtls = dtls;
+    if (this.rawRtcp) this.startRawRtcp(profile, k.remoteKey, k.remoteSalt);
+  }
+
+  /**
+   * Clear-text RTCP compounds from the remote, decrypted by our own SRTCP context (werift decrypts
+   * them too, for its own parsed `onRtcp`; ours gives the bytes to our validated parser in rtp/).
+   * Set before {@link ready}.
+   */
+  onRawRtcp(f: (buf: Buffer) => void): void {
+    this.rawRtcp = f;
+  }
+
+  private startRawRtcp(profile: SrtpProfile, key: Buffer, salt: Buffer): void {
+    const ctx = new SrtpContext(profile, key, salt);
+    this.dtls!.iceTransport.connection.onData.subscribe((data: Buffer) => {
+      // RFC 5761 §4: RTCP packet types 200-207 (second byte 192-223 covers the range RFC 5764 demultiplexes).
+      if (this.closed || data.length < 12 || data[0]! < 128 || data[0]! > 191 || data[1]! < 192 || data[1]! > 223) return;
+      let clear: Buffer;
+      try {
+        clear = ctx.unprotectRtcp(data);
+      } catch {
+        this.badRtcp++;
+        return;
+      }
+      this.rawRtcp?.(clear);
+    });
   }
 
   /** SRTP overhead our sends add (tag length). */
@@ -196,6 +258,7 @@ export class WeriftPeer {
    */
   sendRtp(buf: Buffer, length: number): void {
     if (!this.srtpOut || !this.dtls || this.closed) return;
+    this.beforeSend?.(buf, length);
     const n = this.srtpOut.protectRtp(buf, length, buf);
     const conn = this.dtls.iceTransport.connection;
     // Straight to the UDP socket of the nominated pair: werift's path is four async functions and

@@ -1,0 +1,171 @@
+/**
+ * Downlink adaptation and loss recovery through the SFU with Chromium (issue 12 "Tests"):
+ * a publisher sends three simulcast layers and Opus; subscriber A reaches the SFU only through our
+ * TURN server, with a userspace shaper (test/helpers/udp-shaper.ts) between its page and the TURN
+ * server, so only A's leg can be capped or made lossy; subscriber B is on host candidates.
+ *
+ * 1. Both get the top layer (the SFU's bandwidth estimate of each leg, from Chromium's transport-cc
+ *    feedback, pays for it).
+ * 2. A's downlink is capped at 400 kbit/s: within 5 s A is on a lower layer; B keeps 1280.
+ * 3. The cap is lifted: within 15 s A is back on 1280 (padding probes find the capacity).
+ * 4. 5 % random loss on A's downlink for 10 s: Chromium NACKs, the SFU retransmits from its
+ *    history, frames keep being decoded and audio keeps arriving.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Page } from 'playwright-core';
+import type { SfuRouterService } from '../../src/webrtc/sfu/router.ts';
+import { UdpShaper } from '../helpers/udp-shaper.ts';
+import { browserUnavailable, launch, MEDIA_ARGS, openWith, screenshot, startLoopbackTurn, startSfuNode, type Browser } from './browser.ts';
+
+const skip = browserUnavailable();
+const cleanup: Array<() => unknown> = [];
+after(async () => {
+  for (const f of cleanup.reverse()) await Promise.race([f(), new Promise((r) => setTimeout(r, 10_000).unref())]);
+});
+
+/**
+ * In the page: joins; the publisher sends 1280×720 video and audio; `shaperPort` makes a
+ * relay-only subscriber whose TURN server is reached through the shaper.
+ */
+const JOIN = `async ({ room, publish, shaperPort }) => {
+  const { Client, SfuCall } = await import(location.origin + '/sdk/switchboard.js');
+  const client = new Client(location.origin, { transports: ['websocket'] });
+  const localStream = publish ? await navigator.mediaDevices.getUserMedia({ video: { width: 1280, height: 720, frameRate: 15 }, audio: true }) : undefined;
+  const opts = { localStream };
+  if (shaperPort) {
+    await client.connect();
+    const servers = [];
+    for (const s of client.iceServers) {
+      const urls = [].concat(s.urls).filter((u) => u.startsWith('turn:') && u.includes('transport=udp')).map((u) => u.replace(/:\\d+\\?/, ':' + shaperPort + '?'));
+      if (urls.length) servers.push({ ...s, urls });
+    }
+    opts.iceServers = servers;
+    opts.iceTransportPolicy = 'relay';
+  }
+  const call = new SfuCall(client, room, opts);
+  const state = { call, client, layers: [], errors: [] };
+  window.__sfu = state;
+  call.on('layer', (ev) => state.layers.push(ev.spatial));
+  call.on('error', ({ error }) => state.errors.push(String(error)));
+  await call.join();
+  return client.id;
+}`;
+
+/** In the page: received video and audio counters. */
+const STATS = `async () => {
+  const s = window.__sfu;
+  const pc = s.call.subscribeConnection;
+  const out = { frameWidth: 0, framesDecoded: 0, freezeCount: 0, nackCount: 0, packetsLost: 0, audioPackets: 0, errors: s.errors, layers: s.layers.slice(), local: '' };
+  if (!pc) return out;
+  const all = [];
+  (await pc.getStats()).forEach((x) => all.push(x));
+  for (const x of all) {
+    if (x.type === 'inbound-rtp' && x.kind === 'video') {
+      out.frameWidth = Number(x.frameWidth ?? 0);
+      out.framesDecoded = Number(x.framesDecoded ?? 0);
+      out.freezeCount = Number(x.freezeCount ?? 0);
+      out.nackCount = Number(x.nackCount ?? 0);
+      out.packetsLost = Number(x.packetsLost ?? 0);
+    }
+    if (x.type === 'inbound-rtp' && x.kind === 'audio') out.audioPackets = Number(x.packetsReceived ?? 0);
+  }
+  const t = all.find((x) => x.type === 'transport' && x.selectedCandidatePairId);
+  const pair = all.find((x) => x.id === t?.selectedCandidatePairId);
+  const local = pair && all.find((x) => x.id === pair.localCandidateId);
+  if (local) out.local = local.candidateType;
+  return out;
+}`;
+
+interface Stats {
+  frameWidth: number;
+  framesDecoded: number;
+  freezeCount: number;
+  nackCount: number;
+  packetsLost: number;
+  audioPackets: number;
+  errors: string[];
+  layers: number[];
+  local: string;
+}
+
+const stats = (page: Page): Promise<Stats> => page.evaluate(`(${STATS})()`) as Promise<Stats>;
+
+async function until(page: Page, ok: (s: Stats) => boolean, ms: number, what: string, extra: () => string = () => ''): Promise<{ s: Stats; ms: number }> {
+  const start = Date.now();
+  let s = await stats(page);
+  while (!ok(s)) {
+    if (Date.now() - start > ms) throw new Error(`${what}: not after ${ms} ms (${JSON.stringify(s)}) ${extra()}`);
+    await new Promise((r) => setTimeout(r, 250));
+    s = await stats(page);
+  }
+  return { s, ms: Date.now() - start };
+}
+
+test('SFU downlink: a capped leg steps down within 5 s and back up within 15 s, others keep the top layer; 5 % loss is repaired by NACK', { skip, timeout: 240_000 }, async () => {
+  const { turn, ice, turnPort } = await startLoopbackTurn();
+  cleanup.push(() => turn.close());
+  const shaper = await UdpShaper.start({ address: '127.0.0.1', port: turnPort });
+  cleanup.push(() => shaper.close());
+  const { node, sfu: sfuNode } = await startSfuNode({ ice });
+  const sfu = sfuNode as SfuRouterService;
+  cleanup.push(() => node.close());
+  const browser: Browser = await launch(MEDIA_ARGS);
+  cleanup.push(() => browser.close());
+  const room = 'sfu:adaptive';
+  const open = async (args: { publish: boolean; shaperPort?: number }): Promise<{ page: Page; id: string }> => {
+    const { page, result } = await openWith(browser, node.httpUrl, JOIN, { room, ...args });
+    return { page, id: result as string };
+  };
+  await open({ publish: true });
+  const a = await open({ publish: false, shaperPort: shaper.port });
+  const b = await open({ publish: false });
+  const downlink = (id: string): string => {
+    const p = [...sfu.routers.values()][0]?.participants.get(id);
+    const d = p?.downlink?.stats();
+    const layers = [...(p?.received.values() ?? [])].map((r) => `${r.consumer.producer.kind} bwe=${r.consumer.bweSpatial} cur=${r.consumer.current ? r.consumer.layers.indexOf(r.consumer.current) : -1} ${r.consumer.layers.map((l) => Math.round(l.bitrateSmoothed / 1000)).join('/')}k`);
+    const sub = (p as unknown as { sub?: { badRtcp: number } } | undefined)?.sub;
+    return `badRtcp ${sub?.badRtcp}/${p?.downlink?.badRtcp} downlink ${JSON.stringify(d)} ${layers.join(', ')}; shaper ${JSON.stringify(shaper.stats)}`;
+  };
+
+  // 1. The top layer on both legs.
+  await until(a.page, (s) => s.frameWidth === 1280, 60_000, 'A on the top layer', () => downlink(a.id));
+  await until(b.page, (s) => s.frameWidth === 1280, 30_000, 'B on the top layer', () => downlink(b.id));
+  const startA = await stats(a.page);
+  assert.equal(startA.local, 'relay', 'A runs on a relay candidate (through the shaper)');
+  assert.ok(shaper.stats.down > 100, 'A\'s media passes the shaper');
+  assert.ok((sfu.routers.values().next().value?.participants.get(a.id)?.downlink?.feedbacks ?? 0) > 0, `the SFU gets transport-cc feedback from A: ${downlink(a.id)} / B: ${downlink(b.id)}`);
+
+  // 2. Cap A's leg.
+  shaper.rateBps = 400_000;
+  const down = await until(a.page, (s) => s.frameWidth > 0 && s.frameWidth < 1280, 5_000, 'A below the top layer within 5 s of the cap', () => downlink(a.id));
+  console.log(`# capped at 400 kbit/s: A on ${down.s.frameWidth} wide after ${down.ms} ms; ${downlink(a.id)}`);
+  await new Promise((r) => setTimeout(r, 3000));
+  const capped = await stats(a.page);
+  assert.ok(capped.frameWidth < 1280, `A stays below the top layer while capped (${capped.frameWidth})`);
+  assert.ok(capped.framesDecoded > down.s.framesDecoded, 'A keeps decoding while capped');
+  const bCapped = await stats(b.page);
+  assert.equal(bCapped.frameWidth, 1280, 'B keeps the top layer');
+
+  // 3. Lift the cap.
+  shaper.rateBps = Infinity;
+  const up = await until(a.page, (s) => s.frameWidth === 1280, 15_000, 'A back on the top layer within 15 s of the lift', () => downlink(a.id));
+  console.log(`# cap lifted: A on 1280 after ${up.ms} ms; freezeCount ${startA.freezeCount} → ${up.s.freezeCount}; ${downlink(a.id)}`);
+  assert.ok(up.s.freezeCount - startA.freezeCount <= 6, `few freezes across the cap (${startA.freezeCount} → ${up.s.freezeCount})`);
+
+  // 4. 5 % loss on A's leg.
+  const service = (): { retransmitted: number } => ({ retransmitted: sfu.stats().packetsRetransmitted });
+  const before = { ...(await stats(a.page)), ...service() };
+  shaper.loss = 0.05;
+  await new Promise((r) => setTimeout(r, 10_000));
+  const lossy = { ...(await stats(a.page)), ...service() };
+  shaper.loss = 0;
+  console.log(`# 5 % loss for 10 s: nack ${before.nackCount} → ${lossy.nackCount}, retransmitted ${before.retransmitted} → ${lossy.retransmitted}, frames ${before.framesDecoded} → ${lossy.framesDecoded}, audio packets ${before.audioPackets} → ${lossy.audioPackets}, lost ${lossy.packetsLost}; shaper ${JSON.stringify(shaper.stats)}`);
+  assert.ok(lossy.nackCount > before.nackCount, 'Chromium sent NACKs');
+  assert.ok(lossy.retransmitted > before.retransmitted, 'the SFU retransmitted');
+  assert.ok(lossy.framesDecoded > before.framesDecoded + 50, 'frames kept being decoded under loss');
+  assert.ok(lossy.audioPackets > before.audioPackets + 300, 'audio kept arriving under loss');
+  const after5 = await until(a.page, (s) => s.framesDecoded > lossy.framesDecoded + 10, 10_000, 'decoding after the loss');
+  assert.deepEqual(after5.s.errors, []);
+  await screenshot(a.page, 'sfu-adaptive');
+});
