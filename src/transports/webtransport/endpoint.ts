@@ -155,6 +155,11 @@ export class QuicConn {
     return true;
   }
 
+  /** Whether the DATAGRAM send queue (webtransport.datagramQueueLength) is full. */
+  get datagramQueueFull(): boolean {
+    return this.conn.isDgramSendQueueFull();
+  }
+
   /** Largest DATAGRAM payload the peer accepts now, 0 when it accepts none. */
   get maxDatagramBytes(): number {
     return this.conn.dgramMaxWritableLen() ?? 0;
