@@ -391,7 +391,9 @@ async function runRow(scenario: 'webtransport' | 'webtransport-lossy', system: S
       const cpu = process.cpuUsage(cpu0);
       const serverCpu = (await server.cpu()) - cpuServer0;
       row.notes.push(`flood: ${pub.sent - fs0} publications, ${delivered} of ${fexpected} deliveries (${round((100 * (fexpected - delivered)) / Math.max(1, fexpected), 2)} % lost)`);
-      row.notes.push(`flood CPU: server ${Math.round((100 * serverCpu) / elapsed)} %, load generator ${Math.round(((cpu.user + cpu.system) / 1e6 / elapsed) * 100)} %`);
+      row.notes.push(
+        `flood CPU: server ${Math.round((100 * serverCpu) / elapsed)} % (${round((serverCpu * 1e6) / Math.max(1, delivered), 2)} µs per delivery), load generator ${Math.round(((cpu.user + cpu.system) / 1e6 / elapsed) * 100)} %`,
+      );
     }
     if (row.lossPct !== null && row.lossPct > 0) row.notes.push(`latency phase: ${row.lossPct} % of deliveries missing`);
   } catch (err) {
