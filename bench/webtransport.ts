@@ -4,6 +4,7 @@
  *     npm run bench -- webtransport [--subscribers 100] [--seconds 5] [--warmup 1] [--rate 100]
  *                                   [--window 64] [--lossy-subscribers 10] [--lossy-seconds 10]
  *                                   [--lossy-rate 50] [--loss 0.01] [--only webtransport|webtransport-lossy]
+ *                                   [--systems switchboard/ws,switchboard/webtransport,…]
  *                                   [--cpu-prof DIR] [--json]
  *
  * - `webtransport`: the 1 publisher → N subscriber fan-out of the `fallback` scenario, with the
@@ -59,12 +60,13 @@ interface Options {
   lossyRate: number;
   loss: number;
   only: string | null;
+  systems: readonly string[];
   cpuProf: string | null;
   json: boolean;
 }
 
 function parse(argv: string[]): Options {
-  const o: Options = { subscribers: 100, seconds: 5, warmup: 1, rate: 100, window: 64, lossySubscribers: 10, lossySeconds: 10, lossyRate: 50, loss: 0.01, only: null, cpuProf: null, json: false };
+  const o: Options = { subscribers: 100, seconds: 5, warmup: 1, rate: 100, window: 64, lossySubscribers: 10, lossySeconds: 10, lossyRate: 50, loss: 0.01, only: null, systems: WT_SYSTEMS, cpuProf: null, json: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (min = 0): number => {
@@ -82,6 +84,7 @@ function parse(argv: string[]): Options {
     else if (a === '--lossy-rate') o.lossyRate = num(1);
     else if (a === '--loss') o.loss = Math.min(num(), 1);
     else if (a === '--only') o.only = String(argv[++i]);
+    else if (a === '--systems') o.systems = String(argv[++i]).split(',');
     else if (a === '--cpu-prof') o.cpuProf = String(argv[++i]);
     else if (a === '--json') o.json = true;
     else throw new Error(`unknown option ${a} (see bench/webtransport.ts)`);
@@ -415,6 +418,7 @@ export async function run(argv: string[]): Promise<WebTransportRow[]> {
     for (const scenario of ['webtransport', 'webtransport-lossy'] as const) {
       if (o.only && o.only !== scenario) continue;
       for (const system of WT_SYSTEMS) {
+        if (!o.systems.includes(system)) continue;
         log(`${scenario}: ${system}`);
         const row = await runRow(scenario, system, server, o);
         if (row.error) log(`${scenario} ${system} FAILED: ${row.error}`);
