@@ -1,7 +1,7 @@
 /** Command-line parsing for bench/run.ts, kept pure so it can be tested without running anything. */
 import { SYSTEMS, type SystemName } from './loadgen/dialect.ts';
 
-export const SCENARIOS = ['fanout', 'memory', 'turn', 'sfu', 'crossnode', 'fallback', 'server-api'] as const;
+export const SCENARIOS = ['fanout', 'memory', 'turn', 'sfu', 'crossnode', 'fallback', 'server-api', 'webtransport'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -35,6 +35,8 @@ export interface BenchOptions {
   cpuProf: string | undefined;
   /** Arguments after `turn`, passed to bench/turn.ts. */
   turnArgs: string[];
+  /** Arguments after `webtransport`, for bench/webtransport.ts. */
+  webtransportArgs: string[];
   /** Arguments after `sfu`, passed to bench/sfu.ts. */
   sfuArgs: string[];
   /** Arguments after `server-api`, passed to bench/server-api.ts. */
@@ -73,7 +75,8 @@ and socketio, beside one Switchboard node on the memory broker.
 'fallback' runs the fan-out (100 subscribers) with the subscribers on SSE, long polling and WebSocket
 for switchboard, and on engine.io polling and WebSocket for socketio.
 Without a scenario: fanout, memory and fallback. 'turn' runs bench/turn.ts, 'sfu' bench/sfu.ts and 'server-api'
-bench/server-api.ts (gRPC unary, gRPC client streaming and the HTTP API); every later argument goes
+bench/server-api.ts (gRPC unary, gRPC client streaming and the HTTP API), 'webtransport'
+bench/webtransport.ts (WebSocket vs WebTransport streams and datagrams, and under 1 % loss); every later argument goes
 to it (--json is honoured here as well).`;
 
 function positiveNumber(flag: string, v: string | undefined, integer: boolean): number {
@@ -102,6 +105,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     repeat: 1,
     cpuProf: undefined,
     turnArgs: [],
+    webtransportArgs: [],
     sfuArgs: [],
     serverApiArgs: [],
     redis: undefined,
@@ -127,6 +131,12 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
         o.scenarios.push('server-api');
         o.serverApiArgs = argv.slice(i + 1);
         if (o.serverApiArgs.includes('--json')) o.json = true; // also seen by server-api.ts
+        i = argv.length;
+        break;
+      case 'webtransport':
+        o.scenarios.push('webtransport');
+        o.webtransportArgs = argv.slice(i + 1);
+        if (o.webtransportArgs.includes('--json')) o.json = true; // also seen by webtransport.ts
         i = argv.length;
         break;
       case 'turn':

@@ -18,6 +18,7 @@ import { runMemory } from './scenarios/memory.ts';
 import { renderCrossnodeTargets, renderFallbackRatios, renderRedisCost, renderTable, renderTargets } from './table.ts';
 import { run as runTurnBench } from './turn.ts';
 import { run as runSfuBench } from './sfu.ts';
+import { renderGoals as renderWebTransportGoals, run as runWebTransportBench } from './webtransport.ts';
 import { render as renderServerApi, run as runServerApiBench, type ServerApiRow } from './server-api.ts';
 
 const log = (line: string): void => {
@@ -115,6 +116,16 @@ async function main(o: BenchOptions): Promise<number> {
       }
       continue;
     }
+    if (scenario === 'webtransport') {
+      try {
+        for (const { notes, error, ...row } of await runWebTransportBench(o.webtransportArgs)) outcomes.push({ row, notes, ...(error ? { error } : {}) });
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        log(`webtransport FAILED: ${message}`);
+        failures.push(`webtransport: ${message}`);
+      }
+      continue;
+    }
     if (scenario === 'turn') {
       try {
         for (const row of await runTurn(o.turnArgs)) outcomes.push({ row, notes: [] });
@@ -167,6 +178,8 @@ async function main(o: BenchOptions): Promise<number> {
     if (crossTargets.length > 0) lines.push('Targets (issue 4, cross-node over Redis):', ...crossTargets.map((t) => `  ${t}`), '');
     const fallback = renderFallbackRatios(rows);
     if (fallback.length > 0) lines.push('Fallback transports (ratio column: vs socketio/polling):', ...fallback.map((t) => `  ${t}`), '');
+    const wtGoals = renderWebTransportGoals(rows);
+    if (wtGoals.length > 0) lines.push('Targets (issue 14, WebTransport):', ...wtGoals.map((t) => `  ${t}`), '');
     const redisCost = renderRedisCost(rows);
     if (redisCost.length > 0) lines.push('Redis commands per publication (measured flood; split from a MONITOR sample):', ...redisCost.map((t) => `  ${t}`), '');
     const notes = [

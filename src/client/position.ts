@@ -16,7 +16,10 @@ import type { StreamPosition } from '../protocol/frames.ts';
 export type GapReason =
   /** The server could not recover from our position (`recovered: false` or no recovery asked). */
   | 'not-recovered'
-  /** A `gap` push: the server skipped these (lossy namespace under backpressure); fetch them from history. */
+  /**
+   * A `gap` push: the server skipped these (lossy namespace under backpressure); fetch them from
+   * history. Also a hole before a datagram publication (`u: true`): datagrams lost on the way.
+   */
   | 'gap'
   /** Offsets jumped by more than one without a gap push. */
   | 'jump'

@@ -323,10 +323,15 @@ export class Subscription {
     safeCall(this.options.onUnsubscribed, { channel: this.channel, code, reason }, (e) => this.callbackError(e));
   }
 
-  private deliver(epoch: string, p: { data: unknown; o: number; info?: unknown }): void {
+  private deliver(epoch: string, p: { data: unknown; o: number; info?: unknown; u?: unknown }): void {
     const verdict = this.tracker.accept(epoch, p.o);
     if (!verdict.deliver) return;
-    if (verdict.gap) this.reportGap(verdict.gap);
+    if (verdict.gap) {
+      // A hole before an unreliable (datagram) publication is datagrams lost on the way: the same
+      // `gap` a server skip gives, and, like it, nothing recovery re-fetches (the position is past it).
+      if (p.u === true && verdict.gap.reason === 'jump') verdict.gap.reason = 'gap';
+      this.reportGap(verdict.gap);
+    }
     const pub = this.toPublication(epoch, p);
     safeCall(this.options.onPublication, pub, (e) => this.callbackError(e));
     this.host.emitPublication(pub);

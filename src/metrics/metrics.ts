@@ -120,6 +120,8 @@ export class Metrics {
     counter('switchboard_deliveries_total', 'Publications delivered to local subscribers.', () => node.hub.deliveries);
     counter('switchboard_slow_consumer_disconnects_total', 'Connections closed because their outbound queue passed the limit.', () => s.slowDisconnects);
     counter('switchboard_conflated_total', 'Publications replaced by a newer one on lossy channels.', () => s.conflated);
+    counter('switchboard_datagrams_sent_total', 'Publications sent as unreliable datagrams (datagrams namespaces on WebTransport).', () => s.datagramsSent);
+    counter('switchboard_datagrams_dropped_total', 'Datagram publications dropped because the datagram send queue was full.', () => s.datagramsDropped);
     counter('switchboard_recoveries_total', 'Subscriptions that recovered every missed publication.', () => s.recoveries);
     counter('switchboard_recovery_gaps_total', 'Subscriptions that could not recover (recovered: false).', () => s.recoveryGaps);
     // The protocol has no "I am reconnecting" flag on connect; a subscribe that carries a position

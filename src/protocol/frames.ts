@@ -117,6 +117,12 @@ export interface PubPush extends PublicationData {
   t: 'pub';
   ch: string;
   e: string;
+  /**
+   * Sent unreliably (a WebTransport datagram, `datagrams: true` namespaces): publications missing
+   * before it were lost on the way, not skipped by the server; the client reports them as a `gap`
+   * and does not re-fetch them.
+   */
+  u?: true;
 }
 export interface JoinPush {
   t: 'join' | 'leave';

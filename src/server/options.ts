@@ -30,6 +30,13 @@ export interface NamespaceOptions {
   joinLeave: boolean;
   /** Under backpressure, replace unsent publications of a channel by the newest (with a gap marker). @default false */
   lossy: boolean;
+  /**
+   * On transports that can carry unreliable frames (WebTransport), send publications as
+   * unreliable datagrams when they fit, else on the session stream. A lost datagram is a skipped
+   * publication: the SDK reports it as a gap (reason `gap`) and never re-fetches it. Other
+   * transports ignore it. Publications bigger than the datagram limit go on the stream. @default false
+   */
+  datagrams: boolean;
   /** Channels are WebRTC signaling rooms: members may send `signal` frames to each other. @default false */
   signaling: boolean;
   /**
@@ -234,6 +241,7 @@ export const defaultNamespaceOptions: NamespaceOptions = {
   presence: false,
   joinLeave: false,
   lossy: false,
+  datagrams: false,
   signaling: false,
   sfu: false,
 };
@@ -250,6 +258,7 @@ export const insecureNamespaceOptions: NamespaceOptions = {
   presence: true,
   joinLeave: true,
   lossy: false,
+  datagrams: false,
   signaling: false,
   sfu: false,
 };

@@ -16,7 +16,7 @@ import { runCommand } from './commands.ts';
 import type { SessionContext } from './context.ts';
 import type { Envelope, HubSubscriber } from './hub.ts';
 import type { NamespaceOptions } from './options.ts';
-import type { Transport, TransportHandler } from './transport.ts';
+import type { Transport, TransportHandler, UnreliableSender } from './transport.ts';
 
 export enum SessionState {
   New = 0,
@@ -359,12 +359,28 @@ export class Session implements TransportHandler, HubSubscriber {
     }
     if (env.offset <= sub.lastOffset) return;
     sub.lastOffset = env.offset;
+    const u = sub.ns.datagrams ? this.transport.unreliable : null;
+    if (u) return this.sendUnreliable(u, env);
     const buf = this.ctx.stats.sent('pub', env.bytes(this.transport.format));
     if (sub.ns.lossy && (this.lossySlots !== null || this.congested())) {
       this.conflate(env, buf);
       return;
     }
     this.enqueue(buf);
+  }
+
+  /**
+   * A publication of a `datagrams` namespace: one datagram, no queueing behind the stream. A frame
+   * too big for a datagram goes on the stream (same marked bytes, so a hole before it is still a
+   * gap); a full datagram queue drops it (the client sees the hole).
+   */
+  private sendUnreliable(u: UnreliableSender, env: Envelope): void {
+    const stats = this.ctx.stats;
+    const buf = stats.sent('pub', env.bytes(u.format));
+    const r = buf.length <= u.maxBytes ? u.send(buf) : 'too-big';
+    if (r === 'sent') stats.datagramsSent++;
+    else if (r === 'dropped') stats.datagramsDropped++;
+    else this.enqueue(buf);
   }
 
   private conflate(env: Envelope, buf: Buffer): void {

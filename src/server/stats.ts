@@ -23,6 +23,10 @@ export class Stats {
   publishes = 0;
   slowDisconnects = 0;
   conflated = 0;
+  /** Publications sent as unreliable datagrams (datagrams namespaces on WebTransport). */
+  datagramsSent = 0;
+  /** Datagram publications dropped because the bounded datagram send queue was full. */
+  datagramsDropped = 0;
   recoveries = 0;
   recoveryGaps = 0;
   connectionsTotal = 0;

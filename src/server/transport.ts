@@ -23,8 +23,29 @@ export interface Transport {
   /** Stop reading from the peer (inbound backpressure); resume() undoes it. */
   pause(): void;
   resume(): void;
+  /**
+   * Present when the transport can carry unreliable frames (WebTransport datagrams) and the peer
+   * accepts them; the session uses it for publications of `datagrams: true` namespaces.
+   */
+  readonly unreliable?: UnreliableSender | null;
   /** Closes after flushing what was written; `d` goes into the close frame where there is one. Idempotent. */
   close(d: Disconnect): void;
+}
+
+/**
+ * An unreliable, unordered side channel of a transport: each send is one whole frame that
+ * arrives once or not at all. Frames sent here use `format`, whose `pub` frames carry `u: true`
+ * so the client reports a hole before one as a gap and does not re-fetch it.
+ */
+export interface UnreliableSender {
+  readonly format: Format;
+  /** Largest frame (bytes from `format`) send() takes now; 0 when none. */
+  readonly maxBytes: number;
+  /**
+   * Sends one frame unreliably. `'sent'` (it may still be lost), `'dropped'` (the bounded send
+   * queue is full: lost now, counted), or `'too-big'` (not sent: use the reliable path).
+   */
+  send(frame: Buffer): 'sent' | 'dropped' | 'too-big';
 }
 
 /** What a transport calls on its session. */

@@ -239,7 +239,11 @@ export class H3TestClient {
       }, t + 1);
     }
     for (const w of [...this.waiters]) w();
+    this.onPacket?.();
   }
+
+  /** Called after every packet and timer (the benchmark drains streams and datagrams here). */
+  onPacket: (() => void) | null = null;
 
   async close(): Promise<void> {
     try {

@@ -193,3 +193,30 @@ test('pubs are deduplicated by offset, jumps reported, and those arriving before
   assert.deepEqual(gaps, [{ channel: 'ch', recovered: false, reason: 'jump', epoch: 'e', from: 13, to: 14 }]);
   c.close();
 });
+
+test('a hole before an unreliable pub (u: true, a lost datagram) is a gap like a gap push; a late one is dropped; resubscribe recovers from past it', async () => {
+  const { fake, c } = setup();
+  void c.connect();
+  const conn = await connected(fake, 0);
+  const got: number[] = [];
+  const gaps: unknown[] = [];
+  c.subscribe('ch', { onPublication: (p) => got.push(p.offset), onGap: (g) => gaps.push(g) });
+  await flush();
+  const sub = conn.sent.find((f) => f.t === 'sub')!;
+  conn.push({ t: 'ok', id: sub.id, epoch: 'e', offset: 0, recoverable: true });
+  for (const o of [1, 2, 5, 4, 6]) conn.push({ t: 'pub', ch: 'ch', e: 'e', o, data: 0, u: true });
+  // A reliable jump on the same subscription is still a jump.
+  conn.push({ t: 'pub', ch: 'ch', e: 'e', o: 9, data: 0 });
+  await flush();
+  assert.deepEqual(got, [1, 2, 5, 6, 9], 'the late 4 is dropped: delivery stays in order');
+  assert.deepEqual(gaps, [
+    { channel: 'ch', recovered: false, reason: 'gap', epoch: 'e', from: 3, to: 4 },
+    { channel: 'ch', recovered: false, reason: 'jump', epoch: 'e', from: 7, to: 8 },
+  ]);
+  // The position is past the holes: a resubscribe asks recovery from 9, not from the lost ones.
+  conn.push({ t: 'unsub', ch: 'ch', code: 3009, reason: 'insufficient state', resubscribe: true });
+  await flush();
+  const again = conn.sent.filter((f) => f.t === 'sub').at(-1)!;
+  assert.deepEqual(again.recover, { epoch: 'e', offset: 9 });
+  c.close();
+});

@@ -26,6 +26,9 @@ test('resolveOptions: rejects unknown keys and bad types, naming the field', () 
   assert.throws(() => resolveOptions({ namespaces: { chat: { histroySize: 1 } as never } }), /unknown option "namespaces.chat.histroySize"/);
   assert.throws(() => resolveOptions({ namespaces: { chat: { subscribe: 'everyone' as never } } }), /namespaces.chat.subscribe" must be one of/);
   assert.throws(() => resolveOptions({ namespaces: { chat: { recover: true } } }), /needs historySize > 0/);
+  assert.equal(resolveOptions({ namespaces: { cursor: { datagrams: true } } }).namespaces.cursor!.datagrams, true);
+  assert.equal(resolveOptions({ namespaces: { chat: {} } }).namespaces.chat!.datagrams, false);
+  assert.throws(() => resolveOptions({ namespaces: { cursor: { datagrams: 'yes' as never } } }), /namespaces.cursor.datagrams" must be a boolean/);
   assert.throws(() => resolveOptions({ namespaces: { 'bad name': {} } }), ConfigError);
   assert.throws(() => resolveOptions({ allowedOrigins: [1] as never }), /array of strings/);
   assert.throws(() => resolveOptions({ jwt: { secrt: 'x' } as never }), /unknown option "jwt.secrt"/);
@@ -75,4 +78,12 @@ test('config file < env < flags, extra sections passed through, secrets masked',
   assert.throws(() => loadConfig(join(dir, 'missing.json'), {}, {}), /cannot read config file/);
   writeFileSync(file, '{"bogus": 1}');
   assert.throws(() => loadConfig(file, {}, {}), /unknown option "bogus"/);
+});
+
+test('webtransport.datagramQueueLength: default 256, 1–65536, integer', async () => {
+  const { resolveWebTransportOptions } = await import('../../src/transports/webtransport/options.ts');
+  assert.equal(resolveWebTransportOptions({ port: 0 })!.datagramQueueLength, 256);
+  assert.equal(resolveWebTransportOptions({ port: 0, datagramQueueLength: 4 })!.datagramQueueLength, 4);
+  assert.throws(() => resolveWebTransportOptions({ port: 0, datagramQueueLength: 0 }), /datagramQueueLength" must be 1–65536/);
+  assert.throws(() => resolveWebTransportOptions({ port: 0, datagramQueueLength: 1.5 }), /non-negative integer/);
 });

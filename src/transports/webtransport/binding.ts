@@ -55,6 +55,8 @@ export interface QuicheConnection {
   peerError(): { isApp: boolean; errorCode: number; reason: Uint8Array } | null;
   localError(): { isApp: boolean; errorCode: number; reason: Uint8Array } | null;
   applicationProto(): Uint8Array;
+  /** DER certificates the peer presented, leaf first. */
+  peerCertChain(): Uint8Array[] | null;
   stats(): { sent: number; recv: number; lost: number; sentBytes: number; recvBytes: number };
 }
 

@@ -21,6 +21,8 @@ interface WebTransportLike {
   ready: Promise<void>;
   closed: Promise<{ closeCode?: number; reason?: string }>;
   createBidirectionalStream(): Promise<{ readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> }>;
+  /** HTTP datagrams (the browser strips the quarter stream ID); absent on old implementations. */
+  datagrams?: { readable: ReadableStream<Uint8Array> };
   close(info?: { closeCode?: number; reason?: string }): void;
 }
 type WebTransportCtor = new (url: string, options?: { serverCertificateHashes?: Array<{ algorithm: string; value: Uint8Array }> }) => WebTransportLike;
@@ -73,6 +75,11 @@ class Deframer {
     }
     this.buf = all.slice(at);
     return out;
+  }
+
+  /** Forgets a partial message (a datagram is whole or nothing). */
+  reset(): void {
+    this.buf = new Uint8Array(0);
   }
 }
 
@@ -162,6 +169,30 @@ export const webtransportTransport: TransportFactory = {
       ended = true;
       events.close({ code, reason });
     };
+    // Publications of `datagrams: true` namespaces: one length-prefixed message per datagram
+    // (framer.ts), marked `u: true`, so the Client reports a lost one as a gap.
+    const dgReader = wt.datagrams?.readable.getReader();
+    if (dgReader) {
+      void (async () => {
+        const one = new Deframer(Math.max(ctx.maxMessageBytes ?? 65536, 1 << 20));
+        try {
+          for (;;) {
+            const r = await dgReader.read();
+            if (r.done || ended) break;
+            let msgs: Uint8Array[];
+            try {
+              msgs = one.push(r.value);
+            } catch {
+              continue; // a malformed datagram is dropped, like a lost one
+            }
+            one.reset();
+            for (const m of msgs) events.message(ctx.codec.binary ? m : decoder.decode(m));
+          }
+        } catch {
+          /* session closed */
+        }
+      })();
+    }
     void (async () => {
       const reader = stream.readable.getReader();
       try {

@@ -46,6 +46,8 @@ interface Pending {
 }
 
 const SEND_BUF = 1350;
+/** Bytes per send slab (about 48 packets). */
+const SLAB_BYTES = 64 * 1024;
 
 /** One QUIC connection: a quiche Connection plus its write queues and timer. */
 export class QuicConn {
@@ -155,6 +157,11 @@ export class QuicConn {
     return true;
   }
 
+  /** Whether the DATAGRAM send queue (webtransport.datagramQueueLength) is full. */
+  get datagramQueueFull(): boolean {
+    return this.conn.isDgramSendQueueFull();
+  }
+
   /** Largest DATAGRAM payload the peer accepts now, 0 when it accepts none. */
   get maxDatagramBytes(): number {
     return this.conn.dgramMaxWritableLen() ?? 0;
@@ -241,7 +248,7 @@ export class QuicConn {
   /** Sends every packet quiche has ready, re-arms the timer, reports a close. */
   flush(): void {
     for (;;) {
-      const buf = Buffer.allocUnsafe(SEND_BUF);
+      const buf = this.endpoint.sendSlice();
       let r;
       try {
         r = this.conn.send(buf);
@@ -249,7 +256,7 @@ export class QuicConn {
         break;
       }
       if (r === null) break;
-      this.endpoint.sendPacket(buf.subarray(0, r[0]), r[1].to);
+      this.endpoint.sendPacket(this.endpoint.takeSlice(r[0]), r[1].to);
     }
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
@@ -325,6 +332,31 @@ export class QuicEndpoint {
     return this.socket.getRecvBufferSize();
   }
 
+  /**
+   * Outgoing packets are cut from a shared slab instead of one allocation each (the profile of
+   * the fan-out bench had ~13 % in GC): sendSlice() is room for one packet at the slab's head,
+   * takeSlice(n) keeps its first n bytes. A slab is never rewritten once cut — socket.send() may
+   * still hold earlier packets — so a full slab is simply replaced.
+   */
+  private slab = Buffer.allocUnsafe(SLAB_BYTES);
+  private slabAt = 0;
+
+  /** @internal */
+  sendSlice(): Buffer {
+    if (this.slabAt + SEND_BUF > this.slab.length) {
+      this.slab = Buffer.allocUnsafe(SLAB_BYTES);
+      this.slabAt = 0;
+    }
+    return this.slab.subarray(this.slabAt, this.slabAt + SEND_BUF);
+  }
+
+  /** @internal */
+  takeSlice(n: number): Buffer {
+    const out = this.slab.subarray(this.slabAt, this.slabAt + n);
+    this.slabAt += n;
+    return out;
+  }
+
   /** @internal */
   sendPacket(buf: Buffer, to: HostPort): void {
     if (!this.closed) this.socket.send(buf, to.port, to.host);
@@ -343,6 +375,17 @@ export class QuicEndpoint {
   }
 
   private onPacket(msg: Buffer, from: HostPort): void {
+    // Fast path (most packets): a short header (RFC 9000 §17.3, first bit 0) carries only the
+    // DCID, and for our connections it is one of our SCIDs, of known length.
+    if (msg.length > this.quiche.MAX_CONN_ID_LEN && (msg[0]! & 0x80) === 0) {
+      const c = this.byId.get(msg.toString('hex', 1, 1 + this.quiche.MAX_CONN_ID_LEN));
+      if (c) {
+        const wasEstablished = c.isEstablished;
+        c.receive(msg, from);
+        if (!wasEstablished && c.isEstablished) this.handshakeDone(c.remote.host);
+        return;
+      }
+    }
     let header;
     try {
       header = this.quiche.Header.fromSlice(msg, this.quiche.MAX_CONN_ID_LEN);

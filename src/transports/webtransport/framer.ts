@@ -62,3 +62,23 @@ export const wtMsgpack: Format = {
   codec: msgpackCodec,
   encode: (f) => frameMessage(msgpackCodec.encode(f)),
 };
+
+/**
+ * The formats of publications sent as datagrams (namespaces with `datagrams: true`): the same
+ * message with `u: true` added, which tells the SDK that the frame travelled unreliably, so a hole
+ * before it is a skipped publication (reported as a `gap`, never re-fetched). A distinct format
+ * key, so the Hub's per-format cache encodes it once per publication for every subscriber.
+ */
+export const wtJsonUnreliable: Format = {
+  key: 'wt-json-u',
+  codec: jsonCodec,
+  encode: (f) => frameMessage(Buffer.from(JSON.stringify({ ...f, u: true }))),
+  // The JSON text of a frame is an object: `{"u":true,` + the rest of it.
+  fromJson: (json) => frameMessage(Buffer.from(`{"u":true,${json.slice(1)}`)),
+};
+
+export const wtMsgpackUnreliable: Format = {
+  key: 'wt-msgpack-u',
+  codec: msgpackCodec,
+  encode: (f) => frameMessage(msgpackCodec.encode({ ...f, u: true })),
+};

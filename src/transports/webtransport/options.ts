@@ -34,6 +34,11 @@ export interface WebTransportOptions {
   maxFieldSectionBytes: number;
   /** Largest datagram payload sent or received. @default 1200 */
   maxDatagramBytes: number;
+  /**
+   * Datagrams queued per connection for sending (quiche's send queue). A lossy publication that
+   * finds it full is dropped and counted in `switchboard_datagrams_dropped_total`. @default 256
+   */
+  datagramQueueLength: number;
   /** QUIC idle timeout in ms (heartbeats keep live sessions busier than this). @default 30000 */
   idleTimeoutMs: number;
   /** UDP receive buffer requested from the kernel (datagrams are dropped below ~4 MiB under load). @default 4194304 */
@@ -56,6 +61,7 @@ export function defaultWebTransportOptions(): WebTransportOptions {
     streamWindowBytes: 256 << 10,
     maxFieldSectionBytes: 16384,
     maxDatagramBytes: 1200,
+    datagramQueueLength: 256,
     idleTimeoutMs: 30000,
     udpReceiveBufferBytes: 4 << 20,
   };
@@ -82,6 +88,7 @@ export function resolveWebTransportOptions(input: Record<string, unknown>): WebT
   if ((out.cert === '') !== (out.key === '')) throw new ConfigError('options "webtransport.cert" and "webtransport.key" go together (neither: dev certificate)');
   if (out.certRotationHours < 1 || out.certRotationHours > 13 * 24) throw new ConfigError('option "webtransport.certRotationHours" must be 1–312 (certificates live 10 days)');
   if (out.maxDatagramBytes < 64 || out.maxDatagramBytes > 65527) throw new ConfigError('option "webtransport.maxDatagramBytes" must be 64–65527');
+  if (out.datagramQueueLength < 1 || out.datagramQueueLength > 65536) throw new ConfigError('option "webtransport.datagramQueueLength" must be 1–65536');
   if (out.maxStreamsPerConnection < 2) throw new ConfigError('option "webtransport.maxStreamsPerConnection" must be >= 2 (CONNECT + session stream)');
   return out;
 }

@@ -104,7 +104,7 @@ export class WebTransportServer {
     c.setMaxStreamWindow(o.streamWindowBytes);
     c.setMaxConnectionWindow(Math.max(o.streamWindowBytes * 2, 1 << 20));
     c.setDisableActiveMigration(true);
-    c.enableDgram(true, 256, 256);
+    c.enableDgram(true, 256, o.datagramQueueLength);
     return c;
   }
 
@@ -187,7 +187,7 @@ export class WebTransportServer {
   private onSessionReady(s: WtSession): void {
     const url = new URL(s.request.path, 'https://x');
     const format = url.searchParams.get('format') === 'msgpack' ? wtMsgpack : wtJson;
-    const transport = new WebTransportTransport(s, format, this.node.options.maxMessageBytes);
+    const transport = new WebTransportTransport(s, format, this.node.options.maxMessageBytes, this.options.maxDatagramBytes);
     const session = new Session(this.node, transport);
     this.node.addSession(session);
     transport.attach(session);

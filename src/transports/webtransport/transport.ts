@@ -7,8 +7,8 @@ import type { Disconnect } from '../../protocol/codes.ts';
 import { ProtocolError } from '../../protocol/errors.ts';
 import { disconnect } from '../../protocol/codes.ts';
 import type { Format } from '../../server/format.ts';
-import type { Transport, TransportHandler } from '../../server/transport.ts';
-import { MessageReader } from './framer.ts';
+import type { Transport, TransportHandler, UnreliableSender } from '../../server/transport.ts';
+import { MessageReader, wtJsonUnreliable, wtMsgpackUnreliable } from './framer.ts';
 import type { WtSession } from './h3.ts';
 
 /** Stream queue size past which write() reports backpressure (as the WebSocket transport's socket buffer). */
@@ -22,13 +22,33 @@ export class WebTransportTransport implements Transport {
   private closing = false;
   private done = false;
 
+  private readonly datagrams: UnreliableSender;
+
   constructor(
     readonly session: WtSession,
     readonly format: Format,
     maxMessageBytes: number,
+    /** Largest datagram payload we send (webtransport.maxDatagramBytes). */
+    maxDatagramBytes = 1200,
   ) {
     this.remoteAddress = session.quic.remote.host;
     this.reader = new MessageReader(maxMessageBytes);
+    const s = session;
+    this.datagrams = {
+      format: format.codec.binary ? wtMsgpackUnreliable : wtJsonUnreliable,
+      get maxBytes() {
+        return Math.min(s.maxDatagramPayload, maxDatagramBytes);
+      },
+      send: (frame) => {
+        if (this.closing) return 'dropped';
+        return s.sendDatagram(frame) ? 'sent' : s.quic.datagramQueueFull ? 'dropped' : 'too-big';
+      },
+    };
+  }
+
+  /** HTTP datagrams, once both sides enabled them (H3_DATAGRAM in SETTINGS); null before or without. */
+  get unreliable(): UnreliableSender | null {
+    return this.session.h3.datagramsEnabled && !this.closing ? this.datagrams : null;
   }
 
   attach(handler: TransportHandler): void {
