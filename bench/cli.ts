@@ -1,7 +1,7 @@
 /** Command-line parsing for bench/run.ts, kept pure so it can be tested without running anything. */
 import { SYSTEMS, type SystemName } from './loadgen/dialect.ts';
 
-export const SCENARIOS = ['fanout', 'memory', 'turn', 'sfu', 'crossnode', 'fallback', 'server-api'] as const;
+export const SCENARIOS = ['fanout', 'memory', 'turn', 'sfu', 'crossnode', 'fallback', 'server-api', 'mqtt'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -39,6 +39,8 @@ export interface BenchOptions {
   sfuArgs: string[];
   /** Arguments after `server-api`, passed to bench/server-api.ts. */
   serverApiArgs: string[];
+  /** Arguments after `mqtt`, passed to bench/mqtt.ts. */
+  mqttArgs: string[];
   /** crossnode: the Redis both nodes use; undefined starts a private redis-server (bench/private-servers.ts). */
   redis: string | undefined;
   /** crossnode: the NATS (with JetStream) the NATS row's nodes use; undefined starts a private nats-server. */
@@ -49,7 +51,7 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export const USAGE = `usage: npm run bench -- [fanout|memory|fallback|crossnode|turn ...|sfu ...|server-api ...] [options]
+export const USAGE = `usage: npm run bench -- [fanout|memory|fallback|crossnode|turn ...|sfu ...|server-api ...|mqtt ...] [options]
   --json               print one JSON document {"results": [...]} instead of the table
   --systems a,b        subset of ${SYSTEMS.join(',')} (default: all)
   --subscribers N      fan-out subscribers (default 1000; fallback: 100)
@@ -73,7 +75,8 @@ and socketio, beside one Switchboard node on the memory broker.
 'fallback' runs the fan-out (100 subscribers) with the subscribers on SSE, long polling and WebSocket
 for switchboard, and on engine.io polling and WebSocket for socketio.
 Without a scenario: fanout, memory and fallback. 'turn' runs bench/turn.ts, 'sfu' bench/sfu.ts and 'server-api'
-bench/server-api.ts (gRPC unary, gRPC client streaming and the HTTP API); every later argument goes
+bench/server-api.ts (gRPC unary, gRPC client streaming and the HTTP API), 'mqtt' bench/mqtt.ts (device →
+Mosquitto → MQTT bridge → SDK subscriber, QoS 1 and 0); every later argument goes
 to it (--json is honoured here as well).`;
 
 function positiveNumber(flag: string, v: string | undefined, integer: boolean): number {
@@ -104,6 +107,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     turnArgs: [],
     sfuArgs: [],
     serverApiArgs: [],
+    mqttArgs: [],
     redis: undefined,
     nats: undefined,
   };
@@ -127,6 +131,12 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
         o.scenarios.push('server-api');
         o.serverApiArgs = argv.slice(i + 1);
         if (o.serverApiArgs.includes('--json')) o.json = true; // also seen by server-api.ts
+        i = argv.length;
+        break;
+      case 'mqtt':
+        o.scenarios.push('mqtt');
+        o.mqttArgs = argv.slice(i + 1);
+        if (o.mqttArgs.includes('--json')) o.json = true; // also seen by mqtt.ts
         i = argv.length;
         break;
       case 'turn':
