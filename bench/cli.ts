@@ -1,7 +1,7 @@
 /** Command-line parsing for bench/run.ts, kept pure so it can be tested without running anything. */
 import { SYSTEMS, type SystemName } from './loadgen/dialect.ts';
 
-export const SCENARIOS = ['fanout', 'memory', 'turn', 'sfu', 'crossnode', 'fallback', 'server-api', 'webtransport'] as const;
+export const SCENARIOS = ['fanout', 'memory', 'turn', 'sfu', 'crossnode', 'fallback', 'server-api', 'webtransport', 'mqtt'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -41,6 +41,8 @@ export interface BenchOptions {
   sfuArgs: string[];
   /** Arguments after `server-api`, passed to bench/server-api.ts. */
   serverApiArgs: string[];
+  /** Arguments after `mqtt`, passed to bench/mqtt.ts. */
+  mqttArgs: string[];
   /** crossnode: the Redis both nodes use; undefined starts a private redis-server (bench/private-servers.ts). */
   redis: string | undefined;
   /** crossnode: the NATS (with JetStream) the NATS row's nodes use; undefined starts a private nats-server. */
@@ -51,7 +53,7 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export const USAGE = `usage: npm run bench -- [fanout|memory|fallback|crossnode|turn ...|sfu ...|server-api ...] [options]
+export const USAGE = `usage: npm run bench -- [fanout|memory|fallback|crossnode|turn ...|sfu ...|server-api ...|mqtt ...] [options]
   --json               print one JSON document {"results": [...]} instead of the table
   --systems a,b        subset of ${SYSTEMS.join(',')} (default: all)
   --subscribers N      fan-out subscribers (default 1000; fallback: 100)
@@ -76,7 +78,8 @@ and socketio, beside one Switchboard node on the memory broker.
 for switchboard, and on engine.io polling and WebSocket for socketio.
 Without a scenario: fanout, memory and fallback. 'turn' runs bench/turn.ts, 'sfu' bench/sfu.ts and 'server-api'
 bench/server-api.ts (gRPC unary, gRPC client streaming and the HTTP API), 'webtransport'
-bench/webtransport.ts (WebSocket vs WebTransport streams and datagrams, and under 1 % loss); every later argument goes
+bench/webtransport.ts (WebSocket vs WebTransport streams and datagrams, and under 1 % loss); 'mqtt' bench/mqtt.ts (device →
+Mosquitto → MQTT bridge → SDK subscriber, QoS 1 and 0); every later argument goes
 to it (--json is honoured here as well).`;
 
 function positiveNumber(flag: string, v: string | undefined, integer: boolean): number {
@@ -108,6 +111,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
     webtransportArgs: [],
     sfuArgs: [],
     serverApiArgs: [],
+    mqttArgs: [],
     redis: undefined,
     nats: undefined,
   };
@@ -137,6 +141,12 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
         o.scenarios.push('webtransport');
         o.webtransportArgs = argv.slice(i + 1);
         if (o.webtransportArgs.includes('--json')) o.json = true; // also seen by webtransport.ts
+        i = argv.length;
+        break;
+      case 'mqtt':
+        o.scenarios.push('mqtt');
+        o.mqttArgs = argv.slice(i + 1);
+        if (o.mqttArgs.includes('--json')) o.json = true; // also seen by mqtt.ts
         i = argv.length;
         break;
       case 'turn':

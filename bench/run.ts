@@ -20,6 +20,7 @@ import { run as runTurnBench } from './turn.ts';
 import { run as runSfuBench } from './sfu.ts';
 import { renderGoals as renderWebTransportGoals, run as runWebTransportBench } from './webtransport.ts';
 import { render as renderServerApi, run as runServerApiBench, type ServerApiRow } from './server-api.ts';
+import { render as renderMqtt, run as runMqttBench, type MqttRow } from './mqtt.ts';
 
 const log = (line: string): void => {
   process.stderr.write(`[bench] ${line}\n`);
@@ -91,6 +92,7 @@ async function main(o: BenchOptions): Promise<number> {
   const outcomes: ScenarioOutcome[] = [];
   const failures: string[] = [];
   const serverApiRows: ServerApiRow[] = [];
+  const mqttRows: MqttRow[] = [];
   for (const scenario of o.scenarios) {
     if (scenario === 'sfu') {
       try {
@@ -123,6 +125,18 @@ async function main(o: BenchOptions): Promise<number> {
         const message = err instanceof Error ? err.message : String(err);
         log(`webtransport FAILED: ${message}`);
         failures.push(`webtransport: ${message}`);
+      }
+      continue;
+    }
+    if (scenario === 'mqtt') {
+      try {
+        const rows = await runMqttBench(o.mqttArgs);
+        mqttRows.push(...rows);
+        for (const row of rows) outcomes.push({ row, notes: [], ...(row.error ? { error: row.error } : {}) });
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        log(`mqtt FAILED: ${message}`);
+        failures.push(`mqtt: ${message}`);
       }
       continue;
     }
@@ -172,6 +186,7 @@ async function main(o: BenchOptions): Promise<number> {
   } else {
     const lines = [renderTable(rows), ''];
     if (serverApiRows.length > 0) lines.push('Server API (publishes/s in the deliveries/s column):', renderServerApi(serverApiRows), '');
+    if (mqttRows.length > 0) lines.push('MQTT bridge (messages/s at the web subscriber in the deliveries/s column; p50/p99 at the paced rate):', renderMqtt(mqttRows), '');
     const targets = renderTargets(rows);
     if (targets.length > 0) lines.push('Targets (issue 2):', ...targets.map((t) => `  ${t}`), '');
     const crossTargets = renderCrossnodeTargets(rows);

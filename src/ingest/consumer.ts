@@ -29,7 +29,11 @@ export class ConsumerStats implements ConsumerMetricsSource {
   constructor(
     readonly name: string,
     readonly kind: string,
-  ) {}
+  ) {
+    // Exported at 0 from the start: Prometheus' increase()/rate() only see a counter's first
+    // error if the series existed before it (the error alerts in deploy/prometheus/alerts.yml).
+    this.errors.set('source', 0).set('broker', 0);
+  }
 
   up(): boolean {
     return this.connected;

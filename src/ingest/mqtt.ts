@@ -142,6 +142,7 @@ export class MqttBridge implements Consumer {
     private readonly o: MqttOptions,
   ) {
     this.stats = new MqttStats(o.name, 'mqtt');
+    if (o.outbound.length > 0) this.stats.errors.set('outbound', 0);
     this.routes = o.routes.map((r) => ({ levels: unshared(r.topic).split('/'), channel: r.channel }));
     this.marker = `mqtt:${o.name}`;
     this.clientId = o.clientId || `switchboard-${node.options.name}-${o.name}`;
