@@ -2,7 +2,16 @@
 import { connect, createServer } from 'node:net';
 
 /** True when something accepts TCP at host:port within `ms`. */
-export function reachable(host: string, port: number, ms = 1000): Promise<boolean> {
+export async function reachable(host: string, port: number, ms = 1000, attempts = 3): Promise<boolean> {
+  // Several tries: a file whose other tests block the event loop (execFileSync, a long compile)
+  // can run this timer before the connect callback, so one timeout alone is no proof of absence.
+  for (let i = 0; i < attempts; i++) {
+    if (await reachableOnce(host, port, ms)) return true;
+  }
+  return false;
+}
+
+function reachableOnce(host: string, port: number, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect({ host, port });
     const done = (ok: boolean) => {

@@ -18,6 +18,8 @@ import { metricSum, MQTT_URL, requireUrl, scrape, uniqueName, waitUntil } from '
 const dir = fileURLToPath(new URL('../../deploy/prometheus/', import.meta.url));
 const hasPromtool = spawnSync('promtool', ['--version'], { stdio: 'ignore' }).status === 0;
 const skip = hasPromtool ? false : 'promtool not installed (apt-get install prometheus)';
+// Checked before any test is registered: the promtool tests block the event loop (spawnSync).
+const mqttUp = await requireUrl('Mosquitto', MQTT_URL, 1883);
 
 test('promtool is available under CI', () => {
   if (process.env.CI === 'true') assert.ok(hasPromtool, 'CI must install the Debian prometheus package for promtool');
@@ -48,7 +50,6 @@ test('every metric the alerts read is exported by a node', async () => {
   }
 });
 
-const mqttUp = await requireUrl('Mosquitto', MQTT_URL, 1883);
 
 /** A label matcher of a PromQL selector, `k="v"` or `k=~"re"`, as a test on a /metrics line. */
 function matcherTest(m: string): (line: string) => boolean {
