@@ -64,6 +64,11 @@ export interface SfuCallEvents {
   trackremoved: { track: string; info: SfuTrackInfo | undefined };
   /** The layer the SFU forwards of one remote track changed. */
   layer: { track: string; spatial: number; temporal: number; bitrate: number };
+  /**
+   * Dynacast: the SFU told which simulcast layers of a published track anyone receives; the call
+   * has turned the others off at the encoder (`RTCRtpSender.setParameters`) and back on.
+   */
+  publishlayers: { track: string; layers: { rid: string; active: boolean }[] };
   /** A negotiation step or a request failed; or a listener threw. */
   error: { error: Error };
   state: { state: SfuCallState };
@@ -71,7 +76,7 @@ export interface SfuCallEvents {
 
 /** A peer connection as this module uses it (the DOM's, or werift's). */
 interface Pc {
-  addTransceiver(track: unknown, init: { direction: string; streams?: unknown[]; sendEncodings?: unknown[] }): unknown;
+  addTransceiver(track: unknown, init: { direction: string; streams?: unknown[]; sendEncodings?: unknown[] }): Transceiver;
   createOffer(): Promise<{ type: string; sdp?: string }>;
   createAnswer(): Promise<{ type: string; sdp?: string }>;
   setLocalDescription(d: unknown): Promise<void>;
@@ -80,6 +85,15 @@ interface Pc {
   readonly iceGatheringState: string;
   ontrack: ((ev: { track: unknown; streams: unknown[]; transceiver: { mid: string | null } }) => void) | null;
   close(): unknown;
+}
+
+/** A transceiver as this module uses it (its sender's encodings, for dynacast). */
+interface Transceiver {
+  readonly mid: string | null;
+  readonly sender?: {
+    getParameters(): { encodings?: { rid?: string; active?: boolean }[] };
+    setParameters(params: unknown): Promise<void>;
+  };
 }
 
 /** The simulcast layers published, lowest first. */
@@ -114,6 +128,10 @@ export class SfuCall extends TypedEmitter<SfuCallEvents> {
   private mids: Record<string, string> = {};
   /** Subscribe offers are handled one after the other. */
   private chain: Promise<void> = Promise.resolve();
+  /** Transceivers of the publish transport (video ones get dynacast's encoding changes). */
+  private readonly sending: Transceiver[] = [];
+  /** Encoder changes are applied one after the other (each reads the sender's latest parameters). */
+  private encodingChain: Promise<void> = Promise.resolve();
 
   constructor(
     readonly client: Client,
@@ -214,6 +232,7 @@ export class SfuCall extends TypedEmitter<SfuCallEvents> {
     this.pub?.close();
     this.recv?.close();
     this.pub = this.recv = undefined;
+    this.sending.length = 0;
     this.sub?.unsubscribe();
     this.sub = undefined;
   }
@@ -233,7 +252,8 @@ export class SfuCall extends TypedEmitter<SfuCallEvents> {
     const s = stream as unknown as { getTracks(): unknown[] };
     for (const track of s.getTracks()) {
       const video = (track as { kind?: string }).kind === 'video';
-      pc.addTransceiver(track, { direction: 'sendonly', streams: [stream], ...(video && this.options.simulcast ? { sendEncodings: SIMULCAST } : {}) });
+      const t = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream], ...(video && this.options.simulcast ? { sendEncodings: SIMULCAST } : {}) });
+      if (video) this.sending.push(t);
     }
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
@@ -289,7 +309,38 @@ export class SfuCall extends TypedEmitter<SfuCallEvents> {
       case 'layer':
         this.safeEmit('layer', { track: msg.track, spatial: msg.spatial, temporal: msg.temporal, bitrate: msg.bitrate });
         return;
+      case 'publish-layers': {
+        if (typeof msg.track !== 'string' || !Array.isArray(msg.layers) || msg.layers.length > 8) return;
+        const layers = msg.layers.filter((l) => typeof l?.rid === 'string' && typeof l.active === 'boolean').map((l) => ({ rid: l.rid, active: l.active }));
+        const track = msg.track;
+        this.encodingChain = this.encodingChain
+          .then(() => this.applyPublishLayers(track, layers))
+          .then(
+            () => this.safeEmit('publishlayers', { track, layers }),
+            (err: unknown) => this.safeEmit('error', { error: toError(err) }),
+          );
+        return;
+      }
     }
+  }
+
+  /** Turns the encodings of one published simulcast track on or off, by rid (dynacast). */
+  private async applyPublishLayers(track: string, layers: readonly { rid: string; active: boolean }[]): Promise<void> {
+    if (this._state === 'left') return;
+    // Track ids are `<client>:<mid>` of the publish transport.
+    const mid = track.slice(track.lastIndexOf(':') + 1);
+    const sender = this.sending.find((t) => t.mid === mid)?.sender;
+    if (!sender || typeof sender.getParameters !== 'function') return;
+    const params = sender.getParameters();
+    let changed = false;
+    for (const e of params.encodings ?? []) {
+      const want = layers.find((l) => l.rid === e.rid);
+      if (want && e.active !== want.active) {
+        e.active = want.active;
+        changed = true;
+      }
+    }
+    if (changed) await sender.setParameters(params);
   }
 
   private async answerOffer(sdp: string, tracks: Record<string, string>): Promise<void> {

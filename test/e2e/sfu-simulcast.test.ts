@@ -5,7 +5,10 @@
  * three layers up. A subscriber page gets the top layer by default, then asks for each layer with
  * `setLayers`: the decoded frame width follows (320 / 640 / 1280), each switch is announced with a
  * `layer` event, and the picture keeps decoding across the switches. A second subscriber that
- * asks for nothing keeps the top layer throughout.
+ * asks for nothing keeps the top layer throughout. Dynacast: once both subscribers ask for the
+ * lowest layer, the SFU tells the publisher to stop encoding the other two (Chromium's outbound
+ * h and f go inactive and their packets stop), and when one asks for the top layer again it comes
+ * back and that subscriber decodes 1280 wide again.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,9 +28,10 @@ const JOIN = `async ({ room, publish }) => {
   const client = new Client(location.origin, { transports: ['websocket'] });
   const localStream = publish ? await navigator.mediaDevices.getUserMedia({ video: { width: 1280, height: 720, frameRate: 15 }, audio: false }) : undefined;
   const call = new SfuCall(client, room, { localStream });
-  const state = { call, client, layers: [], errors: [] };
+  const state = { call, client, layers: [], errors: [], publishLayers: [] };
   window.__sfu = state;
   call.on('layer', (ev) => state.layers.push(ev.spatial));
+  call.on('publishlayers', (ev) => state.publishLayers.push(ev.layers.filter((l) => l.active).map((l) => l.rid).join('')));
   call.on('error', ({ error }) => state.errors.push(String(error)));
   await call.join();
   return client.id;
@@ -111,7 +115,7 @@ test('simulcast: three layers from Chromium; a subscriber\'s requested layer is 
   }
   await new Promise((r) => setTimeout(r, 1500));
   const end = await video(sub);
-  assert.ok(end.framesDecoded > last.framesDecoded + 10, 'still decoding after the last switch');
+  assert.ok(end.framesDecoded > last.framesDecoded + 10, `still decoding after the last switch (${last.framesDecoded} → ${end.framesDecoded}; ${layerStats()}; publish-layers ${await pubPage.evaluate('JSON.stringify(window.__sfu.publishLayers)')})`);
   // Freezes counted from the first top-layer frames to the end: the three switches (a freeze is a
   // frame gap ≥ 3× the average; a loaded CI machine adds some of its own).
   assert.ok(end.freezeCount - top.freezeCount <= 3, `few freezes across three switches (${top.freezeCount} → ${end.freezeCount})`);
@@ -119,4 +123,45 @@ test('simulcast: three layers from Chromium; a subscriber\'s requested layer is 
   assert.equal(o.frameWidth, 1280, 'the other subscriber kept the top layer');
   console.log(`# simulcast: switches ok, freezeCount ${top.freezeCount} → ${end.freezeCount}; other subscriber ${o.frameWidth} wide, ${o.framesDecoded} frames`);
   await screenshot(sub, 'sfu-simulcast');
+
+  // Dynacast: nobody wants h or f → the publisher stops encoding them.
+  const publishLayers = (): Promise<string[]> => pubPage.evaluate('window.__sfu.publishLayers.slice()') as Promise<string[]>;
+  const outbound = (): Promise<Record<string, { active: boolean; packets: number }>> =>
+    pubPage.evaluate(`(async () => { const o = {}; (await window.__sfu.call.publishConnection.getStats()).forEach((x) => { if (x.type === 'outbound-rtp' && x.rid) o[x.rid] = { active: x.active !== false, packets: Number(x.packetsSent ?? 0) }; }); return o; })()`) as Promise<Record<string, { active: boolean; packets: number }>>;
+  // (h may already have been paused and resumed during the switches above: nobody wanted it while
+  // one subscriber was on q and the other on f.)
+  const before = (await publishLayers()).length;
+  const layerOf = (rid: string) => published.layers.find((l) => l.id.endsWith(`/${rid}`))!;
+  await sub.evaluate(`window.__sfu.call.setLayers(${JSON.stringify(top.track)}, { spatial: 0 })`);
+  await other.evaluate(`window.__sfu.call.setLayers(${JSON.stringify(top.track)}, { spatial: 0 })`);
+  await waitWidth(other, 320, 15_000, 'the other subscriber on layer 0');
+  const pausedBy = Date.now() + 10_000;
+  while (!(await publishLayers()).slice(before).includes('q')) {
+    if (Date.now() > pausedBy) throw new Error(`no publish-layers pausing h and f: ${JSON.stringify(await publishLayers())}; ${layerStats()}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.ok(layerOf('h').dynacastPaused && layerOf('f').dynacastPaused && !layerOf('q').dynacastPaused, 'the SFU marks h and f paused, q not');
+  await new Promise((r) => setTimeout(r, 1500));
+  const o1 = await outbound();
+  const rx1 = layerOf('f').received;
+  await new Promise((r) => setTimeout(r, 1500));
+  const o2 = await outbound();
+  assert.equal(o2.f?.active, false, `Chromium's f encoding is inactive (${JSON.stringify(o2)})`);
+  assert.equal(o2.h?.active, false, `Chromium's h encoding is inactive (${JSON.stringify(o2)})`);
+  assert.ok(o2.q!.packets > o1.q!.packets + 10, 'q keeps sending');
+  assert.ok(o2.f!.packets - o1.f!.packets <= 2, `f stopped sending (${o1.f!.packets} → ${o2.f!.packets})`);
+  assert.ok(layerOf('f').received - rx1 <= 2, 'the SFU gets no f packets');
+  const lowFrames = (await video(sub)).framesDecoded;
+  // One subscriber wants the top layer again: it comes back at once.
+  await other.evaluate(`window.__sfu.call.setLayers(${JSON.stringify(top.track)}, { spatial: 2 })`);
+  const back = await waitWidth(other, 1280, 15_000, 'the top layer after dynacast resumed it').catch(async (err: Error) => {
+    throw new Error(`${err.message}; publish-layers ${JSON.stringify(await publishLayers())}; ${layerStats()}; publisher: ${await pubStats()}`);
+  });
+  const pl = await publishLayers();
+  assert.equal(pl[pl.length - 1]!.includes('f'), true, `f resumed at the publisher (${JSON.stringify(pl)})`);
+  assert.ok(!layerOf('f').dynacastPaused, 'the SFU marks f resumed');
+  const subNow = await video(sub);
+  assert.equal(subNow.frameWidth, 320, 'the first subscriber stays on layer 0');
+  assert.ok(subNow.framesDecoded > lowFrames, 'and keeps decoding');
+  console.log(`# dynacast: publish-layers ${JSON.stringify(pl)}; f packets ${o1.f!.packets} → ${o2.f!.packets} while paused; back to 1280 with ${back.framesDecoded} frames`);
 });

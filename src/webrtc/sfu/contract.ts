@@ -81,6 +81,12 @@ export type SfuEvent =
   | { op: 'track-removed'; track: string }
   /** The layer one of your consumers forwards now (after a switch, on a keyframe). */
   | { op: 'layer'; track: string; spatial: number; temporal: number; bitrate: number }
+  /**
+   * Dynacast, to the publisher: which simulcast layers of its track someone receives. A layer
+   * marked inactive is not forwarded to anyone; stop encoding it (RTCRtpSender.setParameters,
+   * `encodings[i].active = false`) until it is marked active again. The lowest layer stays active.
+   */
+  | { op: 'publish-layers'; track: string; layers: { rid: string; active: boolean }[] }
   /** Audio levels: the loudest participants first. */
   | { op: 'speakers'; speakers: { user: string; client: string; level: number }[] };
 

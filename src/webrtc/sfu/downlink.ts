@@ -18,7 +18,7 @@
 import { allocateBitrate, type AllocationConsumer } from './bitrate-allocator.ts';
 import { SendSideBwe } from './bwe/send-side-bwe.ts';
 import { twccToFeedback } from './bwe/twcc-results.ts';
-import { LAYER_LIVE_MS, TWCC_SEQ_OFFSET, type Consumer } from './forwarder.ts';
+import { TWCC_SEQ_OFFSET, type Consumer } from './forwarder.ts';
 import { parseRtcp, type RtcpPacket } from './rtp/rtcp.ts';
 
 /** Per-packet bytes on the wire beyond what the consumer wrote: SRTP tag (≤16) + UDP/IPv4 (28). */
@@ -129,8 +129,9 @@ export class Downlink {
       const layers = c.layers.map((l, spatial) => ({
         spatial,
         temporal: 0,
-        bitrateBps: Math.round(Math.max(l.bitrateSmoothed, 30_000) * LAYER_OVERHEAD),
-        active: wallNow - l.lastPacketAt <= LAYER_LIVE_MS,
+        bitrateBps: Math.round(Math.max(l.allocationBitrate(wallNow), 30_000) * LAYER_OVERHEAD),
+        // A layer dynacast paused is still one to plan on: the publisher resumes it when granted.
+        active: l.available(wallNow),
         ...(l.width ? { width: l.width, height: l.height } : {}),
       }));
       const cur = c.current ? c.layers.indexOf(c.current) : -1;

@@ -349,6 +349,12 @@ export class Producer {
   private rateAt = 0;
   /** PLIs sent to the publisher. */
   plis = 0;
+  /** Dynacast paused this layer at the publisher (nobody receives it); see {@link setDynacastPaused}. */
+  dynacastPaused = false;
+  /** Smoothed bitrate when dynacast paused it: what the layer will cost once it is back. */
+  private pausedBitrate = 0;
+  /** A resumed layer counts as available until its packets are due (ms since epoch). */
+  private availableUntil = 0;
   closed = false;
   private readonly closeListeners: (() => void)[] = [];
 
@@ -385,6 +391,30 @@ export class Producer {
     }
     if (this.consumers.size === 0) return;
     for (const c of this.consumers) c.forward(rtp, key, this);
+  }
+
+  /**
+   * Whether a consumer's bandwidth allocation may plan on this layer: it has packets (within
+   * {@link LAYER_LIVE_MS}), or it is only paused by dynacast (the publisher resumes it on demand),
+   * or it was just resumed and its first packets are on the way.
+   */
+  available(now = Date.now()): boolean {
+    // A paused layer that never had a rate (the publisher was not sending it) is not planned on.
+    return now - this.lastPacketAt <= LAYER_LIVE_MS || (this.dynacastPaused && this.pausedBitrate > 0) || now < this.availableUntil;
+  }
+
+  /** What the layer costs for allocation (bps of payload): its rate, or the rate it had before a pause. */
+  allocationBitrate(now = Date.now()): number {
+    if (this.dynacastPaused || now < this.availableUntil) return Math.max(this.pausedBitrate, this.bitrateSmoothed);
+    return this.bitrateSmoothed;
+  }
+
+  /** Marks the layer paused or resumed at the publisher by dynacast (the router tells the publisher). */
+  setDynacastPaused(paused: boolean, now = Date.now()): void {
+    if (paused === this.dynacastPaused) return;
+    this.dynacastPaused = paused;
+    if (paused && this.bitrateSmoothed > 0) this.pausedBitrate = this.bitrateSmoothed;
+    else this.availableUntil = now + 2 * LAYER_LIVE_MS;
   }
 
   /** Updates `bitrate` from the bytes since the last call. */

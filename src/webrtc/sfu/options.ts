@@ -19,6 +19,11 @@ export interface SfuOptions {
   answerTimeoutMs: number;
   /** Extra host addresses werift announces (loopback for tests; the public address behind NAT). @default ['127.0.0.1'] */
   hostAddresses: string[];
+  /**
+   * Dynacast: simulcast layers nobody receives are paused at the publisher (`publish-layers`
+   * event; the SDK turns the encodings off) and resumed as soon as someone needs them. @default true
+   */
+  dynacast: boolean;
 }
 
 export const SFU_DEFAULTS: SfuOptions = {
@@ -29,6 +34,7 @@ export const SFU_DEFAULTS: SfuOptions = {
   connectTimeoutMs: 20_000,
   answerTimeoutMs: 15_000,
   hostAddresses: ['127.0.0.1'],
+  dynacast: true,
 };
 
 /** Counts of what the SFU holds (admin, metrics, tests). */

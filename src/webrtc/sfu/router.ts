@@ -18,7 +18,8 @@
  *
  * Subscribe transports carry transport-cc: each participant's Downlink (downlink.ts) estimates
  * its bandwidth from the subscriber's feedback and caps its simulcast consumers' layers.
- * Not yet here (docs/sfu.md "Status"): RTX, audio levels, dynacast, worker threads. Video must be
+ * Simulcast layers nobody receives are paused at the publisher (dynacast, `publish-layers`).
+ * Not yet here (docs/sfu.md "Status"): RTX, audio levels, worker threads. Video must be
  * VP8 and audio Opus; anything else is refused with 108.
  */
 import type { RtcpPacket, RtpPacket } from 'werift';
@@ -51,6 +52,14 @@ interface Received {
   /** The consumer was in an offer the participant answered. */
   negotiated: boolean;
   entry: Published;
+}
+
+/** A layer no consumer needs for this long is paused at the publisher (dynacast); resuming is at once. */
+export const DYNACAST_HOLD_MS = 2000;
+
+/** The rid of a simulcast layer's producer (its id is `<track>/<rid>`). */
+function ridOf(l: Producer): string {
+  return l.id.slice(l.id.lastIndexOf('/') + 1);
 }
 
 function codecOf(section: MediaSection): { name: string; ok: boolean } {
@@ -173,7 +182,7 @@ export class Participant {
   private sortLayers(entry: Published, _rid: string): void {
     const sized = entry.layers.every((l) => l.width > 0);
     if (sized) (entry.layers as Producer[]).sort((a, b) => a.width - b.width);
-    entry.info.layers = entry.layers.map((l) => ({ rid: l.id.slice(l.id.lastIndexOf('/') + 1), ...(l.width ? { width: l.width, height: l.height } : {}) }));
+    entry.info.layers = entry.layers.map((l) => ({ rid: ridOf(l), ...(l.width ? { width: l.width, height: l.height } : {}) }));
   }
 
   private trackId(mid: string): string {
@@ -259,12 +268,53 @@ export class Participant {
     r.consumer.tick();
   }
 
-  /** Periodic work: rates, the downlink's layer caps and probes, layer keyframe requests. */
+  /** Periodic work: rates, the downlink's layer caps and probes, layer keyframe requests, dynacast. */
   tick(now: number): void {
     for (const e of this.published.values()) for (const l of e.layers) l.updateRate(now);
     if (this.downlink) this.downlink.update([...this.received.values()].map((r) => r.consumer), now);
     for (const r of this.received.values()) r.consumer.tick(now);
   }
+
+  /**
+   * Dynacast for this participant's simulcast tracks (the router runs it after every
+   * participant's tick, so the consumers' layer caps are fresh): a layer is needed when some
+   * unpaused consumer's wanted layer — the lower of its requested and its bandwidth-granted one —
+   * is that layer, or it forwards it now; the lowest layer is always needed (a new subscriber
+   * starts at once). A layer unneeded for {@link DYNACAST_HOLD_MS} is paused, a needed one resumed
+   * at once, and the publisher is told with `publish-layers`.
+   */
+  dynacast(now: number): void {
+    if (!this.router.options.dynacast) return;
+    for (const entry of this.published.values()) {
+      const ls = entry.layers;
+      if (ls.length < 2) continue;
+      const needed = ls.map((_, i) => i === 0);
+      for (const c of ls[0]!.consumerList) {
+        if (c.closed || c.paused) continue;
+        needed[Math.max(0, Math.min(c.targetSpatial, c.bweSpatial, ls.length - 1))] = true;
+        const cur = c.current ? ls.indexOf(c.current) : -1;
+        if (cur >= 0) needed[cur] = true;
+      }
+      let changed = false;
+      ls.forEach((l, i) => {
+        const since = this.neededAt.get(l);
+        if (needed[i] || since === undefined) this.neededAt.set(l, now);
+        if (needed[i]) {
+          if (l.dynacastPaused) {
+            l.setDynacastPaused(false, now);
+            changed = true;
+          }
+        } else if (!l.dynacastPaused && since !== undefined && now - since >= DYNACAST_HOLD_MS) {
+          l.setDynacastPaused(true, now);
+          changed = true;
+        }
+      });
+      if (changed) this.send({ op: 'publish-layers', track: entry.info.track, layers: ls.map((l) => ({ rid: ridOf(l), active: !l.dynacastPaused })) });
+    }
+  }
+
+  /** When each published layer was last needed by a consumer (dynacast). */
+  private readonly neededAt = new WeakMap<Producer, number>();
 
   /** Stops receiving the producer `track` (it closed): its m-line goes inactive in the next offer. */
   unconsume(track: string): void {
@@ -462,7 +512,10 @@ export class SfuRouterService implements SfuNode {
     // Rates and layer keyframe requests (a wanted layer that is not forwarded yet asks again).
     this.ticker = setInterval(() => {
       const now = Date.now();
-      for (const r of this.routers.values()) for (const p of r.participants.values()) p.tick(now);
+      for (const r of this.routers.values()) {
+        for (const p of r.participants.values()) p.tick(now);
+        for (const p of r.participants.values()) p.dynacast(now);
+      }
     }, 500);
     this.ticker.unref?.();
   }
