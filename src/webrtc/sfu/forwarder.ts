@@ -8,10 +8,12 @@
  *
  * The only header extension written is transport-cc, when the sink has one (downlink.ts stamps
  * its sequence numbers and estimates the subscriber's bandwidth); `bweSpatial` caps the layer.
- * Not yet here (see docs/sfu.md "Status"): RTX, VP8 picture-ID rewriting on layer switches,
- * receiver reports to the publisher.
+ * VP8 picture ID, TL0PICIDX and KEYIDX are rewritten per consumer (rtp/vp8.ts Vp8Munger) so they
+ * stay continuous across layer switches and pauses.
+ * Not yet here (see docs/sfu.md "Status"): RTX, receiver reports to the publisher.
  */
 import type { RtcpPacket, RtpPacket } from 'werift';
+import { Vp8Descriptor, Vp8Munger } from './rtp/vp8.ts';
 
 /** Where a consumer's packets go (a WeriftPeer in the SFU; anything with SRTP in tests). */
 export interface RtpSink {
@@ -122,6 +124,8 @@ export class Consumer {
   onSwitch: ((spatial: number, layer: Producer) => void) | undefined;
   private lastTsOut = 0;
   private lastSentAt = 0;
+  /** Rewrites the VP8 descriptor of this consumer's copies (video only). */
+  private readonly vp8: Vp8Munger | undefined;
   /** The subscriber asked to stop receiving (`pause`); no packets until `resume`. */
   paused = false;
   closed = false;
@@ -134,6 +138,7 @@ export class Consumer {
   ) {
     this.slab = Buffer.alloc(HISTORY * MAX_RTP);
     this.layers = [producer];
+    if (producer.kind === 'video') this.vp8 = new Vp8Munger();
   }
 
   /** Whether it has forwarded its first (key)frame since it became active. */
@@ -177,8 +182,10 @@ export class Consumer {
   forward(rtp: RtpPacket, keyframe: boolean, from: Producer = this.producer): void {
     if (this.closed || !this.active || this.paused) return;
     const h = rtp.header;
+    let switching = false;
     if (from !== this.current || !this.started) {
       if (!keyframe) return;
+      switching = true;
       if (this.layers.length > 1 && from !== this.desiredLayer()) return;
       this.seqDelta = (this.outSeq - h.sequenceNumber) & 0xffff;
       if (this.lastSentAt === 0) this.tsDelta = 0;
@@ -201,6 +208,7 @@ export class Consumer {
     const seq = (h.sequenceNumber + this.seqDelta) & 0xffff;
     const off = this.writeHeader(seq, (h.timestamp + this.tsDelta) >>> 0, h.marker, 0);
     payload.copy(this.slab, off + 12 + ext);
+    if (this.vp8 && from.vp8Valid) this.vp8.rewrite(this.slab, off + 12 + ext, from.vp8, switching);
     this.commit(seq, length);
     this.lastTsOut = (h.timestamp + this.tsDelta) >>> 0;
     this.lastSentAt = Date.now();
@@ -349,6 +357,11 @@ export class Producer {
   private rateAt = 0;
   /** PLIs sent to the publisher. */
   plis = 0;
+  /** The VP8 descriptor of the packet being fanned out (parsed once; valid while `vp8Valid`). */
+  readonly vp8 = new Vp8Descriptor();
+  vp8Valid = false;
+  /** Video packets whose VP8 descriptor did not parse (forwarded as they are). */
+  badVp8 = 0;
   /** Dynacast paused this layer at the publisher (nobody receives it); see {@link setDynacastPaused}. */
   dynacastPaused = false;
   /** Smoothed bitrate when dynacast paused it: what the layer will cost once it is back. */
@@ -379,7 +392,16 @@ export class Producer {
     this.bytes += rtp.payload.length;
     this.ssrc = rtp.header.ssrc;
     this.lastPacketAt = Date.now();
-    const key = this.kind === 'audio' || isVp8Keyframe(rtp.payload);
+    if (this.kind === 'video') {
+      try {
+        this.vp8.parse(rtp.payload, 0, rtp.payload.length);
+        this.vp8Valid = true;
+      } catch {
+        this.vp8Valid = false;
+        this.badVp8++;
+      }
+    }
+    const key = this.kind === 'audio' || (this.vp8Valid && this.vp8.keyframe);
     if (key && this.kind === 'video') {
       this.keyframes++;
       const size = vp8KeyframeSize(rtp.payload);
