@@ -56,7 +56,7 @@ const JOIN = `async ({ room, publish, shaperPort }) => {
 const STATS = `async () => {
   const s = window.__sfu;
   const pc = s.call.subscribeConnection;
-  const out = { frameWidth: 0, framesDecoded: 0, freezeCount: 0, nackCount: 0, packetsLost: 0, audioPackets: 0, errors: s.errors, layers: s.layers.slice(), local: '' };
+  const out = { frameWidth: 0, framesDecoded: 0, freezeCount: 0, nackCount: 0, packetsLost: 0, rtxReceived: 0, rtxSsrc: 0, audioPackets: 0, errors: s.errors, layers: s.layers.slice(), local: '' };
   if (!pc) return out;
   const all = [];
   (await pc.getStats()).forEach((x) => all.push(x));
@@ -67,6 +67,8 @@ const STATS = `async () => {
       out.freezeCount = Number(x.freezeCount ?? 0);
       out.nackCount = Number(x.nackCount ?? 0);
       out.packetsLost = Number(x.packetsLost ?? 0);
+      out.rtxReceived = Number(x.retransmittedPacketsReceived ?? 0);
+      out.rtxSsrc = Number(x.rtxSsrc ?? 0);
     }
     if (x.type === 'inbound-rtp' && x.kind === 'audio') out.audioPackets = Number(x.packetsReceived ?? 0);
   }
@@ -83,6 +85,9 @@ interface Stats {
   freezeCount: number;
   nackCount: number;
   packetsLost: number;
+  /** Retransmissions Chromium received on the RTX stream (inbound-rtp retransmittedPacketsReceived). */
+  rtxReceived: number;
+  rtxSsrc: number;
   audioPackets: number;
   errors: string[];
   layers: number[];
@@ -154,15 +159,21 @@ test('SFU downlink: a capped leg steps down within 5 s and back up within 15 s, 
   assert.ok(up.s.freezeCount - startA.freezeCount <= 6, `few freezes across the cap (${startA.freezeCount} → ${up.s.freezeCount})`);
 
   // 4. 5 % loss on A's leg.
-  const service = (): { retransmitted: number } => ({ retransmitted: sfu.stats().packetsRetransmitted });
+  const service = (): { retransmitted: number; rtxSent: number } => {
+    let rtxSent = 0;
+    for (const r of sfu.routers.values()) for (const p of r.participants.values()) for (const { consumer } of p.received.values()) rtxSent += consumer.rtxSent;
+    return { retransmitted: sfu.stats().packetsRetransmitted, rtxSent };
+  };
   const before = { ...(await stats(a.page)), ...service() };
   shaper.loss = 0.05;
   await new Promise((r) => setTimeout(r, 10_000));
   const lossy = { ...(await stats(a.page)), ...service() };
   shaper.loss = 0;
-  console.log(`# 5 % loss for 10 s: nack ${before.nackCount} → ${lossy.nackCount}, retransmitted ${before.retransmitted} → ${lossy.retransmitted}, frames ${before.framesDecoded} → ${lossy.framesDecoded}, audio packets ${before.audioPackets} → ${lossy.audioPackets}, lost ${lossy.packetsLost}; shaper ${JSON.stringify(shaper.stats)}`);
+  console.log(`# 5 % loss for 10 s: nack ${before.nackCount} → ${lossy.nackCount}, retransmitted ${before.retransmitted} → ${lossy.retransmitted} (RTX sent ${before.rtxSent} → ${lossy.rtxSent}, Chromium got ${before.rtxReceived} → ${lossy.rtxReceived} on RTX SSRC ${lossy.rtxSsrc}), frames ${before.framesDecoded} → ${lossy.framesDecoded}, audio packets ${before.audioPackets} → ${lossy.audioPackets}, lost ${lossy.packetsLost}; shaper ${JSON.stringify(shaper.stats)}`);
   assert.ok(lossy.nackCount > before.nackCount, 'Chromium sent NACKs');
   assert.ok(lossy.retransmitted > before.retransmitted, 'the SFU retransmitted');
+  assert.ok(lossy.rtxSent > before.rtxSent, 'on the RTX stream (the answer took RTX)');
+  assert.ok(lossy.rtxReceived > before.rtxReceived, 'and Chromium counted them as RTX retransmissions');
   assert.ok(lossy.framesDecoded > before.framesDecoded + 50, 'frames kept being decoded under loss');
   assert.ok(lossy.audioPackets > before.audioPackets + 300, 'audio kept arriving under loss');
   const after5 = await until(a.page, (s) => s.framesDecoded > lossy.framesDecoded + 10, 10_000, 'decoding after the loss');

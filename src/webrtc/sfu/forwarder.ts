@@ -10,7 +10,8 @@
  * its sequence numbers and estimates the subscriber's bandwidth); `bweSpatial` caps the layer.
  * VP8 picture ID, TL0PICIDX and KEYIDX are rewritten per consumer (rtp/vp8.ts Vp8Munger) so they
  * stay continuous across layer switches and pauses.
- * Not yet here (see docs/sfu.md "Status"): RTX, receiver reports to the publisher.
+ * Retransmissions go on the subscriber's RTX stream (RFC 4588) when its answer took RTX.
+ * Not yet here (see docs/sfu.md "Status"): receiver reports to the publisher.
  */
 import type { RtcpPacket, RtpPacket } from 'werift';
 import { Vp8Descriptor, Vp8Munger } from './rtp/vp8.ts';
@@ -114,6 +115,15 @@ export class Consumer {
   targetSpatial = Number.MAX_SAFE_INTEGER;
   /** Highest spatial layer the subscriber's bandwidth estimate pays for (downlink.ts sets it). */
   bweSpatial = Number.MAX_SAFE_INTEGER;
+  /**
+   * RTX (RFC 4588) of this consumer, once the subscriber's answer accepted it: retransmissions
+   * then go on this SSRC and payload type, with their own sequence numbers and the original
+   * sequence number in front of the payload. Without it they repeat the original packet.
+   */
+  rtx: { ssrc: number; payloadType: number } | undefined;
+  private rtxSeq = Math.floor(Math.random() * 0x10000);
+  /** Retransmissions sent on the RTX stream (counted in `retransmitted` too). */
+  rtxSent = 0;
   /** Padding-only packets sent (bandwidth probes). */
   padded = 0;
   /** The layer being forwarded (undefined before the first keyframe and while paused). */
@@ -299,6 +309,39 @@ export class Consumer {
     this.sink.sendRtp(out, length);
   }
 
+  /**
+   * Sends the packet of one history slot again: on the RTX stream when negotiated (RFC 4588 §4:
+   * the same header with the RTX SSRC, payload type and sequence number, then the original
+   * sequence number, then the original payload; a padding-only probe becomes an RTX packet with
+   * just the original sequence number), else as it was.
+   */
+  private retransmit(slot: number): void {
+    const off = slot * MAX_RTP;
+    const length = this.lengths[slot]!;
+    this.retransmitted++;
+    const rtx = this.rtx;
+    if (!rtx) {
+      this.send(off, length);
+      return;
+    }
+    const b = this.slab;
+    const header = 12 + (b[off]! & 0x10 ? TWCC_EXT_BYTES : 0);
+    const pad = b[off]! & 0x20 ? b[off + length - 1]! : 0;
+    const payload = Math.max(0, length - header - pad);
+    const rtxLength = header + 2 + payload;
+    const out = Buffer.allocUnsafe(rtxLength + this.sink.overhead);
+    b.copy(out, 0, off, off + header);
+    out[0] = b[off]! & ~0x20;
+    out[1] = (b[off + 1]! & 0x80) | rtx.payloadType;
+    out.writeUInt16BE(this.rtxSeq, 2);
+    this.rtxSeq = (this.rtxSeq + 1) & 0xffff;
+    out.writeUInt32BE(rtx.ssrc >>> 0, 8);
+    out.writeUInt16BE(this.seqs[slot]!, header);
+    b.copy(out, header + 2, off + header, off + header + payload);
+    this.rtxSent++;
+    this.sink.sendRtp(out, rtxLength);
+  }
+
   /** RTCP from the subscriber's transport: NACKs for this SSRC are answered, PLI/FIR passed on. */
   handleRtcp(p: RtcpPacket): void {
     if (this.closed) return;
@@ -307,10 +350,7 @@ export class Consumer {
     if (type === 205 && f?.count === 1 && f.mediaSourceSsrc === this.ssrc && Array.isArray(f.lost)) {
       for (const seq of f.lost.slice(0, 64)) {
         const slot = seq % HISTORY;
-        if (this.seqs[slot] === seq && this.lengths[slot]! > 0) {
-          this.retransmitted++;
-          this.send(slot * MAX_RTP, this.lengths[slot]!);
-        }
+        if (this.seqs[slot] === seq && this.lengths[slot]! > 0) this.retransmit(slot);
       }
     } else if (type === 206 && ((f?.count === 1 && f.mediaSsrc === this.ssrc) || (f?.count === 4 && f.fir?.some((e) => e.ssrc === this.ssrc)))) {
       this.keyframeRequests++;

@@ -19,7 +19,8 @@
  * Subscribe transports carry transport-cc: each participant's Downlink (downlink.ts) estimates
  * its bandwidth from the subscriber's feedback and caps its simulcast consumers' layers.
  * Simulcast layers nobody receives are paused at the publisher (dynacast, `publish-layers`).
- * Not yet here (docs/sfu.md "Status"): RTX, audio levels, worker threads. Video must be
+ * Retransmissions use RTX where the subscriber's answer accepted it.
+ * Not yet here (docs/sfu.md "Status"): audio levels, worker threads. Video must be
  * VP8 and audio Opus; anything else is refused with 108.
  */
 import type { RtcpPacket, RtpPacket } from 'werift';
@@ -383,6 +384,7 @@ export class Participant {
     }
     await sub.accept(answer);
     if (!this.downlink && !sub.isReady) this.startDownlink(sub, answer);
+    this.applyRtx(answer);
     for (const r of included) r.negotiated = true;
     if (!sub.isReady) {
       try {
@@ -406,6 +408,20 @@ export class Participant {
     sub.twccExtId = id;
     sub.beforeSend = d.stamp;
     sub.onRawRtcp((buf) => d.onRtcp(buf));
+  }
+
+  /**
+   * RTX per video consumer from the subscriber's answer: its m-line kept an `rtx` codec whose
+   * `apt` is VP8's payload type (the RTX SSRC is the one werift declared in our offer).
+   */
+  private applyRtx(answer: string): void {
+    const sections = parseMediaSections(answer, this.router.options.maxConsumers + 1);
+    for (const r of this.received.values()) {
+      if (r.entry.producer.kind !== 'video' || r.slot.mid === undefined) continue;
+      const s = sections.find((x) => x.mid === r.slot.mid);
+      const rtx = s?.codecs.find((c) => c.name === 'rtx' && c.clockRate === 90000 && /(?:^|;)\s*apt=(\d+)/.exec(c.fmtp ?? '')?.[1] === String(VP8_PT));
+      r.consumer.rtx = rtx && !s!.rejected ? { ssrc: r.slot.rtxSsrc, payloadType: rtx.pt } : undefined;
+    }
   }
 
   /** The participant's answer to the outstanding subscribe offer. */

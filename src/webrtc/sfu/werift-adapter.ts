@@ -19,6 +19,8 @@ import { keyLengths, SrtpContext, type SrtpProfile } from './srtp/srtp.ts';
 export const VP8_PT = 96;
 /** Payload type our offers give Opus. */
 export const OPUS_PT = 111;
+/** Payload type of RTX (RFC 4588) for VP8 on subscribe transports (`apt` = {@link VP8_PT}). */
+export const RTX_PT = 97;
 
 /** VP8 with NACK and PLI feedback, plus `transport-cc` when asked. */
 function vp8(transportCc: boolean): RTCRtpCodecParameters {
@@ -73,7 +75,9 @@ export function subscribeConfig(extra: Partial<RTCPeerConnectionConfig> = {}): R
   return {
     ...base,
     codecs: {
-      video: [vp8(true)],
+      // RTX: werift then declares an RTX SSRC per video m-line (a=ssrc-group:FID); the SFU's
+      // consumers send their retransmissions on it when the answer keeps the codec.
+      video: [vp8(true), new RTCRtpCodecParameters({ mimeType: 'video/rtx', clockRate: 90000, payloadType: RTX_PT, parameters: `apt=${VP8_PT}` })],
       audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2, payloadType: OPUS_PT, rtcpFeedback: [{ type: 'transport-cc' }] })],
     },
     headerExtensions: { video: [twcc], audio: [twcc] },
@@ -120,6 +124,11 @@ export class SendSlot {
 
   get ssrc(): number {
     return this.t.sender.ssrc;
+  }
+
+  /** The RTX SSRC werift declared for this m-line (used when the answer took RTX). */
+  get rtxSsrc(): number {
+    return (this.t.sender as unknown as { rtxSsrc: number }).rtxSsrc;
   }
 
   /** The m-line's mid once an offer assigned it. */
