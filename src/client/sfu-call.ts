@@ -69,6 +69,8 @@ export interface SfuCallEvents {
    * has turned the others off at the encoder (`RTCRtpSender.setParameters`) and back on.
    */
   publishlayers: { track: string; layers: { rid: string; active: boolean }[] };
+  /** Active speakers of the room changed: loudest first, `level` 0–1; empty when nobody speaks. */
+  speakers: { speakers: { user: string; client: string; level: number }[] };
   /** A negotiation step or a request failed; or a listener threw. */
   error: { error: Error };
   state: { state: SfuCallState };
@@ -164,6 +166,12 @@ export class SfuCall extends TypedEmitter<SfuCallEvents> {
   get subscribeConnection(): PeerConnection | undefined {
     return this.recv as unknown as PeerConnection | undefined;
   }
+
+  /** The room's active speakers as last announced (loudest first). */
+  get speakers(): readonly { user: string; client: string; level: number }[] {
+    return this.lastSpeakers;
+  }
+  private lastSpeakers: { user: string; client: string; level: number }[] = [];
 
   /** Remote tracks announced by the SFU, by track id. */
   get tracks(): ReadonlyMap<string, SfuTrackInfo> {
@@ -309,6 +317,13 @@ export class SfuCall extends TypedEmitter<SfuCallEvents> {
       case 'layer':
         this.safeEmit('layer', { track: msg.track, spatial: msg.spatial, temporal: msg.temporal, bitrate: msg.bitrate });
         return;
+      case 'speakers': {
+        if (!Array.isArray(msg.speakers) || msg.speakers.length > 64) return;
+        const speakers = msg.speakers.filter((x) => typeof x?.client === 'string' && typeof x.user === 'string' && typeof x.level === 'number').map((x) => ({ user: x.user, client: x.client, level: x.level }));
+        this.lastSpeakers = speakers;
+        this.safeEmit('speakers', { speakers });
+        return;
+      }
       case 'publish-layers': {
         if (typeof msg.track !== 'string' || !Array.isArray(msg.layers) || msg.layers.length > 8) return;
         const layers = msg.layers.filter((l) => typeof l?.rid === 'string' && typeof l.active === 'boolean').map((l) => ({ rid: l.rid, active: l.active }));

@@ -87,7 +87,10 @@ export type SfuEvent =
    * `encodings[i].active = false`) until it is marked active again. The lowest layer stays active.
    */
   | { op: 'publish-layers'; track: string; layers: { rid: string; active: boolean }[] }
-  /** Audio levels: the loudest participants first. */
+  /**
+   * Active speakers of the room, loudest first (at most 8), sent when the list changes: `level`
+   * is the speech level from 0 to 1 (linear amplitude); an empty list when nobody speaks.
+   */
   | { op: 'speakers'; speakers: { user: string; client: string; level: number }[] };
 
 /** Everything a reply or an event can be, as it goes on the wire inside `{type: 'sfu', ...}`. */

@@ -14,6 +14,7 @@
  * Not yet here (see docs/sfu.md "Status"): receiver reports to the publisher.
  */
 import type { RtcpPacket, RtpPacket } from 'werift';
+import { AudioLevelMeter } from './audio-level.ts';
 import { Vp8Descriptor, Vp8Munger } from './rtp/vp8.ts';
 
 /** Where a consumer's packets go (a WeriftPeer in the SFU; anything with SRTP in tests). */
@@ -397,6 +398,8 @@ export class Producer {
   private rateAt = 0;
   /** PLIs sent to the publisher. */
   plis = 0;
+  /** Speech detection from the packets' audio levels (audio producers whose publisher sends them). */
+  readonly audioLevel: AudioLevelMeter | undefined;
   /** The VP8 descriptor of the packet being fanned out (parsed once; valid while `vp8Valid`). */
   readonly vp8 = new Vp8Descriptor();
   vp8Valid = false;
@@ -423,6 +426,7 @@ export class Producer {
     ssrc?: number,
   ) {
     this.ssrc = ssrc;
+    if (kind === 'audio') this.audioLevel = new AudioLevelMeter();
   }
 
   /** One decrypted RTP packet of this stream. */

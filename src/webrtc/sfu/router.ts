@@ -20,7 +20,8 @@
  * its bandwidth from the subscriber's feedback and caps its simulcast consumers' layers.
  * Simulcast layers nobody receives are paused at the publisher (dynacast, `publish-layers`).
  * Retransmissions use RTX where the subscriber's answer accepted it.
- * Not yet here (docs/sfu.md "Status"): audio levels, worker threads. Video must be
+ * Active speakers come from the publishers' RFC 6464 audio levels (audio-level.ts, `speakers`).
+ * Not yet here (docs/sfu.md "Status"): worker threads. Video must be
  * VP8 and audio Opus; anything else is refused with 108.
  */
 import type { RtcpPacket, RtpPacket } from 'werift';
@@ -30,7 +31,8 @@ import { SFU_DEFAULTS, type SfuNode, type SfuOptions, type SfuStats } from './op
 import { Downlink } from './downlink.ts';
 import { Consumer, Producer } from './forwarder.ts';
 import { TwccGenerator } from './rtp/twcc-generator.ts';
-import { EXT_MID, EXT_RID, EXT_TWCC, parseMediaSections, type MediaSection } from './sdp-info.ts';
+import { speakersChanged, type Speaker } from './audio-level.ts';
+import { EXT_AUDIO_LEVEL, EXT_MID, EXT_RID, EXT_TWCC, parseMediaSections, type MediaSection } from './sdp-info.ts';
 import { OPUS_PT, publishConfig, subscribeConfig, VP8_PT, WeriftPeer, type SendSlot } from './werift-adapter.ts';
 
 export { SFU_DEFAULTS, type SfuOptions } from './options.ts';
@@ -80,6 +82,7 @@ export class Participant {
   private ridExt = 0;
   private midExt = 0;
   private twccExt = 0;
+  private audioLevelExt = 0;
   private twcc: TwccGenerator | undefined;
   private feedbackFrom: WeriftPeer | undefined;
   private feedbackTimer: ReturnType<typeof setInterval> | undefined;
@@ -128,6 +131,7 @@ export class Participant {
     for (const s of sending) {
       if (s.extmap.has(EXT_RID)) this.ridExt = s.extmap.get(EXT_RID)!;
       if (s.extmap.has(EXT_MID)) this.midExt = s.extmap.get(EXT_MID)!;
+      if (s.kind === 'audio' && s.extmap.has(EXT_AUDIO_LEVEL)) this.audioLevelExt = s.extmap.get(EXT_AUDIO_LEVEL)!;
     }
     if (first) {
       pub.onRtp((rtp) => this.onPublishedRtp(rtp));
@@ -216,8 +220,14 @@ export class Participant {
         }
       }
     }
-    if (p) p.push(rtp);
-    else this.unknownSsrcPackets++;
+    if (!p) {
+      this.unknownSsrcPackets++;
+      return;
+    }
+    if (p.audioLevel && this.audioLevelExt) {
+      for (const e of exts) if (e.id === this.audioLevelExt && e.payload.length >= 1) p.audioLevel.observe(e.payload[0]! & 0x7f, Date.now());
+    }
+    p.push(rtp);
   }
 
   /** TWCC feedback to the publisher every 50 ms (our generator; werift's is off). */
@@ -438,6 +448,13 @@ export class Participant {
     r.consumer.setPaused(paused);
   }
 
+  /** This participant's speech level now (the loudest of its audio tracks; 0: not speaking). */
+  speechLevel(now: number): number {
+    let level = 0;
+    for (const e of this.published.values()) if (e.producer.audioLevel) level = Math.max(level, e.producer.audioLevel.level(now));
+    return level;
+  }
+
   /** Tracks published by the other participants. */
   othersTracks(): SfuTrackInfo[] {
     const out: SfuTrackInfo[] = [];
@@ -461,10 +478,15 @@ export class Participant {
   }
 }
 
+/** Most speakers in one `speakers` event. */
+export const MAX_SPEAKERS = 8;
+
 /** One room on this node. */
 export class Router {
   readonly participants = new Map<string, Participant>();
   closed = false;
+  /** The speaker list last sent to the room (loudest first). */
+  speakers: Speaker[] = [];
 
   constructor(
     readonly service: SfuRouterService,
@@ -481,9 +503,29 @@ export class Router {
     // Consumers for what is already published, offered right after the join reply.
     const joined = p;
     setImmediate(() => {
+      // The speaker list is only sent on changes: a newcomer gets the current one.
+      if (this.speakers.length > 0 && !joined.closed) joined.send({ op: 'speakers', speakers: this.speakers });
       for (const other of this.participants.values()) if (other !== joined) for (const entry of other.published.values()) joined.consume(entry, other);
     });
     return p;
+  }
+
+  /**
+   * Active speakers: the participants whose audio is speech now, loudest first (at most
+   * {@link MAX_SPEAKERS}); everyone in the room gets `speakers` when the list changes (another set or
+   * order, or a level that moved by more than 0.1; an empty list when the last one stops).
+   */
+  updateSpeakers(now: number): void {
+    const list: Speaker[] = [];
+    for (const p of this.participants.values()) {
+      const level = p.speechLevel(now);
+      if (level > 0) list.push({ user: p.ref.user, client: p.ref.client, level: Math.round(level * 1000) / 1000 });
+    }
+    list.sort((a, b) => b.level - a.level || (a.client < b.client ? -1 : 1));
+    if (list.length > MAX_SPEAKERS) list.length = MAX_SPEAKERS;
+    if (!speakersChanged(this.speakers, list)) return;
+    this.speakers = list;
+    for (const p of this.participants.values()) p.send({ op: 'speakers', speakers: list });
   }
 
   trackAdded(publisher: Participant, entry: Published): void {
@@ -531,6 +573,7 @@ export class SfuRouterService implements SfuNode {
       for (const r of this.routers.values()) {
         for (const p of r.participants.values()) p.tick(now);
         for (const p of r.participants.values()) p.dynacast(now);
+        r.updateSpeakers(now);
       }
     }, 500);
     this.ticker.unref?.();

@@ -168,4 +168,5 @@ export function parseMediaSections(sdp: string, maxSections = MAX_PUBLISH_SECTIO
 export const EXT_MID = 'urn:ietf:params:rtp-hdrext:sdes:mid';
 export const EXT_RID = 'urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id';
 export const EXT_REPAIRED_RID = 'urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id';
+export const EXT_AUDIO_LEVEL = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level';
 export const EXT_TWCC = 'http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01';

@@ -11,7 +11,7 @@
  *
  * Every werift-internal access is in this file; test/unit/sfu/werift-adapter.test.ts fails if they move.
  */
-import { MediaStream, PictureLossIndication, useSdesMid, useSdesRTPStreamId, useRepairedRtpStreamId, useTransportWideCC, RtcpPayloadSpecificFeedback, RTCPeerConnection, RTCRtpCodecParameters, type MediaStreamTrack, type RTCRtpTransceiver, type RtcpPacket, type RtpPacket, type RTCPeerConnectionConfig, type RTCDtlsTransport } from 'werift';
+import { MediaStream, PictureLossIndication, useSdesMid, useSdesRTPStreamId, useRepairedRtpStreamId, useTransportWideCC, useAudioLevelIndication, RtcpPayloadSpecificFeedback, RTCPeerConnection, RTCRtpCodecParameters, type MediaStreamTrack, type RTCRtpTransceiver, type RtcpPacket, type RtpPacket, type RTCPeerConnectionConfig, type RTCDtlsTransport } from 'werift';
 import type { Socket } from 'node:dgram';
 import { keyLengths, SrtpContext, type SrtpProfile } from './srtp/srtp.ts';
 
@@ -45,7 +45,7 @@ export function peerConfig(extra: Partial<RTCPeerConnectionConfig> = {}): RTCPee
 /**
  * werift configuration of a **publish** transport: as {@link peerConfig}, plus the header
  * extensions the SFU reads (mid and rid to tell simulcast layers apart, transport-wide sequence
- * numbers for our TWCC feedback) and `transport-cc` feedback on VP8, so the browser runs its
+ * numbers for our TWCC feedback, RFC 6464 audio levels for speaker detection) and `transport-cc` feedback on VP8, so the browser runs its
  * send-side bandwidth estimation on our feedback and brings up every simulcast layer it can.
  */
 export function publishConfig(extra: Partial<RTCPeerConnectionConfig> = {}): RTCPeerConnectionConfig {
@@ -56,7 +56,7 @@ export function publishConfig(extra: Partial<RTCPeerConnectionConfig> = {}): RTC
       video: [vp8(true)],
       audio: base.codecs?.audio ?? [],
     },
-    headerExtensions: { video: [useSdesMid(), useSdesRTPStreamId(), useRepairedRtpStreamId(), useTransportWideCC()], audio: [useSdesMid(), useTransportWideCC()] },
+    headerExtensions: { video: [useSdesMid(), useSdesRTPStreamId(), useRepairedRtpStreamId(), useTransportWideCC()], audio: [useSdesMid(), useTransportWideCC(), useAudioLevelIndication()] },
   };
 }
 
