@@ -13,6 +13,7 @@ import { Client } from '../../src/client/index.ts';
 import { SfuCall } from '../../src/client/sfu-call.ts';
 import { startNode } from '../../src/server/index.ts';
 import { SfuRouterService } from '../../src/webrtc/sfu/router.ts';
+import { createSfu, type SfuNode } from '../../src/webrtc/sfu/index.ts';
 import { peerConfig, VP8_PT } from '../../src/webrtc/sfu/werift-adapter.ts';
 
 async function until(cond: () => boolean, ms: number, what: () => string): Promise<void> {
@@ -76,8 +77,12 @@ class Member {
   }
 }
 
-test('three participants in one SFU room: each receives the other two through the SFU; one leaves, the others keep flowing', { timeout: 90_000 }, async () => {
-  const sfu = new SfuRouterService();
+for (const [mode, make] of [
+  ['on the main thread', () => new SfuRouterService()],
+  ['in 2 worker threads', () => createSfu({ workers: 2 })],
+] as const) {
+test(`three participants in one SFU room (${mode}): each receives the other two through the SFU; one leaves, the others keep flowing`, { timeout: 90_000 }, async () => {
+  const sfu: SfuNode = make();
   const node = await startNode({
     port: 0,
     host: '127.0.0.1',
@@ -106,6 +111,8 @@ test('three participants in one SFU room: each receives the other two through th
         assert.equal(g.ssrcs.size, 1, 'one SSRC per consumer');
       }
     }
+    // A worker pool's counts arrive every 500 ms.
+    await until(() => sfu.stats().consumers === 6 && sfu.stats().packetsForwarded >= 6 * 20, 5000, () => JSON.stringify(sfu.stats()));
     const st = sfu.stats();
     assert.deepEqual({ ...st, packetsForwarded: 0, packetsRetransmitted: 0, keyframeRequests: 0 }, { rooms: 1, participants: 3, producers: 3, consumers: 6, packetsForwarded: 0, packetsRetransmitted: 0, keyframeRequests: 0 });
     assert.ok(st.packetsForwarded >= 6 * 20, `forwarded ${st.packetsForwarded}`);
@@ -137,3 +144,4 @@ test('three participants in one SFU room: each receives the other two through th
   const end = sfu.stats();
   assert.deepEqual([end.rooms, end.participants, end.producers, end.consumers], [0, 0, 0, 0]);
 });
+}

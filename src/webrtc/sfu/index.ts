@@ -4,10 +4,16 @@
  */
 import type { SfuNode, SfuOptions } from './options.ts';
 import { SfuRouterService } from './router.ts';
+import { SfuWorkerPool } from './worker-pool.ts';
 
 export { SFU_DEFAULTS, type SfuNode, type SfuOptions, type SfuStats } from './options.ts';
 
-/** A new SFU (routers per room, werift transports, our forwarding) with `options` over SFU_DEFAULTS. */
+/**
+ * A new SFU (routers per room, werift transports, our forwarding) with `options` over
+ * SFU_DEFAULTS: on this thread, or with `workers: N` in N worker threads (rooms spread by name).
+ */
 export function createSfu(options: Partial<SfuOptions> = {}): SfuNode {
+  const workers = options.workers ?? 0;
+  if (workers > 0) return new SfuWorkerPool(workers, options);
   return new SfuRouterService(options);
 }

@@ -24,6 +24,12 @@ export interface SfuOptions {
    * event; the SDK turns the encodings off) and resumed as soon as someone needs them. @default true
    */
   dynacast: boolean;
+  /**
+   * Worker threads the rooms run in (`createSfu` only): 0 runs the SFU on the node's main thread;
+   * N ≥ 1 spreads rooms over N `worker_threads` (worker-pool.ts), so media never delays the
+   * messaging loop. @default 0
+   */
+  workers: number;
 }
 
 export const SFU_DEFAULTS: SfuOptions = {
@@ -35,6 +41,7 @@ export const SFU_DEFAULTS: SfuOptions = {
   answerTimeoutMs: 15_000,
   hostAddresses: ['127.0.0.1'],
   dynacast: true,
+  workers: 0,
 };
 
 /** Counts of what the SFU holds (admin, metrics, tests). */
