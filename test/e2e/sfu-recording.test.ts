@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { startNode } from '../../src/server/index.ts';
 import { createSfu } from '../../src/webrtc/sfu/index.ts';
-import type { RecordingInfo } from '../../src/webrtc/sfu/options.ts';
+import type { RecordingInfo, SfuOptions } from '../../src/webrtc/sfu/options.ts';
 import { remuxDump } from '../../src/webrtc/sfu/recorder.ts';
 import { browserUnavailable, launch, MEDIA_ARGS, openWith, type Browser } from './browser.ts';
 
@@ -202,4 +202,28 @@ test('a 20 s recording of a Chromium publisher: VP8 + Opus WebM that ffprobe cou
   console.log(`# remuxed: ${r.packets} packets, ${re.durationS.toFixed(2)} s, ${re.frames} video frames (live ${live.frames})`);
   assert.ok(Math.abs(re.frames - re.expected) <= 0.1 * re.expected, `remuxed video frames ${re.frames} within ±10 % of ${re.expected.toFixed(1)}`);
   assert.ok(Math.abs(re.frames - live.frames) <= 0.02 * live.frames + 2, `remux ≈ live (${re.frames} vs ${live.frames})`);
+
+  // Limits: maxRecordings refuses with 106; a whole-room recording (a file per participant)
+  // stops itself at maxRecordingBytes and leaves a complete, decodable file.
+  const opts = (sfu as unknown as { options: SfuOptions }).options;
+  opts.maxRecordings = 0;
+  assert.equal((await api(node.httpUrl, 'sfu_record_start', { room: 'sfu:rec' })).json.error?.code, 106);
+  opts.maxRecordings = 4;
+  opts.maxRecordingBytes = 150_000;
+  const room = await api<RecordingInfo>(node.httpUrl, 'sfu_record_start', { room: 'sfu:rec' });
+  assert.equal(room.status, 200, JSON.stringify(room.json));
+  assert.equal(room.json.result!.client, undefined);
+  assert.equal(room.json.result!.files.length, 1, 'one participant, one file');
+  let limited: RecordingInfo | undefined;
+  const tl = Date.now();
+  while (!limited && Date.now() - tl < 20_000) {
+    await new Promise((r) => setTimeout(r, 500));
+    limited = (await api<{ recordings: RecordingInfo[] }>(node.httpUrl, 'sfu_recordings', {})).json.result!.recordings.find((x) => x.id === room.json.result!.id && x.state === 'stopped');
+  }
+  assert.equal(limited?.reason, 'size limit', JSON.stringify(limited));
+  const lf = limited.files[0]!;
+  assert.ok(lf.bytes + lf.dumpBytes >= 150_000 && lf.bytes + lf.dumpBytes < 250_000, `stopped near the limit (${lf.bytes} + ${lf.dumpBytes})`);
+  assert.deepEqual(probe(join(dir, lf.file)).streams.map((x) => x.codec_name).sort(), ['opus', 'vp8']);
+  assertDecodes(join(dir, lf.file), 'size-limited WebM');
+  assert.equal((await api(node.httpUrl, 'sfu_record_stop', { id: 'rec_nope' })).json.error?.code, 107);
 });
