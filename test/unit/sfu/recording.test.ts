@@ -13,6 +13,9 @@ import { join } from 'node:path';
 import { assembleVp8, ntpToMs, RecordingMuxer, SenderClock, vp8FrameSize, type FrameSink, type RecordKind, type SinkTrack } from '../../../src/webrtc/sfu/record-pipeline.ts';
 import { DumpFormatError, DumpWriter, parseDump, REC_RTP, REC_SR } from '../../../src/webrtc/sfu/rtp-dump.ts';
 import { recordingBase, remuxDump, safeNamePart } from '../../../src/webrtc/sfu/recorder.ts';
+import { Producer } from '../../../src/webrtc/sfu/forwarder.ts';
+import { senderReportOf } from '../../../src/webrtc/sfu/werift-adapter.ts';
+import { RtcpPacketConverter, RtcpSenderInfo, RtcpSrPacket, RtpHeader, RtpPacket } from 'werift';
 
 /** A VP8 RTP payload: descriptor (X, I with a 15-bit picture id; S on the first packet) + bytes. */
 function vp8Payload(pictureId: number, first: boolean, body: Buffer): Buffer {
@@ -295,4 +298,19 @@ test('remux: a synthetic dump becomes a WebM with one VP8 and one Opus track tha
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('werift pins: a sender report as werift parses it gives its clock pair (senderReportOf); the producer hands it and every packet to the recorder taps', () => {
+  const sr = new RtcpSrPacket({ ssrc: 0x1234, senderInfo: new RtcpSenderInfo({ ntpTimestamp: (0xe1234567n << 32n) | 0x80000000n, rtpTimestamp: 0xfedcba98, packetCount: 1, octetCount: 2 }) });
+  const parsed = RtcpPacketConverter.deSerialize(sr.serialize());
+  assert.deepEqual(senderReportOf(parsed[0]!), { ssrc: 0x1234, ntpHi: 0xe1234567, ntpLo: 0x80000000, rtp: 0xfedcba98 });
+  assert.equal(senderReportOf(parsed[0]!) && ntpToMs(0xe1234567, 0x80000000) % 1000, 500);
+  const p = new Producer('c:1', 'video', { requestKeyframe: () => {} }, 0x1234);
+  const seen: number[] = [];
+  const srs: number[] = [];
+  p.taps.add((rtp) => seen.push(rtp.header.sequenceNumber));
+  p.srTaps.add((s) => srs.push(s.rtp));
+  p.push(new RtpPacket(new RtpHeader({ sequenceNumber: 7, timestamp: 1, ssrc: 0x1234, payloadType: 96 }), Buffer.from([0x10, 0x00])));
+  p.onSenderReport(1, 2, 3);
+  assert.deepEqual([seen, srs, p.senderReport?.rtp], [[7], [3], 3]);
 });
