@@ -230,7 +230,11 @@ class Recording {
       if (!f.done && f.ended) f.finish();
     }
     if (performance.now() - this.startedMono > this.recorder.service.options.maxRecordingMs) return this.stop('duration limit');
-    if (this.client !== undefined && this.files.length > 0 && this.files.every((f) => f.done)) this.stop('participant left');
+    if (this.client !== undefined) {
+      // One participant: over when it left the room (before or after publishing) and its files are done.
+      const present = this.recorder.service.routers.get(this.room)?.participants.has(this.client) === true;
+      if (!present && this.files.every((f) => f.done || f.ended)) this.stop('participant left');
+    }
   }
 
   sync(): void {
