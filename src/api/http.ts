@@ -1,6 +1,6 @@
 /**
  * HTTP server API for backends: POST /api/{publish,broadcast,presence,presence_stats,history,
- * disconnect,connections,channels,info}
+ * disconnect,connections,channels,info,sfu_record_start,sfu_record_stop,sfu_recordings}
  * with a JSON body and `Authorization: apikey KEY`. Bodies are size-limited and validated; every
  * failure is a 4xx with `{"error": {"code", "message"}}`. The operations themselves (and their
  * validation) live in operations.ts, shared with the gRPC API.

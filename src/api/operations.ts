@@ -13,6 +13,7 @@ import { mustAuthorize, SERVER_API } from '../server/authorize.ts';
 import { toData } from '../server/commands.ts';
 import { BadCursorError } from '../broker/broker.ts';
 import { PartialDisconnectError, type SwitchboardNode } from '../server/node.ts';
+import type { SfuRecordings } from '../webrtc/sfu/options.ts';
 
 /**
  * A refused API call. `status` is the HTTP status the HTTP API answers with (and the `code` of its
@@ -71,9 +72,26 @@ export function brokerUnavailableMessage(node: SwitchboardNode): string {
   return `${ErrorCode.brokerUnavailable.message}: ${node.broker.name} is not connected; retry`;
 }
 
-/** Whether `method` needs the broker (every one but `info`, which reads the node's registry copy). */
+/**
+ * Whether `method` needs the broker (every one but `info`, which reads the node's registry copy,
+ * and the SFU recording methods, which act on this node's media plane only).
+ */
 export function needsBroker(method: string): boolean {
-  return method !== 'info';
+  return method !== 'info' && !method.startsWith('sfu_');
+}
+
+/** This node's SFU recordings, or 108 when the node runs no SFU. */
+function recordings(node: SwitchboardNode): SfuRecordings {
+  const rec = (node.sfu as { recorder?: SfuRecordings } | undefined)?.recorder;
+  if (!rec) throw new ReplyError('notAvailable', node.sfu ? 'recording needs the SFU on the main thread (workers: 0)' : 'no SFU on this node');
+  return rec;
+}
+
+/** A bounded id string (room, client, recording id). */
+function id(b: Body, k: string, required: boolean, max: number): string | undefined {
+  const v = required ? str(b, k, true) : str(b, k, false);
+  if (v !== undefined && v.length > max) throw new ApiError(400, `field "${k}" must be at most ${max} characters`);
+  return v;
 }
 
 function str(b: Body, k: string, required: true): string;
@@ -239,6 +257,28 @@ const METHODS = {
   async info(node, b) {
     known(b, []);
     return { nodes: node.clusterInfo() };
+  },
+
+  /** Starts recording an SFU room on this node (a file per participant), or one participant of it. */
+  async sfu_record_start(node, b) {
+    known(b, ['room', 'client', 'layer']);
+    const room = id(b, 'room', true, 256)!;
+    const client = id(b, 'client', false, 128);
+    const layer = int(b, 'layer');
+    if (layer !== undefined && layer > 2) throw new ApiError(400, 'field "layer" must be 0, 1 or 2');
+    return recordings(node).start({ room, ...(client !== undefined ? { client } : {}), ...(layer !== undefined ? { layer } : {}) });
+  },
+
+  /** Stops a recording; the files are complete when it answers. */
+  async sfu_record_stop(node, b) {
+    known(b, ['id']);
+    return recordings(node).stop(id(b, 'id', true, 64)!);
+  },
+
+  /** Running and recently stopped recordings of this node. */
+  async sfu_recordings(node, b) {
+    known(b, []);
+    return { recordings: recordings(node).list() };
   },
 } satisfies Record<string, Operation>;
 

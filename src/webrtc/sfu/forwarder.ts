@@ -411,6 +411,15 @@ export class Producer {
   private pausedBitrate = 0;
   /** A resumed layer counts as available until its packets are due (ms since epoch). */
   private availableUntil = 0;
+  /**
+   * The last RTCP sender report of this stream (NTP seconds and fraction, the RTP timestamp of the
+   * same instant, when it arrived): the recorder's lip-sync clock mapping.
+   */
+  senderReport: { ntpHi: number; ntpLo: number; rtp: number; atMs: number } | undefined;
+  /** Called with every sender report of this stream (the recorder). */
+  readonly srTaps = new Set<(sr: { ntpHi: number; ntpLo: number; rtp: number; atMs: number }) => void>();
+  /** Called with every packet before the consumers (the recorder; it keeps nothing of `rtp` past the call). */
+  readonly taps = new Set<(rtp: RtpPacket) => void>();
   closed = false;
   private readonly closeListeners: (() => void)[] = [];
 
@@ -455,6 +464,7 @@ export class Producer {
         this.onSize?.(size.width, size.height);
       }
     }
+    for (const t of this.taps) t(rtp);
     if (this.consumers.size === 0) return;
     for (const c of this.consumers) c.forward(rtp, key, this);
   }
@@ -479,8 +489,17 @@ export class Producer {
   setDynacastPaused(paused: boolean, now = Date.now()): void {
     if (paused === this.dynacastPaused) return;
     this.dynacastPaused = paused;
-    if (paused && this.bitrateSmoothed > 0) this.pausedBitrate = this.bitrateSmoothed;
-    else this.availableUntil = now + 2 * LAYER_LIVE_MS;
+    if (paused) {
+      if (this.bitrateSmoothed > 0) this.pausedBitrate = this.bitrateSmoothed;
+    } else this.availableUntil = now + 2 * LAYER_LIVE_MS;
+  }
+
+  /** An RTCP sender report of this stream (from the publish transport). */
+  onSenderReport(ntpHi: number, ntpLo: number, rtp: number): void {
+    if (this.closed) return;
+    const sr = { ntpHi: ntpHi >>> 0, ntpLo: ntpLo >>> 0, rtp: rtp >>> 0, atMs: performance.now() };
+    this.senderReport = sr;
+    for (const t of this.srTaps) t(sr);
   }
 
   /** Updates `bitrate` from the bytes since the last call. */

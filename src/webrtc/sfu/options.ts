@@ -30,6 +30,14 @@ export interface SfuOptions {
    * messaging loop. @default 0
    */
   workers: number;
+  /** Directory recordings are written to (created on the first start). @default './recordings' */
+  recordDir: string;
+  /** Recordings running at once on this node. @default 4 */
+  maxRecordings: number;
+  /** Bytes one recorded file (WebM + raw dump) may reach; then the recording stops. @default 1 GiB */
+  maxRecordingBytes: number;
+  /** How long one recording may run; then it stops. @default 4 h */
+  maxRecordingMs: number;
 }
 
 export const SFU_DEFAULTS: SfuOptions = {
@@ -42,7 +50,69 @@ export const SFU_DEFAULTS: SfuOptions = {
   hostAddresses: ['127.0.0.1'],
   dynacast: true,
   workers: 0,
+  recordDir: './recordings',
+  maxRecordings: 4,
+  maxRecordingBytes: 1024 * 1024 * 1024,
+  maxRecordingMs: 4 * 3600 * 1000,
 };
+
+/** One recorded track. */
+export interface RecordingTrackInfo {
+  /** The track id (`<client>:<mid>`). */
+  track: string;
+  /** The producer recorded (`<track>/<rid>` for a simulcast layer). */
+  producer: string;
+  kind: 'audio' | 'video';
+  codec: 'VP8' | 'opus';
+  packets: number;
+  frames: number;
+  /** Frames given up (loss) or refused by the depacketizer. */
+  framesDropped: number;
+  senderReports: number;
+  /** Sender reports that disagreed with the clock mapping by > 30 ms and moved it. */
+  clockResyncs: number;
+  /** Frames moved forward by 1 ms to keep the track's times strictly increasing. */
+  timeFixups: number;
+}
+
+/** One output file (one participant's audio + video) of a recording. */
+export interface RecordingFileInfo {
+  participant: string;
+  user: string;
+  /** File name of the WebM in the recording directory (`<room>-<participant>-<time>.webm`). */
+  file: string;
+  /** File name of the raw RTP dump beside it (`.rtpdump`; `remux` turns it into WebM). */
+  dump: string;
+  /** `waiting` until the first keyframe opens the WebM, `writing`, `done`. */
+  state: 'waiting' | 'writing' | 'done';
+  bytes: number;
+  dumpBytes: number;
+  durationMs: number;
+  frames: { video: number; audio: number };
+  tracks: RecordingTrackInfo[];
+}
+
+export interface RecordingInfo {
+  id: string;
+  room: string;
+  /** The participant recorded; absent: the whole room (a file per participant). */
+  client?: string;
+  state: 'recording' | 'stopped';
+  /** Why it stopped: `stopped` (API), `size limit`, `duration limit`, `participant left`, `shutdown`. */
+  reason?: string;
+  startedAt: string;
+  stoppedAt?: string;
+  /** The recording directory (absolute). */
+  dir: string;
+  files: RecordingFileInfo[];
+}
+
+/** Start, stop and list recordings (the server API's `sfu_record_*` methods). */
+export interface SfuRecordings {
+  start(req: { room: string; client?: string; layer?: number }): RecordingInfo;
+  stop(id: string): RecordingInfo;
+  list(): RecordingInfo[];
+}
 
 /** Counts of what the SFU holds (admin, metrics, tests). */
 export interface SfuStats {
@@ -62,4 +132,6 @@ export interface SfuStats {
 /** The node's SFU: the SfuService contract plus its counts. */
 export interface SfuNode extends SfuService {
   stats(): SfuStats;
+  /** Recordings (recorder.ts); absent when the SFU runs in worker threads (not reachable there yet). */
+  readonly recorder?: SfuRecordings;
 }

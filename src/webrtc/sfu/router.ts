@@ -33,14 +33,15 @@ import { Consumer, Producer } from './forwarder.ts';
 import { TwccGenerator } from './rtp/twcc-generator.ts';
 import { speakersChanged, type Speaker } from './audio-level.ts';
 import { EXT_AUDIO_LEVEL, EXT_MID, EXT_RID, EXT_TWCC, parseMediaSections, type MediaSection } from './sdp-info.ts';
-import { OPUS_PT, publishConfig, subscribeConfig, VP8_PT, WeriftPeer, type SendSlot } from './werift-adapter.ts';
+import { OPUS_PT, publishConfig, senderReportOf, subscribeConfig, VP8_PT, WeriftPeer, type SendSlot } from './werift-adapter.ts';
+import { Recorder } from './recorder.ts';
 
 export { SFU_DEFAULTS, type SfuOptions } from './options.ts';
 
 type Reply = SfuReplies[keyof SfuReplies];
 
 /** What a participant publishes: the producer and how others see it. */
-interface Published {
+export interface Published {
   /** The first layer (the only one of a single-layer track). */
   producer: Producer;
   /** Lowest resolution first. */
@@ -135,6 +136,11 @@ export class Participant {
     }
     if (first) {
       pub.onRtp((rtp) => this.onPublishedRtp(rtp));
+      // Sender reports reach their producers (the recorder's lip-sync clock mapping).
+      pub.onRtcp((p) => {
+        const sr = senderReportOf(p);
+        if (sr) this.bySsrc.get(sr.ssrc)?.onSenderReport(sr.ntpHi, sr.ntpLo, sr.rtp);
+      });
       void pub.ready(this.router.options.connectTimeoutMs).then(
         () => this.startFeedback(pub),
         () => this.router.service.dropParticipant(this, 'publish transport did not connect'),
@@ -299,7 +305,8 @@ export class Participant {
     for (const entry of this.published.values()) {
       const ls = entry.layers;
       if (ls.length < 2) continue;
-      const needed = ls.map((_, i) => i === 0);
+      // A layer the recorder taps is watched too.
+      const needed = ls.map((l, i) => i === 0 || l.taps.size > 0);
       for (const c of ls[0]!.consumerList) {
         if (c.closed || c.paused) continue;
         needed[Math.max(0, Math.min(c.targetSpatial, c.bweSpatial, ls.length - 1))] = true;
@@ -529,6 +536,7 @@ export class Router {
   }
 
   trackAdded(publisher: Participant, entry: Published): void {
+    this.service.recorder.trackAdded(this, publisher, entry);
     for (const p of this.participants.values()) {
       if (p === publisher) continue;
       p.send({ op: 'track-added', track: entry.info });
@@ -564,9 +572,12 @@ export class SfuRouterService implements SfuNode {
   private closed = false;
 
   private readonly ticker: ReturnType<typeof setInterval>;
+  /** Recordings of rooms and participants (recorder.ts; started from the server API). */
+  readonly recorder: Recorder;
 
   constructor(options: Partial<SfuOptions> = {}) {
     this.options = { ...SFU_DEFAULTS, ...options };
+    this.recorder = new Recorder(this);
     // Rates and layer keyframe requests (a wanted layer that is not forwarded yet asks again).
     this.ticker = setInterval(() => {
       const now = Date.now();
@@ -664,6 +675,7 @@ export class SfuRouterService implements SfuNode {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.ticker);
+    this.recorder.close();
     for (const r of [...this.routers.values()]) r.close();
   }
 }

@@ -84,6 +84,18 @@ export function subscribeConfig(extra: Partial<RTCPeerConnectionConfig> = {}): R
   };
 }
 
+/**
+ * The clock pair of an RTCP sender report as werift parsed it (`RtcpSrPacket`, type 200), or
+ * undefined for any other packet.
+ */
+export function senderReportOf(p: RtcpPacket): { ssrc: number; ntpHi: number; ntpLo: number; rtp: number } | undefined {
+  if (p.type !== 200) return undefined;
+  const sr = p as unknown as { ssrc?: number; senderInfo?: { ntpTimestamp?: bigint; rtpTimestamp?: number } };
+  const ntp = sr.senderInfo?.ntpTimestamp;
+  if (typeof sr.ssrc !== 'number' || typeof ntp !== 'bigint' || typeof sr.senderInfo?.rtpTimestamp !== 'number') return undefined;
+  return { ssrc: sr.ssrc, ntpHi: Number((ntp >> 32n) & 0xffffffffn), ntpLo: Number(ntp & 0xffffffffn), rtp: sr.senderInfo.rtpTimestamp };
+}
+
 /** Internals of werift 0.24.4 we rely on, typed here once. */
 interface DtlsInternals {
   dtls?: { srtp: { srtpProfile?: number }; extractSessionKeys(keyLength: number, saltLength: number): { localKey: Buffer; localSalt: Buffer; remoteKey: Buffer; remoteSalt: Buffer } };
