@@ -15,7 +15,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import type { Page } from 'playwright-core';
-import { ARTIFACTS, browserUnavailable, launch, startDemoNode, type Browser } from './browser.ts';
+import { ARTIFACTS, browserUnavailable, launch, MEDIA_ARGS, startDemoNode, type Browser } from './browser.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 const skip = browserUnavailable();
@@ -64,7 +64,8 @@ test('admin: paged connection list, anonymous filter, labelled scopes, unique ax
   clients.push(...anonymous);
   assert.equal(node.connectionCount, 30);
 
-  const browser: Browser = await launch();
+  // Fake camera and microphone: the demo's call panel is checked at 390 px too.
+  const browser: Browser = await launch(MEDIA_ARGS);
   cleanup.push(() => browser.close());
 
   // ---- desktop: login, the paged list ---------------------------------------------------------
@@ -190,6 +191,14 @@ test('admin: paged connection list, anonymous filter, labelled scopes, unique ax
   await demo.page.waitForFunction(() => [...document.querySelectorAll('.msg .bubble')].some((b) => b.textContent === 'before the reload'), undefined, { timeout: 10_000 });
   assert.ok((await scrollWidth(demo.page)) <= 390, 'demo after reload fits 390 px');
   await shot(demo.page, 'demo-390-after-reload');
+  // The call panel (own camera tile) at 390 px.
+  await demo.page.click('#call-start');
+  await demo.page.waitForSelector('#call', { state: 'visible', timeout: 10_000 });
+  await demo.page.waitForFunction(() => document.querySelectorAll('#tiles video').length > 0, undefined, { timeout: 15_000 });
+  const callWidth = await scrollWidth(demo.page);
+  assert.ok(callWidth <= 390, `demo in a call at 390 px: scrollWidth ${callWidth}`);
+  await shot(demo.page, 'demo-390-call');
+  await demo.page.click('#hangup');
   // Leave, then reload: the join form again (leaving is remembered too).
   await demo.page.click('#leave');
   await demo.page.reload();
