@@ -78,6 +78,7 @@ export const ADMIN_PAGE = /* html */ `<!doctype html>
   <label class="meta" title="Whose per-node figures to show. Behind a balancer each request may reach another node; the request names this node and is forwarded to it.">node <select id="pick"></select></label>
   <span class="meta" id="broker"></span>
   <span class="meta" id="uptime"></span>
+  <span class="meta" id="away" style="color:var(--warn)"></span>
 </header>
 <main>
   <div class="card kpi"><div class="label">Connections <span class="scope" id="s-conn">cluster</span></div><div class="value" id="k-conn">—</div><div class="sub" id="k-cap"></div></div>
@@ -122,6 +123,9 @@ let prev = null;
 /** Per node of the registry: its last report (time, deliveries, publishes) and the rates derived from it. */
 const reports = new Map();
 let ticking = false;
+let listed = false;
+/** Why the figures are not the picked node's (it left or does not answer); cleared by a new pick. */
+let awayNote = '';
 
 function num(v) { const n = Number(v); return Number.isFinite(n) ? n : 0; }
 function fmt(n) { n = Number(n); return n >= 1e6 ? (n / 1e6).toFixed(1) + 'M' : n >= 1e4 ? (n / 1e3).toFixed(1) + 'k' : String(Math.round(n)); }
@@ -152,7 +156,7 @@ function guarded(fn, out) {
 }
 
 function showLogin(msg) { $('login').style.display = 'flex'; $('login-error').textContent = msg || ''; }
-$('login-form').addEventListener('submit', (e) => { e.preventDefault(); secret = $('secret').value; store.set(KEY, secret); $('login').style.display = 'none'; tick(); listConnections(); });
+$('login-form').addEventListener('submit', (e) => { e.preventDefault(); secret = $('secret').value; store.set(KEY, secret); $('login').style.display = 'none'; listed = false; tick(); });
 
 /**
  * Y-axis ticks for values up to "max": a 1-2-5 step (whole numbers for counts below 1), labels
@@ -238,7 +242,7 @@ function renderPicker(nodes, answered) {
   if (cur !== JSON.stringify(names)) sel.replaceChildren(...names.map((n) => { const o = el('option', n); o.value = n; return o; }));
   sel.value = pinned || answered;
 }
-$('pick').addEventListener('change', (e) => { pinned = e.target.value; store.set(PIN, pinned); points = []; prev = null; tick(); conn.stack = []; conn.cursor = ''; listConnections(); });
+$('pick').addEventListener('change', (e) => { pinned = e.target.value; awayNote = ''; store.set(PIN, pinned); points = []; prev = null; tick(); conn.stack = []; conn.cursor = ''; guarded(listConnections, $('conn-error'))(); });
 
 async function tick() {
   if (!secret) return showLogin();
@@ -246,10 +250,14 @@ async function tick() {
   ticking = true;
   try {
     let s = await call(withNode('stats'));
-    if (s.error && s.error.code === 404 && pinned) { pinned = ''; s = await call('stats'); }
+    // The pinned node left the registry or does not answer: show whichever node answers, and say so.
+    if (s.error && pinned && (s.error.code === 404 || s.error.code === 502)) { awayNote = 'showing another node: ' + pinned + ' — ' + s.error.message; pinned = ''; s = await call('stats'); }
     if (s.error) throw new Error(s.error.message);
     const [c, ch] = await Promise.all([call('cluster'), call('channels?n=10&scope=cluster')]);
     if (!pinned) { pinned = String(s.node); store.set(PIN, pinned); }
+    $('away').textContent = awayNote;
+    // The list waits for the first answer, so that it asks the same node the figures come from.
+    if (!listed) { listed = true; guarded(listConnections, $('conn-error'))(); }
     const nodeLabel = 'this node (' + s.node + ')';
     for (const x of document.querySelectorAll('[data-node-scope]')) x.textContent = nodeLabel;
     renderPicker(c.nodes || [], String(s.node));
@@ -361,7 +369,6 @@ $('conns').addEventListener('click', (e) => guarded(() => disconnectClicked(e, $
 window.__admin = { ticks };
 if (secret) store.set(KEY, secret);
 tick();
-guarded(listConnections, $('conn-error'))();
 setInterval(tick, 1000);
 </script>
 </body>

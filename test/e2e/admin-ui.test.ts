@@ -6,7 +6,10 @@
  *   back; the anonymous filter finds the anonymous ones;
  * - tiles say whether they are cluster-wide or this node's; the charts' y labels never repeat;
  * - at 390 px the admin page and the demo have no horizontal scroll;
- * - the demo keeps the user in the room on reload.
+ * - the demo keeps the user in the room on reload;
+ * - behind the shipped HAProxy config set to round robin (every request to the next node), two
+ *   nodes: the cluster tile sums both, the per-node figures stay one node's, and the node picker
+ *   pages each node's list (the next page's cursor is forwarded to its node).
  * Screenshots go to test-artifacts/ (gitignored) and must exist.
  */
 import { test, after } from 'node:test';
@@ -16,6 +19,9 @@ import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import type { Page } from 'playwright-core';
 import { ARTIFACTS, browserUnavailable, launch, MEDIA_ARGS, startDemoNode, type Browser } from './browser.ts';
+import { MemoryBroker } from '../../src/broker/memory.ts';
+import { startNode } from '../../src/server/index.ts';
+import { haveBinary, startHaproxy } from '../helpers/cluster-lb.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 const skip = browserUnavailable();
@@ -205,4 +211,72 @@ test('admin: paged connection list, anonymous filter, labelled scopes, unique ax
   await demo.page.waitForSelector('#join-form', { state: 'visible' });
   assert.equal(await demo.page.isHidden('#chat'), true);
   assert.deepEqual(demoErrors, []);
+});
+
+const noHaproxy = skip ?? (haveBinary('haproxy') ? undefined : process.env.CI === 'true' ? undefined : 'haproxy not installed');
+
+test('admin behind HAProxy round robin: cluster tile over two nodes, per-node figures pinned, each node\'s list paged', { skip: noHaproxy }, async () => {
+  if (!haveBinary('haproxy')) throw new Error('haproxy not installed; CI=true, so this test fails instead of skipping');
+  const broker = new MemoryBroker();
+  const opts = { host: '127.0.0.1', port: 0, allowAnonymous: true, adminSecret: ADMIN, nodeInfoInterval: 0.2, defaultNamespace: { subscribe: 'anonymous' as const, publish: 'anonymous' as const } };
+  const a = await startNode({ ...opts, name: 'lb-a', broker });
+  const b = await startNode({ ...opts, name: 'lb-b', broker: broker.peer() });
+  cleanup.push(() => broker.close(), () => a.close(), () => b.close());
+  const clients: RawClient[] = [];
+  cleanup.push(() => clients.forEach((c) => c.close()));
+  for (let i = 0; i < 3; i++) clients.push(await RawClient.connect(a.wsUrl));
+  for (let i = 0; i < 12; i++) clients.push(await RawClient.connect(b.wsUrl));
+  const lb = await startHaproxy([Number(new URL(a.httpUrl).port), Number(new URL(b.httpUrl).port)], 'roundrobin');
+  cleanup.push(() => lb.stop());
+  const end = Date.now() + 5000;
+  while ((a.clusterInfo().length < 2 || b.clusterInfo().length < 2) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+
+  // The balancer does alternate: unpinned requests are answered by both nodes.
+  const answered = new Set<string>();
+  for (let i = 0; i < 6; i++) {
+    const r = await fetch(`http://127.0.0.1:${lb.port}/admin/api/stats`, { headers: { 'X-Admin-Secret': ADMIN } });
+    answered.add(((await r.json()) as { node: string }).node);
+  }
+  assert.deepEqual([...answered].sort(), ['lb-a', 'lb-b']);
+
+  const browser: Browser = await launch();
+  cleanup.push(() => browser.close());
+  const { page } = await browser.page();
+  const errors = watchErrors(page);
+  await page.goto(`http://127.0.0.1:${lb.port}/admin`);
+  await page.fill('#secret', ADMIN);
+  await page.click('#login-form button');
+  await page.waitForFunction(() => document.getElementById('k-conn')?.textContent === '15', undefined, { timeout: 10_000 });
+  await page.waitForFunction(() => document.getElementById('s-conn')?.textContent === 'cluster · 2 of 2 nodes reporting', undefined, { timeout: 10_000 });
+  // Per-node figures stay one node's while the balancer alternates: sample the labels for 3 s.
+  const labels = new Set<string>();
+  const shown = new Set<string>();
+  for (let i = 0; i < 10; i++) {
+    labels.add((await page.textContent('[data-node-scope]')) ?? '');
+    shown.add((await page.textContent('#k-cap')) ?? '');
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  assert.equal(labels.size, 1, `one node's figures: ${[...labels].join(' / ')}`);
+  const pinnedName = /this node \((lb-[ab])\)/.exec([...labels][0]!)?.[1];
+  assert.ok(pinnedName, [...labels][0]);
+  const mine = pinnedName === 'lb-a' ? 3 : 12;
+  assert.ok([...shown].every((t) => t.startsWith(`this node (${pinnedName}): ${mine} `)), [...shown].join(' / '));
+
+  // Node B's list through the balancer, in pages of 10: the second page's request may reach A,
+  // which forwards it to B by the cursor.
+  await page.selectOption('#pick', 'lb-b');
+  await page.selectOption('#conn-size', '10');
+  await page.click('#conn-filter button');
+  await page.waitForFunction(() => document.getElementById('conn-range')?.textContent === '1–10 of 12 on lb-b', undefined, { timeout: 10_000 });
+  const first = await listedIds(page);
+  await page.click('#conn-next');
+  await page.waitForFunction(() => document.getElementById('conn-range')?.textContent === '11–12 of 12 on lb-b', undefined, { timeout: 10_000 });
+  const second = await listedIds(page);
+  assert.deepEqual(new Set([...first, ...second]), new Set(clients.slice(3).map((c) => c.clientId)));
+  await page.waitForFunction(() => document.querySelector('[data-node-scope]')?.textContent === 'this node (lb-b)', undefined, { timeout: 5000 });
+  await page.selectOption('#pick', 'lb-a');
+  await page.waitForFunction(() => document.getElementById('conn-range')?.textContent === '1–3 of 3 on lb-a', undefined, { timeout: 10_000 });
+  assert.deepEqual(new Set(await listedIds(page)), new Set(clients.slice(0, 3).map((c) => c.clientId)));
+  await shot(page, 'admin-ui-haproxy');
+  assert.deepEqual(errors, []);
 });
