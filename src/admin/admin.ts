@@ -18,12 +18,24 @@
  *   GET  /admin/api/clients?client=ID | ?user=ID   matching connections on this node, and (by
  *                                      user) `elsewhere`: the user's connections on other nodes
  *                                      from the broker-kept registry
+ *   GET  /admin/api/connections?limit=&cursor=&user=|anonymous=1   a page of this node's
+ *                                      connections (connections.ts: order, cursor, limits)
  *   POST /admin/api/disconnect         {"client"|"user", "reconnect"?: boolean}, cluster-wide
+ *
+ * Which node answers: behind a balancer, consecutive requests reach different nodes. A GET with
+ * `node=NAME` (or a connections cursor that names another node) is forwarded to that node's URL
+ * from the signed cluster registry, with the admin secret it came with (that node checks it
+ * itself), so the page can show one node's figures and page one node's list whichever node the
+ * balancer picked. Figures are either that node's (`stats`, `clients`, `connections`,
+ * `channels`) or cluster-wide from the nodes' registry reports (`cluster`,
+ * `channels?scope=cluster`); the page labels which is which.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { SwitchboardNode } from '../server/node.ts';
 import { SessionState, type Session } from '../server/session.ts';
+import { AdminQueryError, connectionPage, MAX_NODE, parseConnectionQuery } from './connections.ts';
 import { ADMIN_PAGE } from './page.ts';
 
 export interface AdminOptions {
@@ -34,6 +46,11 @@ export interface AdminOptions {
 }
 
 const MAX_BODY = 4096;
+/** A forwarded admin answer is at most this big (a page of 200 rows is far below) and this slow. */
+const MAX_FORWARDED = 1 << 20;
+const FORWARD_TIMEOUT_MS = 5000;
+/** Marks a request forwarded by a peer's admin API: never forwarded again (no loops). */
+const ADMIN_FORWARDED = 'x-switchboard-admin-forwarded';
 
 /**
  * The page's one inline script, allowed by its hash (CSP Level 2, https://www.w3.org/TR/CSP2/#source-list-syntax)
@@ -81,10 +98,27 @@ export function installAdmin(node: SwitchboardNode, opts: AdminOptions = {}): st
 async function api(node: SwitchboardNode, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   const op = url.pathname.slice('/admin/api/'.length);
   const get = req.method === 'GET';
+  let connQuery: ReturnType<typeof parseConnectionQuery> | undefined;
+  if (op === 'connections' && get) {
+    try {
+      connQuery = parseConnectionQuery(url.searchParams);
+    } catch (err) {
+      if (err instanceof AdminQueryError) return json(res, err.status, { error: { code: err.status, reason: err.reason, message: err.message } });
+      throw err;
+    }
+  }
+  if (get) {
+    const wanted = connQuery ? (connQuery.node ?? connQuery.cursorNode) : url.searchParams.get('node') || undefined;
+    if (wanted !== undefined && wanted !== node.options.name) return forwardTo(node, wanted, req, res, url);
+  }
+  if (connQuery) return json(res, 200, connectionPage(node.options.name, node.sessions, connQuery));
   if (op === 'stats' && get) return json(res, 200, stats(node));
   if (op === 'cluster' && get) return json(res, 200, { nodes: node.clusterInfo() });
   if (op === 'channels' && get) {
     const n = Math.min(100, Math.max(1, Number(url.searchParams.get('n')) || 20));
+    // Cluster-wide: summed from the nodes' registry reports (each reports its busiest only, so
+    // the sum can leave out nodes where a channel is small: `partial`).
+    if (url.searchParams.get('scope') === 'cluster') return json(res, 200, { scope: 'cluster', ...node.cluster.busiestChannels(n) });
     // Internal channels ('$sb:nodes', the cluster registry) are not client channels: left out.
     return json(res, 200, { channels: node.hub.busiest(n, (c) => c.startsWith('$')) });
   }
@@ -130,6 +164,58 @@ async function api(node: SwitchboardNode, req: IncomingMessage, res: ServerRespo
     }
   }
   return json(res, 404, { error: { code: 404, message: `no admin endpoint ${req.method} ${url.pathname}` } });
+}
+
+/**
+ * Proxies a GET admin request to node `name` (its URL from the signed cluster registry), or
+ * answers 404 `unknown_node` / 502 `node_unreachable`. The target checks the admin secret itself.
+ */
+function forwardTo(node: SwitchboardNode, name: string, req: IncomingMessage, res: ServerResponse, url: URL): void {
+  const shown = JSON.stringify(name.slice(0, 64));
+  if (name.length > MAX_NODE) return json(res, 400, { error: { code: 400, reason: 'bad_node', message: `"node" is longer than ${MAX_NODE} characters` } });
+  const entry = node.clusterInfo().find((e) => e.name === name);
+  if (req.headers[ADMIN_FORWARDED] || !entry || entry.stale) {
+    const why = req.headers[ADMIN_FORWARDED] ? ' (already forwarded once)' : entry ? ' (stale: it stopped reporting)' : node.clusterKey === null ? ' (this node has no clusterSecret, so it knows no other node)' : '';
+    return json(res, 404, { error: { code: 404, reason: 'unknown_node', message: `node ${shown} is not in the cluster registry${why}` } });
+  }
+  let target: URL;
+  try {
+    const base = new URL(entry.url);
+    target = new URL(base.pathname.replace(/\/+$/, '') + url.pathname + url.search, base);
+  } catch {
+    return json(res, 502, { error: { code: 502, reason: 'node_unreachable', message: `node ${shown} advertises no usable URL` } });
+  }
+  const request = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  let done = false;
+  const fail = (message: string) => {
+    if (done) return;
+    done = true;
+    json(res, 502, { error: { code: 502, reason: 'node_unreachable', message: `node ${shown}: ${message}` } });
+  };
+  const out = request(target, { method: 'GET', headers: { 'x-admin-secret': String(req.headers['x-admin-secret'] ?? ''), [ADMIN_FORWARDED]: node.options.name, accept: 'application/json' }, timeout: FORWARD_TIMEOUT_MS }, (up) => {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    up.on('data', (c: Buffer) => {
+      n += c.length;
+      if (n > MAX_FORWARDED) {
+        up.destroy();
+        fail(`answer over ${MAX_FORWARDED} bytes`);
+        return;
+      }
+      chunks.push(c);
+    });
+    up.on('end', () => {
+      if (done) return;
+      done = true;
+      const body = Buffer.concat(chunks);
+      res.writeHead(up.statusCode ?? 502, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': body.length, 'Cache-Control': 'no-store', 'X-Switchboard-Node': name });
+      res.end(body);
+    });
+    up.on('error', (err) => fail(err.message));
+  });
+  out.on('timeout', () => out.destroy(new Error(`no answer within ${FORWARD_TIMEOUT_MS} ms`)));
+  out.on('error', (err) => fail(err.message));
+  out.end();
 }
 
 function stats(node: SwitchboardNode) {

@@ -77,8 +77,19 @@ test('every field the admin API returns is rendered as text (responses replaced 
       }),
     }),
   );
+  await page.route('**/admin/api/connections**', (r) =>
+    r.fulfill({
+      contentType: 'application/json',
+      body: JSON.stringify({ node: XSS, total: XSS, connections: [{ client: XSS, user: XSS, anonymous: false, transport: XSS, remoteAddress: XSS, since: XSS, connectedSince: XSS, channels: XSS }] }),
+    }),
+  );
   await page.goto(`${node.httpUrl}/admin#secret=${ADMIN}`);
   await page.waitForFunction(() => (document.getElementById('nodes')?.textContent ?? '').includes('<img'), undefined, { timeout: 10_000 });
+  // The connection list (issue 13): every field as text.
+  await page.waitForFunction(() => (document.getElementById('conns')?.textContent ?? '').includes('<img'), undefined, { timeout: 10_000 });
+  const connText = (await page.textContent('#conns')) ?? '';
+  assert.ok(connText.split(XSS).length - 1 >= 5, `connection fields shown as text: ${connText}`);
+  assert.equal(await page.$$eval('#conns img, #conn-range img', (x) => x.length), 0);
   await page.fill('#q', XSS);
   await page.click('#lookup button');
   await page.waitForFunction(() => document.querySelectorAll('#clients tr').length === 2, undefined, { timeout: 10_000 });

@@ -88,11 +88,12 @@ test('admin page in headless Chromium: charts, nodes, channels, lookup and disco
     const victim = clients[11]!;
     await page.fill('#q', victim.clientId);
     await page.click('#lookup button');
-    await page.waitForSelector(`button[data-client="${victim.clientId}"]`);
+    await page.waitForSelector(`#clients button[data-client="${victim.clientId}"]`);
     assert.match((await page.textContent('#clients')) ?? '', /chat-room-42/);
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'admin.png'), fullPage: true });
-    await page.click(`button[data-client="${victim.clientId}"]`);
+    // The connection list has the same button; this is the lookup table's.
+    await page.click(`#clients button[data-client="${victim.clientId}"]`);
     assert.equal((await victim.closed).code, 3006);
     await page.waitForFunction(() => /Disconnected/.test(document.getElementById('error')?.textContent ?? ''));
     assert.deepEqual(errors, []);

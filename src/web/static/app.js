@@ -22,6 +22,9 @@ const params = new URLSearchParams(location.search);
 const store = {
   get: (k) => { try { return sessionStorage.getItem(`sb-demo:${k}`) ?? localStorage.getItem(`sb-demo:${k}`); } catch { return null; } },
   set: (k, v, session = false) => { try { (session ? sessionStorage : localStorage).setItem(`sb-demo:${k}`, v); } catch { /* private mode */ } },
+  /** The tab's own value only (sessionStorage survives a reload of this tab, not a new tab). */
+  tab: (k) => { try { return sessionStorage.getItem(`sb-demo:${k}`); } catch { return null; } },
+  drop: (k) => { try { sessionStorage.removeItem(`sb-demo:${k}`); } catch { /* private mode */ } },
 };
 
 let choice = params.get('transport') ?? store.get('transport') ?? 'auto';
@@ -104,7 +107,12 @@ $('join-form').addEventListener('submit', (e) => {
   join($('name').value.trim(), $('room').value.trim());
 });
 $('leave').addEventListener('click', leave);
+// A reload keeps the user in the room: this tab joined it (sessionStorage, per tab) and the hash
+// still names it (or names none). Leave forgets it; another tab starts at the join form.
+const rejoin = store.tab('joined');
+const hashRoom = location.hash.slice(1);
 if (params.get('name') && params.get('room')) join(params.get('name'), params.get('room'));
+else if (rejoin && (!hashRoom || hashRoom === rejoin)) join($('name').value.trim(), rejoin);
 
 function join(name, room) {
   if (!name || !/^[A-Za-z0-9_-]{1,40}$/.test(room)) {
@@ -114,6 +122,8 @@ function join(name, room) {
   }
   store.set('name', name);
   store.set('room', room);
+  store.set('name', name, true);
+  store.set('joined', room, true);
   Object.assign(ui, { name, room });
   ui.messages.clear();
   ui.present.clear();
@@ -156,6 +166,8 @@ function leave() {
   ui.typing?.unsubscribe();
   ui.chat = ui.typing = null;
   ui.room = '';
+  store.drop('joined');
+  history.replaceState(null, '', `${location.pathname}${location.search}`);
   $('chat').hidden = true;
   $('join').hidden = false;
 }
