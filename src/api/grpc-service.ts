@@ -302,7 +302,7 @@ export function apiService(node: SwitchboardNode, limits: PublishStreamLimits = 
       return {
         epoch: r.epoch,
         offset: BigInt(r.offset),
-        publications: r.publications.map((p) => ({ data: encodeJson(p.data), offset: BigInt(p.o), ...(p.info ? { info: clientInfo(p.info) } : {}) })),
+        publications: r.publications.map((p) => ({ data: encodeJson(p.data), offset: BigInt(p.offset), ...(p.info ? { info: clientInfo(p.info) } : {}) })),
       };
     },
 

@@ -10,8 +10,7 @@ import { ErrorCode } from '../protocol/codes.ts';
 import { ReplyError } from '../protocol/errors.ts';
 import { MAX_IDEMPOTENCY_KEY_BYTES, validIdempotencyKey, type StreamPosition } from '../protocol/frames.ts';
 import { mustAuthorize, SERVER_API } from '../server/authorize.ts';
-import { toData } from '../server/commands.ts';
-import { BadCursorError } from '../broker/broker.ts';
+import { BadCursorError, type Publication } from '../broker/broker.ts';
 import { PartialDisconnectError, type SwitchboardNode } from '../server/node.ts';
 import type { SfuRecordings } from '../webrtc/sfu/options.ts';
 
@@ -143,6 +142,19 @@ function position(v: unknown): StreamPosition | undefined {
   return { epoch, offset };
 }
 
+/**
+ * A publication in a `history` answer: `offset` spelled out as in `publish` answers and the SDK
+ * (the client wire protocol abbreviates it to `o`; the server API does not).
+ */
+export interface ApiPublication {
+  data: unknown;
+  offset: number;
+  info?: Publication['info'];
+}
+
+function apiPublication(p: Publication): ApiPublication {
+  return p.info ? { data: p.data, offset: p.offset, info: p.info } : { data: p.data, offset: p.offset };
+}
 
 const METHODS = {
   async publish(node, b) {
@@ -207,7 +219,7 @@ const METHODS = {
       opts.reverse = b.reverse;
     }
     const h = await node.broker.history(ch, opts);
-    return { epoch: h.position.epoch, offset: h.position.offset, publications: h.publications.map(toData) };
+    return { epoch: h.position.epoch, offset: h.position.offset, publications: h.publications.map(apiPublication) };
   },
 
   async disconnect(node, b) {

@@ -35,7 +35,13 @@ export interface SubscribedEvent {
   offset: number;
   /** Whether the namespace keeps history that can be recovered from. */
   recoverable: boolean;
-  /** Present on resubscribes that asked for recovery: whether every missed publication follows. */
+  /** Whether this (re)subscribe asked the server to recover from a position (`recover` and a known position, or `since`). */
+  wasRecovering: boolean;
+  /**
+   * Present when `wasRecovering`: whether every missed publication follows. The replayed
+   * publications are delivered right after this event, in offset order, then live ones; when
+   * false, the `onGap` for the lost range follows instead.
+   */
   recovered?: boolean;
   /** True after the first subscribe (a reconnect or a server `unsub` with `resubscribe`). */
   resubscribed: boolean;
@@ -57,7 +63,11 @@ export interface SubscriptionOptions {
   onLeave?: (info: ClientInfo) => void;
   /** Publications were missed: recovery failed, a `gap` push, an offset jump, or an epoch change. */
   onGap?: (gap: GapEvent) => void;
-  /** The subscription became active (also after each resubscribe). */
+  /**
+   * The subscription became active (also after each resubscribe). Fires before anything the
+   * (re)subscribe brings: replayed publications (`recovered: true`) or the `onGap` of what was lost
+   * follow it, so an app may reset its view here without wiping the replay.
+   */
   onSubscribed?: (ev: SubscribedEvent) => void;
   /** The subscription ended for good (app, server, or client close). */
   onUnsubscribed?: (ev: UnsubscribedEvent) => void;
@@ -232,8 +242,12 @@ export class Subscription {
    */
   _onUpgradeReply(reply: Record<string, unknown>): void {
     const top = replyPosition(reply, 'sub');
-    const ev: SubscribedEvent = { channel: this.channel, epoch: top.epoch, offset: top.offset, recoverable: reply.recoverable === true, resubscribed: true };
+    const ev: SubscribedEvent = { channel: this.channel, epoch: top.epoch, offset: top.offset, recoverable: reply.recoverable === true, resubscribed: true, wasRecovering: reply.recovered !== undefined };
     if (reply.recovered !== undefined) ev.recovered = reply.recovered === true;
+    // As on a resubscribe: the event first, then the publications (or the gap) it introduces.
+    this._state = 'subscribed';
+    safeCall(this.options.onSubscribed, ev, (e) => this.callbackError(e));
+    if (this._state !== 'subscribed') return; // the callback unsubscribed
     if (reply.recovered === true) {
       for (const p of replyPubs(reply)) this.deliver(top.epoch, p);
     } else {
@@ -244,8 +258,6 @@ export class Subscription {
         if (gap) this.reportGap(gap);
       }
     }
-    this._state = 'subscribed';
-    safeCall(this.options.onSubscribed, ev, (e) => this.callbackError(e));
   }
 
   /** The subscribe reply. Throws ProtocolError on a malformed reply. */
@@ -256,9 +268,18 @@ export class Subscription {
     this._state = 'subscribed';
     this._attempts = 0;
     this.everSubscribed = true;
-    const ev: SubscribedEvent = { channel: this.channel, epoch: top.epoch, offset: top.offset, recoverable: reply.recoverable === true, resubscribed };
+    const ev: SubscribedEvent = { channel: this.channel, epoch: top.epoch, offset: top.offset, recoverable: reply.recoverable === true, resubscribed, wasRecovering: askedRecovery };
+    if (askedRecovery) ev.recovered = reply.recovered === true;
+    else if (!resubscribed) this.tracker.reset(top);
+    // The order an app sees (docs/client.md "Event order on recovery"): `subscribed` first, then
+    // the replayed publications in offset order (or the gap of what was lost), then the live ones
+    // that arrived while the subscribe was in flight. So an app that resets its view in
+    // onSubscribed keeps the replay. `position` inside the callback is still the pre-replay one.
+    safeCall(this.options.onSubscribed, ev, (e) => this.callbackError(e));
+    // The callback may have unsubscribed, or closed the connection: then nothing more is delivered
+    // here (a later resubscribe recovers from the unchanged position).
+    if (this._state !== 'subscribed') return;
     if (askedRecovery) {
-      ev.recovered = reply.recovered === true;
       if (ev.recovered) {
         for (const p of pubs) this.deliver(top.epoch, p);
       } else {
@@ -269,13 +290,13 @@ export class Subscription {
       // Recovery is off for this subscription: what was published meanwhile is lost. Say so.
       const gap = this.tracker.lost(top);
       if (gap && gap.from !== undefined) this.reportGap(gap);
-    } else {
-      this.tracker.reset(top);
     }
-    safeCall(this.options.onSubscribed, ev, (e) => this.callbackError(e));
     const held = this.held;
     this.held = [];
-    for (const p of held) this.deliver(p.e, p);
+    for (const p of held) {
+      if (this._state !== 'subscribed') return;
+      this.deliver(p.e, p);
+    }
   }
 
   _onPub(frame: PubPush): void {

@@ -56,6 +56,8 @@ describe('HTTP server API', () => {
     assert.equal(b.body.result.responses[2].error.code, 112);
     const h = await call('history', { channel: 'news', limit: 2 });
     assert.deepEqual(h.body.result.publications.map((p: any) => p.data), [1, 'all']);
+    // `offset` spelled out as in publish answers, not the client wire protocol's `o` (issue 13 item 8).
+    assert.deepEqual(h.body.result.publications.map((p: any) => [p.offset, 'o' in p]), [[h.body.result.offset - 1, false], [h.body.result.offset, false]]);
     const pr = await call('presence', { channel: 'news' });
     assert.deepEqual(Object.keys(pr.body.result.presence), [sub.clientId]);
     assert.deepEqual((await call('presence_stats', { channel: 'news' })).body.result, { clients: 1, users: 1 });

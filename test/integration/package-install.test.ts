@@ -45,7 +45,7 @@ after(() => {
 });
 
 test('the tarball ships dist (code, types, demo, SDK bundle and its types) and nothing else', () => {
-  for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/client/index.js', 'dist/client/index.d.ts', 'dist/cli/main.js', 'dist/web/static/index.html', 'dist/web/sdk/switchboard.js', 'dist/web/sdk/switchboard.d.ts', 'bin/switchboard.mjs', 'package.json', 'README.md', 'LICENSE', 'proto/switchboard/v1/api.proto']) {
+  for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/client/index.js', 'dist/client/index.d.ts', 'dist/cli/main.js', 'dist/web/static/index.html', 'dist/web/sdk/switchboard.js', 'dist/web/sdk/switchboard.d.ts', 'bin/switchboard.mjs', 'package.json', 'README.md', 'LICENSE', 'proto/switchboard/v1/api.proto', 'docs/openapi.yaml']) {
     assert.ok(packed.includes(f), `${f} is in the tarball`);
   }
   const stray = packed.filter((f) => /^(src|test|bench|scripts|\.ci|\.github|deploy)\//.test(f) || f.endsWith('.test.js'));
