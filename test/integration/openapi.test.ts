@@ -12,9 +12,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
 import { SignJWT } from 'jose';
 import { parse } from 'yaml';
-import { OPERATIONS } from '../../src/api/operations.ts';
+import { needsBroker, OPERATIONS } from '../../src/api/operations.ts';
 import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
@@ -27,6 +28,9 @@ const doc = parse(readFileSync(new URL('../../docs/openapi.yaml', import.meta.ur
 // Component schemas under one id; `#/components/schemas/X` → `openapi#/$defs/X`.
 const retarget = (v: unknown): any => JSON.parse(JSON.stringify(v).replaceAll('"#/components/schemas/', '"openapi#/$defs/'));
 const ajv = new Ajv2020({ strict: true, allErrors: true, strictTypes: false, strictRequired: false });
+// ajv-formats is CommonJS with a default export; under tsx/Node ESM it may arrive wrapped.
+const addFormats = ((addFormatsModule as any).default ?? addFormatsModule) as (a: Ajv2020) => Ajv2020;
+addFormats(ajv);
 ajv.addSchema({ $id: 'openapi', $defs: retarget(doc.components.schemas) });
 
 /** An OpenAPI-level `$ref` (requestBodies, responses) followed to its object. */
@@ -150,8 +154,8 @@ test('the paths are exactly the router\'s methods, each a POST with the shared e
     assert.deepEqual(Object.keys(doc.paths[p]), ['post'], `${p}: POST only`);
     const statuses = Object.keys(doc.paths[p].post.responses);
     for (const s of ['200', '400', '401', '403', '413', '415', '500']) assert.ok(statuses.includes(s), `${p} documents ${s}`);
-    // Every method but `info` needs the broker, and answers 503 without it (http.ts needsBroker).
-    assert.equal(statuses.includes('503'), p !== '/api/info', `${p}: 503 documented iff the method needs the broker`);
+    // Methods that need the broker answer 503 without it (http.ts needsBroker): all but info and sfu_*.
+    assert.equal(statuses.includes('503'), needsBroker(p.slice('/api/'.length)), `${p}: 503 documented iff the method needs the broker`);
   }
 });
 
@@ -214,18 +218,25 @@ test('refused calls: each documented status answers with the documented error bo
     ['connections', { limit: 1 }],
     ['channels', { limit: 0 }],
     ['info', { extra: true }],
+    ['sfu_record_start', { room: 'r', layer: 3 }],
+    ['sfu_record_stop', {}],
+    ['sfu_recordings', { room: 'r' }],
   ];
   assert.deepEqual(bad.map(([m]) => m).sort(), [...OPERATIONS.keys()].sort(), 'one bad request per method');
   for (const [method, body] of bad) {
     assert.equal(requestValidator(method)(body), false, `the file's ${method} request schema rejects ${JSON.stringify(body)}`);
     const e = await refused(method, body, 400);
-    assert.equal(e.code, 400);
+    // sfu_record_stop looks up the SFU before its field (this node has none: 108); the rest check fields first.
+    assert.equal(e.code, method === 'sfu_record_stop' ? 108 : 400, method);
   }
   // Channel errors: 400 with the protocol's code; a malformed cursor.
   assert.equal((await refused('publish', { channel: 'nope:x', data: 1 }, 400)).code, 102);
   assert.equal((await refused('publish', { channel: 'bad channel', data: 1 }, 400)).code, 112);
   assert.equal((await refused('history', { channel: 'plain:a' }, 400)).code, 108);
   assert.equal((await refused('presence', { channel: 'news', cursor: 'zzz' }, 400)).code, 400);
+  // This node runs no SFU: the recording methods answer 400 with code 108.
+  assert.equal((await refused('sfu_recordings', {}, 400)).code, 108);
+  assert.equal((await refused('sfu_record_start', { room: 'r' }, 400)).code, 108);
   // Wrong and missing key on every method.
   for (const method of OPERATIONS.keys()) {
     assert.equal((await refused(method, {}, 401, { key: 'wrong' })).code, 401);
