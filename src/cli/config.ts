@@ -84,7 +84,7 @@ export interface LoadedConfig {
 }
 
 /** Sections of the config file that belong to modules other than the node core. */
-export const EXTRA_SECTIONS = ['turn', 'admin', 'broker', 'logLevel', 'logFormat'];
+export const EXTRA_SECTIONS = ['turn', 'admin', 'broker', 'sfu', 'logLevel', 'logFormat'];
 
 /**
  * @param defaults lowest-precedence options (e.g. dev mode's extra namespaces), under the file

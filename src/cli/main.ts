@@ -10,7 +10,8 @@ import { createBroker, describeBroker, resolveBrokerConfig } from '../broker/fac
 import { ConfigError, type NodeOptionsInput } from '../server/options.ts';
 import { recoveryWarnings } from '../server/authorize.ts';
 import { startNode, type SwitchboardNode } from '../server/node.ts';
-import { SfuRouterService } from '../webrtc/sfu/router.ts';
+import { createSfu } from '../webrtc/sfu/index.ts';
+import { resolveSfuConfig } from './sfu.ts';
 import { readFileSync } from 'node:fs';
 import { formatConfig, loadConfig, maskSecrets } from './config.ts';
 import { configureLogger, isLogLevel, log, LOG_LEVELS, type LogFormat, type LogLevel } from '../util/log.ts';
@@ -223,8 +224,11 @@ async function start(argv: string[]): Promise<void> {
     // second terminal) must not fail on it. A grpcPort that was asked for must be had.
     const devGrpc = dev && !cfg.given.has('grpcPort') && cfg.options.grpcPort === DEV_GRPC_PORT;
     const startOptions = devGrpc ? { ...cfg.options, grpcPort: 0 } : cfg.options;
-    // A node with SFU namespaces runs the SFU media plane in-process.
-    const sfu = Object.values(cfg.options.namespaces).some((ns) => ns.sfu) ? new SfuRouterService() : undefined;
+    // A node with SFU namespaces runs the SFU media plane: on the main thread, or in worker threads
+    // (sfu.workers / SWITCHBOARD_SFU_WORKERS). The section is checked even when no namespace uses it.
+    const sfuConfig = resolveSfuConfig(cfg.extra.sfu, process.env);
+    const sfu = Object.values(cfg.options.namespaces).some((ns) => ns.sfu) ? createSfu(sfuConfig) : undefined;
+    if (sfu) console.log(`switchboard: SFU ${sfuConfig.workers ? `in ${sfuConfig.workers} worker threads` : 'on the main thread'}, announcing ${(sfuConfig.hostAddresses ?? ['127.0.0.1']).join(', ')} besides the host's interfaces`);
     node = await startNode({ ...startOptions, ...(broker ? { broker } : {}), ...(sfu ? { sfu } : {}) });
     if (devGrpc) {
       try {

@@ -86,6 +86,8 @@ describe('CLI usage', () => {
       [['start', '--config', configFile('typo4.json', { jwt: { secrett: 'x' } })], /unknown option "jwt\.secrett"; did you mean "jwt\.secret"\?/],
       [['start', '--config', configFile('badport.json', { port: 'http' })], /option "port" must be a number, got "http"/],
       [['start', '--config', configFile('nothing-close.json', { zzzzqqq: 1 })], /unknown option "zzzzqqq" in [^;]*$/m],
+      [['start', '--config', configFile('sfu-typo.json', { sfu: { worker: 2 } })], /configuration error: sfu\.worker is not an SFU option; did you mean "workers"\?/],
+      [['start', '--dev'], /SWITCHBOARD_SFU_WORKERS must be an integer from 0 to 64, got 99/, { SWITCHBOARD_SFU_WORKERS: '99' }],
     ];
     for (const [args, want, e] of cases) {
       const r = cli(args, e);
@@ -221,6 +223,15 @@ describe('CLI logs', () => {
       const burstReasons = new Set(['origin_not_allowed', 'session_rate_limit', 'per_ip_connection_limit', 'pending_session_limit', 'connection_limit', 'connection_refused']);
       const total = n.records().filter((r) => burstReasons.has(r.reason as string)).reduce((sum, r) => sum + 1 + (r.suppressed ?? 0), 0);
       assert.equal(total, 202, 'every refusal is either logged or counted');
+    } finally {
+      await stop(n);
+    }
+  });
+
+  test('the sfu section: --dev with SWITCHBOARD_SFU_WORKERS runs the SFU in worker threads', { timeout: 60_000 }, async () => {
+    const n = await startNode(['--dev'], { SWITCHBOARD_SFU_WORKERS: '1', SWITCHBOARD_SFU_HOST_ADDRESSES: '127.0.0.1,127.0.0.2' });
+    try {
+      assert.match(n.out(), /SFU in 1 worker threads, announcing 127\.0\.0\.1, 127\.0\.0\.2/, n.out());
     } finally {
       await stop(n);
     }

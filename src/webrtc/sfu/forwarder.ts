@@ -41,6 +41,10 @@ export interface KeyframeSource {
 
 /** A simulcast layer without packets for this long is treated as paused by the publisher. */
 export const LAYER_LIVE_MS = 1500;
+/** How long a layer that dynacast resumed without getting packets waits before it is tried again. */
+export const DYNACAST_RETRY_MS = 10_000;
+/** The allocation cost assumed for a layer that never had a measured rate (bps of payload). */
+export const UNPROVEN_LAYER_BPS = 500_000;
 
 /**
  * Frame size in a VP8 keyframe's first packet (RFC 6386 §9.1: 3-byte frame tag, start code
@@ -411,6 +415,10 @@ export class Producer {
   private pausedBitrate = 0;
   /** A resumed layer counts as available until its packets are due (ms since epoch). */
   private availableUntil = 0;
+  /** When dynacast last resumed this layer (ms since epoch). */
+  private resumedAt = 0;
+  /** A layer resumed without ever sending is not tried again before this (ms since epoch). */
+  private retryAfter = 0;
   /**
    * The last RTCP sender report of this stream (NTP seconds and fraction, the RTP timestamp of the
    * same instant, when it arrived): the recorder's lip-sync clock mapping.
@@ -475,13 +483,19 @@ export class Producer {
    * or it was just resumed and its first packets are on the way.
    */
   available(now = Date.now()): boolean {
-    // A paused layer that never had a rate (the publisher was not sending it) is not planned on.
-    return now - this.lastPacketAt <= LAYER_LIVE_MS || (this.dynacastPaused && this.pausedBitrate > 0) || now < this.availableUntil;
+    if (now - this.lastPacketAt <= LAYER_LIVE_MS || now < this.availableUntil) return true;
+    // A paused layer that never had a rate may be one the publisher's encoder had not ramped up to
+    // yet when dynacast paused it: it is planned on (and so resumed when granted), but once a resume
+    // brought no packets it waits DYNACAST_RETRY_MS before it is tried again.
+    return this.dynacastPaused && (this.pausedBitrate > 0 || now >= this.retryAfter);
   }
 
-  /** What the layer costs for allocation (bps of payload): its rate, or the rate it had before a pause. */
+  /**
+   * What the layer costs for allocation (bps of payload): its rate, or the rate it had before a
+   * pause, or {@link UNPROVEN_LAYER_BPS} for a paused or resumed layer that never had one.
+   */
   allocationBitrate(now = Date.now()): number {
-    if (this.dynacastPaused || now < this.availableUntil) return Math.max(this.pausedBitrate, this.bitrateSmoothed);
+    if (this.dynacastPaused || now < this.availableUntil) return Math.max(this.pausedBitrate, this.bitrateSmoothed) || UNPROVEN_LAYER_BPS;
     return this.bitrateSmoothed;
   }
 
@@ -491,7 +505,11 @@ export class Producer {
     this.dynacastPaused = paused;
     if (paused) {
       if (this.bitrateSmoothed > 0) this.pausedBitrate = this.bitrateSmoothed;
-    } else this.availableUntil = now + 2 * LAYER_LIVE_MS;
+      else if (this.resumedAt > 0 && this.lastPacketAt < this.resumedAt) this.retryAfter = now + DYNACAST_RETRY_MS;
+    } else {
+      this.availableUntil = now + 2 * LAYER_LIVE_MS;
+      this.resumedAt = now;
+    }
   }
 
   /** An RTCP sender report of this stream (from the publish transport). */

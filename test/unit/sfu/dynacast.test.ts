@@ -4,13 +4,15 @@
  * clock passed in. Checks: a layer nobody wants is paused only after the hold and the publisher is
  * told once; a wanted layer comes back at once; the lowest layer is never paused; a paused layer
  * stays plannable for the downlink allocator at the rate it had (so bandwidth can bring it back),
- * unless it never had one; paused consumers want nothing; the option turns it off.
+ * or, if it never had one, at a guessed cost with a back-off after a resume that brought nothing
+ * (the encoder may not have ramped up to it before the pause); paused consumers want nothing; the
+ * option turns it off.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RtpPacket } from 'werift';
 import type { SfuEvent } from '../../../src/webrtc/sfu/contract.ts';
-import { Consumer, LAYER_LIVE_MS, Producer, type RtpSink } from '../../../src/webrtc/sfu/forwarder.ts';
+import { Consumer, DYNACAST_RETRY_MS, LAYER_LIVE_MS, Producer, UNPROVEN_LAYER_BPS, type RtpSink } from '../../../src/webrtc/sfu/forwarder.ts';
 import { DYNACAST_HOLD_MS, Participant, type Router } from '../../../src/webrtc/sfu/router.ts';
 import { SFU_DEFAULTS } from '../../../src/webrtc/sfu/options.ts';
 
@@ -81,7 +83,7 @@ test('the bandwidth cap counts, the layer forwarded now counts, paused consumers
   assert.equal(layers[0]!.dynacastPaused, false, 'the lowest layer is never paused');
 });
 
-test('a paused layer stays available to the allocator at the rate it had; one that never had a rate does not', () => {
+test('a paused layer stays available to the allocator at the rate it had; one that never had a rate is tried, with a back-off', () => {
   const { layers } = setup();
   const [q, , f] = layers;
   const now = 100_000;
@@ -98,9 +100,16 @@ test('a paused layer stays available to the allocator at the rate it had; one th
   f!.setDynacastPaused(false, later);
   assert.equal(f!.available(later + LAYER_LIVE_MS), true, 'still available while its first packets are due');
   assert.equal(f!.available(later + 3 * LAYER_LIVE_MS), false, 'not once they should have come');
-  // q never had packets: paused, it is not something to plan on.
+  // q never had packets (paused before the publisher's encoder ramped up to it): it is planned on
+  // at a guessed cost, so a consumer that wants it gets it resumed...
   q!.setDynacastPaused(true, now);
-  assert.equal(q!.available(later), false);
+  assert.equal(q!.available(later), true, 'a layer paused before it had a rate is tried');
+  assert.equal(q!.allocationBitrate(later), UNPROVEN_LAYER_BPS);
+  // ...but after a resume that brought no packets, not again before DYNACAST_RETRY_MS.
+  q!.setDynacastPaused(false, later);
+  q!.setDynacastPaused(true, later + 3 * LAYER_LIVE_MS);
+  assert.equal(q!.available(later + 3 * LAYER_LIVE_MS + 1), false, 'resumed for nothing: not planned on');
+  assert.equal(q!.available(later + 3 * LAYER_LIVE_MS + DYNACAST_RETRY_MS), true, 'tried again later');
 });
 
 test('dynacast: false leaves every layer on', () => {
