@@ -82,7 +82,7 @@ export function needsBroker(method: string): boolean {
 /** This node's SFU recordings, or 108 when the node runs no SFU. */
 function recordings(node: SwitchboardNode): SfuRecordings {
   const rec = (node.sfu as { recorder?: SfuRecordings } | undefined)?.recorder;
-  if (!rec) throw new ReplyError('notAvailable', node.sfu ? 'recording needs the SFU on the main thread (workers: 0)' : 'no SFU on this node');
+  if (!rec) throw new ReplyError('notAvailable', node.sfu ? 'this SFU does not record' : 'no SFU on this node');
   return rec;
 }
 
@@ -278,19 +278,19 @@ const METHODS = {
     const client = id(b, 'client', false, 128);
     const layer = int(b, 'layer');
     if (layer !== undefined && layer > 2) throw new ApiError(400, 'field "layer" must be 0, 1 or 2');
-    return recordings(node).start({ room, ...(client !== undefined ? { client } : {}), ...(layer !== undefined ? { layer } : {}) });
+    return await recordings(node).start({ room, ...(client !== undefined ? { client } : {}), ...(layer !== undefined ? { layer } : {}) });
   },
 
   /** Stops a recording; the files are complete when it answers. */
   async sfu_record_stop(node, b) {
     known(b, ['id']);
-    return recordings(node).stop(id(b, 'id', true, 64)!);
+    return await recordings(node).stop(id(b, 'id', true, 64)!);
   },
 
   /** Running and recently stopped recordings of this node. */
   async sfu_recordings(node, b) {
     known(b, []);
-    return { recordings: recordings(node).list() };
+    return { recordings: await recordings(node).list() };
   },
 } satisfies Record<string, Operation>;
 

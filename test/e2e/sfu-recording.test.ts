@@ -227,3 +227,51 @@ test('a 20 s recording of a Chromium publisher: VP8 + Opus WebM that ffprobe cou
   assertDecodes(join(dir, lf.file), 'size-limited WebM');
   assert.equal((await api(node.httpUrl, 'sfu_record_stop', { id: 'rec_nope' })).json.error?.code, 107);
 });
+
+test('recording through the SFU worker pool (workers: 1): started, listed and stopped over the HTTP API in the room\'s worker; the WebM decodes with the sent frame rate', { skip, timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-rec-pool-'));
+  if (!process.env.SB_KEEP_RECORDINGS) cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  const sfu = createSfu({ recordDir: dir, workers: 1 });
+  const node = await startNode({ port: 0, host: '127.0.0.1', insecure: true, namespaces: { sfu: { sfu: true, subscribe: 'anonymous', publish: 'anonymous' } }, sfu });
+  cleanup.push(() => node.close());
+  const browser: Browser = await launch(MEDIA_ARGS);
+  cleanup.push(() => browser.close());
+  const { page, result: client } = await openWith(browser, node.httpUrl, JOIN, { room: 'sfu:pool' });
+
+  // The worker answers refusals with the same codes as the in-process recorder.
+  assert.equal((await api(node.httpUrl, 'sfu_record_start', { room: 'sfu:none' })).json.error?.code, 108);
+  assert.equal((await api(node.httpUrl, 'sfu_record_start', { room: 'sfu:pool', client: 'nobody' })).json.error?.code, 107);
+  const t0 = Date.now();
+  while ((await sent(page)).framesSent < 60) {
+    if (Date.now() - t0 > 30_000) throw new Error(`publisher not sending: ${JSON.stringify(await sent(page))} ${JSON.stringify(sfu.stats())}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await new Promise((r) => setTimeout(r, 2000));
+  const before = await sent(page);
+  const tStart = performance.now();
+  const started = await api<RecordingInfo>(node.httpUrl, 'sfu_record_start', { room: 'sfu:pool', client });
+  assert.equal(started.status, 200, JSON.stringify(started.json));
+  const rec = started.json.result!;
+  assert.match(rec.id, /^rec_[0-9a-f]{16}$/);
+  assert.equal(rec.dir, dir, 'the worker records into the configured directory');
+  assert.equal((await api(node.httpUrl, 'sfu_record_start', { room: 'sfu:pool' })).json.error?.code, 107, 'already recorded (the worker knows)');
+  await new Promise((r) => setTimeout(r, 8000));
+  const listed = await api<{ recordings: RecordingInfo[] }>(node.httpUrl, 'sfu_recordings', {});
+  assert.deepEqual(listed.json.result?.recordings.map((r) => [r.id, r.state]), [[rec.id, 'recording']]);
+  const end = await sent(page);
+  const tEnd = performance.now();
+  const stopped = await api<RecordingInfo>(node.httpUrl, 'sfu_record_stop', { id: rec.id });
+  assert.equal(stopped.status, 200, JSON.stringify(stopped.json));
+  const info = stopped.json.result!;
+  assert.equal(info.state, 'stopped');
+  assert.equal(info.files[0]!.state, 'done');
+  assert.equal((await api(node.httpUrl, 'sfu_record_stop', { id: 'rec_0000000000000000' })).json.error?.code, 107);
+  const producer = info.files[0]!.tracks.find((t) => t.kind === 'video')!.producer;
+  const rid = producer.includes('/') ? producer.slice(producer.lastIndexOf('/') + 1) : (Object.keys(end.byRid)[0] ?? '');
+  const fps = (end.byRid[rid]!.framesSent - before.byRid[rid]!.framesSent) / ((tEnd - tStart) / 1000);
+  const live = checkFile(join(dir, info.files[0]!.file), fps, 'worker WebM');
+  console.log(`# worker recording: ${live.durationS.toFixed(2)} s, ${live.frames} video frames, expected ${live.expected.toFixed(1)} at ${fps.toFixed(2)} fps`);
+  assert.ok(live.durationS > 6 && live.durationS < 10, `duration about 8 s (${live.durationS})`);
+  assert.ok(Math.abs(live.frames - live.expected) <= 0.1 * live.expected, `video frames ${live.frames} within ±10 % of ${live.expected.toFixed(1)}`);
+  assert.equal(live.frames, info.files[0]!.frames.video, 'the worker counted the frames ffprobe counts');
+});

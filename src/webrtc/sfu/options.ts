@@ -107,11 +107,17 @@ export interface RecordingInfo {
   files: RecordingFileInfo[];
 }
 
-/** Start, stop and list recordings (the server API's `sfu_record_*` methods). */
+/**
+ * Start, stop and list recordings (the server API's `sfu_record_*` methods). Asynchronous, as
+ * the recording runs where the room runs: on this thread or in an SFU worker thread. A refusal
+ * rejects with a ReplyError (107 bad request, 106 limit, 108 room not here / no SFU).
+ */
 export interface SfuRecordings {
-  start(req: { room: string; client?: string; layer?: number }): RecordingInfo;
-  stop(id: string): RecordingInfo;
-  list(): RecordingInfo[];
+  start(req: { room: string; client?: string; layer?: number }): Promise<RecordingInfo>;
+  /** Resolves when the files are complete. */
+  stop(id: string): Promise<RecordingInfo>;
+  /** Running and recently stopped recordings, newest first. */
+  list(): Promise<RecordingInfo[]>;
 }
 
 /** Counts of what the SFU holds (admin, metrics, tests). */
@@ -127,11 +133,15 @@ export interface SfuStats {
   packetsRetransmitted: number;
   /** Keyframe requests (PLI) sent to publishers, since start. */
   keyframeRequests: number;
+  /** Lost publisher packets asked for again (NACK entries sent to publishers), since start. */
+  nacksSent: number;
+  /** Publisher packets that arrived after being counted missing (retransmitted or reordered), since start. */
+  packetsRecovered: number;
 }
 
 /** The node's SFU: the SfuService contract plus its counts. */
 export interface SfuNode extends SfuService {
   stats(): SfuStats;
-  /** Recordings (recorder.ts); absent when the SFU runs in worker threads (not reachable there yet). */
-  readonly recorder?: SfuRecordings;
+  /** Recordings (recorder.ts), on the main thread or routed to the room's worker thread. */
+  readonly recorder: SfuRecordings;
 }

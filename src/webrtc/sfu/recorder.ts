@@ -284,7 +284,28 @@ export class Recorder implements SfuRecordings {
     return resolve(this.service.options.recordDir);
   }
 
-  start(req: { room: string; client?: string; layer?: number }): RecordingInfo {
+  start(req: { room: string; client?: string; layer?: number }): Promise<RecordingInfo> {
+    try {
+      return Promise.resolve(this.startNow(req));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  stop(id: string): Promise<RecordingInfo> {
+    try {
+      return Promise.resolve(this.stopNow(id));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  list(): Promise<RecordingInfo[]> {
+    return Promise.resolve(this.listNow());
+  }
+
+  /** start() on this thread: the recording is running when it returns. */
+  startNow(req: { room: string; client?: string; layer?: number }): RecordingInfo {
     const router = this.service.routers.get(req.room);
     if (!router) throw new ReplyError('notAvailable', `sfu: room "${req.room.slice(0, 64)}" has no participants on this node`);
     let who: Participant[] = [...router.participants.values()];
@@ -316,14 +337,15 @@ export class Recorder implements SfuRecordings {
     return rec.info();
   }
 
-  stop(id: string): RecordingInfo {
+  /** stop() on this thread: the files are complete when it returns. */
+  stopNow(id: string): RecordingInfo {
     const rec = this.active.get(id) ?? this.stoppedList.find((r) => r.id === id);
     if (!rec) throw new ReplyError('badRequest', `sfu: no recording "${id.slice(0, 64)}"`);
     rec.stop('stopped');
     return rec.info();
   }
 
-  list(): RecordingInfo[] {
+  listNow(): RecordingInfo[] {
     return [...this.active.values(), ...this.stoppedList].map((r) => r.info());
   }
 

@@ -20,17 +20,27 @@ const post = (m: FromWorker): void => port.postMessage(m);
 const stats = setInterval(() => post({ t: 'stats', stats: sfu.stats() }), statsIntervalMs);
 stats.unref();
 
+/** Posts the outcome of one request: its result, or the ReplyError's code and message. */
+function answer(id: number, work: Promise<Extract<FromWorker, { t: 'reply'; ok: true }>['result']>): void {
+  work.then(
+    (result) => post({ t: 'reply', id, ok: true, result }),
+    (err: unknown) => {
+      const e = err instanceof ReplyError ? err : undefined;
+      post({ t: 'reply', id, ok: false, code: e?.code ?? 0, message: e ? e.message : `sfu worker: ${(err as Error)?.message ?? String(err)}` });
+    },
+  );
+}
+
 port.on('message', (m: ToWorker) => {
   switch (m.t) {
     case 'handle':
-      sfu.handle(m.peer, m.req, (ev) => post({ t: 'event', room: m.peer.room, client: m.peer.client, ev })).then(
-        (result) => post({ t: 'reply', id: m.id, ok: true, result }),
-        (err: unknown) => {
-          const e = err instanceof ReplyError ? err : undefined;
-          post({ t: 'reply', id: m.id, ok: false, code: e?.code ?? 0, message: e ? e.message : `sfu worker: ${(err as Error)?.message ?? String(err)}` });
-        },
-      );
+      answer(m.id, sfu.handle(m.peer, m.req, (ev) => post({ t: 'event', room: m.peer.room, client: m.peer.client, ev })));
       return;
+    case 'record': {
+      const r = m.req;
+      answer(m.id, r.op === 'start' ? sfu.recorder.start({ room: r.room, ...(r.client !== undefined ? { client: r.client } : {}), ...(r.layer !== undefined ? { layer: r.layer } : {}) }) : r.op === 'stop' ? sfu.recorder.stop(r.id) : sfu.recorder.list());
+      return;
+    }
     case 'leave':
       sfu.leave(m.peer);
       return;

@@ -13,22 +13,33 @@
  *
  * A worker that dies takes its rooms with it: its pending requests fail with 108 "not available",
  * its members stop getting events (they see their media stop and may join again), and a new
- * worker takes its place for new rooms. Recording and the other in-process hooks of
- * SfuRouterService are not reachable through the pool yet.
+ * worker takes its place for new rooms, and its recordings stop where they were (their `.rtpdump`
+ * files remux: recorder.ts).
+ *
+ * Recordings (`recorder`) run in the room's worker, as the media does: `start` goes to the
+ * worker of its room, `stop` to the worker that started it (by id), `list` asks every worker
+ * and merges the answers.
  */
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { ErrorCode, type ErrorName } from '../../protocol/codes.ts';
 import { ReplyError } from '../../protocol/errors.ts';
 import type { SfuEvent, SfuPeerRef, SfuReplies, SfuRequest } from './contract.ts';
-import type { SfuNode, SfuOptions, SfuStats } from './options.ts';
+import type { RecordingInfo, SfuNode, SfuOptions, SfuRecordings, SfuStats } from './options.ts';
+
+/** A recording request, as the worker runs it on its own Recorder. */
+export type RecordingOp = { op: 'start'; room: string; client?: string; layer?: number } | { op: 'stop'; id: string } | { op: 'list' };
 
 /** Main thread → worker. */
-export type ToWorker = { t: 'handle'; id: number; peer: SfuPeerRef; req: SfuRequest } | { t: 'leave'; peer: SfuPeerRef } | { t: 'close' };
+export type ToWorker =
+  | { t: 'handle'; id: number; peer: SfuPeerRef; req: SfuRequest }
+  | { t: 'record'; id: number; req: RecordingOp }
+  | { t: 'leave'; peer: SfuPeerRef }
+  | { t: 'close' };
 
 /** Worker → main thread. */
 export type FromWorker =
   | { t: 'ready' }
-  | { t: 'reply'; id: number; ok: true; result: SfuReplies[keyof SfuReplies] }
+  | { t: 'reply'; id: number; ok: true; result: SfuReplies[keyof SfuReplies] | RecordingInfo | RecordingInfo[] }
   | { t: 'reply'; id: number; ok: false; code: number; message: string }
   | { t: 'event'; room: string; client: string; ev: SfuEvent }
   | { t: 'stats'; stats: SfuStats }
@@ -39,7 +50,7 @@ export interface SfuWorkerOptions {
   statsIntervalMs: number;
 }
 
-const ZERO: SfuStats = { rooms: 0, participants: 0, producers: 0, consumers: 0, packetsForwarded: 0, packetsRetransmitted: 0, keyframeRequests: 0 };
+const ZERO: SfuStats = { rooms: 0, participants: 0, producers: 0, consumers: 0, packetsForwarded: 0, packetsRetransmitted: 0, keyframeRequests: 0, nacksSent: 0, packetsRecovered: 0 };
 
 /**
  * The worker's entry: worker-main.js beside this module in the compiled package; from the sources
@@ -68,7 +79,7 @@ function replyError(code: number, message: string): ReplyError {
 }
 
 interface Pending {
-  resolve: (r: SfuReplies[keyof SfuReplies]) => void;
+  resolve: (r: unknown) => void;
   reject: (e: Error) => void;
   slot: Slot;
 }
@@ -93,6 +104,10 @@ export class SfuWorkerPool implements SfuNode {
   private closing: Promise<void> | undefined;
   /** Workers that exited unexpectedly (restarted). */
   crashes = 0;
+  /** Recordings, run by the worker of their room. */
+  readonly recorder: SfuRecordings;
+  /** Which slot started a recording (by id), for `stop`; bounded like the workers' own lists. */
+  private readonly recordingSlot = new Map<string, number>();
 
   constructor(
     readonly workers: number,
@@ -101,6 +116,39 @@ export class SfuWorkerPool implements SfuNode {
   ) {
     if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new RangeError(`sfu workers must be an integer from 1 to 64, got ${workers}`);
     for (let i = 0; i < workers; i++) this.slots.push(this.spawn(i, { ...ZERO }));
+    this.recorder = {
+      start: async (req) => {
+        const slot = this.slotOf(req.room);
+        const info = (await this.request(slot, { op: 'start', ...req })) as RecordingInfo;
+        this.recordingSlot.set(info.id, slot.index);
+        // Ids of recordings long gone are dropped oldest first (a worker keeps its last 100 stopped).
+        if (this.recordingSlot.size > 1000) this.recordingSlot.delete(this.recordingSlot.keys().next().value!);
+        return info;
+      },
+      stop: async (id) => {
+        const index = this.recordingSlot.get(id);
+        const slot = index === undefined ? undefined : this.slots[index];
+        if (!slot || !slot.alive) throw new ReplyError('badRequest', `sfu: no recording "${id.slice(0, 64)}"${slot ? ' (its media worker stopped)' : ''}`);
+        return (await this.request(slot, { op: 'stop', id })) as RecordingInfo;
+      },
+      list: async () => {
+        const lists = await Promise.all(this.slots.filter((s) => s.alive).map((s) => this.request(s, { op: 'list' }).then((l) => l as RecordingInfo[], () => [])));
+        // Running first, then stopped; newest first within each.
+        return lists.flat().sort((a, b) => (a.state === b.state ? b.startedAt.localeCompare(a.startedAt) : a.state === 'recording' ? -1 : 1));
+      },
+    };
+  }
+
+  /** Sends a recording request to one worker; resolves with its answer. */
+  private request(slot: Slot, req: RecordingOp): Promise<unknown> {
+    if (this.closing) return Promise.reject(new ReplyError('notAvailable', 'sfu: shutting down'));
+    if (!slot.alive) return Promise.reject(new ReplyError('notAvailable', 'sfu: the media worker stopped'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, slot });
+      const m: ToWorker = { t: 'record', id, req };
+      slot.worker.postMessage(m);
+    });
   }
 
   private spawn(index: number, retired: SfuStats): Slot {
@@ -149,7 +197,7 @@ export class SfuWorkerPool implements SfuNode {
     this.crashes++;
     console.error(`switchboard: sfu worker ${slot.index} exited (code ${code}); its rooms are gone, a new worker takes new ones`);
     const retired = { ...slot.retired };
-    for (const k of ['packetsForwarded', 'packetsRetransmitted', 'keyframeRequests'] as const) retired[k] += slot.stats[k];
+    for (const k of ['packetsForwarded', 'packetsRetransmitted', 'keyframeRequests', 'nacksSent', 'packetsRecovered'] as const) retired[k] += slot.stats[k];
     this.slots[slot.index] = this.spawn(slot.index, retired);
   }
 
