@@ -64,6 +64,8 @@ export class Metrics {
       counter('switchboard_sfu_packets_forwarded_total', 'RTP packets the SFU sent to subscribers (first transmissions)', () => st().packetsForwarded);
       counter('switchboard_sfu_packets_retransmitted_total', 'RTP packets the SFU sent again for NACKs', () => st().packetsRetransmitted);
       counter('switchboard_sfu_keyframe_requests_total', 'Keyframe requests (PLI) the SFU sent to publishers', () => st().keyframeRequests);
+      counter('switchboard_sfu_upstream_nacks_total', 'Lost publisher packets the SFU asked for again (NACK entries)', () => st().nacksSent);
+      counter('switchboard_sfu_upstream_recovered_total', 'Publisher packets that arrived after being counted missing (retransmitted or reordered)', () => st().packetsRecovered);
     }
 
     // Per-connection figures are gathered in one pass over the sessions per scrape (O(connections),

@@ -3,8 +3,9 @@
  * test needs no privileges): listens on 127.0.0.1, forwards every client's datagrams to one
  * upstream address through a socket of its own per client, and shapes what comes back — the
  * downlink — like `tc tbf`: a rate (bits/s), a drop-tail queue of bounded bytes, and random loss.
- * Rate and loss can change while packets flow. Put in front of a TURN server, it shapes one
- * browser's relayed leg and nobody else's.
+ * Rate and loss can change while packets flow; the uplink (client → upstream) only has random
+ * loss (`lossUp`). Put in front of a TURN server, it shapes one browser's relayed leg and nobody
+ * else's.
  */
 import { createSocket, type Socket } from 'node:dgram';
 
@@ -13,6 +14,8 @@ export interface ShaperStats {
   down: number;
   /** Downlink packets dropped by the random loss. */
   lost: number;
+  /** Uplink packets dropped by the random loss (`lossUp`). */
+  lostUp: number;
   /** Downlink packets dropped because the queue was full. */
   overflow: number;
 }
@@ -22,9 +25,14 @@ export class UdpShaper {
   rateBps = Infinity;
   /** Probability of dropping a downlink packet. */
   loss = 0;
+  /**
+   * Probability of dropping an uplink packet that is not STUN/TURN control (TURN ChannelData,
+   * first byte 0x40–0x7f, carries the media; control messages pass, so allocations stay up).
+   */
+  lossUp = 0;
   /** Downlink queue limit in bytes (tbf's `limit`). */
   queueBytes = 30_000;
-  readonly stats: ShaperStats = { up: 0, down: 0, lost: 0, overflow: 0 };
+  readonly stats: ShaperStats = { up: 0, down: 0, lost: 0, lostUp: 0, overflow: 0 };
   private readonly front: Socket;
   private readonly clients = new Map<string, Socket>();
   private queue: { buf: Buffer; port: number; address: string }[] = [];
@@ -65,6 +73,10 @@ export class UdpShaper {
       up.on('message', (m) => this.toClient(m, address, port));
       up.on('error', () => {});
       this.clients.set(key, up);
+    }
+    if (this.lossUp > 0 && msg[0]! >= 0x40 && msg[0]! <= 0x7f && Math.random() < this.lossUp) {
+      this.stats.lostUp++;
+      return;
     }
     this.stats.up++;
     up.send(msg, this.upstream.port, this.upstream.address);

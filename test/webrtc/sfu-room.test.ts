@@ -114,7 +114,7 @@ test(`three participants in one SFU room (${mode}): each receives the other two 
     // A worker pool's counts arrive every 500 ms.
     await until(() => sfu.stats().consumers === 6 && sfu.stats().packetsForwarded >= 6 * 20, 5000, () => JSON.stringify(sfu.stats()));
     const st = sfu.stats();
-    assert.deepEqual({ ...st, packetsForwarded: 0, packetsRetransmitted: 0, keyframeRequests: 0 }, { rooms: 1, participants: 3, producers: 3, consumers: 6, packetsForwarded: 0, packetsRetransmitted: 0, keyframeRequests: 0 });
+    assert.deepEqual({ ...st, packetsForwarded: 0, packetsRetransmitted: 0, keyframeRequests: 0, nacksSent: 0, packetsRecovered: 0 }, { rooms: 1, participants: 3, producers: 3, consumers: 6, packetsForwarded: 0, packetsRetransmitted: 0, keyframeRequests: 0, nacksSent: 0, packetsRecovered: 0 });
     assert.ok(st.packetsForwarded >= 6 * 20, `forwarded ${st.packetsForwarded}`);
     // The same counts in /metrics.
     const metrics = await (await fetch(`${node.httpUrl}/metrics`)).text();
@@ -129,10 +129,10 @@ test(`three participants in one SFU room (${mode}): each receives the other two 
     const carol = members.pop()!;
     carol.stop();
     await until(() => members.every((m) => m.removed.length === 1), 10_000, () => 'track-removed at alice and bob');
-    const before = members.map((m) => m.got.get(ids[members.length - 1 - members.indexOf(m)]!)!.packets);
-    await new Promise((r) => setTimeout(r, 1000));
-    const after = members.map((m) => m.got.get(ids[members.length - 1 - members.indexOf(m)]!)!.packets);
-    for (const [k, b] of before.entries()) assert.ok(after[k]! > b + 10, `still flowing after a leave (${b} → ${after[k]})`);
+    const received = (): number[] => members.map((m) => m.got.get(ids[members.length - 1 - members.indexOf(m)]!)!.packets);
+    const before = received();
+    // Within a few seconds (a loaded machine delays the renegotiation after the leave).
+    await until(() => received().every((n, k) => n > before[k]! + 10), 10_000, () => `still flowing after a leave (${before.join(', ')} → ${received().join(', ')})`);
     await until(() => sfu.stats().participants === 2, 5000, () => JSON.stringify(sfu.stats()));
     const after2 = sfu.stats();
     assert.deepEqual([after2.rooms, after2.participants, after2.producers, after2.consumers], [1, 2, 2, 2]);

@@ -11,10 +11,18 @@
  * VP8 picture ID, TL0PICIDX and KEYIDX are rewritten per consumer (rtp/vp8.ts Vp8Munger) so they
  * stay continuous across layer switches and pauses.
  * Retransmissions go on the subscriber's RTX stream (RFC 4588) when its answer took RTX.
+ *
+ * Upstream loss: a video producer tracks the sequence numbers its publisher skipped
+ * (`nack`, rtp/nack-generator.ts); the router NACKs them to the publisher, and a packet repaired
+ * late is forwarded late, in its original place of each consumer's sequence (a consumer never
+ * moves its newest sequence number, timestamp or padding slot backwards for it, and drops one
+ * from before its current layer started).
  * Not yet here (see docs/sfu.md "Status"): receiver reports to the publisher.
  */
 import type { RtcpPacket, RtpPacket } from 'werift';
 import { AudioLevelMeter } from './audio-level.ts';
+import { NackGenerator } from './rtp/nack-generator.ts';
+import { seqNewer } from './rtp/seq.ts';
 import { Vp8Descriptor, Vp8Munger } from './rtp/vp8.ts';
 
 /** Where a consumer's packets go (a WeriftPeer in the SFU; anything with SRTP in tests). */
@@ -101,6 +109,11 @@ export class Consumer {
   private seqDelta = 0;
   private tsDelta = 0;
   private lastSeq = -1;
+  /** Source sequence number of the current layer's first forwarded packet, and of the newest one. */
+  private startIn = 0;
+  private newestIn = 0;
+  /** Packets forwarded after newer ones (repaired upstream by NACK, or reordered). */
+  late = 0;
   private readonly slab: Buffer;
   private readonly lengths = new Int32Array(HISTORY).fill(-1);
   private readonly seqs = new Int32Array(HISTORY).fill(-1);
@@ -198,7 +211,15 @@ export class Consumer {
     if (this.closed || !this.active || this.paused) return;
     const h = rtp.header;
     let switching = false;
-    if (from !== this.current || !this.started) {
+    let late = false;
+    if (from === this.current && this.started && !seqNewer(h.sequenceNumber, this.newestIn)) {
+      // Older than the newest forwarded: a repaired or reordered packet. One from before this
+      // layer started would land on sequence numbers already used; a duplicate is dropped.
+      if (h.sequenceNumber === this.newestIn || seqNewer(this.startIn, h.sequenceNumber)) return;
+      // Older than the history: its slot holds a newer packet now.
+      if (((this.newestIn - h.sequenceNumber) & 0xffff) >= HISTORY) return;
+      late = true;
+    } else if (from !== this.current || !this.started) {
       if (!keyframe) return;
       switching = true;
       if (this.layers.length > 1 && from !== this.desiredLayer()) return;
@@ -210,6 +231,7 @@ export class Consumer {
         this.tsDelta = (this.lastTsOut + elapsed * rate - h.timestamp) >>> 0;
       }
       this.started = true;
+      this.startIn = h.sequenceNumber;
       if (this.current !== from) {
         if (this.current !== undefined) this.switches++;
         this.current = from;
@@ -221,13 +243,24 @@ export class Consumer {
     const length = 12 + ext + payload.length;
     if (length > MAX_RTP) return;
     const seq = (h.sequenceNumber + this.seqDelta) & 0xffff;
+    // A late packet already sent (a second retransmission of it) is not sent again.
+    if (late && this.seqs[seq % HISTORY] === seq && this.lengths[seq % HISTORY]! > 0) return;
     const off = this.writeHeader(seq, (h.timestamp + this.tsDelta) >>> 0, h.marker, 0);
     payload.copy(this.slab, off + 12 + ext);
     if (this.vp8 && from.vp8Valid) this.vp8.rewrite(this.slab, off + 12 + ext, from.vp8, switching);
+    this.forwarded++;
+    if (late) {
+      const slot = seq % HISTORY;
+      this.lengths[slot] = length;
+      this.seqs[slot] = seq;
+      this.late++;
+      this.send(off, length);
+      return;
+    }
+    this.newestIn = h.sequenceNumber;
     this.commit(seq, length);
     this.lastTsOut = (h.timestamp + this.tsDelta) >>> 0;
     this.lastSentAt = Date.now();
-    this.forwarded++;
     this.send(off, length);
   }
 
@@ -404,6 +437,11 @@ export class Producer {
   plis = 0;
   /** Speech detection from the packets' audio levels (audio producers whose publisher sends them). */
   readonly audioLevel: AudioLevelMeter | undefined;
+  /**
+   * The publisher's lost packets (video): the router polls it and sends the NACKs; a packet that
+   * arrives for one of them (a retransmission) counts as `nack.recovered`.
+   */
+  readonly nack: NackGenerator | undefined;
   /** The VP8 descriptor of the packet being fanned out (parsed once; valid while `vp8Valid`). */
   readonly vp8 = new Vp8Descriptor();
   vp8Valid = false;
@@ -444,6 +482,9 @@ export class Producer {
   ) {
     this.ssrc = ssrc;
     if (kind === 'audio') this.audioLevel = new AudioLevelMeter();
+    // Not further back than a consumer's history (HISTORY packets, ~1.5 s of 720p): a consumer
+    // drops a repaired packet older than that.
+    else this.nack = new NackGenerator({ maxAge: HISTORY - 16, maxMissing: 200 });
   }
 
   /** One decrypted RTP packet of this stream. */
@@ -463,6 +504,7 @@ export class Producer {
       }
     }
     const key = this.kind === 'audio' || (this.vp8Valid && this.vp8.keyframe);
+    this.nack?.onPacket(rtp.header.sequenceNumber, performance.now(), key);
     if (key && this.kind === 'video') {
       this.keyframes++;
       const size = vp8KeyframeSize(rtp.payload);

@@ -31,6 +31,7 @@ import { SFU_DEFAULTS, type SfuNode, type SfuOptions, type SfuStats } from './op
 import { Downlink } from './downlink.ts';
 import { Consumer, Producer } from './forwarder.ts';
 import { TwccGenerator } from './rtp/twcc-generator.ts';
+import { buildNack } from './rtp/rtcp.ts';
 import { speakersChanged, type Speaker } from './audio-level.ts';
 import { EXT_AUDIO_LEVEL, EXT_MID, EXT_RID, EXT_TWCC, parseMediaSections, type MediaSection } from './sdp-info.ts';
 import { OPUS_PT, publishConfig, senderReportOf, subscribeConfig, VP8_PT, WeriftPeer, type SendSlot } from './werift-adapter.ts';
@@ -174,7 +175,12 @@ export class Participant {
       layer.onClose(() => {
         if (this.published.get(id) !== entry) return;
         this.published.delete(id);
-        for (const l of layers) this.router.service.retired.plis += l.plis;
+        const retired = this.router.service.retired;
+        for (const l of layers) {
+          retired.plis += l.plis;
+          retired.nacks += l.nack?.nacksSent ?? 0;
+          retired.recovered += l.nack?.recovered ?? 0;
+        }
         for (const l of layers) {
           l.close();
           if (l.ssrc !== undefined && this.bySsrc.get(l.ssrc) === l) this.bySsrc.delete(l.ssrc);
@@ -236,14 +242,29 @@ export class Participant {
     p.push(rtp);
   }
 
-  /** TWCC feedback to the publisher every 50 ms (our generator; werift's is off). */
+  /**
+   * Feedback to the publisher every 25 ms: NACKs for the packets each video producer is missing
+   * (a keyframe request when a loss cannot be repaired), and every other tick TWCC (our
+   * generator; werift's is off).
+   */
   private startFeedback(pub: WeriftPeer): void {
-    if (this.closed || !this.twccExt) return;
+    if (this.closed) return;
     this.feedbackFrom = pub;
+    let tick = 0;
     this.feedbackTimer = setInterval(() => {
-      if (!this.twcc) return;
-      for (const b of this.twcc.buildFeedback(Math.round(performance.now() * 1000))) pub.sendRtcpRaw(b);
-    }, 50);
+      const now = performance.now();
+      for (const entry of this.published.values()) {
+        for (const p of entry.layers) {
+          if (!p.nack || p.ssrc === undefined) continue;
+          const lost = p.nack.poll(now);
+          if (lost.length > 0) pub.sendRtcpRaw(buildNack(pub.rtcpSsrc, p.ssrc, lost));
+          if (p.nack.takeKeyframeRequest()) p.requestKeyframe();
+        }
+      }
+      if (++tick % 2 === 0 && this.twcc && this.twccExt) {
+        for (const b of this.twcc.buildFeedback(Math.round(now * 1000))) pub.sendRtcpRaw(b);
+      }
+    }, 25);
     this.feedbackTimer.unref?.();
   }
 
@@ -653,24 +674,30 @@ export class SfuRouterService implements SfuNode {
     let participants = 0;
     let producers = 0;
     let consumers = 0;
-    let { forwarded, retransmitted, plis } = this.retired;
+    let { forwarded, retransmitted, plis, nacks, recovered } = this.retired;
     for (const r of this.routers.values()) {
       participants += r.participants.size;
       for (const p of r.participants.values()) {
         producers += p.published.size;
         consumers += p.received.size;
-        for (const e of p.published.values()) for (const l of e.layers) plis += l.plis;
+        for (const e of p.published.values()) {
+          for (const l of e.layers) {
+            plis += l.plis;
+            nacks += l.nack?.nacksSent ?? 0;
+            recovered += l.nack?.recovered ?? 0;
+          }
+        }
         for (const { consumer } of p.received.values()) {
           forwarded += consumer.forwarded;
           retransmitted += consumer.retransmitted;
         }
       }
     }
-    return { rooms: this.routers.size, participants, producers, consumers, packetsForwarded: forwarded, packetsRetransmitted: retransmitted, keyframeRequests: plis };
+    return { rooms: this.routers.size, participants, producers, consumers, packetsForwarded: forwarded, packetsRetransmitted: retransmitted, keyframeRequests: plis, nacksSent: nacks, packetsRecovered: recovered };
   }
 
   /** Counts of closed consumers and producers, so the totals of stats() never go down. */
-  readonly retired = { forwarded: 0, retransmitted: 0, plis: 0 };
+  readonly retired = { forwarded: 0, retransmitted: 0, plis: 0, nacks: 0, recovered: 0 };
 
   async close(): Promise<void> {
     this.closed = true;
