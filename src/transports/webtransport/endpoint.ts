@@ -294,6 +294,9 @@ export class QuicEndpoint {
   private readonly handshakes = new Map<string, number>();
   /** Initials dropped by the connection limits (for stats). */
   dropped = 0;
+  /** UDP packets received and sent (for stats and the benchmark's packets-per-delivery). */
+  packetsIn = 0;
+  packetsOut = 0;
   private closed = false;
 
   private constructor(
@@ -359,7 +362,9 @@ export class QuicEndpoint {
 
   /** @internal */
   sendPacket(buf: Buffer, to: HostPort): void {
-    if (!this.closed) this.socket.send(buf, to.port, to.host);
+    if (this.closed) return;
+    this.packetsOut++;
+    this.socket.send(buf, to.port, to.host);
   }
 
   /** @internal */
@@ -375,6 +380,7 @@ export class QuicEndpoint {
   }
 
   private onPacket(msg: Buffer, from: HostPort): void {
+    this.packetsIn++;
     // Fast path (most packets): a short header (RFC 9000 §17.3, first bit 0) carries only the
     // DCID, and for our connections it is one of our SCIDs, of known length.
     if (msg.length > this.quiche.MAX_CONN_ID_LEN && (msg[0]! & 0x80) === 0) {
