@@ -7,6 +7,7 @@
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { loadQuiche, type QuicheConnection, type Quiche } from '../../src/transports/webtransport/binding.ts';
+import { literalLookup } from '../../src/transports/webtransport/endpoint.ts';
 import { FrameReader, FrameType, encodeFrame } from '../../src/transports/webtransport/frames.ts';
 import { MessageReader, frameMessage } from '../../src/transports/webtransport/framer.ts';
 import { decodeFieldSection, encodeFieldSection, type Field } from '../../src/transports/webtransport/qpack.ts';
@@ -63,7 +64,7 @@ export class H3TestClient {
     cfg.setInitialMaxStreamsUni(16);
     cfg.setMaxSendUdpPayloadSize(1350);
     cfg.enableDgram(true, 1024, 1024);
-    const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
+    const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 << 20, lookup: literalLookup });
     await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
     const local = { host: '127.0.0.1', port: sock.address().port };
     const remote = { host: '127.0.0.1', port };
@@ -212,7 +213,8 @@ export class H3TestClient {
   private pump(): void {
     if (this.conn.isEstablished()) {
       this.retry();
-      for (const id of this.conn.readable()) {
+      // isReadable() first: readable() is an expensive crossing in the binding (endpoint.ts).
+      for (const id of this.conn.isReadable() ? this.conn.readable() : []) {
         for (;;) {
           let r: [number, boolean] | null;
           try {

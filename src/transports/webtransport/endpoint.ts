@@ -209,8 +209,13 @@ export class QuicConn {
     }
     if (this.established) {
       this.retryQueues();
-      for (const id of this.conn.readable()) this.handler.onReadable(this, id);
-      for (let d = this.conn.dgramRecvVec(); d !== null; d = this.conn.dgramRecvVec()) this.handler.onDatagram(this, Buffer.from(d.buffer, d.byteOffset, d.byteLength));
+      // Most packets a sender receives are ACKs with nothing to read. isReadable() is one cheap
+      // crossing; readable() builds an iterator in the binding that cost more than recv() itself
+      // (~28 µs per call in the fan-out flood).
+      if (this.conn.isReadable()) {
+        for (const id of this.conn.readable()) this.handler.onReadable(this, id);
+        for (let d = this.conn.dgramRecvVec(); d !== null; d = this.conn.dgramRecvVec()) this.handler.onDatagram(this, Buffer.from(d.buffer, d.byteOffset, d.byteLength));
+      }
     }
     this.flush();
   }
