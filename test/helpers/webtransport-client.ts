@@ -210,33 +210,42 @@ export class H3TestClient {
     });
   }
 
+  /** Reads stream `id` until it has nothing more; `known`: a stream seen before, read without readable(). */
+  private readStream(id: number, known: boolean): void {
+    for (;;) {
+      let r: [number, boolean] | null;
+      try {
+        r = this.conn.streamRecv(id, this.buf);
+      } catch (err) {
+        const m = /StreamReset\((\d+)\)/.exec(String(err));
+        // A known stream quiche has already collected answers with another error: not a reset.
+        if (m || !known) this.resets.set(id, m ? Number(m[1]) : -1);
+        return;
+      }
+      if (r === null) return;
+      if (r[0] > 0) {
+        const l = this.streams.get(id) ?? [];
+        l.push(Buffer.from(this.buf.subarray(0, r[0])));
+        this.streams.set(id, l);
+      }
+      if (r[1]) {
+        this.fins.add(id);
+        return;
+      }
+    }
+  }
+
   private pump(): void {
     if (this.conn.isEstablished()) {
       this.retry();
-      // isReadable() first: readable() is an expensive crossing in the binding (endpoint.ts).
-      for (const id of this.conn.isReadable() ? this.conn.readable() : []) {
-        for (;;) {
-          let r: [number, boolean] | null;
-          try {
-            r = this.conn.streamRecv(id, this.buf);
-          } catch (err) {
-            const m = /StreamReset\((\d+)\)/.exec(String(err));
-            this.resets.set(id, m ? Number(m[1]) : -1);
-            break;
-          }
-          if (r === null) break;
-          if (r[0] > 0) {
-            const l = this.streams.get(id) ?? [];
-            l.push(Buffer.from(this.buf.subarray(0, r[0])));
-            this.streams.set(id, l);
-          }
-          if (r[1]) {
-            this.fins.add(id);
-            break;
-          }
-        }
+      // readable() is an expensive crossing in the binding (~28 µs, endpoint.ts): ask isReadable()
+      // first, read the streams already seen directly, and iterate readable() only when
+      // something is left (a new stream, a reset).
+      if (this.conn.isReadable()) {
+        for (const id of this.streams.keys()) if (!this.fins.has(id) && !this.resets.has(id)) this.readStream(id, true);
+        for (let d = this.conn.dgramRecvVec(); d !== null; d = this.conn.dgramRecvVec()) this.datagrams.push(Buffer.from(d));
+        if (this.conn.isReadable()) for (const id of this.conn.readable()) this.readStream(id, false);
       }
-      for (let d = this.conn.dgramRecvVec(); d !== null; d = this.conn.dgramRecvVec()) this.datagrams.push(Buffer.from(d));
     }
     for (;;) {
       const out = Buffer.allocUnsafe(1350);
