@@ -100,6 +100,8 @@ interface Server {
   udpPort: number;
   child: ChildProcess;
   cpu(): Promise<number>;
+  /** The server's UDP packet counters (bench/webtransport/server.ts answers `stats` on stdin). */
+  packets(): Promise<{ packetsIn: number; packetsOut: number }>;
   stop(): Promise<void>;
 }
 
@@ -135,6 +137,21 @@ async function startServer(cpuProf: string | null): Promise<Server> {
     child.on('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
   });
   const pid = child.pid!;
+  let statsWaiter: ((s: { packetsIn: number; packetsOut: number }) => void) | null = null;
+  let statsBuf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    statsBuf += d.toString();
+    let nl: number;
+    while ((nl = statsBuf.indexOf('\n')) >= 0) {
+      const line = statsBuf.slice(0, nl);
+      statsBuf = statsBuf.slice(nl + 1);
+      if (line.startsWith('stats ')) {
+        const w = statsWaiter;
+        statsWaiter = null;
+        w?.(JSON.parse(line.slice(6)) as { packetsIn: number; packetsOut: number });
+      }
+    }
+  });
   return {
     httpPort: Number(m[1]),
     udpPort: Number(m[2]),
@@ -144,6 +161,16 @@ async function startServer(cpuProf: string | null): Promise<Server> {
       const { readFileSync } = await import('node:fs');
       const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
       return (Number(f[11]) + Number(f[12])) / 100;
+    },
+    packets() {
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('bench server did not answer stats')), 5000);
+        statsWaiter = (s) => {
+          clearTimeout(t);
+          resolve(s);
+        };
+        child.stdin!.write('stats\n');
+      });
     },
     async stop() {
       child.stdin!.end();
@@ -380,6 +407,7 @@ async function runRow(scenario: 'webtransport' | 'webtransport-lossy', system: S
       if (tcp && system === 'switchboard/ws') row.notes.push(`TCP proxy held ${tcp.delayed} chunks for 200 ms`);
     } else {
       // Throughput phase.
+      const pk0 = system === 'switchboard/ws' ? null : await server.packets();
       const cpuServer0 = await server.cpu();
       const cpu0 = process.cpuUsage();
       const f0 = rec.received;
@@ -393,6 +421,11 @@ async function runRow(scenario: 'webtransport' | 'webtransport-lossy', system: S
       const fexpected = (pub.sent - fs0) * n;
       const cpu = process.cpuUsage(cpu0);
       const serverCpu = (await server.cpu()) - cpuServer0;
+      if (pk0) {
+        const pk = await server.packets();
+        const per = (x: number): number | null => round(x / Math.max(1, delivered), 3);
+        row.notes.push(`flood UDP packets at the server: ${pk.packetsOut - pk0.packetsOut} out (${per(pk.packetsOut - pk0.packetsOut)} per delivery), ${pk.packetsIn - pk0.packetsIn} in (${per(pk.packetsIn - pk0.packetsIn)} per delivery)`);
+      }
       row.notes.push(`flood: ${pub.sent - fs0} publications, ${delivered} of ${fexpected} deliveries (${round((100 * (fexpected - delivered)) / Math.max(1, fexpected), 2)} % lost)`);
       row.notes.push(
         `flood CPU: server ${Math.round((100 * serverCpu) / elapsed)} % (${round((serverCpu * 1e6) / Math.max(1, delivered), 2)} µs per delivery), load generator ${Math.round(((cpu.user + cpu.system) / 1e6 / elapsed) * 100)} %`,

@@ -35,4 +35,9 @@ const stop = (): void => {
 };
 process.on('SIGTERM', stop);
 process.stdin.on('end', stop);
+// `stats` on stdin: one `stats {json}` line with the endpoint's UDP packet counters.
+const endpoint = node.webtransport.endpoint;
+process.stdin.on('data', (d: Buffer) => {
+  if (d.toString().includes('stats')) process.stdout.write(`stats ${JSON.stringify({ packetsIn: endpoint.packetsIn, packetsOut: endpoint.packetsOut })}\n`);
+});
 process.stdin.resume();

@@ -39,6 +39,8 @@ export interface QuicheConnection {
   streamCapacity(id: number): number;
   streamFinished(id: number): boolean;
   readable(): Iterable<number>;
+  /** Whether any stream is readable or a DATAGRAM is queued (one crossing; readable() costs far more). */
+  isReadable(): boolean;
   writable(): Iterable<number>;
   dgramRecvVec(): Uint8Array | null;
   dgramSend(data: Uint8Array): void | null;
