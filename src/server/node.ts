@@ -30,7 +30,7 @@ import { PROCESS_SECRET } from './cluster-trust.ts';
 import { forwardedByPeer, forwardIfForeign, ownerTag } from './forward.ts';
 import { SignalRouter } from './signaling.ts';
 import { SfuSignaling } from './sfu-signaling.ts';
-import type { SfuService } from '../webrtc/sfu/contract.ts';
+import type { SfuService } from '../protocol/sfu-contract.ts';
 import { mustAuthorize, SERVER_API } from './authorize.ts';
 import type { SessionContext } from './context.ts';
 import { wsJson, wsMsgpack } from './format.ts';
@@ -47,7 +47,7 @@ export interface StartOptions extends NodeOptionsInput {
   /** @default systemClock */
   clock?: Clock;
   /**
-   * The media plane for namespaces with `sfu: true` (webrtc/sfu/contract.ts); the node closes it
+   * The media plane for namespaces with `sfu: true` (protocol/sfu-contract.ts); the node closes it
    * with itself. Absent: requests to `$sfu` are answered 108 (no SFU on this node).
    */
   sfu?: SfuService;

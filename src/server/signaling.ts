@@ -15,7 +15,7 @@ import { ReplyError } from '../protocol/errors.ts';
 import type { ClientInfo } from '../protocol/frames.ts';
 import { checkSdp } from '../protocol/sdp.ts';
 import { validateSfuRequest } from '../protocol/sfu.ts';
-import type { SfuRequest } from '../webrtc/sfu/contract.ts';
+import type { SfuRequest } from '../protocol/sfu-contract.ts';
 import type { Envelope, HubSubscriber } from './hub.ts';
 import type { SwitchboardNode } from './node.ts';
 
