@@ -8,7 +8,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client } from '../../src/client/index.ts';
 import { ReplyError } from '../../src/protocol/errors.ts';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { MAX_PENDING_SFU, SFU_BURST } from '../../src/server/sfu-signaling.ts';
 import type { SfuEvent, SfuPeerRef, SfuReplies, SfuRequest, SfuService } from '../../src/protocol/sfu-contract.ts';
 import { RawClient, type Frame } from '../helpers/raw-client.ts';

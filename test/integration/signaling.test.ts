@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { createServer } from 'node:net';
 import { MemoryBroker } from '../../src/broker/memory.ts';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { anonymousTurnUser, restPassword } from '../../src/server/turn-credentials.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
