@@ -33,7 +33,7 @@ import { randomId } from '../src/broker/broker.ts';
 import { MemoryBroker } from '../src/broker/memory.ts';
 import { RedisBroker } from '../src/broker/redis.ts';
 import { outboxSchemaSql } from '../src/ingest/outbox-sql.ts';
-import { startNode, type SwitchboardNode } from '../src/server/node.ts';
+import { startNode, type SwitchboardNode } from '../src/app/node.ts';
 
 const { values } = parseArgs({
   options: {

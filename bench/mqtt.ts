@@ -110,7 +110,7 @@ async function serveChild(): Promise<void> {
   // Never outlive the bench process.
   process.on('disconnect', () => process.exit(0));
   const { url, prefix, run } = JSON.parse(process.env.SB_BENCH_MQTT ?? '{}') as { url: string; prefix: string; run: string };
-  const { startNode } = await import('../src/server/index.ts');
+  const { startNode } = await import('../src/app/index.ts');
   const bridge = (qos: 0 | 1) => ({
     type: 'mqtt' as const,
     name: `bench-qos${qos}`,

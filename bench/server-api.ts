@@ -104,7 +104,7 @@ function parse(argv: string[]): Options {
 // ---- the server child ------------------------------------------------------------------------
 
 async function serveChild(): Promise<void> {
-  const { startNode } = await import('../src/server/index.ts');
+  const { startNode } = await import('../src/app/index.ts');
   const node = await startNode({
     port: 0,
     host: '127.0.0.1',

@@ -18,7 +18,7 @@
  * load generator does not do (socket.io has no such feature to turn off).
  */
 import { createBroker } from '../../src/broker/factory.ts';
-import { startNode } from '../../src/server/index.ts';
+import { startNode } from '../../src/app/index.ts';
 import { serve } from './child.ts';
 
 const redisUrl = process.env.BENCH_REDIS_URL;

@@ -11,7 +11,7 @@
  *
  * `werift-naive` is the anchor the issue measured: one werift RTCPeerConnection per peer and the
  * publisher track's packets written to every consumer track (`track.writeRtp`), werift's own
- * media plane doing the rest. `switchboard` drives our SfuService (src/webrtc/sfu/contract.ts)
+ * media plane doing the rest. `switchboard` drives our SfuService (src/protocol/sfu-contract.ts)
  * through the same control API, when the media plane is present in this checkout.
  *
  * The event-loop delay is sampled on this process's main loop, the one the messaging server

@@ -10,7 +10,7 @@
  * `listening HTTP_PORT UDP_PORT`, then serves until stdin closes or SIGTERM. Anonymous clients may
  * publish: the orchestrator's publisher is one WebSocket client.
  */
-import { startNode } from '../../src/server/index.ts';
+import { startNode } from '../../src/app/index.ts';
 
 const open = { subscribe: 'anonymous', publish: 'anonymous' } as const;
 const node = await startNode({

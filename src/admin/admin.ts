@@ -33,7 +33,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { SwitchboardNode } from '../server/node.ts';
+import type { NodeCore } from '../server/core.ts';
 import { SessionState, type Session } from '../server/session.ts';
 import { AdminQueryError, connectionPage, MAX_NODE, parseConnectionQuery } from './connections.ts';
 import { ADMIN_PAGE } from './page.ts';
@@ -64,7 +64,7 @@ const SCRIPT_HASH = (() => {
 })();
 
 /** Registers the admin routes on `node`. Returns the secret in force ('' when the admin API is off). */
-export function installAdmin(node: SwitchboardNode, opts: AdminOptions = {}): string {
+export function installAdmin(node: NodeCore, opts: AdminOptions = {}): string {
   const configured = opts.secret || node.options.adminSecret || process.env.SWITCHBOARD_ADMIN_SECRET || '';
   let secret = configured;
   if (!secret && node.options.insecure) {
@@ -95,7 +95,7 @@ export function installAdmin(node: SwitchboardNode, opts: AdminOptions = {}): st
   return secret;
 }
 
-async function api(node: SwitchboardNode, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+async function api(node: NodeCore, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   const op = url.pathname.slice('/admin/api/'.length);
   const get = req.method === 'GET';
   let connQuery: ReturnType<typeof parseConnectionQuery> | undefined;
@@ -170,7 +170,7 @@ async function api(node: SwitchboardNode, req: IncomingMessage, res: ServerRespo
  * Proxies a GET admin request to node `name` (its URL from the signed cluster registry), or
  * answers 404 `unknown_node` / 502 `node_unreachable`. The target checks the admin secret itself.
  */
-function forwardTo(node: SwitchboardNode, name: string, req: IncomingMessage, res: ServerResponse, url: URL): void {
+function forwardTo(node: NodeCore, name: string, req: IncomingMessage, res: ServerResponse, url: URL): void {
   const shown = JSON.stringify(name.slice(0, 64));
   if (name.length > MAX_NODE) return json(res, 400, { error: { code: 400, reason: 'bad_node', message: `"node" is longer than ${MAX_NODE} characters` } });
   const entry = node.clusterInfo().find((e) => e.name === name);
@@ -218,7 +218,7 @@ function forwardTo(node: SwitchboardNode, name: string, req: IncomingMessage, re
   out.end();
 }
 
-function stats(node: SwitchboardNode) {
+function stats(node: NodeCore) {
   const s = node.stats;
   const byTransport: Record<string, number> = {};
   for (const x of node.sessions) if (x.state === SessionState.Connected) byTransport[x.transport.kind] = (byTransport[x.transport.kind] ?? 0) + 1;
@@ -241,7 +241,7 @@ function stats(node: SwitchboardNode) {
     rssBytes: mem.rss,
     heapUsedBytes: mem.heapUsed,
     // Event consumers (src/ingest), as in /metrics; the page derives published/s.
-    consumers: [...node.metrics.consumers].map((c) => ({
+    consumers: [...node.consumers].map((c) => ({
       name: c.name,
       kind: c.kind,
       up: c.up(),
@@ -255,7 +255,7 @@ function stats(node: SwitchboardNode) {
   };
 }
 
-function describe(s: Session, node: SwitchboardNode) {
+function describe(s: Session, node: NodeCore) {
   return {
     client: s.id,
     user: s.user,

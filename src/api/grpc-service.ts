@@ -12,7 +12,7 @@ import { checkDepth } from '../protocol/codec.ts';
 import { ErrorCode } from '../protocol/codes.ts';
 import { ProtocolError, ReplyError } from '../protocol/errors.ts';
 import type { ClientInfo as SbClientInfo, StreamPosition as SbPosition } from '../protocol/frames.ts';
-import type { SwitchboardNode } from '../server/node.ts';
+import type { NodeCore } from '../server/core.ts';
 import { ApiService, type ClientInfoSchema, type PublishRequest } from './gen/switchboard/v1/api_pb.ts';
 import { ApiError, brokerUnavailableMessage, checkApiKey, needsBroker, runOperation, type Body, type OperationName } from './operations.ts';
 
@@ -88,7 +88,7 @@ function coded(message: string, code: Code, sbCode: number, temporary: boolean):
  * Switchboard code in the `switchboard-error-code` trailer either way), any failure while the
  * broker is down UNAVAILABLE with 114, anything else INTERNAL (logged; its message is not sent).
  */
-export function toConnectError(node: SwitchboardNode, err: unknown): ConnectError {
+export function toConnectError(node: NodeCore, err: unknown): ConnectError {
   if (err instanceof ConnectError) return err;
   if (err instanceof ApiError) return coded(err.message, STATUS_CODE[err.status] ?? Code.InvalidArgument, err.status, err.status === 503);
   if (err instanceof ReplyError) return coded(err.message, REPLY_CODE[err.code] ?? Code.Internal, err.code, err.temporary);
@@ -97,7 +97,7 @@ export function toConnectError(node: SwitchboardNode, err: unknown): ConnectErro
   return coded(ErrorCode.internal.message, Code.Internal, ErrorCode.internal.code, true);
 }
 
-function brokerUnavailable(node: SwitchboardNode): ConnectError {
+function brokerUnavailable(node: NodeCore): ConnectError {
   return coded(brokerUnavailableMessage(node), Code.Unavailable, ErrorCode.brokerUnavailable.code, true);
 }
 
@@ -106,7 +106,7 @@ function brokerUnavailable(node: SwitchboardNode): ConnectError {
  * broker check (UNAVAILABLE at once while it is down, as the HTTP API's 503), so neither a
  * refused caller nor a call that cannot succeed costs a body read.
  */
-export function gate(node: SwitchboardNode, ctx: HandlerContext): void {
+export function gate(node: NodeCore, ctx: HandlerContext): void {
   try {
     checkApiKey(node, ctx.requestHeader.get('authorization') ?? undefined, { api: 'grpc', method: ctx.method.name });
   } catch (err) {
@@ -123,7 +123,7 @@ export function gate(node: SwitchboardNode, ctx: HandlerContext): void {
  * any call that times out, a publish may still have been stored (retry with the same idempotency
  * key to be sure).
  */
-function bounded<T>(node: SwitchboardNode, ctx: HandlerContext, p: Promise<T>, unary: boolean): Promise<T> {
+function bounded<T>(node: NodeCore, ctx: HandlerContext, p: Promise<T>, unary: boolean): Promise<T> {
   const signal = ctx.signal;
   if (signal.aborted) return Promise.reject(abortReason(signal));
   return new Promise<T>((resolve, reject) => {
@@ -208,7 +208,7 @@ function publishBody(r: PublishRequest): Body {
  * response) rather than one that would hit the following messages too (ends the call): a
  * validation or permission refusal, not an auth, broker, deadline or internal failure.
  */
-function messageFault(node: SwitchboardNode, err: unknown): boolean {
+function messageFault(node: NodeCore, err: unknown): boolean {
   if (err instanceof ApiError) return err.status === 400 || err.status === 404 || err.status === 413;
   if (err instanceof ReplyError) return !err.temporary && err.code !== ErrorCode.internal.code && err.code !== ErrorCode.unauthorized.code && node.broker.connected;
   return false;
@@ -225,7 +225,7 @@ function logRefusal(ctx: HandlerContext, e: ConnectError): void {
 }
 
 /** The service implementation over `node`. */
-export function apiService(node: SwitchboardNode, limits: PublishStreamLimits = DEFAULT_STREAM_LIMITS): ServiceImpl<typeof ApiService> {
+export function apiService(node: NodeCore, limits: PublishStreamLimits = DEFAULT_STREAM_LIMITS): ServiceImpl<typeof ApiService> {
   const run = async <N extends OperationName>(ctx: HandlerContext, name: N, b: () => Body): Promise<OperationResult<N>> => {
     try {
       // b() validates inside the promise, so its ApiError becomes the call's status like the rest.
@@ -343,7 +343,7 @@ export function apiService(node: SwitchboardNode, limits: PublishStreamLimits = 
 }
 
 /** Registers the service on a Connect router. */
-export function apiRoutes(node: SwitchboardNode, limits: PublishStreamLimits = DEFAULT_STREAM_LIMITS): (router: ConnectRouter) => void {
+export function apiRoutes(node: NodeCore, limits: PublishStreamLimits = DEFAULT_STREAM_LIMITS): (router: ConnectRouter) => void {
   return (router) => {
     router.service(ApiService, apiService(node, limits));
   };

@@ -32,7 +32,7 @@ import { setMaxListeners } from 'node:events';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { Code, ConnectError } from '@connectrpc/connect';
-import type { SwitchboardNode } from '../server/node.ts';
+import type { NodeCore } from '../server/core.ts';
 import { apiRoutes, DEFAULT_STREAM_LIMITS, gate } from './grpc-service.ts';
 import { MAX_API_BODY } from './http.ts';
 import { loadTls } from '../server/tls.ts';
@@ -74,7 +74,7 @@ export class GrpcServer {
   private readonly handshakeMs: number;
 
   constructor(
-    private readonly node: SwitchboardNode,
+    private readonly node: NodeCore,
     private readonly options: GrpcServerOptions,
   ) {
     const maxBytes = options.maxMessageBytes ?? MAX_API_BODY;
@@ -253,7 +253,7 @@ function plainGrpcMessage(res: Http2ServerResponse): void {
 }
 
 /** Starts the gRPC/gRPC-Web/Connect API of `node` on `options.port`. */
-export async function startGrpcServer(node: SwitchboardNode, options: GrpcServerOptions): Promise<GrpcServer> {
+export async function startGrpcServer(node: NodeCore, options: GrpcServerOptions): Promise<GrpcServer> {
   const server = new GrpcServer(node, options);
   await server.listen();
   return server;

@@ -10,13 +10,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkDepth } from '../protocol/codec.ts';
 import { ErrorCode } from '../protocol/codes.ts';
 import { ProtocolError, ReplyError } from '../protocol/errors.ts';
-import { sendJson, type SwitchboardNode } from '../server/node.ts';
+import { sendJson, type NodeCore } from '../server/core.ts';
 import { ApiError, brokerUnavailableMessage, checkApiKey, needsBroker, OPERATIONS, type Body } from './operations.ts';
 
 /** Largest accepted API body. */
 export const MAX_API_BODY = 1 << 20;
 
-export async function handleApi(node: SwitchboardNode, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+export async function handleApi(node: NodeCore, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   try {
     const method = url.pathname.slice('/api/'.length);
     // Own entries only: `valueOf`, `constructor`, `__proto__` are not methods (issue 11 E4).
@@ -44,7 +44,7 @@ export async function handleApi(node: SwitchboardNode, req: IncomingMessage, res
 }
 
 /** 503 with error 114 (temporary) and Retry-After: the broker is not connected. */
-function brokerUnavailable(node: SwitchboardNode, res: ServerResponse): void {
+function brokerUnavailable(node: NodeCore, res: ServerResponse): void {
   res.setHeader('Retry-After', '1');
   sendJson(res, 503, { error: { code: ErrorCode.brokerUnavailable.code, message: brokerUnavailableMessage(node), temporary: true } });
 }
@@ -74,4 +74,13 @@ async function readJson(req: IncomingMessage): Promise<Body> {
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ApiError(400, 'body must be a JSON object');
   return v as Body;
+}
+
+/** Serves the HTTP server API under `/api/` on `node`. */
+export function installHttpApi(node: NodeCore): void {
+  node.route(async (req, res, url) => {
+    if (!url.pathname.startsWith('/api/')) return false;
+    await handleApi(node, req, res, url);
+    return true;
+  });
 }

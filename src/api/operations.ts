@@ -11,7 +11,7 @@ import { ReplyError } from '../protocol/errors.ts';
 import { MAX_IDEMPOTENCY_KEY_BYTES, validIdempotencyKey, type StreamPosition } from '../protocol/frames.ts';
 import { mustAuthorize, SERVER_API } from '../server/authorize.ts';
 import { BadCursorError, type Publication } from '../broker/broker.ts';
-import { PartialDisconnectError, type SwitchboardNode } from '../server/node.ts';
+import { PartialDisconnectError, type NodeCore } from '../server/core.ts';
 import type { SfuRecordings } from '../webrtc/sfu/options.ts';
 
 /**
@@ -32,14 +32,14 @@ export class ApiError extends Error {
 export type Body = Record<string, unknown>;
 
 /** An operation: validates the body (ApiError 400 naming the field) and runs it. */
-export type Operation = (node: SwitchboardNode, b: Body) => Promise<unknown>;
+export type Operation = (node: NodeCore, b: Body) => Promise<unknown>;
 
 /**
  * Checks the API key from an `Authorization` header / `authorization` metadata value
  * (`apikey KEY`). Throws ApiError 403 when the API is off (no key and not insecure), 401 when the
  * value is missing or wrong. The comparison is constant-time.
  */
-export function checkApiKey(node: SwitchboardNode, header: string | undefined, peer: ApiPeer = { api: 'http' }): void {
+export function checkApiKey(node: NodeCore, header: string | undefined, peer: ApiPeer = { api: 'http' }): void {
   const key = node.options.apiKey;
   if (!key) {
     if (node.options.insecure) return;
@@ -67,7 +67,7 @@ export interface ApiPeer {
 }
 
 /** Message of the broker-unavailable answer (error 114, temporary). */
-export function brokerUnavailableMessage(node: SwitchboardNode): string {
+export function brokerUnavailableMessage(node: NodeCore): string {
   return `${ErrorCode.brokerUnavailable.message}: ${node.broker.name} is not connected; retry`;
 }
 
@@ -80,7 +80,7 @@ export function needsBroker(method: string): boolean {
 }
 
 /** This node's SFU recordings, or 108 when the node runs no SFU. */
-function recordings(node: SwitchboardNode): SfuRecordings {
+function recordings(node: NodeCore): SfuRecordings {
   const rec = (node.sfu as { recorder?: SfuRecordings } | undefined)?.recorder;
   if (!rec) throw new ReplyError('notAvailable', node.sfu ? 'this SFU does not record' : 'no SFU on this node');
   return rec;
@@ -301,6 +301,6 @@ export type OperationName = keyof typeof METHODS;
 export const OPERATIONS: ReadonlyMap<string, Operation> = new Map<string, Operation>(Object.entries(METHODS));
 
 /** Runs one operation by its name (an OperationName, so no lookup can miss), typed by its result. */
-export function runOperation<N extends OperationName>(node: SwitchboardNode, name: N, body: Body): ReturnType<(typeof METHODS)[N]> {
+export function runOperation<N extends OperationName>(node: NodeCore, name: N, body: Body): ReturnType<(typeof METHODS)[N]> {
   return METHODS[name](node, body) as ReturnType<(typeof METHODS)[N]>;
 }

@@ -17,7 +17,7 @@
  *
  * See docs/brokers.md.
  */
-import { ConfigError } from '../server/options.ts';
+import { ConfigError } from '../util/errors.ts';
 import type { Broker } from './broker.ts';
 import { MemoryBroker } from './memory.ts';
 import { NatsBroker } from './nats.ts';

@@ -9,7 +9,7 @@ import type { Broker } from '../broker/broker.ts';
 import { createBroker, describeBroker, resolveBrokerConfig } from '../broker/factory.ts';
 import { ConfigError, type NodeOptionsInput } from '../server/options.ts';
 import { recoveryWarnings } from '../server/authorize.ts';
-import { startNode, type SwitchboardNode } from '../server/node.ts';
+import { startNode, type SwitchboardNode } from '../app/node.ts';
 import { createSfu } from '../webrtc/sfu/index.ts';
 import { resolveSfuConfig } from './sfu.ts';
 import { readFileSync } from 'node:fs';

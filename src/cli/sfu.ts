@@ -4,7 +4,7 @@
  * the middle of a call. Every key of SfuOptions (webrtc/sfu/options.ts) can be set; its variable
  * is the key in upper snake case (`hostAddresses` → `SWITCHBOARD_SFU_HOST_ADDRESSES`, a comma list).
  */
-import { ConfigError } from '../server/options.ts';
+import { ConfigError } from '../util/errors.ts';
 import { SFU_DEFAULTS, type SfuOptions } from '../webrtc/sfu/options.ts';
 import { didYouMean } from '../util/suggest.ts';
 

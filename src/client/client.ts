@@ -6,9 +6,16 @@
  * probes the preferred transport in the background and upgrades to it without losing or
  * duplicating a publication.
  *
- * Protocol: docs/protocol.md. Pure pieces live beside it: backoff.ts, token.ts, offline-queue.ts,
- * position.ts, transports.ts (negotiation order); the transport seam in transport.ts; the upgrade
- * probe in upgrade.ts.
+ * This file is the connection state machine (attempts, connect, disconnect and reconnect, the
+ * switch to an upgraded transport) and the public API. The other concerns live beside it, by
+ * concern: subscriptions.ts (the subscriptions of the session and their pushes), publisher.ts
+ * (publishes and the offline queue), commands.ts (requests and replies of one connection),
+ * refresh.ts (token refresh on a live connection), upgrader.ts (transport memory, upgrade probes,
+ * the retiring connection), heartbeat.ts (the ping watchdog), inbound.ts (frame validation).
+ * Pure pieces: backoff.ts, token.ts, offline-queue.ts, position.ts, transports.ts (negotiation
+ * order); the transport seam in transport.ts; the upgrade probe in upgrade.ts.
+ *
+ * Protocol: docs/protocol.md.
  */
 import { codecs, type Codec } from '../protocol/codec.ts';
 import { DisconnectCode, shouldReconnect } from '../protocol/codes.ts';
@@ -17,27 +24,26 @@ import type { TimerHandle } from '../util/clock.ts';
 import { backoffDelay } from './backoff.ts';
 import { TypedEmitter } from './emitter.ts';
 import { CommandChannel } from './commands.ts';
-import { ClientClosedError, ClientError, ConnectionLostError, ServerError, TimeoutError, UnauthorizedError } from './errors.ts';
+import { ClientClosedError, ClientError, ServerError, toError, UnauthorizedError } from './errors.ts';
 import { Watchdog } from './heartbeat.ts';
-import { parseServerFrame, replyPosition } from './inbound.ts';
+import { parseServerFrame } from './inbound.ts';
 import { Publisher } from './publisher.ts';
 import { resolveClientOptions, type ClientOptions } from './options.ts';
+import { TokenRefresh } from './refresh.ts';
 import { Subscription, type PresencePage, type SubscriptionHost, type SubscriptionOptions } from './subscription.ts';
+import { SubscriptionRegistry } from './subscriptions.ts';
 import { TokenManager } from './token.ts';
 import type { ClientTransport, TransportContext, TransportFactory } from './transport.ts';
-import { defaultTransportMemory, type TransportMemory } from './transport-memory.ts';
+import { defaultTransportMemory } from './transport-memory.ts';
 import { attemptOrder, isTransportSpec, toFactories, TransportError, upgradeCandidates, type TransportFailure, type TransportSpec } from './transports.ts';
-import { codecFor, UpgradeProbe, type ProbeItem } from './upgrade.ts';
+import { codecFor, type ProbeItem, type UpgradeProbe } from './upgrade.ts';
+import { TransportUpgrader } from './upgrader.ts';
 import { originKey } from './endpoint.ts';
 import { parseIceServers, type IceServer, type SignalData, type SignalEvent } from './signal.ts';
 
 import { LocalDisconnect, type ClientEvents, type ClientState, type Disconnect } from './events.ts';
 export { LocalDisconnect } from './events.ts';
 export type { ClientState, ClientEvents, StateEvent, ConnectedEvent, DisconnectedEvent, ClientErrorEvent, TransportEvent } from './events.ts';
-
-function toError(err: unknown): Error {
-  return err instanceof Error ? err : new ClientError(String(err));
-}
 
 export class Client extends TypedEmitter<ClientEvents> {
   /** Resolved options (frozen). */
@@ -47,7 +53,9 @@ export class Client extends TypedEmitter<ClientEvents> {
   private readonly watchdog: Watchdog;
   private readonly tokens: TokenManager;
   private readonly publisher: Publisher;
-  private readonly subs = new Map<string, Subscription>();
+  private readonly subs: SubscriptionRegistry;
+  private readonly refresh: TokenRefresh;
+  private readonly upgrader: TransportUpgrader;
 
   private _state: ClientState = 'disconnected';
   private _id: string | undefined;
@@ -61,20 +69,9 @@ export class Client extends TypedEmitter<ClientEvents> {
   private opening: AbortController | undefined;
   /** Transports in preference order (options.transports, or setTransports()). */
   private factories: TransportFactory[];
-  private readonly memory: TransportMemory;
-  private readonly memoryKey: string;
-  /** The background upgrade probe, its timer and its backoff exponent. */
-  private probe: UpgradeProbe | undefined;
-  private probeTimer: TimerHandle | undefined;
-  private probeAttempt = 0;
-  /** The connection replaced by an upgrade, kept until its commands in flight are answered. */
-  private retiring: { gen: number; transport: ClientTransport; commands: CommandChannel; timer: TimerHandle } | undefined;
   /** Reconnect attempt number since the last successful connect (backoff exponent). */
   private attempt = 0;
   private reconnectTimer: TimerHandle | undefined;
-  private refreshTimer: TimerHandle | undefined;
-  private refreshing: Promise<void> | undefined;
-  private readonly subRetryTimers = new Set<TimerHandle>();
   private waiters: Array<{ resolve(): void; reject(err: Error): void }> = [];
   private readonly host: SubscriptionHost;
 
@@ -90,8 +87,6 @@ export class Client extends TypedEmitter<ClientEvents> {
     this.options = Object.freeze(resolveClientOptions(options));
     this.commands = new CommandChannel(codecs[this.options.format], this.options.clock, this.options);
     this.factories = toFactories(this.options.transports);
-    this.memory = this.options.transportMemory ?? defaultTransportMemory(this.options.clock);
-    this.memoryKey = originKey(url);
     this.watchdog = new Watchdog(this.options.clock);
     const tokenOpts: ConstructorParameters<typeof TokenManager>[0] = {
       retry: { minDelay: Math.max(this.options.minDelay, 1000), maxDelay: this.options.maxDelay },
@@ -100,13 +95,61 @@ export class Client extends TypedEmitter<ClientEvents> {
     if (this.options.token !== undefined) tokenOpts.token = this.options.token;
     if (this.options.getToken !== undefined) tokenOpts.getToken = this.options.getToken;
     this.tokens = new TokenManager(tokenOpts);
+    // The parts below see the client through these hosts (functions: they read the current state).
+    this.refresh = new TokenRefresh(
+      {
+        generation: () => this.generation,
+        state: () => this._state,
+        request: (frame) => this.request(frame),
+        emitError: (ev) => this.safeEmit('error', ev),
+        unauthorized: (gen, err) => {
+          this.safeEmit('error', { type: 'token', error: err });
+          this.handleDisconnect(gen, { ...LocalDisconnect.unauthorized, reason: err.message });
+        },
+      },
+      this.tokens,
+      this.options,
+    );
+    this.subs = new SubscriptionRegistry(
+      {
+        generation: () => this.generation,
+        connected: () => this._state === 'connected',
+        commands: () => this.commands,
+        protocolFailure: (gen, err) => this.protocolFailure(gen, err),
+        subscribeTimedOut: (gen) => this.handleDisconnect(gen, { ...LocalDisconnect.subscribeTimeout }),
+        canRefreshToken: () => this.tokens.canRefresh,
+        refreshToken: () => void this.refresh.now(),
+        emitError: (ev) => this.safeEmit('error', ev),
+      },
+      this.options,
+    );
+    this.upgrader = new TransportUpgrader(
+      {
+        generation: () => this.generation,
+        connected: () => this._state === 'connected',
+        transportName: () => this.conn?.name,
+        factories: () => this.factories,
+        subscriptions: this.subs,
+        currentToken: () => this.tokens.current(),
+        transportContext: (codec, signal) => this.transportContext(codec, signal),
+        connectFrame: (token) => this.connectFrame(token),
+        switchTo: (probe) => this.switchTo(probe),
+        reconnectNow: (reason) => this.reconnectNow(reason),
+        retired: () => {
+          if (this._state === 'connected') this.publisher.flush();
+        },
+      },
+      this.options,
+      this.options.transportMemory ?? defaultTransportMemory(this.options.clock),
+      originKey(url),
+    );
     this.publisher = new Publisher(
       {
         // While a replaced connection still has publishes in flight, new ones wait (and go out
         // when it is closed), so a publish on the new connection cannot overtake an older one.
-        isConnected: () => this._state === 'connected' && this.retiring === undefined,
+        isConnected: () => this._state === 'connected' && !this.upgrader.isRetiring,
         send: (frame, handlers) => this.commands.send(frame, handlers),
-        refreshToken: this.tokens.canRefresh ? () => void this.refreshInPlace() : undefined,
+        refreshToken: this.tokens.canRefresh ? () => void this.refresh.now() : undefined,
       },
       this.options,
     );
@@ -117,7 +160,7 @@ export class Client extends TypedEmitter<ClientEvents> {
     this.host = {
       publish: (ch, data, opts) => this.publish(ch, data, opts),
       request: (frame) => this.request(frame),
-      removeSubscription: (sub) => this.removeSubscription(sub),
+      removeSubscription: (sub) => this.subs.remove(sub),
       emitPublication: (pub) => this.safeEmit('publication', pub),
       emitGap: (gap) => this.safeEmit('gap', gap),
       reportCallbackError: (err, channel) => this.safeEmit('error', { type: 'callback', error: toError(err), channel }),
@@ -164,14 +207,12 @@ export class Client extends TypedEmitter<ClientEvents> {
       throw new ClientError('setTransports() needs a non-empty array of transport names or factories');
     }
     this.factories = toFactories(transports);
-    this.memory.delete(this.memoryKey);
-    this.cancelProbe();
-    this.probeAttempt = 0;
+    this.upgrader.reset();
     const current = this.conn?.name;
     if (this._state !== 'connected' || current === undefined) return;
     const inList = this.factories.some((f) => f.name === current);
     const candidates = inList ? upgradeCandidates(this.factories, current) : this.factories;
-    if (candidates.length > 0) void this.runProbe(candidates, !inList);
+    if (candidates.length > 0) void this.upgrader.run(candidates, !inList);
   }
 
   /** Publishes waiting for a connection. */
@@ -209,8 +250,7 @@ export class Client extends TypedEmitter<ClientEvents> {
     if (this._state === 'closed') return;
     this.disconnect();
     this.publisher.close(new ClientClosedError('client closed'));
-    for (const sub of [...this.subs.values()]) sub._ended(0, 'client closed');
-    this.subs.clear();
+    this.subs.endAll('client closed');
     this.tokens.close();
     this.setState('closed');
   }
@@ -223,8 +263,7 @@ export class Client extends TypedEmitter<ClientEvents> {
     if (this._state === 'closed') throw new ClientClosedError('client closed');
     if (this.subs.has(channel)) throw new ClientError(`already subscribed to "${channel}"`);
     const sub = new Subscription(this.host, channel, options);
-    this.subs.set(channel, sub);
-    if (this._state === 'connected') this.sendSubscribe(sub);
+    this.subs.add(sub);
     return sub;
   }
 
@@ -300,7 +339,7 @@ export class Client extends TypedEmitter<ClientEvents> {
     }
     if (gen !== this.generation) return;
     const failures: TransportFailure[] = [];
-    for (const factory of attemptOrder(this.factories, this.rememberedTransport())) {
+    for (const factory of attemptOrder(this.factories, this.upgrader.remembered())) {
       let reply: Record<string, unknown>;
       try {
         reply = await this.openAndConnect(gen, factory, token);
@@ -316,7 +355,7 @@ export class Client extends TypedEmitter<ClientEvents> {
       this.onConnected(gen, reply, factory.name);
       return;
     }
-    this.memory.delete(this.memoryKey);
+    this.upgrader.forget();
     this.onAttemptFailed(gen, new TransportError(this.url, failures), 'transport');
   }
 
@@ -421,14 +460,11 @@ export class Client extends TypedEmitter<ClientEvents> {
     this._user = typeof reply.user === 'string' ? reply.user : '';
     this._iceServers = Object.freeze(parseIceServers(reply));
     this.attempt = 0;
-    const ping = typeof reply.ping === 'number' ? reply.ping : 0;
-    const pong = typeof reply.pong === 'number' ? reply.pong : 0;
-    this.watchdog.start(ping > 0 ? (ping + pong) * 1000 : 0, () => this.handleDisconnect(gen, { ...LocalDisconnect.noPing }));
-    this.scheduleRefresh(typeof reply.ttl === 'number' ? reply.ttl : undefined);
+    this.keepAlive(gen, reply);
     this._state = 'connected'; // set first so the sends below go out; events after them
     // Resubscribe first, then flush publishes queued while offline, in the order they were made:
     // all of it reaches the socket before anything the app does in its `connected` listener.
-    for (const sub of this.subs.values()) this.sendSubscribe(sub);
+    for (const sub of this.subs.values()) this.subs.send(sub);
     this.publisher.flush();
     this._state = 'connecting';
     this.setState('connected');
@@ -437,102 +473,18 @@ export class Client extends TypedEmitter<ClientEvents> {
     for (const w of waiters) w.resolve();
     this.safeEmit('connected', { client: reply.client, node: this._node, transport: transportName });
     this.safeEmit('transport', { transport: transportName, previous: undefined, upgrade: false });
-    this.onTransportChosen(transportName);
+    this.upgrader.chosen(transportName);
   }
 
-  // ---- transport memory and upgrade -----------------------------------------------------------
-
-  private rememberedTransport(): string | undefined {
-    return this.options.rememberTransport > 0 ? this.memory.get(this.memoryKey) : undefined;
+  /** Starts the ping watchdog and plans the token refresh for connection `gen` from its connect reply. */
+  private keepAlive(gen: number, reply: Record<string, unknown>): void {
+    const ping = typeof reply.ping === 'number' ? reply.ping : 0;
+    const pong = typeof reply.pong === 'number' ? reply.pong : 0;
+    this.watchdog.start(ping > 0 ? (ping + pong) * 1000 : 0, () => this.handleDisconnect(gen, { ...LocalDisconnect.noPing }));
+    this.refresh.schedule(typeof reply.ttl === 'number' ? reply.ttl : undefined);
   }
 
-  /** A connection is up on `name`: remember it (a fallback) or forget (the preferred one), probe if a fallback. */
-  private onTransportChosen(name: string): void {
-    if (this.options.rememberTransport > 0) {
-      if (this.factories[0]?.name === name) this.memory.delete(this.memoryKey);
-      else this.memory.set(this.memoryKey, name, this.options.rememberTransport);
-    }
-    if (this.factories[0]?.name === name) this.probeAttempt = 0;
-    this.scheduleProbe();
-  }
-
-  private cancelProbe(): void {
-    this.options.clock.clearTimeout(this.probeTimer);
-    this.probeTimer = undefined;
-    this.probe?.abandon();
-    this.probe = undefined;
-  }
-
-  /** While on a fallback: probe the preferred transports after a delay that doubles per failed probe (with jitter). */
-  private scheduleProbe(): void {
-    this.options.clock.clearTimeout(this.probeTimer);
-    this.probeTimer = undefined;
-    const current = this.conn?.name;
-    if (!this.options.upgrade || this._state !== 'connected' || current === undefined) return;
-    const candidates = upgradeCandidates(this.factories, current);
-    if (candidates.length === 0) return;
-    const o = this.options;
-    const cap = Math.min(o.upgradeMaxDelay, o.upgradeMinDelay * 2 ** Math.min(this.probeAttempt, 30));
-    const delay = cap / 2 + o.random() * (cap / 2);
-    this.probeTimer = o.clock.setTimeout(() => {
-      this.probeTimer = undefined;
-      void this.runProbe(candidates, false);
-    }, delay);
-  }
-
-  /**
-   * Tries `candidates` in order beside the current connection; switches to the first that connects
-   * and answers every resubscribe. `hard`: if none does, reconnect (with the current list) instead
-   * of staying — used when the app forced a transport list that excludes the current one.
-   */
-  private async runProbe(candidates: TransportFactory[], hard: boolean): Promise<void> {
-    if (this.probe || this._state !== 'connected') return;
-    // A subscription still (re)subscribing on the current connection: try again later.
-    if ([...this.subs.values()].some((s) => s.state !== 'subscribed')) {
-      if (hard) this.reconnectNow('transport list changed');
-      else this.scheduleProbe();
-      return;
-    }
-    const gen = this.generation;
-    let token: string | undefined;
-    try {
-      token = await this.tokens.current();
-    } catch {
-      if (gen === this.generation) this.scheduleProbe();
-      return;
-    }
-    for (const factory of candidates) {
-      if (gen !== this.generation || this._state !== 'connected') return;
-      const codec = codecFor(factory, codecs[this.options.format], codecs.json);
-      const probe = new UpgradeProbe({
-        factory,
-        ctx: this.transportContext(codec, new AbortController().signal),
-        clock: this.options.clock,
-        limits: this.options,
-        connectFrame: this.connectFrame(token),
-        subscriptions: [...this.subs.values()].map((s) => ({ channel: s.channel, frame: s._probeFrame() as unknown as Record<string, unknown> })),
-      });
-      this.probe = probe;
-      try {
-        await probe.run();
-      } catch {
-        probe.abandon();
-        if (this.probe === probe) this.probe = undefined;
-        continue;
-      }
-      if (this.probe !== probe || gen !== this.generation || this._state !== 'connected') {
-        probe.abandon();
-        return;
-      }
-      this.probe = undefined;
-      this.switchTo(probe);
-      return;
-    }
-    if (gen !== this.generation) return;
-    if (hard) return this.reconnectNow('forced transport unavailable beside the current one');
-    this.probeAttempt++;
-    this.scheduleProbe();
-  }
+  // ---- upgrade: the switch to a probed transport ----------------------------------------------
 
   /** Ends the current connection and reconnects at once (recovery makes it lossless). */
   private reconnectNow(reason: string): void {
@@ -557,22 +509,17 @@ export class Client extends TypedEmitter<ClientEvents> {
       message: (data) => this.onMessage(gen, data),
       close: (ev) => this.handleDisconnect(gen, { code: ev.code, reason: ev.reason || 'transport closed', reconnect: shouldReconnect(ev.code) }),
     });
-    const clock = this.options.clock;
-    for (const timer of this.subRetryTimers) clock.clearTimeout(timer);
-    this.subRetryTimers.clear();
+    this.subs.cancelRetries();
     if (typeof reply.client === 'string') this._id = reply.client;
     if (typeof reply.node === 'string') this._node = reply.node;
     if (typeof reply.user === 'string') this._user = reply.user;
     this._iceServers = Object.freeze(parseIceServers(reply));
-    const ping = typeof reply.ping === 'number' ? reply.ping : 0;
-    const pong = typeof reply.pong === 'number' ? reply.pong : 0;
-    this.watchdog.start(ping > 0 ? (ping + pong) * 1000 : 0, () => this.handleDisconnect(gen, { ...LocalDisconnect.noPing }));
-    this.scheduleRefresh(typeof reply.ttl === 'number' ? reply.ttl : undefined);
-    if (previous) this.retire(oldGen, previous, previousCommands);
+    this.keepAlive(gen, reply);
+    if (previous) this.upgrader.retire(oldGen, previous, previousCommands);
     this.applyProbeItems(gen, items);
-    if (!this.retiring) this.publisher.flush();
+    if (!this.upgrader.isRetiring) this.publisher.flush();
     this.safeEmit('transport', { transport: transport.name, previous: previous?.name, upgrade: true });
-    this.onTransportChosen(transport.name);
+    this.upgrader.chosen(transport.name);
   }
 
   /** Applies what the probe buffered, then fixes up subscriptions the probe did not cover. */
@@ -601,46 +548,8 @@ export class Client extends TypedEmitter<ClientEvents> {
     for (const sub of this.subs.values()) {
       if (probed.has(sub.channel) && sub.state === 'subscribed') continue;
       if (probed.has(sub.channel)) this.commands.send({ t: 'unsub', ch: sub.channel }, noop);
-      this.sendSubscribe(sub);
+      this.subs.send(sub);
     }
-  }
-
-  /**
-   * The replaced connection: its pushes are ignored from now on (the new one delivers), its
-   * subscriptions are dropped on the server right away (so presence shows the client once), and
-   * it is closed once its commands in flight (publishes, presence, history) are answered, or after
-   * `timeout`. What is still unanswered then is resent (publishes with keys) or fails.
-   */
-  private retire(gen: number, transport: ClientTransport, commands: CommandChannel): void {
-    this.closeRetiring();
-    const noop = { ok: () => {}, err: () => {}, lost: () => {} };
-    for (const ch of this.subs.keys()) commands.send({ t: 'unsub', ch }, noop);
-    const timer = this.options.clock.setTimeout(() => this.closeRetiring(), this.options.timeout);
-    this.retiring = { gen, transport, commands, timer };
-  }
-
-  private closeRetiring(): void {
-    const r = this.retiring;
-    if (!r) return;
-    this.retiring = undefined;
-    this.options.clock.clearTimeout(r.timer);
-    r.commands.detach();
-    r.transport.close(1000, 'upgraded');
-    if (this._state === 'connected') this.publisher.flush();
-  }
-
-  /** A message on the retiring connection: only replies matter. */
-  private onRetiringMessage(data: string | Uint8Array): void {
-    const r = this.retiring!;
-    try {
-      for (const raw of r.commands.codec.decode(data)) {
-        const f = parseServerFrame(raw);
-        if (f && (f.t === 'ok' || f.t === 'err')) r.commands.onReply(f);
-      }
-    } catch {
-      // a broken message on a connection being closed anyway
-    }
-    if (this.retiring === r && r.commands.inflight === 0) this.closeRetiring();
   }
 
   /** Ends the current connection (or attempt) and stops: no reconnect. */
@@ -656,7 +565,7 @@ export class Client extends TypedEmitter<ClientEvents> {
 
   /** The connection of attempt `gen` ended (or the attempt failed); reconnect or stop per `d`. */
   private handleDisconnect(gen: number, d: Disconnect): void {
-    if (this.retiring && gen === this.retiring.gen) return this.closeRetiring();
+    if (this.upgrader.isRetiringGen(gen)) return this.upgrader.closeRetiring();
     if (gen !== this.generation || this._state === 'closed' || this._state === 'disconnected') return;
     if (d.code === DisconnectCode.expired.code) this.tokens.invalidate();
     if (!d.reconnect) {
@@ -676,22 +585,19 @@ export class Client extends TypedEmitter<ClientEvents> {
 
   /** Drops everything tied to the current connection. Publishes in flight go back to the queue. */
   private teardown(d: Disconnect): void {
-    const clock = this.options.clock;
     this.opening?.abort();
     this.opening = undefined;
-    this.cancelProbe();
-    this.closeRetiring();
+    this.upgrader.cancel();
+    this.upgrader.closeRetiring();
     const t = this.conn;
     this.conn = undefined;
     // Close codes a client may send: 1000 or 3000–4999.
     t?.close(d.code >= 3000 && d.code < 5000 ? d.code : 1000, d.reason.slice(0, 100));
     this.watchdog.stop();
-    clock.clearTimeout(this.refreshTimer);
-    this.refreshTimer = undefined;
-    for (const timer of this.subRetryTimers) clock.clearTimeout(timer);
-    this.subRetryTimers.clear();
+    this.refresh.cancel();
+    this.subs.cancelRetries();
     this.commands.detach();
-    for (const sub of this.subs.values()) sub._onConnectionLost();
+    this.subs.connectionLost();
     this._id = undefined;
   }
 
@@ -706,116 +612,17 @@ export class Client extends TypedEmitter<ClientEvents> {
     this.handleDisconnect(gen, { ...LocalDisconnect.badProtocol, reason: err.message.slice(0, 100) });
   }
 
-  // ---- heartbeat and token refresh ------------------------------------------------------------
-
-  private scheduleRefresh(ttlSeconds: number | undefined): void {
-    const clock = this.options.clock;
-    clock.clearTimeout(this.refreshTimer);
-    this.refreshTimer = undefined;
-    if (ttlSeconds === undefined || !this.tokens.canRefresh) return;
-    const ttl = ttlSeconds * 1000;
-    const before = Math.min(this.options.refreshBefore, ttl / 2);
-    this.refreshTimer = clock.setTimeout(() => {
-      this.refreshTimer = undefined;
-      void this.refreshInPlace();
-    }, Math.max(0, ttl - before));
-  }
-
-  /** Gets a new token (single flight) and sends `refresh` on the live connection. */
-  private refreshInPlace(): Promise<void> {
-    this.refreshing ??= this.doRefresh().finally(() => {
-      this.refreshing = undefined;
-    });
-    return this.refreshing;
-  }
-
-  private async doRefresh(): Promise<void> {
-    const gen = this.generation;
-    try {
-      const token = await this.tokens.refresh();
-      if (gen !== this.generation || this._state !== 'connected') return; // the next connect uses it
-      const reply = await this.request({ t: 'refresh', token });
-      if (gen !== this.generation) return;
-      this.scheduleRefresh(typeof reply.ttl === 'number' ? reply.ttl : undefined);
-    } catch (e) {
-      const err = toError(e);
-      if (this._state === 'closed' || err instanceof ClientClosedError || err instanceof ConnectionLostError) return;
-      if (err instanceof UnauthorizedError) {
-        this.safeEmit('error', { type: 'token', error: err });
-        this.handleDisconnect(gen, { ...LocalDisconnect.unauthorized, reason: err.message });
-        return;
-      }
-      this.safeEmit('error', { type: 'refresh', error: err });
-      if (err instanceof ServerError && err.code === 109) this.tokens.invalidate();
-      if (gen !== this.generation || this._state !== 'connected') return;
-      // Retry until the token runs out; then the server disconnects with 3003 and the reconnect fetches one.
-      this.refreshTimer = this.options.clock.setTimeout(() => {
-        this.refreshTimer = undefined;
-        void this.refreshInPlace();
-      }, this.tokens.retryDelay());
-    }
-  }
-
   // ---- commands -------------------------------------------------------------------------------
 
   private request(frame: Record<string, unknown>): Promise<Record<string, unknown>> {
     return this.commands.request(frame);
   }
 
-  // ---- subscriptions --------------------------------------------------------------------------
-
-  private sendSubscribe(sub: Subscription): void {
-    const gen = this.generation;
-    const frame = sub._subscribeFrame();
-    const askedRecovery = frame.recover !== undefined;
-    const current = (): boolean => gen === this.generation && this.subs.get(sub.channel) === sub;
-    this.commands.send(frame as unknown as Record<string, unknown>, {
-      ok: (reply) => {
-        if (!current()) return;
-        try {
-          sub._onSubscribeReply(reply, askedRecovery);
-        } catch (err) {
-          this.protocolFailure(gen, toError(err));
-        }
-      },
-      err: (err) => {
-        if (current()) this.onSubscribeError(gen, sub, err);
-      },
-      lost: () => {}, // resubscribed on the next connection
-    });
-  }
-
-  private onSubscribeError(gen: number, sub: Subscription, err: Error): void {
-    if (err instanceof TimeoutError) {
-      this.handleDisconnect(gen, { ...LocalDisconnect.subscribeTimeout });
-      return;
-    }
-    const tokenExpired = err instanceof ServerError && err.code === 109 && this.tokens.canRefresh;
-    if (err instanceof ServerError && (err.temporary || tokenExpired)) {
-      if (tokenExpired) void this.refreshInPlace();
-      const timer = this.options.clock.setTimeout(() => {
-        this.subRetryTimers.delete(timer);
-        if (gen === this.generation && this.subs.get(sub.channel) === sub) this.sendSubscribe(sub);
-      }, backoffDelay(sub._attempts++, this.options, this.options.random, 100));
-      this.subRetryTimers.add(timer);
-      return;
-    }
-    this.subs.delete(sub.channel);
-    this.safeEmit('error', { type: 'subscribe', error: err, channel: sub.channel });
-    sub._fail(err);
-  }
-
-  private removeSubscription(sub: Subscription): void {
-    if (this.subs.get(sub.channel) !== sub) return;
-    this.subs.delete(sub.channel);
-    if (this._state === 'connected') this.commands.send({ t: 'unsub', ch: sub.channel }, { ok: () => {}, err: () => {}, lost: () => {} });
-  }
-
   // ---- inbound --------------------------------------------------------------------------------
 
   private onMessage(gen: number, data: string | Uint8Array): void {
     if (gen !== this.generation) {
-      if (this.retiring?.gen === gen) this.onRetiringMessage(data);
+      if (this.upgrader.isRetiringGen(gen)) this.upgrader.onRetiringMessage(data);
       return;
     }
     this.watchdog.touch();
@@ -840,39 +647,16 @@ export class Client extends TypedEmitter<ClientEvents> {
   }
 
   private onFrame(gen: number, f: ServerFrame): void {
+    if (this.subs.onPush(f)) return;
     switch (f.t) {
       case 'ok':
       case 'err':
         this.commands.onReply(f);
         return;
-      case 'pub':
-        this.subs.get(f.ch)?._onPub(f);
-        return;
-      case 'join':
-        this.subs.get(f.ch)?._onJoin(f.info);
-        return;
-      case 'leave':
-        this.subs.get(f.ch)?._onLeave(f.info);
-        return;
-      case 'gap':
-        this.subs.get(f.ch)?._onGapPush(f.e, f.from, f.to);
-        return;
       case 'signal': {
         const ev: SignalEvent = { channel: f.ch, from: f.from, data: f.data };
         this.subs.get(f.ch)?._onSignal(ev);
         this.safeEmit('signal', ev);
-        return;
-      }
-      case 'unsub': {
-        const sub = this.subs.get(f.ch);
-        if (!sub) return;
-        if (f.resubscribe) {
-          sub._onConnectionLost();
-          if (this._state === 'connected') this.sendSubscribe(sub);
-        } else {
-          this.subs.delete(f.ch);
-          sub._ended(f.code, f.reason);
-        }
         return;
       }
       case 'ping':

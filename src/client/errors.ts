@@ -68,3 +68,8 @@ export class UnauthorizedError extends ClientError {
 export class UnsubscribedError extends ClientError {
   override readonly name = 'UnsubscribedError';
 }
+
+/** `err` as an Error (a thrown non-Error becomes a ClientError with its text). */
+export function toError(err: unknown): Error {
+  return err instanceof Error ? err : new ClientError(String(err));
+}

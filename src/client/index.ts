@@ -10,7 +10,7 @@ export type { CallOptions, CallState, CallEvents, CallPeerEvent, CallTrackEvent,
 export { CallPeer } from './peer.ts';
 export { SfuCall } from './sfu-call.ts';
 export type { SfuCallOptions, SfuCallState, SfuCallEvents, SfuRemoteTrackEvent } from './sfu-call.ts';
-export type { SfuTrackInfo } from '../webrtc/sfu/contract.ts';
+export type { SfuTrackInfo } from '../protocol/sfu-contract.ts';
 export type { MissingDomType, PeerConnection, PeerConfiguration, PeerConnectionState, MediaStreamLike, MediaTrack } from './dom-types.ts';
 export { PerfectNegotiation, isPolite } from './negotiation.ts';
 export type { NegotiationTarget, NegotiationStats, NegotiationHooks, NegotiationOptions } from './negotiation.ts';

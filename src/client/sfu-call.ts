@@ -3,7 +3,7 @@
  * namespace with `sfu: true`; this client sends its camera/mic once, to the SFU, over a publish
  * transport, and receives everyone else's tracks over one subscribe transport the SFU offers and
  * renegotiates as tracks come and go. Control requests travel as signals to the reserved member
- * `$sfu` (webrtc/sfu/contract.ts), each with an id and exactly one reply.
+ * `$sfu` (protocol/sfu-contract.ts), each with an id and exactly one reply.
  *
  * ```ts
  * const call = new SfuCall(client, 'sfu:standup', { localStream });
@@ -15,7 +15,7 @@
  * or werift's in Node.
  */
 import type { ClientInfo } from '../protocol/frames.ts';
-import type { SfuServerMessage, SfuTrackInfo } from '../webrtc/sfu/contract.ts';
+import type { SfuServerMessage, SfuTrackInfo } from '../protocol/sfu-contract.ts';
 import type { Client } from './client.ts';
 import type { MediaStreamLike, MediaTrack, PeerConfiguration, PeerConnection } from './dom-types.ts';
 import { TypedEmitter } from './emitter.ts';

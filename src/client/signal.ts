@@ -6,7 +6,7 @@
  * Pure: no DOM or Node types, so it is usable (and testable) everywhere.
  */
 import type { ClientInfo } from '../protocol/frames.ts';
-import type { SfuRequest } from '../webrtc/sfu/contract.ts';
+import type { SfuRequest } from '../protocol/sfu-contract.ts';
 
 /**
  * One ICE server, as in the connect reply's `iceServers`; structurally an `RTCIceServer`, so the

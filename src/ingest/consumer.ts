@@ -3,8 +3,8 @@
  * through the node's own server-side publish (the path the HTTP API uses; authorization and
  * namespace history settings apply), never the broker directly.
  */
-import type { ConsumerMetricsSource } from '../metrics/consumers.ts';
-import type { SwitchboardNode } from '../server/node.ts';
+import type { ConsumerMetricsSource } from '../server/stats.ts';
+import type { NodeCore } from '../server/core.ts';
 import type { DeadReason } from './input.ts';
 
 /** One running consumer. */
@@ -57,7 +57,7 @@ export class ConsumerStats implements ConsumerMetricsSource {
 }
 
 /** Publishes one input the way the server API does, with its source-derived idempotency key. */
-export async function publishInput(node: SwitchboardNode, channel: string, data: unknown, idempotencyKey: string | undefined): Promise<void> {
+export async function publishInput(node: NodeCore, channel: string, data: unknown, idempotencyKey: string | undefined): Promise<void> {
   await node.publish(channel, data, idempotencyKey === undefined ? {} : { idempotencyKey });
 }
 

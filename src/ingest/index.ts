@@ -4,7 +4,7 @@
  * (docs/integrations.md). The drivers (`pg`, `amqplib`, `mqtt`) are loaded only when a consumer of that
  * type is configured.
  */
-import type { SwitchboardNode } from '../server/node.ts';
+import type { NodeCore } from '../server/core.ts';
 import type { Consumer } from './consumer.ts';
 import { resolveConsumers, type ConsumerOptions } from './options.ts';
 import { OutboxConsumer } from './outbox.ts';
@@ -20,7 +20,7 @@ export class ConsumerSet {
   private closing: Promise<void> | null = null;
 
   constructor(
-    private readonly node: SwitchboardNode,
+    private readonly node: NodeCore,
     readonly consumers: readonly Consumer[],
   ) {}
 
@@ -28,13 +28,13 @@ export class ConsumerSet {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await Promise.all(this.consumers.map((c) => c.close()));
-      for (const c of this.consumers) this.node.metrics.consumers.delete(c.stats);
+      for (const c of this.consumers) this.node.consumers.delete(c.stats);
     })();
     return this.closing;
   }
 }
 
-function create(node: SwitchboardNode, o: ConsumerOptions): Consumer {
+function create(node: NodeCore, o: ConsumerOptions): Consumer {
   if (o.type === 'mqtt') return new MqttBridge(node, o);
   return o.type === 'outbox' ? new OutboxConsumer(node, o) : new RabbitMqConsumer(node, o);
 }
@@ -44,10 +44,10 @@ function create(node: SwitchboardNode, o: ConsumerOptions): Consumer {
  * `consumers` by default) on `node`. They connect in the background and retry forever, so a
  * source that is down delays its consumer, never the node.
  */
-export function startConsumers(node: SwitchboardNode, options: readonly ConsumerOptions[] = resolveConsumers(node.options.consumers)): ConsumerSet {
+export function startConsumers(node: NodeCore, options: readonly ConsumerOptions[] = resolveConsumers(node.options.consumers)): ConsumerSet {
   const consumers = options.map((o) => create(node, o));
   for (const c of consumers) {
-    node.metrics.consumers.add(c.stats);
+    node.consumers.add(c.stats);
     c.start();
   }
   return new ConsumerSet(node, consumers);

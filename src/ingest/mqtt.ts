@@ -37,7 +37,7 @@
 import { createHash } from 'node:crypto';
 import type { IClientOptions, IClientSubscribeOptions, IPublishPacket, MqttClient } from 'mqtt';
 import type { Envelope, HubSubscriber } from '../server/hub.ts';
-import type { SwitchboardNode } from '../server/node.ts';
+import type { NodeCore } from '../server/core.ts';
 import { Backoff, ConsumerStats, Waker, type Consumer } from './consumer.ts';
 import { checkChannel, decodeData, isPermanent, PoisonError, poisonFromReply, sourceKey } from './input.ts';
 import { unshared, type MqttOptions, type MqttOutboundOptions } from './options.ts';
@@ -138,7 +138,7 @@ export class MqttBridge implements Consumer {
   private lastLogged = '';
 
   constructor(
-    private readonly node: SwitchboardNode,
+    private readonly node: NodeCore,
     private readonly o: MqttOptions,
   ) {
     this.stats = new MqttStats(o.name, 'mqtt');

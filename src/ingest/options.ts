@@ -2,7 +2,7 @@
  * The `consumers` section: one entry per event source, validated here (unknown keys rejected, the
  * bad field named) when the node is created. docs/integrations.md is the reference.
  */
-import { ConfigError } from '../server/options.ts';
+import { ConfigError } from '../util/errors.ts';
 
 /** Fields every consumer has. */
 interface CommonOptions {

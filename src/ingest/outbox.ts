@@ -25,7 +25,7 @@
  * against claimers that do not take the lock (an older version, a hand-run query).
  */
 import type pg from 'pg';
-import type { SwitchboardNode } from '../server/node.ts';
+import type { NodeCore } from '../server/core.ts';
 import { Backoff, ConsumerStats, Waker, type Consumer } from './consumer.ts';
 import { checkChannel, decodeData, isPermanent, PoisonError, poisonFromReply, sourceKey } from './input.ts';
 import type { OutboxOptions } from './options.ts';
@@ -76,7 +76,7 @@ export class OutboxConsumer implements Consumer {
   private lastLogged = '';
 
   constructor(
-    private readonly node: SwitchboardNode,
+    private readonly node: NodeCore,
     private readonly o: OutboxOptions,
   ) {
     this.stats = new ConsumerStats(o.name, 'outbox');

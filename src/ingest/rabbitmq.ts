@@ -25,7 +25,7 @@
  * requeue (to the queue's own dead-letter exchange, if it has one).
  */
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
-import type { SwitchboardNode } from '../server/node.ts';
+import type { NodeCore } from '../server/core.ts';
 import { Backoff, ConsumerStats, Waker, type Consumer } from './consumer.ts';
 import { checkChannel, compileRoutes, decodeData, isPermanent, PoisonError, poisonFromReply, routeChannel, sourceKey, type Route } from './input.ts';
 import type { RabbitMqOptions } from './options.ts';
@@ -73,7 +73,7 @@ export class RabbitMqConsumer implements Consumer {
   private lastLogged = '';
 
   constructor(
-    private readonly node: SwitchboardNode,
+    private readonly node: NodeCore,
     private readonly o: RabbitMqOptions,
   ) {
     this.stats = new RabbitStats(o.name, 'rabbitmq');

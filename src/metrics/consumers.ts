@@ -4,28 +4,9 @@
  * consumers; each consumer adds one label set (`consumer`, `kind`) when it starts.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { ConsumerMetricsSource } from '../server/stats.ts';
 
-/** What a consumer reports; read at scrape time (plain fields and cheap getters). */
-export interface ConsumerMetricsSource {
-  /** The consumer's configured name (label `consumer`). */
-  readonly name: string;
-  /** `outbox`, `rabbitmq` or `mqtt` (label `kind`). */
-  readonly kind: string;
-  /** Connected to its source (consuming, or standing by while another node has an exclusive queue). */
-  up(): boolean;
-  /** Seconds the oldest not yet delivered input has waited (0 when caught up). */
-  lagSeconds(): number;
-  /** Inputs waiting at the source: outbox rows (counted up to a cap), ready messages in the queue. */
-  backlog(): number;
-  /** Inputs published into channels (a replay of one already in history counts again). */
-  readonly published: number;
-  /** Channel publications sent out to the source (the MQTT bridge's outbound direction; 0 for the others). */
-  readonly forwarded: number;
-  /** Inputs set aside, by reason (bad_json, too_large, invalid_channel, …). */
-  readonly deadLetters: ReadonlyMap<string, number>;
-  /** Failed attempts, by kind (`source`: the database, queue or MQTT broker; `broker`: Switchboard's broker; `outbound`: a forward to MQTT failed or was dropped). */
-  readonly errors: ReadonlyMap<string, number>;
-}
+export type { ConsumerMetricsSource } from '../server/stats.ts';
 
 /** Registers the consumer metric families on `registry`, reading `sources` at each scrape. */
 export function registerConsumerMetrics(registry: Registry, sources: ReadonlySet<ConsumerMetricsSource>): void {

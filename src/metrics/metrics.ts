@@ -4,7 +4,7 @@
  * Each node has its own registry (several nodes can live in one process, e.g. in tests).
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { SwitchboardNode } from '../server/node.ts';
+import type { NodeCore } from '../server/core.ts';
 import { SessionState } from '../server/session.ts';
 import { RECEIVED_TYPES, SENT_TYPES, TRANSPORT_KINDS } from '../server/stats.ts';
 import { registerConsumerMetrics, type ConsumerMetricsSource } from './consumers.ts';
@@ -13,12 +13,13 @@ import type { SfuStats } from '../webrtc/sfu/options.ts';
 
 export class Metrics {
   readonly registry = new Registry();
-  /** Event consumers reporting here (src/ingest adds and removes them). */
-  readonly consumers = new Set<ConsumerMetricsSource>();
+  /** Event consumers reporting here: the node's `consumers` (src/ingest adds and removes them). */
+  readonly consumers: ReadonlySet<ConsumerMetricsSource>;
 
-  constructor(node: SwitchboardNode) {
+  constructor(node: NodeCore) {
     const r = this.registry;
     const s = node.stats;
+    this.consumers = node.consumers;
     r.setDefaultLabels({ node: node.options.name });
     // prom-client's own names already start with process_ / nodejs_, so the prefix is just ours:
     // switchboard_process_resident_memory_bytes, switchboard_nodejs_eventloop_lag_p99_seconds.
@@ -199,7 +200,7 @@ interface Scan {
   maxQueued: number;
 }
 
-function scanSessions(node: SwitchboardNode): Scan {
+function scanSessions(node: NodeCore): Scan {
   const connections = new Map<string, number>(TRANSPORT_KINDS.map((k) => [k, 0]));
   const subscriptions = new Map<string, number>([['default', 0], ...Object.keys(node.options.namespaces).map((k): [string, number] => [k, 0])]);
   let pending = 0;
@@ -219,4 +220,17 @@ function scanSessions(node: SwitchboardNode): Scan {
     }
   }
   return { connections, pending, subscriptions, queued, maxQueued };
+}
+
+/** Creates the node's metrics and serves them at `GET /metrics` (Prometheus text format). */
+export function installMetrics(node: NodeCore): Metrics {
+  const metrics = new Metrics(node);
+  node.route(async (req, res, url) => {
+    if (url.pathname !== '/metrics' || req.method !== 'GET') return false;
+    const body = await metrics.render();
+    res.writeHead(200, { 'Content-Type': metrics.contentType });
+    res.end(body);
+    return true;
+  });
+  return metrics;
 }

@@ -4,7 +4,7 @@
  * fields are checked with size limits, unknown fields are dropped, and anything else is
  * ReplyError 107 with a message naming the field. Pure: no I/O, shared by server and tests.
  */
-import { SFU_MEMBER, type SfuRequest } from '../webrtc/sfu/contract.ts';
+import { SFU_MEMBER, type SfuRequest } from './sfu-contract.ts';
 import { ReplyError } from './errors.ts';
 import { checkSdp } from './sdp.ts';
 

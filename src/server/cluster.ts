@@ -15,7 +15,7 @@ import type { TimerHandle } from '../util/clock.ts';
 import { parseControl, parseNodeInfo, type ControlDisconnect, type NodeInfo } from './cluster-messages.ts';
 import { signMessage, verifyMessage, type RejectReason } from './cluster-trust.ts';
 import type { Envelope, HubSubscriber } from './hub.ts';
-import type { SwitchboardNode } from './node.ts';
+import type { NodeCore } from './core.ts';
 import { SessionState } from './session.ts';
 
 export { BUSIEST_REPORTED, type ControlDisconnect, type NodeInfo } from './cluster-messages.ts';
@@ -69,7 +69,7 @@ export class Cluster implements HubSubscriber {
 
   /** @param key the cluster key (node.clusterKey); null: trust no peer and publish nothing. */
   constructor(
-    private readonly node: SwitchboardNode,
+    private readonly node: NodeCore,
     private readonly key: string | null,
   ) {}
 

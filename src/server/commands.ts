@@ -13,7 +13,7 @@ import { replyWithinBudget } from './reply-budget.ts';
 import { validateSignal } from './signaling.ts';
 import { SFU_MEMBER } from '../protocol/sfu.ts';
 import { subscribe } from './subscribe.ts';
-import { ANONYMOUS_CREDENTIAL_TTL, anonymousTurnUser } from '../webrtc/turn/credentials.ts';
+import { ANONYMOUS_CREDENTIAL_TTL, anonymousTurnUser } from './turn-credentials.ts';
 
 export async function runCommand(s: Session, cmd: Exclude<Command, { t: 'pong' }>): Promise<void> {
   switch (cmd.t) {

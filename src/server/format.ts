@@ -1,10 +1,10 @@
 /**
  * A Format is a codec plus the framing of one transport kind: it turns a frame into the exact
- * bytes written to the transport. The Hub encodes each publication once per Format in use.
+ * bytes written to the transport. The Hub encodes each publication once per Format in use. Each
+ * transport defines its own (transports/websocket/format.ts, sse/format.ts, poll/format.ts, webtransport/framer.ts).
  */
-import { jsonCodec, msgpackCodec, type Codec } from '../protocol/codec.ts';
+import type { Codec } from '../protocol/codec.ts';
 import type { ServerFrame } from '../protocol/frames.ts';
-import { frame, Opcode, textFrame } from '../transports/websocket/frame.ts';
 
 export interface Format {
   /** Distinct per (transport framing, codec); used as the cache key for encoded pushes. */
@@ -18,16 +18,3 @@ export interface Format {
    */
   fromJson?(json: string): Buffer;
 }
-
-export const wsJson: Format = {
-  key: 'ws-json',
-  codec: jsonCodec,
-  encode: (f) => textFrame(JSON.stringify(f)),
-  fromJson: textFrame,
-};
-
-export const wsMsgpack: Format = {
-  key: 'ws-msgpack',
-  codec: msgpackCodec,
-  encode: (f) => frame(Opcode.binary, msgpackCodec.encode(f)),
-};

@@ -17,8 +17,8 @@
 import { log } from '../util/log.ts';
 import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { FORWARD_AUTH_HEADER, signForward, verifyForward } from './cluster-trust.ts';
-import type { SwitchboardNode } from './node.ts';
-import { sendJson } from './node.ts';
+import type { NodeCore } from './core.ts';
+import { sendJson } from './http-host.ts';
 
 export const FORWARDED_HEADER = 'x-switchboard-forwarded';
 
@@ -42,7 +42,7 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'p
  * Proxies `req` to the node that owns its session when that is not this node. Returns true when
  * the request was handled here (forwarded, or answered with an error), false to serve it locally.
  */
-export function forwardIfForeign(node: SwitchboardNode, req: IncomingMessage, res: ServerResponse, url: URL): boolean {
+export function forwardIfForeign(node: NodeCore, req: IncomingMessage, res: ServerResponse, url: URL): boolean {
   if (url.pathname !== '/connection/sse' && url.pathname !== '/connection/poll') return false;
   const key = url.searchParams.get('session');
   if (!key) return false;
@@ -95,7 +95,7 @@ export function forwardIfForeign(node: SwitchboardNode, req: IncomingMessage, re
  * fresh proof, signed with the cluster key, for exactly this method and request target. Such a
  * request had its origin checked by the forwarding node.
  */
-export function forwardedByPeer(node: SwitchboardNode, req: IncomingMessage): boolean {
+export function forwardedByPeer(node: NodeCore, req: IncomingMessage): boolean {
   const from = req.headers[FORWARDED_HEADER];
   const proof = req.headers[FORWARD_AUTH_HEADER];
   if (node.clusterKey === null || typeof from !== 'string' || typeof proof !== 'string' || from === node.options.name) return false;

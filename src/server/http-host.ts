@@ -2,7 +2,7 @@
  * Where a node's HTTP comes from (its "HTTP host"): the one seam between the node and the server
  * that carries its WebSocket upgrades, SSE streams, polls, server API and static files.
  *
- * Three ways to be hosted, chosen by `StartOptions.server` (node.ts):
+ * Three ways to be hosted, chosen by `StartOptions.server` (core.ts):
  * - **own** (absent): the node creates its server — `node:http`, or `node:https` when the `tls`
  *   option is set — listens on `host:port`, guards it against slowloris, and closes it;
  * - **attached** (an `http.Server` / `https.Server`): as Socket.IO's `new Server(httpServer)`.
@@ -289,4 +289,11 @@ function notFound(res: ServerResponse, req: IncomingMessage): void {
   const body = JSON.stringify({ error: { code: 404, message: `no route for ${req.method} ${(req.url ?? '').slice(0, 200)}` } });
   res.writeHead(404, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
   res.end(body);
+}
+
+/** Answers `body` as JSON with `status` (not cached): the node's error and API replies. */
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const json = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(json), 'Cache-Control': 'no-store' });
+  res.end(json);
 }

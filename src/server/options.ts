@@ -2,6 +2,7 @@
  * Node configuration: one `resolveOptions()` merges defaults, rejects unknown keys (naming the bad
  * field) and checks types, for config files, environment variables and code alike.
  */
+import { ConfigError } from '../util/errors.ts';
 import { didYouMean } from '../util/suggest.ts';
 import { MAX_NODE_NAME } from './cluster-messages.ts';
 import { MIN_CLUSTER_SECRET } from './cluster-trust.ts';
@@ -326,9 +327,8 @@ export type NodeOptionsInput = Partial<Omit<NodeOptions, 'defaultNamespace' | 'n
   namespaces?: Record<string, Partial<NamespaceOptions>>;
 };
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+/** Lives in util/errors.ts (the broker factory, transports and ingest throw it too); re-exported here for compatibility. */
+export { ConfigError };
 
 const ACCESS: readonly string[] = ['anonymous', 'authenticated', 'none'];
 

@@ -1,7 +1,7 @@
 /**
  * The signaling side of the SFU (docs/protocol.md "SFU rooms"). In a namespace with `sfu: true`,
  * a member's `signal` frame to the reserved member `$sfu` is a request to this node's SfuService
- * (webrtc/sfu/contract.ts): the `signal` command is answered `ok` once the request is accepted,
+ * (protocol/sfu-contract.ts): the `signal` command is answered `ok` once the request is accepted,
  * and the SFU's reply (same request id) and its events come back as signal pushes
  * `{t:'signal', ch, from:{client:'$sfu', user:''}, data:{type:'sfu', ...}}`, queued like any
  * other frame against the connection's outbound budget.
@@ -14,7 +14,7 @@
  */
 import { ReplyError } from '../protocol/errors.ts';
 import type { ClientInfo } from '../protocol/frames.ts';
-import { SFU_MEMBER, type SfuEvent, type SfuPeerRef, type SfuRequest, type SfuServerMessage, type SfuService } from '../webrtc/sfu/contract.ts';
+import { SFU_MEMBER, type SfuEvent, type SfuPeerRef, type SfuRequest, type SfuServerMessage, type SfuService } from '../protocol/sfu-contract.ts';
 import type { Clock } from '../util/clock.ts';
 import { SessionState, type Session } from './session.ts';
 

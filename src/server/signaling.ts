@@ -15,9 +15,9 @@ import { ReplyError } from '../protocol/errors.ts';
 import type { ClientInfo } from '../protocol/frames.ts';
 import { checkSdp } from '../protocol/sdp.ts';
 import { validateSfuRequest } from '../protocol/sfu.ts';
-import type { SfuRequest } from '../webrtc/sfu/contract.ts';
+import type { SfuRequest } from '../protocol/sfu-contract.ts';
 import type { Envelope, HubSubscriber } from './hub.ts';
-import type { SwitchboardNode } from './node.ts';
+import type { NodeCore } from './core.ts';
 
 export const SIGNAL_PREFIX = '$sb:signal:';
 
@@ -86,7 +86,7 @@ export class SignalRouter implements HubSubscriber {
   private readonly rooms = new Map<string, number>();
   relayed = 0;
 
-  constructor(private readonly node: SwitchboardNode) {}
+  constructor(private readonly node: NodeCore) {}
 
   /** A local session became a member of `room`. */
   join(room: string): Promise<void> {

@@ -19,7 +19,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RouteHandler } from '../server/node.ts';
+import type { RouteHandler } from '../server/core.ts';
 import { loadSdk, loadSdkTypes } from './sdk.ts';
 
 /** What installWeb needs from a node. */
@@ -130,7 +130,7 @@ function send(req: IncomingMessage, res: ServerResponse, a: Asset, extra: Record
 }
 
 /**
- * Registers the demo and SDK routes on `node`. Call once per node (the SwitchboardNode
+ * Registers the demo and SDK routes on `node`. Call once per node (the NodeCore
  * constructor does).
  */
 export function installWeb(node: WebHost): void {

@@ -20,7 +20,7 @@ import { SignJWT } from 'jose';
 import type { Page } from 'playwright-core';
 import { ARTIFACTS, browserUnavailable, launch, MEDIA_ARGS, startDemoNode, type Browser } from './browser.ts';
 import { MemoryBroker } from '../../src/broker/memory.ts';
-import { startNode } from '../../src/server/index.ts';
+import { startNode } from '../../src/app/index.ts';
 import { haveBinary, startHaproxy } from '../helpers/cluster-lb.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as real from '../../src/client/index.ts';
 import type * as sdk from '../../src/web/sdk/switchboard.d.ts';
-import { startNode } from '../../src/server/index.ts';
+import { startNode } from '../../src/app/index.ts';
 import { loadSdkTypes } from '../../src/web/sdk.ts';
 
 const typesFile = new URL('../../src/web/sdk/switchboard.d.ts', import.meta.url);

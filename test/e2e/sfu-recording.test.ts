@@ -15,7 +15,7 @@ import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { startNode } from '../../src/server/index.ts';
+import { startNode } from '../../src/app/index.ts';
 import { createSfu } from '../../src/webrtc/sfu/index.ts';
 import type { RecordingInfo, SfuOptions } from '../../src/webrtc/sfu/options.ts';
 import { remuxDump } from '../../src/webrtc/sfu/recorder.ts';

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { disconnect } from '../../src/protocol/codes.ts';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { loadQuiche } from '../../src/transports/webtransport/binding.ts';
 import { CHROMIUM, browserUnavailable } from './browser.ts';
 import { RawClient } from '../helpers/raw-client.ts';

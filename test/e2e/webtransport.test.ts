@@ -8,7 +8,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium, type Browser } from 'playwright-core';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { loadQuiche } from '../../src/transports/webtransport/binding.ts';
 import { CHROMIUM, browserUnavailable } from './browser.ts';
 import { RawClient } from '../helpers/raw-client.ts';

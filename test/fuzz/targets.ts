@@ -18,7 +18,7 @@ import { jsonCodec, msgpackCodec } from '../../src/protocol/codec.ts';
 import { ProtocolError } from '../../src/protocol/errors.ts';
 import { validateCommand } from '../../src/protocol/frames.ts';
 import { resolveOptions } from '../../src/server/options.ts';
-import type { SwitchboardNode } from '../../src/server/node.ts';
+import type { SwitchboardNode } from '../../src/app/node.ts';
 import { acceptableBodyType, parseSeq } from '../../src/transports/http/http.ts';
 import { Receiver } from '../../src/transports/websocket/receiver.ts';
 import { StreamFramer, StunDecodeError, decodeChannelData, decodeStunMessage, encodeStunMessage, looksLikeChannelData, looksLikeStun } from '../../src/webrtc/stun/index.ts';

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
 import { MemoryBroker } from '../../src/broker/memory.ts';
 import { encodeCursor } from '../../src/admin/connections.ts';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 const ADMIN = 'admin-connections-secret';

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { NODES_CHANNEL } from '../../src/server/cluster.ts';
 import { signMessage } from '../../src/server/cluster-trust.ts';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { browserUnavailable, CHROMIUM } from '../e2e/browser.ts';
 
 const skip = browserUnavailable() ?? false;

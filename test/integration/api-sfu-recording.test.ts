@@ -6,7 +6,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startNode } from '../../src/server/index.ts';
+import { startNode } from '../../src/app/index.ts';
 import { createSfu } from '../../src/webrtc/sfu/index.ts';
 
 const KEY = 'api-key-for-tests';

@@ -1,7 +1,7 @@
 /** HTTP server API, /healthz and /metrics. */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 const KEY = 'api-key-for-tests';

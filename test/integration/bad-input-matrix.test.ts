@@ -41,7 +41,7 @@ const REQUEST_TIMEOUT_MS = 30_000;
 // ---- the server under test -----------------------------------------------------------------------
 
 const SERVER = `
-import { startNode } from ${JSON.stringify(join(ROOT, 'src/server/index.ts'))};
+import { startNode } from ${JSON.stringify(join(ROOT, 'src/app/index.ts'))};
 import { installSse } from ${JSON.stringify(join(ROOT, 'src/transports/sse/endpoint.ts'))};
 const node = await startNode({
   port: 0, host: '127.0.0.1', name: 'matrix',

@@ -1,5 +1,5 @@
 /** Shared helpers for the client ↔ server integration tests. */
-import { startNode } from '../../src/server/index.ts';
+import { startNode } from '../../src/app/index.ts';
 import { Client } from '../../src/client/index.ts';
 import type { ClientOptions } from '../../src/client/index.ts';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { MemoryBroker } from '../../src/broker/memory.ts';
 import { RedisBroker } from '../../src/broker/redis.ts';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { deletePrefix, requireService, SHARED_REDIS_URL } from '../helpers/cluster-redis.ts';
 import { RawClient, type Frame } from '../helpers/raw-client.ts';
 import { ClientError } from '../../src/client/index.ts';

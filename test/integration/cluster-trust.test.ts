@@ -15,7 +15,7 @@ import { RedisBroker } from '../../src/broker/redis.ts';
 import { CONTROL_CHANNEL, NODES_CHANNEL } from '../../src/server/cluster.ts';
 import { signMessage } from '../../src/server/cluster-trust.ts';
 import { ownerTag } from '../../src/server/forward.ts';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { startNodeProcess } from '../helpers/cluster-nodes.ts';
 import { deletePrefix, requireService, SHARED_REDIS_URL } from '../helpers/cluster-redis.ts';
 import { RawClient } from '../helpers/raw-client.ts';

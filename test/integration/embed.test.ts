@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
 import { WebSocket, WebSocketServer } from 'ws';
-import { attach, fastifySwitchboard, startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { attach, fastifySwitchboard, startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { Client, type ClientOptions } from '../../src/client/index.ts';
 import { freshMemory } from '../e2e/memory.ts';
 import { waitFor } from './client-helpers.ts';

@@ -11,7 +11,7 @@ import { request } from 'node:http';
 import { MemoryBroker } from '../../src/broker/memory.ts';
 import { FORWARD_AUTH_HEADER, signForward } from '../../src/server/cluster-trust.ts';
 import { FORWARDED_HEADER, keyOwner } from '../../src/server/forward.ts';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 
 const opts = { host: '127.0.0.1', port: 0, allowAnonymous: true, nodeInfoInterval: 0.1, httpTransports: { pollTimeout: 1 } };
 const broker = new MemoryBroker();

@@ -17,7 +17,7 @@ import { ApiService, PublishRequestSchema } from '../../src/api/gen/switchboard/
 import { RedisBroker } from '../../src/broker/redis.ts';
 import { Client } from '../../src/client/index.ts';
 import { optionsFromEnv } from '../../src/cli/config.ts';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { freePort, startRedis, type RedisProcess } from '../helpers/cluster-redis.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 

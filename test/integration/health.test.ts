@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { NatsBroker } from '../../src/broker/nats.ts';
 import { RedisBroker } from '../../src/broker/redis.ts';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { freePort, reachable, startRedis, type RedisProcess } from '../helpers/cluster-redis.ts';
 import { reapOnExit, removeDir, tempDir } from '../helpers/reaper.ts';
 import { RawClient } from '../helpers/raw-client.ts';

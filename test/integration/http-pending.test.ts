@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { installPolling } from '../../src/transports/poll/endpoint.ts';
 import { installSse } from '../../src/transports/sse/endpoint.ts';
 import { RawClient } from '../helpers/raw-client.ts';

@@ -6,7 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { MemoryBroker } from '../../src/broker/memory.ts';
-import { startNode } from '../../src/server/index.ts';
+import { startNode } from '../../src/app/index.ts';
 import { browserUnavailable, launch } from '../e2e/browser.ts';
 import { PG_URL, requireUrl, uniqueName, waitUntil } from '../helpers/ingest.ts';
 

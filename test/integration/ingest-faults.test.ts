@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import amqp from 'amqplib';
 import pg from 'pg';
 import { MemoryBroker } from '../../src/broker/memory.ts';
-import { startNode } from '../../src/server/index.ts';
+import { startNode } from '../../src/app/index.ts';
 import { FaultProxy } from '../helpers/fault-proxy.ts';
 import { AMQP_URL, metricSum, PG_URL, requireUrl, scrape, uniqueName, waitUntil } from '../helpers/ingest.ts';
 

@@ -13,7 +13,7 @@ import mqtt from 'mqtt';
 import { MemoryBroker } from '../../src/broker/memory.ts';
 import { RedisBroker } from '../../src/broker/redis.ts';
 import { Client, type Publication } from '../../src/client/index.ts';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { deletePrefix, SHARED_REDIS_URL } from '../helpers/cluster-redis.ts';
 import { startNodeProcess, TEST_CLUSTER_SECRET, type NodeProcess } from '../helpers/cluster-nodes.ts';
 import { metricSum, MQTT_URL, mqttArgs, mosquittoPub, mosquittoSub, readAll, requireMosquittoClients, requireUrl, scrape, uniqueName, waitUntil } from '../helpers/ingest.ts';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { MemoryBroker } from '../../src/broker/memory.ts';
 import { RedisBroker } from '../../src/broker/redis.ts';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { deletePrefix, SHARED_REDIS_URL, startRedis } from '../helpers/cluster-redis.ts';
 import { startNodeProcess, startNodes, type NodeProcess } from '../helpers/cluster-nodes.ts';
 import { metricSum, PG_URL, readAll, requireUrl, scrape, uniqueName, waitUntil as waitFor } from '../helpers/ingest.ts';

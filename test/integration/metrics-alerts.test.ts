@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MemoryBroker } from '../../src/broker/memory.ts';
 import { InstrumentedBroker } from '../../src/metrics/instrumented-broker.ts';
-import { startNode } from '../../src/server/index.ts';
+import { startNode } from '../../src/app/index.ts';
 import { metricSum, MQTT_URL, requireUrl, scrape, uniqueName, waitUntil } from '../helpers/ingest.ts';
 
 const dir = fileURLToPath(new URL('../../deploy/prometheus/', import.meta.url));

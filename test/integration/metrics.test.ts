@@ -7,7 +7,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryBroker } from '../../src/broker/memory.ts';
 import { InstrumentedBroker } from '../../src/metrics/instrumented-broker.ts';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 /** Parses the text exposition format into `name{labels}` → value (the node label dropped). */

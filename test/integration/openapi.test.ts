@@ -16,7 +16,7 @@ import addFormatsModule from 'ajv-formats';
 import { SignJWT } from 'jose';
 import { parse } from 'yaml';
 import { needsBroker, OPERATIONS } from '../../src/api/operations.ts';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 const KEY = 'openapi-test-key';

@@ -21,7 +21,7 @@ const PUBS = 1000;
 const PAYLOAD = 'x'.repeat(1000);
 
 const SERVER = `
-import { startNode } from ${JSON.stringify(join(ROOT, 'src/server/index.ts'))};
+import { startNode } from ${JSON.stringify(join(ROOT, 'src/app/index.ts'))};
 const node = await startNode({
   port: 0, host: '127.0.0.1', name: 'budget', insecure: true,
   maxQueueBytes: ${MAX_QUEUE}, pingInterval: 30, pongTimeout: 2,

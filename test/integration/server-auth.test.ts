@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { exportSPKI, generateKeyPair, SignJWT } from 'jose';
-import { startNode } from '../../src/server/index.ts';
+import { startNode } from '../../src/app/index.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 for (const alg of ['RS256', 'ES256'] as const) {

@@ -1,7 +1,7 @@
 /** Slow consumers: disconnected with a reconnect code, or conflated with gap markers on lossy namespaces. */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 describe('backpressure', () => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 const SECRET = 'test-secret-test-secret-test-secret';

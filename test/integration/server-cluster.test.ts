@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryBroker } from '../../src/broker/memory.ts';
-import { startNode } from '../../src/server/index.ts';
+import { startNode } from '../../src/app/index.ts';
 import { SignJWT } from 'jose';
 import { RawClient } from '../helpers/raw-client.ts';
 

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryBroker } from '../../src/broker/memory.ts';
 import { keyOwner, ownerTag } from '../../src/server/forward.ts';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 
 const opts = { host: '127.0.0.1', port: 0, insecure: true, nodeInfoInterval: 0.1, httpTransports: { pollTimeout: 1 } };
 

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
-import { startNode } from '../../src/server/index.ts';
+import { startNode } from '../../src/app/index.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 const SECRET = 'heartbeat-secret-heartbeat-secret';

@@ -1,7 +1,7 @@
 /** Exact recovery by position: paged with no cap, gaps said plainly, live publications merged without duplicates. */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 describe('recovery', () => {

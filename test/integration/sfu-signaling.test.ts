@@ -8,9 +8,9 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client } from '../../src/client/index.ts';
 import { ReplyError } from '../../src/protocol/errors.ts';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { MAX_PENDING_SFU, SFU_BURST } from '../../src/server/sfu-signaling.ts';
-import type { SfuEvent, SfuPeerRef, SfuReplies, SfuRequest, SfuService } from '../../src/webrtc/sfu/contract.ts';
+import type { SfuEvent, SfuPeerRef, SfuReplies, SfuRequest, SfuService } from '../../src/protocol/sfu-contract.ts';
 import { RawClient, type Frame } from '../helpers/raw-client.ts';
 
 const SDP = 'v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n';

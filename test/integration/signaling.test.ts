@@ -5,8 +5,8 @@ import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { createServer } from 'node:net';
 import { MemoryBroker } from '../../src/broker/memory.ts';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
-import { anonymousTurnUser, restPassword } from '../../src/webrtc/turn/credentials.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
+import { anonymousTurnUser, restPassword } from '../../src/server/turn-credentials.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 const SDP = 'v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n';

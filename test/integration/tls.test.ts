@@ -17,7 +17,7 @@ import WebSocket from 'ws';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { Client, type ClientOptions } from '../../src/client/index.ts';
-import { ConfigError, startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { ConfigError, startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { freshMemory } from '../e2e/memory.ts';
 import { freePort } from '../helpers/net.ts';
 import { waitFor } from './client-helpers.ts';

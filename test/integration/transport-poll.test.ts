@@ -5,7 +5,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { BatchQueue } from '../../src/transports/poll/batches.ts';
 import { installPolling } from '../../src/transports/poll/endpoint.ts';
 import { RawClient } from '../helpers/raw-client.ts';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { disconnect, type Disconnect } from '../../src/protocol/codes.ts';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { installSse } from '../../src/transports/sse/endpoint.ts';
 import { EventRing } from '../../src/transports/sse/ring.ts';
 import { Upstream, type UpstreamTarget } from '../../src/transports/http/upstream.ts';

@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, type GapEvent, type Publication } from '../../src/client/index.ts';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { loadQuiche } from '../../src/transports/webtransport/binding.ts';
 import { webtransportNodeTransport } from '../../src/transports/webtransport/node-client-transport.ts';
 

@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { loadQuiche } from '../../src/transports/webtransport/binding.ts';
 import { CapsuleReader } from '../../src/transports/webtransport/capsules.ts';
 import { H3ErrorCode } from '../../src/transports/webtransport/errors.ts';

@@ -10,7 +10,7 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { clientFrame, hex, paddedConnect, Wire } from '../helpers/ws-wire.ts';
 
 let node: SwitchboardNode;

@@ -7,7 +7,7 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { DEFAULT_MAX_FRAGMENTS } from '../../src/transports/websocket/receiver.ts';
 import { clientFrame, paddedConnect, Wire } from '../helpers/ws-wire.ts';
 

@@ -6,7 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { shouldReconnect } from '../../src/protocol/codes.ts';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { makeClient, waitFor } from './client-helpers.ts';
 
 const cleanup: Array<() => unknown> = [];

@@ -6,7 +6,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { clientFrame, sleep, UPGRADE_REQUEST, Wire } from '../helpers/ws-wire.ts';
 
 const MAX_QUEUE = 64 * 1024;

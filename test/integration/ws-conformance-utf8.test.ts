@@ -11,7 +11,7 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startNode, type SwitchboardNode } from '../../src/server/index.ts';
+import { startNode, type SwitchboardNode } from '../../src/app/index.ts';
 import { clientFrame, hex, sleep, Wire } from '../helpers/ws-wire.ts';
 import { UTF8_SECTIONS } from '../helpers/utf8-vectors.ts';
 

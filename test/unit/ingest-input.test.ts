@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { loadConfig, maskSecrets } from '../../src/cli/config.ts';
-import { SwitchboardNode } from '../../src/server/node.ts';
+import { SwitchboardNode } from '../../src/app/node.ts';
 import { checkChannel, compileRoutes, decodeData, PoisonError, routeChannel, sourceKey } from '../../src/ingest/input.ts';
 import { resolveConsumers } from '../../src/ingest/options.ts';
 import { outboxSchemaSql } from '../../src/ingest/outbox-sql.ts';

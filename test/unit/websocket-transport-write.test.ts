@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer, connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { WebSocketTransport } from '../../src/transports/websocket/transport.ts';
-import { wsJson } from '../../src/server/format.ts';
+import { wsJson } from '../../src/transports/websocket/format.ts';
 
 async function pair(): Promise<{ server: Socket; client: Socket; close(): void }> {
   const srv = createServer();

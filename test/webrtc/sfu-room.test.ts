@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { MediaStream, MediaStreamTrack, RTCPeerConnection, RtpHeader, RtpPacket } from 'werift';
 import { Client } from '../../src/client/index.ts';
 import { SfuCall } from '../../src/client/sfu-call.ts';
-import { startNode } from '../../src/server/index.ts';
+import { startNode } from '../../src/app/index.ts';
 import { SfuRouterService } from '../../src/webrtc/sfu/router.ts';
 import { createSfu, type SfuNode } from '../../src/webrtc/sfu/index.ts';
 import { peerConfig, VP8_PT } from '../../src/webrtc/sfu/werift-adapter.ts';

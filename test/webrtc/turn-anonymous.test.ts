@@ -4,7 +4,7 @@
 // attacker with a few connections could take every allocation.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startNode } from '../../src/server/index.ts';
+import { startNode } from '../../src/app/index.ts';
 import { ManualClock } from '../../src/util/clock.ts';
 import { StunClass, StunMethod, encodeLifetime, AttrType, longTermKey } from '../../src/webrtc/stun/index.ts';
 import { ANONYMOUS_CREDENTIAL_TTL, TurnServer, anonymousScope, anonymousTurnUser, createTurnCredentials, restPassword } from '../../src/webrtc/turn/index.ts';

@@ -11,7 +11,7 @@ import type { Session } from '../../server/session.ts';
 
 /**
  * What the HTTP transports need from their node: the SessionContext (to create Sessions) plus
- * registration and admission. `SwitchboardNode` satisfies it.
+ * registration and admission. `NodeCore` (server/core.ts) satisfies it.
  */
 export interface HttpTransportHost extends SessionContext {
   /** Null when a new session from `ip` may be created, else the HTTP refusal (draining, connection limits). */

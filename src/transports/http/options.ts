@@ -3,7 +3,7 @@
  * node wires them in; `resolveHttpTransportOptions()` follows the same rules as `resolveOptions()`:
  * defaults merged, unknown keys rejected, the bad field named.
  */
-import { ConfigError } from '../../server/options.ts';
+import { ConfigError } from '../../util/errors.ts';
 
 export interface HttpTransportOptions {
   /**

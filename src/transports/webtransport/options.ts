@@ -3,7 +3,7 @@
  * transport runs in dev mode: a self-signed ECDSA P-256 certificate valid 10 days, replaced every
  * `certRotationHours`, its SHA-256 handed to clients for `serverCertificateHashes`.
  */
-import { ConfigError } from '../../server/options.ts';
+import { ConfigError } from '../../util/errors.ts';
 
 export interface WebTransportOptions {
   /** UDP port (0: a free one). Required to turn the transport on. */

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sendJson, type SwitchboardNode } from '../../server/node.ts';
+import { sendJson, type NodeCore } from '../../server/core.ts';
 import { Session } from '../../server/session.ts';
 import { loadQuiche, quicheLoadError, type Quiche, type QuicheConfig } from './binding.ts';
 import { certificateHash, generateDevCertificate, type Certificate } from './cert.ts';
@@ -38,7 +38,7 @@ export class WebTransportServer {
   reason = '';
 
   constructor(
-    readonly node: SwitchboardNode,
+    readonly node: NodeCore,
     readonly options: WebTransportOptions,
   ) {
     this.dev = options.cert === '';
@@ -203,7 +203,7 @@ export class WebTransportServer {
 }
 
 /** Starts the listener described by the node's `webtransport` block; null when it is off. */
-export async function startWebTransport(node: SwitchboardNode): Promise<WebTransportServer | null> {
+export async function startWebTransport(node: NodeCore): Promise<WebTransportServer | null> {
   const options = resolveWebTransportOptions(node.options.webtransport);
   if (!options) return null;
   const server = new WebTransportServer(node, options);

@@ -15,7 +15,7 @@ import { AttrType } from '../stun/constants.ts';
 import { StunDecodeError } from '../stun/errors.ts';
 import { integrityKind, longTermKey, verifyIntegrity } from '../stun/integrity.ts';
 import { getAttribute, type DecodedStunMessage } from '../stun/message.ts';
-import { ANONYMOUS_USER_PREFIX, parseRestUsername, restPassword } from './credentials.ts';
+import { ANONYMOUS_USER_PREFIX, parseRestUsername, restPassword } from '../../server/turn-credentials.ts';
 import type { TurnMetrics } from './metrics.ts';
 import type { NonceIssuer } from './nonce.ts';
 import type { Responder } from './responses.ts';

@@ -21,6 +21,6 @@ export {
   ANONYMOUS_USER_PREFIX,
   ANONYMOUS_CREDENTIAL_TTL,
   type TurnCredentials,
-} from './credentials.ts';
+} from '../../server/turn-credentials.ts';
 export { type TurnMetrics } from './metrics.ts';
 export { PeerPolicy, parsePeerRange, LOOPBACK_RANGES, PRIVATE_RANGES, ALWAYS_DENIED_RANGES } from './peer-policy.ts';

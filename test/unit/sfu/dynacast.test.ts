@@ -11,7 +11,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RtpPacket } from 'werift';
-import type { SfuEvent } from '../../../src/webrtc/sfu/contract.ts';
+import type { SfuEvent } from '../../../src/protocol/sfu-contract.ts';
 import { Consumer, DYNACAST_RETRY_MS, LAYER_LIVE_MS, Producer, UNPROVEN_LAYER_BPS, type RtpSink } from '../../../src/webrtc/sfu/forwarder.ts';
 import { DYNACAST_HOLD_MS, Participant, type Router } from '../../../src/webrtc/sfu/router.ts';
 import { SFU_DEFAULTS } from '../../../src/webrtc/sfu/options.ts';

@@ -1,45 +1,40 @@
 /**
- * A Switchboard node: the HTTP server, its transports, the session registry, the heartbeat ticker,
- * the write flusher and the server-side operations the HTTP API exposes.
+ * The server core of a node: the session registry, the hub, the cluster registry, auth, the
+ * broker, the heartbeat ticker, the write flusher, drain and the server-side operations the APIs
+ * expose. It knows no transport, API, page or metric: those live in the outer rooms
+ * (transports/, api/, admin/, metrics/, ingest/, web/, webrtc/) and plug in through the seams
+ * below — `route()` for HTTP routes, `upgrade()` for HTTP upgrades, `service()` for parts that
+ * drain and close with the node, `consumers` for figures the metrics read, and the
+ * {@link CoreSeams} the app passes to wrap the broker. The app module (app/node.ts) wires them
+ * into the `SwitchboardNode` that `startNode` returns; test/unit/layering.test.ts keeps the core
+ * from importing any of them.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { WebTransportServer } from '../transports/webtransport/server.ts';
 import type { Duplex } from 'node:stream';
-import { installAdmin } from '../admin/admin.ts';
-import { admissionReason, log } from '../util/log.ts';
-import type { GrpcServer } from '../api/grpc.ts';
-import { handleApi } from '../api/http.ts';
-import { resolveConsumers, startConsumers, type ConsumerOptions, type ConsumerSet } from '../ingest/index.ts';
 import type { Broker } from '../broker/broker.ts';
 import { MemoryBroker } from '../broker/memory.ts';
-import { instrument, InstrumentedBroker } from '../metrics/instrumented-broker.ts';
-import { Metrics } from '../metrics/metrics.ts';
 import { disconnect as makeDisconnect, type Disconnect } from '../protocol/codes.ts';
 import type { ClientInfo, StreamPosition } from '../protocol/frames.ts';
-import { installPolling } from '../transports/poll/endpoint.ts';
-import { installSse } from '../transports/sse/endpoint.ts';
-import { installWeb } from '../web/index.ts';
-import { resolveHttpTransportOptions } from '../transports/http/options.ts';
-import { acceptUpgrade, checkUpgrade, HandshakeError, refuseUpgrade } from '../transports/websocket/handshake.ts';
-import { WebSocketTransport } from '../transports/websocket/transport.ts';
+import type { SfuService } from '../protocol/sfu-contract.ts';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
+import { ConfigError } from '../util/errors.ts';
 import { Authenticator } from './auth.ts';
 import { BUSIEST_REPORTED, Cluster, USER_PREFIX, type ClusterEntry, type NodeInfo } from './cluster.ts';
 import { PROCESS_SECRET } from './cluster-trust.ts';
 import { forwardedByPeer, forwardIfForeign, ownerTag } from './forward.ts';
 import { SignalRouter } from './signaling.ts';
 import { SfuSignaling } from './sfu-signaling.ts';
-import type { SfuService } from '../webrtc/sfu/contract.ts';
 import { mustAuthorize, SERVER_API } from './authorize.ts';
 import type { SessionContext } from './context.ts';
-import { wsJson, wsMsgpack } from './format.ts';
 import { serveHealth } from './health.ts';
 import { Hub } from './hub.ts';
-import { HttpHost, type AnyHttpServer, type HostMode } from './http-host.ts';
-import { ConfigError, resolveOptions, type NodeOptions, type NodeOptionsInput } from './options.ts';
-import { Session, SessionState } from './session.ts';
-import { Stats } from './stats.ts';
+import { HttpHost, sendJson, type AnyHttpServer, type HostMode } from './http-host.ts';
+import { resolveOptions, type NodeOptions, type NodeOptionsInput } from './options.ts';
+import { SessionState, type Session } from './session.ts';
+import { Stats, type ConsumerMetricsSource } from './stats.ts';
+
+export { sendJson } from './http-host.ts';
 
 export interface StartOptions extends NodeOptionsInput {
   /** Broker to use; a MemoryBroker (closed with the node) when absent. */
@@ -47,7 +42,7 @@ export interface StartOptions extends NodeOptionsInput {
   /** @default systemClock */
   clock?: Clock;
   /**
-   * The media plane for namespaces with `sfu: true` (webrtc/sfu/contract.ts); the node closes it
+   * The media plane for namespaces with `sfu: true` (protocol/sfu-contract.ts); the node closes it
    * with itself. Absent: requests to `$sfu` are answered 108 (no SFU on this node).
    */
   sfu?: SfuService;
@@ -61,17 +56,49 @@ export interface StartOptions extends NodeOptionsInput {
   server?: HostMode;
 }
 
-/** An extra HTTP route, for transports and pages added by other modules. Return true when handled. */
+/** An HTTP route, for the transports, APIs and pages the outer modules add. Return true when handled. */
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>;
 
-export class SwitchboardNode implements SessionContext {
+/**
+ * Takes an HTTP upgrade for the path it was registered for (`url` has the `path` prefix stripped).
+ * The core has only matched the path: admission (`admit`), the origin check (`originAllowed`) and
+ * the handshake are the handler's.
+ */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void;
+
+/**
+ * A part an outer module runs with the node (event consumers, the gRPC API, the WebTransport
+ * listener), registered with {@link NodeCore.service}.
+ */
+export interface NodeService {
+  /**
+   * Stop taking work, before any session is disconnected: called when the node drains and first
+   * thing in close(). Consumers stop here, so their sources hand what is left to other nodes.
+   */
+  stop?(): Promise<void>;
+  /** Close; called beside the HTTP server's close, after stop(). */
+  close?(): Promise<void>;
+}
+
+/** What the app module passes to the core besides the options (app/node.ts). */
+export interface CoreSeams {
+  /** Wraps the broker the node uses (metrics: the InstrumentedBroker that times its calls). */
+  wrapBroker?(broker: Broker): Broker;
+  /** The broker a wrapper wraps (to tell a MemoryBroker inside one); the broker itself when it is none. */
+  unwrapBroker?(broker: Broker): Broker;
+  /** Checks the options the outer modules read (`consumers`), before the core builds anything; throws ConfigError. */
+  checkOptions?(options: NodeOptions): void;
+}
+
+export class NodeCore implements SessionContext {
   readonly options: NodeOptions;
   readonly broker: Broker;
   readonly hub: Hub;
   readonly auth: Authenticator;
   readonly clock: Clock;
   readonly stats = new Stats();
-  readonly metrics: Metrics;
+  /** Event consumers (src/ingest) reporting their figures while they run; /metrics and the admin page read them. */
+  readonly consumers = new Set<ConsumerMetricsSource>();
   /** Where the node's HTTP comes from: own server, attached server, or handlers only. */
   readonly http: HttpHost;
   /** The node's server (own or attached); null with `server: 'none'`. */
@@ -100,18 +127,13 @@ export class SwitchboardNode implements SessionContext {
   /** Raw connections per IP that have not completed a request yet. */
   private readonly pendingPerIp = new Map<string, number>();
   private readonly routes: RouteHandler[] = [];
+  private readonly upgrades = new Map<string, UpgradeHandler>();
+  private readonly services: NodeService[] = [];
   private readonly ownsBroker: boolean;
   private flushQueue: Session[] = [];
   private flushScheduled = false;
   private ticker: TimerHandle | undefined;
   private closingP: Promise<void> | null = null;
-  /** The `consumers` (src/ingest), validated at construction, running while the node listens. */
-  private readonly consumerOptions: ConsumerOptions[];
-  private consumerSet: ConsumerSet | null = null;
-  /** The gRPC server API, when started (`grpcPort`, or `startGrpc`). */
-  grpc: GrpcServer | null = null;
-  /** The WebTransport listener, when the `webtransport` block turns it on (transports/webtransport). */
-  webtransport: WebTransportServer | null = null;
   draining = false;
 
   /** close() was called. */
@@ -119,26 +141,29 @@ export class SwitchboardNode implements SessionContext {
     return this.closingP !== null;
   }
 
-  constructor(input: StartOptions = {}) {
+  /**
+   * Builds the core only: no transport, API or page is installed, and nothing listens until
+   * listen(). `startNode` (app/node.ts) builds the full node.
+   */
+  constructor(input: StartOptions = {}, seams: CoreSeams = {}) {
     const { broker, clock, sfu, server, ...rest } = input;
     this.options = resolveOptions(rest);
+    seams.checkOptions?.(this.options);
     if (server !== undefined && this.options.tls.cert) {
       throw new ConfigError('option "tls" is for the node\'s own server; an attached server (or "server: \'none\'") brings its own TLS (pass an https.Server)');
     }
     this.clock = clock ?? systemClock;
     this.ownsBroker = !broker;
-    // Instrumented: publish/history latency histograms for /metrics.
-    this.broker = instrument(broker ?? new MemoryBroker({ clock: this.clock }));
+    const base = broker ?? new MemoryBroker({ clock: this.clock });
+    this.broker = seams.wrapBroker ? seams.wrapBroker(base) : base;
     this.hub = new Hub(this.broker);
     this.auth = new Authenticator(this.options);
     if (!this.auth.configured && !this.options.allowAnonymous) {
       throw new ConfigError('no JWT key configured (jwt.secret or jwt.publicKey) and anonymous access is off: nobody could connect');
     }
-    this.consumerOptions = resolveConsumers(this.options.consumers);
     this.startedAt = this.clock.now();
     this.sfu = sfu;
-    this.metrics = new Metrics(this);
-    const plain = broker instanceof InstrumentedBroker ? broker.inner : broker;
+    const plain = broker && seams.unwrapBroker ? seams.unwrapBroker(broker) : broker;
     this.clusterKey = this.options.clusterSecret || (!plain || plain instanceof MemoryBroker ? PROCESS_SECRET : null);
     this.cluster = new Cluster(this, this.clusterKey);
     this.signals = new SignalRouter(this);
@@ -160,11 +185,6 @@ export class SwitchboardNode implements SessionContext {
       { prefix: this.options.path, tls: this.options.tls, requestTimeoutMs: this.options.requestTimeout * 1000, headersTimeoutMs: this.options.handshakeTimeout * 1000 },
     );
     this.server = this.http.server;
-    const http = resolveHttpTransportOptions(this.options.httpTransports);
-    installSse(this, http);
-    installPolling(this, http);
-    installWeb(this);
-    installAdmin(this);
   }
 
   /**
@@ -245,7 +265,6 @@ export class SwitchboardNode implements SessionContext {
   /** Re-reads the `tls` certificate and key (SIGHUP in the CLI): new connections get them. Throws and keeps the old ones when they are unusable. */
   reloadTls(): void {
     this.http.reloadTls();
-    this.grpc?.reloadTls();
   }
 
   private get hostForUrl(): string {
@@ -262,49 +281,34 @@ export class SwitchboardNode implements SessionContext {
   }
 
   /**
-   * Starts the node: listens on `host:port` (own server only; attached and `'none'` nodes are
-   * served by the app's server), starts the heartbeat, the cluster registry, the consumers and the
-   * gRPC API.
+   * Starts the core: listens on `host:port` (own server only; attached and `'none'` nodes are
+   * served by the app's server), starts the heartbeat and the cluster registry. The app's
+   * SwitchboardNode then starts what the outer modules run (consumers, gRPC, WebTransport).
    */
   async listen(): Promise<void> {
     await this.http.listen(this.options.port, this.options.host);
     const tick = Math.max(20, Math.min(1000, (Math.min(this.options.pingInterval, this.options.pongTimeout) * 1000) / 4));
     this.ticker = this.clock.setInterval(() => this.tick(), tick);
     await this.cluster.start();
-    if (this.consumerOptions.length > 0) this.consumerSet = startConsumers(this, this.consumerOptions);
-    if (this.options.grpcPort > 0) {
-      try {
-        await this.startGrpc(this.options.grpcPort);
-      } catch (err) {
-        await this.close();
-        throw err;
-      }
-    }
-    if (Object.keys(this.options.webtransport).length > 0) {
-      try {
-        // Loaded only when configured: a node without it never loads the QUIC binding.
-        this.webtransport = await (await import('../transports/webtransport/server.ts')).startWebTransport(this);
-      } catch (err) {
-        await this.close();
-        throw err;
-      }
-    }
   }
 
   /**
-   * Starts the gRPC server API (gRPC, gRPC-Web, Connect) on `port` (0: a free one), closed with the
-   * node. Loaded on first use, so a node without it never loads the Connect and protobuf modules.
+   * Adds an HTTP route, tried in the order added after the health checks and after forwarding a
+   * foreign session's SSE/poll request (forward.ts); none taking it: 404.
    */
-  async startGrpc(port: number): Promise<GrpcServer> {
-    if (this.grpc) throw new Error(`the gRPC server API is already listening on ${this.grpc.address}`);
-    const { startGrpcServer } = await import('../api/grpc.ts');
-    this.grpc = await startGrpcServer(this, { port });
-    return this.grpc;
-  }
-
-  /** Adds an HTTP route tried before the built-in 404. */
   route(handler: RouteHandler): void {
     this.routes.push(handler);
+  }
+
+  /** Takes HTTP upgrades to `pathname` (prefix stripped: `/connection/websocket`); other paths are refused 404. */
+  upgrade(pathname: string, handler: UpgradeHandler): void {
+    if (this.upgrades.has(pathname)) throw new Error(`an upgrade handler for ${pathname} is already installed`);
+    this.upgrades.set(pathname, handler);
+  }
+
+  /** Adds a part that stops when the node drains and closes with it (NodeService). */
+  service(s: NodeService): void {
+    this.services.push(s);
   }
 
   // ---- SessionContext --------------------------------------------------------------------------
@@ -397,32 +401,14 @@ export class SwitchboardNode implements SessionContext {
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
     socket.on('error', () => socket.destroy());
-    if (url.pathname !== '/connection/websocket') return refuseUpgrade(socket, 404, `no WebSocket endpoint here; use ${this.options.path}/connection/websocket`);
-    const refusal = this.admit((socket as Socket).remoteAddress ?? '');
-    const ip = (socket as Socket).remoteAddress;
-    if (refusal) {
-      log.refused(admissionReason(refusal.message), `WebSocket connection refused: ${refusal.message}`, { ip, transport: 'websocket', status: refusal.status });
-      return refuseUpgrade(socket, refusal.status, refusal.message, { 'Retry-After': refusal.retryAfter });
-    }
-    if (!this.originAllowed(req)) {
-      log.refused('origin_not_allowed', 'WebSocket connection refused: origin not allowed (allowedOrigins)', { ip, transport: 'websocket', origin: req.headers.origin?.slice(0, 200), host: req.headers.host?.slice(0, 200) });
-      return refuseUpgrade(socket, 403, 'origin not allowed');
-    }
-    let hs;
-    try {
-      hs = checkUpgrade(req, url);
-    } catch (err) {
-      if (err instanceof HandshakeError) {
-        log.refused('bad_handshake', `WebSocket connection refused: ${err.message}`, { ip, transport: 'websocket', status: err.status }, 'info');
-        return refuseUpgrade(socket, err.status, err.message, err.headers);
-      }
-      throw err;
-    }
-    acceptUpgrade(socket, hs);
-    const transport = new WebSocketTransport(socket as Socket, hs.codec === 'msgpack' ? wsMsgpack : wsJson, this.options.maxMessageBytes);
-    const session = new Session(this, transport);
-    this.addSession(session);
-    transport.attach(session, head);
+    const handler = this.upgrades.get(url.pathname);
+    if (handler) return handler(req, socket, head, url);
+    const first = this.upgrades.keys().next();
+    const hint = first.done ? 'this node takes no upgrades' : `use ${this.options.path}${first.value}`;
+    // The shape transports/websocket/handshake.ts refuses with.
+    const body = JSON.stringify({ error: { code: 404, message: `no WebSocket endpoint here; ${hint}` } });
+    if (!socket.writable) return void socket.destroy();
+    socket.end(`HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   }
 
   /**
@@ -448,13 +434,6 @@ export class SwitchboardNode implements SessionContext {
   private async onRequest(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     try {
       if (serveHealth(this, url.pathname, res, sendJson)) return;
-      if (url.pathname === '/metrics' && req.method === 'GET') {
-        const body = await this.metrics.render();
-        res.writeHead(200, { 'Content-Type': this.metrics.contentType });
-        res.end(body);
-        return;
-      }
-      if (url.pathname.startsWith('/api/')) return await handleApi(this, req, res, url);
       if (forwardIfForeign(this, req, res, url)) return;
       for (const r of this.routes) if (await r(req, res, url)) return;
       sendJson(res, 404, { error: { code: 404, message: `no route for ${req.method} ${this.options.path}${url.pathname}` } });
@@ -611,8 +590,8 @@ export class SwitchboardNode implements SessionContext {
     if (this.draining) return;
     this.draining = true;
     this.cluster.report();
-    // Consumers stop first: their sources hand the remaining inputs to the other nodes.
-    await this.consumerSet?.close();
+    // Services (consumers) stop first: their sources hand the remaining inputs to the other nodes.
+    await this.stopServices();
     const step = 100;
     const rounds = Math.max(1, Math.floor(windowMs / step));
     const perRound = Math.max(1, Math.ceil(this.sessions.size / rounds));
@@ -630,7 +609,7 @@ export class SwitchboardNode implements SessionContext {
   /** Stops accepting, disconnects everyone with `3001 shutdown` (reconnect), closes the broker it owns. Idempotent. */
   close(): Promise<void> {
     this.closingP ??= (async () => {
-      await this.consumerSet?.close();
+      await this.stopServices();
       this.cluster.stop();
       this.clock.clearInterval(this.ticker);
       this.ticker = undefined;
@@ -638,29 +617,20 @@ export class SwitchboardNode implements SessionContext {
       const closed = this.http.close(() => {
         for (const s of [...this.sessions]) s.close(d);
       });
-      await Promise.all([closed, this.grpc?.close(), this.webtransport?.close()]);
+      await Promise.all([closed, ...this.services.map((s) => (s.close ? s.close() : undefined))]);
       await this.sfu?.close().catch((err: unknown) => console.error('switchboard: closing the SFU failed:', err));
       if (this.ownsBroker) await this.broker.close();
     })();
     return this.closingP;
   }
+
+  private async stopServices(): Promise<void> {
+    await Promise.all(this.services.map((s) => (s.stop ? s.stop() : Promise.resolve())));
+  }
 }
 
 const HANDSHAKE_GUARD = Symbol('handshakeGuard');
 type GuardedSocket = Duplex & { [HANDSHAKE_GUARD]?: { timer: TimerHandle; release: () => void } };
-
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const json = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(json), 'Cache-Control': 'no-store' });
-  res.end(json);
-}
-
-/** Creates a node and starts listening. */
-export async function startNode(input: StartOptions = {}): Promise<SwitchboardNode> {
-  const node = new SwitchboardNode(input);
-  await node.listen();
-  return node;
-}
 
 /** A cluster-wide disconnect that was done on this node but could not reach the others. */
 export class PartialDisconnectError extends Error {

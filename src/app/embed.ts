@@ -1,10 +1,11 @@
 /**
  * Embedding a node in an existing app (docs/embedding.md): `attach()` for a plain `http.Server` /
  * `https.Server` (Socket.IO's `new Server(httpServer)`), `fastifySwitchboard()` for Fastify; for
- * Express and others, `node.requestHandler` and `node.upgradeHandler` (node.ts).
+ * Express and others, `node.requestHandler` and `node.upgradeHandler` (server/core.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AnyHttpServer } from './http-host.ts';
+import type { NodeCore } from '../server/core.ts';
+import type { AnyHttpServer } from '../server/http-host.ts';
 import { startNode, type StartOptions, type SwitchboardNode } from './node.ts';
 
 /**
@@ -38,7 +39,7 @@ export type FastifyPluginLike = ((instance: FastifyLike, opts: unknown, done: (e
  *
  * Closing Fastify removes the upgrade listener; close the node yourself (`app.addHook('onClose', () => sb.close())`).
  */
-export function fastifySwitchboard(node: SwitchboardNode): FastifyPluginLike {
+export function fastifySwitchboard(node: NodeCore): FastifyPluginLike {
   const plugin = ((fastify: FastifyLike, _opts: unknown, done: (err?: Error) => void) => {
     const onUpgrade = (req: IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => {
       node.upgradeHandler(req, socket, head);

@@ -1,7 +1,8 @@
 /**
  * Time-limited ("TURN REST API") credentials, compatible with coturn's `use-auth-secret`
  * (draft-uberti-behave-turn-rest-00): username = `<unix expiry>:<user>`, password =
- * base64(HMAC-SHA1(secret, username)). The signaling layer hands these out as ICE servers.
+ * base64(HMAC-SHA1(secret, username)). The server core mints them (the ICE servers of a connect
+ * reply, commands.ts); the TURN server (webrtc/turn/auth.ts) checks them.
  */
 import { createHmac } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
