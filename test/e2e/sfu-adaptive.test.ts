@@ -10,6 +10,9 @@
  * 3. The cap is lifted: within 15 s A is back on 1280 (padding probes find the capacity).
  * 4. 5 % random loss on A's downlink for 10 s: Chromium NACKs, the SFU retransmits from its
  *    history, frames keep being decoded and audio keeps arriving.
+ *
+ * A second test puts the shaper on the publisher's leg instead: 5 % loss between the publisher
+ * and the SFU is NACKed upstream, Chromium retransmits, and the subscriber keeps decoding.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -179,4 +182,95 @@ test('SFU downlink: a capped leg steps down within 5 s and back up within 15 s, 
   const after5 = await until(a.page, (s) => s.framesDecoded > lossy.framesDecoded + 10, 10_000, 'decoding after the loss');
   assert.deepEqual(after5.s.errors, []);
   await screenshot(a.page, 'sfu-adaptive');
+});
+
+/** In the page: what the publisher's video senders report (all simulcast layers summed). */
+const PUB_STATS = `async () => {
+  const pc = window.__sfu.call.publishConnection;
+  const out = { packetsSent: 0, nackCount: 0, retransmitted: 0, rttMeasurements: 0, rtt: 0, remoteLost: 0, local: '' };
+  if (!pc) return out;
+  const all = [];
+  (await pc.getStats()).forEach((x) => all.push(x));
+  for (const x of all) {
+    if (x.type === 'remote-inbound-rtp' && x.kind === 'video') {
+      out.rttMeasurements += Number(x.roundTripTimeMeasurements ?? 0);
+      out.rtt = Math.max(out.rtt, Number(x.roundTripTime ?? 0));
+      out.remoteLost += Number(x.packetsLost ?? 0);
+    }
+    if (x.type !== 'outbound-rtp' || x.kind !== 'video') continue;
+    out.packetsSent += Number(x.packetsSent ?? 0);
+    out.nackCount += Number(x.nackCount ?? 0);
+    out.retransmitted += Number(x.retransmittedPacketsSent ?? 0);
+  }
+  const t = all.find((x) => x.type === 'transport' && x.selectedCandidatePairId);
+  const pair = all.find((x) => x.id === t?.selectedCandidatePairId);
+  const local = pair && all.find((x) => x.id === pair.localCandidateId);
+  if (local) out.local = local.candidateType;
+  return out;
+}`;
+
+interface PubStats {
+  packetsSent: number;
+  nackCount: number;
+  retransmitted: number;
+  /** From the SFU's receiver reports (remote-inbound-rtp). */
+  rttMeasurements: number;
+  rtt: number;
+  remoteLost: number;
+  local: string;
+}
+
+test('SFU upstream: 5 % loss between the publisher and the SFU is NACKed to the publisher, its retransmissions reach the subscriber in place, and the subscriber keeps decoding', { skip, timeout: 180_000 }, async () => {
+  const { turn, ice, turnPort } = await startLoopbackTurn();
+  cleanup.push(() => turn.close());
+  const shaper = await UdpShaper.start({ address: '127.0.0.1', port: turnPort });
+  cleanup.push(() => shaper.close());
+  const { node, sfu: sfuNode } = await startSfuNode({ ice });
+  const sfu = sfuNode as SfuRouterService;
+  cleanup.push(() => node.close());
+  const browser: Browser = await launch([...MEDIA_ARGS, ...(process.env.SB_CHROME_LOG ? ['--enable-logging=stderr', '--v=0', `--vmodule=${process.env.SB_CHROME_LOG}`] : [])]);
+  cleanup.push(() => browser.close());
+  const room = 'sfu:upstream';
+  const pub = await openWith(browser, node.httpUrl, JOIN, { room, publish: true, shaperPort: shaper.port });
+  const sub = await openWith(browser, node.httpUrl, JOIN, { room, publish: false });
+  const pubStats = (): Promise<PubStats> => pub.page.evaluate(`(${PUB_STATS})()`) as Promise<PubStats>;
+  const producers = (): string =>
+    [...(sfu.routers.values().next().value?.participants.get(pub.result as string)?.published.values() ?? [])]
+      .flatMap((e) => e.layers)
+      .map((l) => `${l.id}: recv ${l.received} nack ${l.nack?.nacksSent ?? '-'} recovered ${l.nack?.recovered ?? '-'} given up ${l.nack?.givenUp ?? '-'}`)
+      .join('; ');
+
+  await until(sub.page, (s) => s.frameWidth === 1280 && s.framesDecoded > 30, 60_000, 'the subscriber decodes the top layer', producers);
+  assert.equal((await pubStats()).local, 'relay', 'the publisher runs on a relay candidate (through the shaper)');
+  const before = { sub: await stats(sub.page), pub: await pubStats(), sfu: sfu.stats(), lostUp: shaper.stats.lostUp };
+  assert.equal(before.sfu.nacksSent, 0, `no NACKs to the publisher on a lossless leg (${producers()})`);
+  assert.equal(before.pub.nackCount, 0, 'nor any other NACK (werift\'s receivers are detached)');
+  assert.ok(before.pub.rttMeasurements > 0, `Chromium measures its RTT from the SFU's receiver reports (${JSON.stringify(before.pub)})`);
+
+  shaper.lossUp = 0.05;
+  await new Promise((r) => setTimeout(r, 10_000));
+  shaper.lossUp = 0;
+  // Repairs still on the way come in within a round trip or two.
+  await new Promise((r) => setTimeout(r, 500));
+  const lossy = { sub: await stats(sub.page), pub: await pubStats(), sfu: sfu.stats(), lostUp: shaper.stats.lostUp };
+  const dropped = lossy.lostUp - before.lostUp;
+  const nacks = lossy.sfu.nacksSent - before.sfu.nacksSent;
+  const recovered = lossy.sfu.packetsRecovered - before.sfu.packetsRecovered;
+  const frames = lossy.sub.framesDecoded - before.sub.framesDecoded;
+  console.log(
+    `# 5 % uplink loss for 10 s: shaper dropped ${dropped} of the publisher's packets (video and audio); SFU NACKed ${nacks}, recovered ${recovered}; publisher: nackCount ${before.pub.nackCount} → ${lossy.pub.nackCount}, retransmitted ${before.pub.retransmitted} → ${lossy.pub.retransmitted}; ` +
+      `RTT from our RRs ${lossy.pub.rtt} s (${lossy.pub.rttMeasurements} measurements), remote packetsLost ${lossy.pub.remoteLost}; subscriber: frames +${frames}, freezes ${before.sub.freezeCount} → ${lossy.sub.freezeCount}, packetsLost ${before.sub.packetsLost} → ${lossy.sub.packetsLost}, its own NACKs ${before.sub.nackCount} → ${lossy.sub.nackCount}; ${producers()}`,
+  );
+  assert.ok(dropped > 50, `the shaper dropped packets (${dropped})`);
+  assert.ok(nacks > 0 && lossy.pub.nackCount > before.pub.nackCount, 'the SFU NACKed the publisher, and Chromium counted the NACKs');
+  assert.ok(lossy.pub.retransmitted > before.pub.retransmitted, 'Chromium retransmitted');
+  // The dropped packets are video, audio and RTCP; audio is not retransmitted.
+  const givenUp = [...(sfu.routers.values().next().value?.participants.get(pub.result as string)?.published.values() ?? [])].flatMap((e) => e.layers).reduce((n, l) => n + (l.nack?.givenUp ?? 0), 0);
+  assert.ok(recovered > 0, `the SFU got retransmissions (${recovered})`);
+  assert.ok(givenUp <= Math.max(3, 0.1 * dropped), `hardly a packet given up (${givenUp} of ${dropped} dropped)`);
+  assert.ok(frames > 10 * 10, `the subscriber kept decoding (${frames} frames in 10 s at 15 fps)`);
+  assert.ok(lossy.sub.freezeCount - before.sub.freezeCount <= 3, `few freezes (${before.sub.freezeCount} → ${lossy.sub.freezeCount})`);
+  // What the subscriber still misses is far below what the leg lost.
+  assert.ok(lossy.sub.packetsLost - before.sub.packetsLost <= Math.max(3, 0.1 * dropped), `the subscriber lost ${lossy.sub.packetsLost - before.sub.packetsLost} packets, the publisher's leg ${dropped}`);
+  assert.ok(lossy.pub.remoteLost >= 0 && lossy.pub.rttMeasurements > before.pub.rttMeasurements, `receiver reports kept coming (${JSON.stringify(lossy.pub)})`);
 });

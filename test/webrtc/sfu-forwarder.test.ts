@@ -70,6 +70,11 @@ test('publisher → Producer → Consumer → subscriber over werift transports:
   const dtls = subPeer.dtlsTransport as unknown as Record<string, unknown>;
   assert.equal(typeof (dtls.dtls as { extractSessionKeys?: unknown }).extractSessionKeys, 'function');
   assert.equal(typeof (dtls.iceTransport as { connection?: { send?: unknown } }).connection?.send, 'function');
+  // detachWeriftReceivers replaces the peer connection's router.routeRtp (werift 0.24.4).
+  assert.equal(typeof (pubPc as unknown as { router?: { routeRtp?: unknown } }).router?.routeRtp, 'function');
+  const detached = new WeriftPeer();
+  detached.detachWeriftReceivers();
+  detached.close();
 
   const consumer = new Consumer(subPeer, ssrc, VP8_PT, producer);
   subPeer.onRtcp((p) => consumer.handleRtcp(p));

@@ -22,6 +22,7 @@
 import type { RtcpPacket, RtpPacket } from 'werift';
 import { AudioLevelMeter } from './audio-level.ts';
 import { NackGenerator } from './rtp/nack-generator.ts';
+import { ReceiverStatistics } from './stats.ts';
 import { seqNewer } from './rtp/seq.ts';
 import { Vp8Descriptor, Vp8Munger } from './rtp/vp8.ts';
 
@@ -442,6 +443,8 @@ export class Producer {
    * arrives for one of them (a retransmission) counts as `nack.recovered`.
    */
   readonly nack: NackGenerator | undefined;
+  /** RFC 3550 receive statistics of the stream: the report block of the router's RRs to the publisher. */
+  receiveStats: ReceiverStatistics | undefined;
   /** The VP8 descriptor of the packet being fanned out (parsed once; valid while `vp8Valid`). */
   readonly vp8 = new Vp8Descriptor();
   vp8Valid = false;
@@ -504,7 +507,10 @@ export class Producer {
       }
     }
     const key = this.kind === 'audio' || (this.vp8Valid && this.vp8.keyframe);
-    this.nack?.onPacket(rtp.header.sequenceNumber, performance.now(), key);
+    const now = performance.now();
+    this.nack?.onPacket(rtp.header.sequenceNumber, now, key);
+    if (this.receiveStats?.ssrc !== rtp.header.ssrc >>> 0) this.receiveStats = new ReceiverStatistics(rtp.header.ssrc, this.kind === 'video' ? 90_000 : 48_000);
+    this.receiveStats.onPacket(rtp.header.sequenceNumber, rtp.header.timestamp, now);
     if (key && this.kind === 'video') {
       this.keyframes++;
       const size = vp8KeyframeSize(rtp.payload);
@@ -559,6 +565,7 @@ export class Producer {
     if (this.closed) return;
     const sr = { ntpHi: ntpHi >>> 0, ntpLo: ntpLo >>> 0, rtp: rtp >>> 0, atMs: performance.now() };
     this.senderReport = sr;
+    this.receiveStats?.onSenderReport(sr.ntpHi, sr.ntpLo, sr.atMs);
     for (const t of this.srTaps) t(sr);
   }
 

@@ -31,9 +31,9 @@ import { SFU_DEFAULTS, type SfuNode, type SfuOptions, type SfuStats } from './op
 import { Downlink } from './downlink.ts';
 import { Consumer, Producer } from './forwarder.ts';
 import { TwccGenerator } from './rtp/twcc-generator.ts';
-import { buildNack } from './rtp/rtcp.ts';
+import { buildNack, buildRr, buildSdes } from './rtp/rtcp.ts';
 import { speakersChanged, type Speaker } from './audio-level.ts';
-import { EXT_AUDIO_LEVEL, EXT_MID, EXT_RID, EXT_TWCC, parseMediaSections, type MediaSection } from './sdp-info.ts';
+import { EXT_AUDIO_LEVEL, EXT_MID, EXT_REPAIRED_RID, EXT_RID, EXT_TWCC, parseMediaSections, type MediaSection } from './sdp-info.ts';
 import { OPUS_PT, publishConfig, senderReportOf, subscribeConfig, VP8_PT, WeriftPeer, type SendSlot } from './werift-adapter.ts';
 import { Recorder } from './recorder.ts';
 
@@ -82,7 +82,14 @@ export class Participant {
   /** Simulcast layers by mid + "\n" + rid, until their SSRC is known. */
   private readonly byRid = new Map<string, Producer>();
   private ridExt = 0;
+  private repairedRidExt = 0;
   private midExt = 0;
+  /** RTX (RFC 4588) payload types the publish answer accepted, with the payload type each repairs. */
+  private readonly rtxPts = new Map<number, number>();
+  /** Producers by the RTX SSRC that repairs them (FID groups, or learned from repaired-rid). */
+  private readonly byRtxSsrc = new Map<number, Producer>();
+  /** Retransmissions on RTX the SFU had not asked for or already had (probes, duplicates). */
+  rtxDiscarded = 0;
   private twccExt = 0;
   private audioLevelExt = 0;
   private twcc: TwccGenerator | undefined;
@@ -128,10 +135,12 @@ export class Participant {
     const answer = await pub.answer(sdp);
     if (this.closed) throw new ReplyError('notAvailable', 'sfu: left the room');
     pub.disableWeriftTwcc();
+    pub.detachWeriftReceivers();
     const anyExt = sending.find((s) => s.extmap.has(EXT_TWCC));
     if (anyExt) this.twccExt = anyExt.extmap.get(EXT_TWCC)!;
     for (const s of sending) {
       if (s.extmap.has(EXT_RID)) this.ridExt = s.extmap.get(EXT_RID)!;
+      if (s.extmap.has(EXT_REPAIRED_RID)) this.repairedRidExt = s.extmap.get(EXT_REPAIRED_RID)!;
       if (s.extmap.has(EXT_MID)) this.midExt = s.extmap.get(EXT_MID)!;
       if (s.kind === 'audio' && s.extmap.has(EXT_AUDIO_LEVEL)) this.audioLevelExt = s.extmap.get(EXT_AUDIO_LEVEL)!;
     }
@@ -152,6 +161,16 @@ export class Participant {
       if (!s.mid || sending.includes(s)) continue;
       this.published.get(this.trackId(s.mid))?.producer.close();
     }
+    // RTX the answer kept: Chromium then retransmits on the RTX SSRC, and sends its bandwidth
+    // probes there as padding instead of on the media SSRC (where a lost probe is a gap nobody can
+    // repair).
+    for (const a of parseMediaSections(answer)) {
+      if (a.kind !== 'video' || a.rejected) continue;
+      for (const c of a.codecs) {
+        const apt = c.name === 'rtx' ? /(?:^|;)\s*apt=(\d+)/.exec(c.fmtp ?? '')?.[1] : undefined;
+        if (apt !== undefined && this.rtxPts.size < 16) this.rtxPts.set(c.pt, Number(apt));
+      }
+    }
     for (const s of fresh) this.addTrack(s, pub);
     return answer;
   }
@@ -165,7 +184,11 @@ export class Participant {
     const entry: Published = { producer: layers[0]!, layers, info };
     this.published.set(id, entry);
     if (simulcast) s.rids.forEach((rid, i) => this.byRid.set(`${s.mid}\n${rid}`, layers[i]!));
-    else this.bySsrc.set(s.ssrcs[0]!, layers[0]!);
+    else {
+      this.bySsrc.set(s.ssrcs[0]!, layers[0]!);
+      const rtx = s.rtx.get(s.ssrcs[0]!);
+      if (rtx !== undefined && this.byRtxSsrc.size < 64) this.byRtxSsrc.set(rtx, layers[0]!);
+    }
     for (const [i, layer] of layers.entries()) {
       if (simulcast) {
         const rid = s.rids[i]!;
@@ -185,6 +208,7 @@ export class Participant {
           l.close();
           if (l.ssrc !== undefined && this.bySsrc.get(l.ssrc) === l) this.bySsrc.delete(l.ssrc);
         }
+        for (const [rtx, l] of this.byRtxSsrc) if (layers.includes(l)) this.byRtxSsrc.delete(rtx);
         for (const rid of s.rids) this.byRid.delete(`${s.mid}\n${rid}`);
         this.router.trackRemoved(this, id);
       });
@@ -213,6 +237,10 @@ export class Participant {
     if (!this.twcc && this.feedbackFrom) this.twcc = new TwccGenerator({ senderSsrc: this.feedbackFrom.rtcpSsrc, mediaSsrc: rtp.header.ssrc });
     if (this.twcc && this.twccExt) {
       for (const e of exts) if (e.id === this.twccExt && e.payload.length >= 2) this.twcc.onPacket(e.payload.readUInt16BE(0), Math.round(performance.now() * 1000));
+    }
+    if (this.rtxPts.has(rtp.header.payloadType)) {
+      this.onPublishedRtx(rtp);
+      return;
     }
     let p = this.bySsrc.get(rtp.header.ssrc);
     if (!p && this.ridExt) {
@@ -243,6 +271,45 @@ export class Participant {
   }
 
   /**
+   * A packet on an RTX stream of the publisher: a retransmission the SFU asked for (NACK) is
+   * unwrapped (RFC 4588 §4: the original sequence number leads the payload) and goes to its
+   * producer as the original packet; a padding-only probe, or a repair of a packet the producer
+   * is not missing (Chromium also probes with redundant payloads), is discarded. A simulcast RTX
+   * stream is bound to its layer by the repaired-rid header extension (RFC 8852), a single one by
+   * the offer's FID group.
+   */
+  private onPublishedRtx(rtp: RtpPacket): void {
+    const h = rtp.header;
+    let p = this.byRtxSsrc.get(h.ssrc);
+    if (!p && this.repairedRidExt) {
+      let rid: string | undefined;
+      let mid: string | undefined;
+      for (const e of h.extensions) {
+        if (e.id === this.repairedRidExt) rid = e.payload.toString('latin1');
+        else if (e.id === this.midExt) mid = e.payload.toString('latin1');
+      }
+      if (rid !== undefined) {
+        if (mid === undefined) mid = [...this.published.values()].find((x) => x.layers.length > 1)?.info.track.slice(this.ref.client.length + 1);
+        p = this.byRid.get(`${mid}\n${rid}`);
+        if (p && this.byRtxSsrc.size < 64) this.byRtxSsrc.set(h.ssrc, p);
+      }
+    }
+    const payload = rtp.payload;
+    if (!p || p.ssrc === undefined || payload.length < 2) {
+      if (!p) this.unknownSsrcPackets++;
+      this.rtxDiscarded++;
+      return;
+    }
+    const osn = payload.readUInt16BE(0);
+    if (!p.nack?.isMissing(osn)) {
+      this.rtxDiscarded++;
+      return;
+    }
+    const header = { ...h, ssrc: p.ssrc, sequenceNumber: osn, payloadType: this.rtxPts.get(h.payloadType)!, padding: false };
+    p.push({ header, payload: payload.subarray(2) } as unknown as RtpPacket);
+  }
+
+  /**
    * Feedback to the publisher every 25 ms: NACKs for the packets each video producer is missing
    * (a keyframe request when a loss cannot be repaired), and every other tick TWCC (our
    * generator; werift's is off).
@@ -261,11 +328,25 @@ export class Participant {
           if (p.nack.takeKeyframeRequest()) p.requestKeyframe();
         }
       }
-      if (++tick % 2 === 0 && this.twcc && this.twccExt) {
+      tick++;
+      if (tick % 2 === 0 && this.twcc && this.twccExt) {
         for (const b of this.twcc.buildFeedback(Math.round(now * 1000))) pub.sendRtcpRaw(b);
       }
+      if (tick % 40 === 0) this.sendReceiverReport(pub, now);
     }, 25);
     this.feedbackTimer.unref?.();
+  }
+
+  /**
+   * An RTCP receiver report to the publisher (RFC 3550 §6.4.2, compound with our SDES CNAME),
+   * once a second: a report block per received stream (loss, jitter, and LSR/DLSR from its last
+   * sender report, so the browser knows its round-trip time to the SFU).
+   */
+  private sendReceiverReport(pub: WeriftPeer, now: number): void {
+    const reports = [];
+    for (const entry of this.published.values()) for (const l of entry.layers) if (l.receiveStats && reports.length < 31) reports.push(l.receiveStats.report(now));
+    if (reports.length === 0) return;
+    pub.sendRtcpRaw(Buffer.concat([buildRr({ ssrc: pub.rtcpSsrc, reports }), buildSdes([{ ssrc: pub.rtcpSsrc, cname: 'switchboard-sfu' }])]));
   }
 
   /** Starts receiving another participant's track: a consumer in the next subscribe offer. */

@@ -53,7 +53,8 @@ export function publishConfig(extra: Partial<RTCPeerConnectionConfig> = {}): RTC
   return {
     ...base,
     codecs: {
-      video: [vp8(true)],
+      // RTX: the browser retransmits what the SFU NACKs on its RTX stream, and probes there.
+      video: [vp8(true), new RTCRtpCodecParameters({ mimeType: 'video/rtx', clockRate: 90000, payloadType: RTX_PT, parameters: `apt=${VP8_PT}` })],
       audio: base.codecs?.audio ?? [],
     },
     headerExtensions: { video: [useSdesMid(), useSdesRTPStreamId(), useRepairedRtpStreamId(), useTransportWideCC()], audio: [useSdesMid(), useTransportWideCC(), useAudioLevelIndication()] },
@@ -343,6 +344,18 @@ export class WeriftPeer {
     for (const t of this.pc.getTransceivers()) {
       Object.defineProperty(t.receiver, 'twccEnabled', { value: false, configurable: true });
     }
+  }
+
+  /**
+   * Stops werift's RTP router for this connection: its receivers would otherwise also process
+   * every packet (statistics, a copy per packet, their own NACK generator — which NACKed packets
+   * that were not lost — and receiver reports that never advance). The SFU takes RTP at the
+   * DTLS transport and does all of that itself (router.ts).
+   */
+  detachWeriftReceivers(): void {
+    const router = (this.pc as unknown as { router?: { routeRtp?: unknown } }).router;
+    if (!router || typeof router.routeRtp !== 'function') throw new Error('werift internals moved: RTCPeerConnection.router.routeRtp');
+    router.routeRtp = () => {};
   }
 
   /** The SSRC our RTCP feedback is sent from (RFC 4585 §6.1 "SSRC of packet sender"). */

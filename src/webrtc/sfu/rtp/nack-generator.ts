@@ -14,7 +14,7 @@
  * Pure: times are passed in (ms, monotonic), the caller sends what {@link NackGenerator.poll}
  * returns (buildNack in rtcp.ts) every ~10–20 ms or after each packet.
  */
-import { SeqUnwrapper } from './seq.ts';
+import { seqDiff, SeqUnwrapper } from './seq.ts';
 
 /** Options of {@link NackGenerator}. */
 export interface NackGeneratorOptions {
@@ -123,6 +123,12 @@ export class NackGenerator {
       this.missing.delete(s);
       this.givenUp++;
     }
+  }
+
+  /** Whether `seq` is one of the sequence numbers tracked as missing (no state changes). */
+  isMissing(seq: number): boolean {
+    if (this.newest < 0 || this.missing.size === 0) return false;
+    return this.missing.has(this.newest + seqDiff(seq & 0xffff, this.newest & 0xffff));
   }
 
   /** The 16-bit sequence numbers to NACK now (oldest first; empty most of the time). */
