@@ -35,7 +35,7 @@ const JOIN = `async ({ room }) => {
 /** In the page: what the subscribe transport receives, by publisher (stream id = its client id). */
 const REPORT = `async () => {
   const s = window.__sfu;
-  const out = { id: s.client.id, byClient: {}, cipher: '', removed: s.removed.length, errors: s.errors, tracks: s.tracks.length };
+  const out = { id: s.client.id, byClient: {}, cipher: '', removed: s.removed.length, errors: s.errors, tracks: s.tracks.length, senderReports: [] };
   const pc = s.call.subscribeConnection;
   if (!pc) return out;
   const mids = new Map();
@@ -44,6 +44,7 @@ const REPORT = `async () => {
   (await pc.getStats()).forEach((x) => stats.push(x));
   for (const x of stats) {
     if (x.type === 'transport' && x.srtpCipher) out.cipher = x.srtpCipher;
+    if (x.type === 'remote-outbound-rtp') out.senderReports.push({ kind: x.kind, reportsSent: Number(x.reportsSent ?? 0), packetsSent: Number(x.packetsSent ?? 0) });
     if (x.type !== 'inbound-rtp') continue;
     const mid = x.mid ?? mids.get(x.trackIdentifier);
     const owner = s.tracks.find((t) => t.id === x.trackIdentifier)?.client ?? 'mid:' + mid;
@@ -68,6 +69,8 @@ interface Report {
   removed: number;
   errors: string[];
   tracks: number;
+  /** remote-outbound-rtp: what the SFU's sender reports told this page, per received stream. */
+  senderReports: { kind: string; reportsSent: number; packetsSent: number }[];
 }
 
 const report = (page: Page): Promise<Report> => page.evaluate(`(${REPORT})()`) as Promise<Report>;
@@ -105,6 +108,9 @@ test('three Chromium pages in one SFU room: every page decodes both others\' vid
     assert.match(r.cipher, /AES/, `SRTP in use (${r.cipher})`);
   }
   console.log(`# SRTP ciphers: ${[...new Set(rs.map((r) => r.cipher))].join(', ')}; sfu ${JSON.stringify(sfu.stats())}`);
+  // Sender reports: every page hears one for each of the four streams it receives (lip sync).
+  await until(async () => (await Promise.all(pages.map(report))).every((r) => r.senderReports.filter((x) => x.reportsSent > 0 && x.packetsSent > 0).length === 4), 15_000, async () => JSON.stringify((await Promise.all(pages.map(report))).map((r) => r.senderReports)));
+  for (const r of await Promise.all(pages.map(report))) assert.deepEqual(r.senderReports.map((x) => x.kind).sort(), ['audio', 'audio', 'video', 'video'], 'a sender report per received stream');
   await screenshot(pages[0]!, 'sfu-call-3');
   const st = sfu.stats();
   assert.deepEqual([st.rooms, st.participants, st.producers, st.consumers], [1, 3, 6, 12]);

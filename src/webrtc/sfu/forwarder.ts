@@ -145,6 +145,8 @@ export class Consumer {
   rtxSent = 0;
   /** Padding-only packets sent (bandwidth probes). */
   padded = 0;
+  /** Payload bytes of the packets forwarded (RFC 3550 sender octet count). */
+  octets = 0;
   /** The layer being forwarded (undefined before the first keyframe and while paused). */
   current: Producer | undefined;
   /** Layer switches done (each on a keyframe of the new layer). */
@@ -250,6 +252,7 @@ export class Consumer {
     payload.copy(this.slab, off + 12 + ext);
     if (this.vp8 && from.vp8Valid) this.vp8.rewrite(this.slab, off + 12 + ext, from.vp8, switching);
     this.forwarded++;
+    this.octets += payload.length;
     if (late) {
       const slot = seq % HISTORY;
       this.lengths[slot] = length;
@@ -402,6 +405,24 @@ export class Consumer {
     if (this.closed) return;
     this.closed = true;
     for (const l of this.layers) l.remove(this);
+  }
+
+  /**
+   * What an RTCP sender report of this consumer's stream says at `nowPerf` (performance.now()):
+   * the wall clock (NTP) and the RTP time of the same instant, from the last sender report of the
+   * layer it forwards mapped through its own timestamp offset and carried forward to now, and its
+   * packet and octet counts. Undefined before it forwards, or before that layer's publisher sent
+   * a report. Audio and video of one publisher map through the publisher's one NTP clock, so a
+   * subscriber can synchronise them.
+   */
+  senderReport(nowPerf: number): { ntpHi: number; ntpLo: number; rtp: number; packets: number; octets: number } | undefined {
+    const p = this.current;
+    const sr = p?.senderReport;
+    if (this.closed || !this.started || !p || !sr) return undefined;
+    const elapsed = Math.max(0, nowPerf - sr.atMs);
+    const rtp = (sr.rtp + this.tsDelta + Math.round(elapsed * (p.kind === 'video' ? 90 : 48))) >>> 0;
+    const frac = sr.ntpLo + Math.round((elapsed / 1000) * 0x100000000);
+    return { ntpHi: (sr.ntpHi + Math.floor(frac / 0x100000000)) >>> 0, ntpLo: frac % 0x100000000 >>> 0, rtp, packets: (this.forwarded + this.padded) >>> 0, octets: this.octets >>> 0 };
   }
 
   /** Last sequence number sent (-1 before the first). */

@@ -31,7 +31,7 @@ import { SFU_DEFAULTS, type SfuNode, type SfuOptions, type SfuStats } from './op
 import { Downlink } from './downlink.ts';
 import { Consumer, Producer } from './forwarder.ts';
 import { TwccGenerator } from './rtp/twcc-generator.ts';
-import { buildNack, buildRr, buildSdes } from './rtp/rtcp.ts';
+import { buildNack, buildRr, buildSdes, buildSr } from './rtp/rtcp.ts';
 import { speakersChanged, type Speaker } from './audio-level.ts';
 import { EXT_AUDIO_LEVEL, EXT_MID, EXT_REPAIRED_RID, EXT_RID, EXT_TWCC, parseMediaSections, type MediaSection } from './sdp-info.ts';
 import { OPUS_PT, publishConfig, senderReportOf, subscribeConfig, VP8_PT, WeriftPeer, type SendSlot } from './werift-adapter.ts';
@@ -387,11 +387,33 @@ export class Participant {
     r.consumer.tick();
   }
 
-  /** Periodic work: rates, the downlink's layer caps and probes, layer keyframe requests, dynacast. */
+  /** Periodic work: rates, the downlink's layer caps and probes, layer keyframe requests, dynacast; every other tick sender reports. */
   tick(now: number): void {
     for (const e of this.published.values()) for (const l of e.layers) l.updateRate(now);
     if (this.downlink) this.downlink.update([...this.received.values()].map((r) => r.consumer), now);
     for (const r of this.received.values()) r.consumer.tick(now);
+    if (++this.ticks % 2 === 0) this.sendSenderReports();
+  }
+
+  private ticks = 0;
+
+  /**
+   * RTCP sender reports on the subscribe transport (RFC 3550 §6.4.1), one compound (SR + SDES
+   * CNAME) per forwarding consumer, about once a second: the subscriber's clock mapping for lip
+   * sync (Forwarder.senderReport) and its sent counts. The CNAME is the publisher's client id, so
+   * a publisher's audio and video share one.
+   */
+  private sendSenderReports(): void {
+    const sub = this.sub;
+    if (!sub || this.closed) return;
+    const now = performance.now();
+    for (const r of this.received.values()) {
+      if (!r.negotiated || !r.consumer.active) continue;
+      const sr = r.consumer.senderReport(now);
+      if (!sr) continue;
+      const packet = buildSr({ ssrc: r.consumer.ssrc, ntpSec: sr.ntpHi, ntpFrac: sr.ntpLo, rtpTimestamp: sr.rtp, packetCount: sr.packets, octetCount: sr.octets, reports: [] });
+      sub.sendRtcpRaw(Buffer.concat([packet, buildSdes([{ ssrc: r.consumer.ssrc, cname: r.entry.info.client.slice(0, 255) }])]));
+    }
   }
 
   /**
