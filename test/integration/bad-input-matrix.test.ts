@@ -592,7 +592,9 @@ const rows: Row[] = [
   } },
   { entry: 'ws-frames', input: 'command flood past the rate limit', expect: 'error 111 (temporary), then disconnect 3007 with a delay', run: async (h) => {
     const c = await authed(h);
-    await c.floodUntilClosed((i) => Array.from({ length: 60 }, (_, j) => ({ t: 'presence', id: 100 + i * 100 + j, ch: 'watch' })));
+    // presence_stats: small replies (a presence list of a busy channel would fill the 64 KiB
+    // outbound budget first, a 3004 slow consumer, when the flooding client reads late).
+    await c.floodUntilClosed((i) => Array.from({ length: 60 }, (_, j) => ({ t: 'presence_stats', id: 100 + i * 100 + j, ch: 'watch' })));
     await closesWith(c, 3007);
     assert.ok(c.frames.some((f) => f.t === 'err' && f.code === 111 && f.temporary === true));
     assert.ok(c.frames.find((f) => f.t === 'disconnect')!.delay >= 1000);
