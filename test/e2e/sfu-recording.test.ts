@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { startNode } from '../../src/app/index.ts';
 import { createSfu } from '../../src/webrtc/sfu/index.ts';
-import type { RecordingInfo, SfuOptions } from '../../src/webrtc/sfu/options.ts';
+import type { RecordingInfo, SfuNode, SfuOptions } from '../../src/webrtc/sfu/options.ts';
 import { remuxDump } from '../../src/webrtc/sfu/recorder.ts';
 import { browserUnavailable, launch, MEDIA_ARGS, openWith, type Browser } from './browser.ts';
 
@@ -59,6 +59,15 @@ interface Sent {
 }
 
 const sent = (page: Page): Promise<Sent> => page.evaluate(`(${SENT})()`) as Promise<Sent>;
+
+/** Waits (up to 30 s) until the page's publisher has sent 60 video frames. */
+async function publisherSending(page: Page, sfu: SfuNode): Promise<void> {
+  const t0 = Date.now();
+  while ((await sent(page)).framesSent < 60) {
+    if (Date.now() - t0 > 30_000) throw new Error(`publisher not sending: ${JSON.stringify(await sent(page))} ${JSON.stringify(sfu.stats())}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
 
 async function api<T>(base: string, method: string, body: unknown): Promise<{ status: number; json: { result?: T; error?: { code: number; message: string } } }> {
   const res = await fetch(`${base}/api/${method}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -136,11 +145,7 @@ test('a 20 s recording of a Chromium publisher: VP8 + Opus WebM that ffprobe cou
   assert.equal(noClient.json.error?.code, 107);
   assert.equal((await api(node.httpUrl, 'sfu_record_start', { room: 'sfu:rec', path: '/tmp/x' })).status, 400);
 
-  const t0 = Date.now();
-  while ((await sent(page)).framesSent < 60) {
-    if (Date.now() - t0 > 30_000) throw new Error(`publisher not sending: ${JSON.stringify(await sent(page))} ${JSON.stringify(sfu.stats())}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  await publisherSending(page, sfu);
   // Sender reports reach the producers before the recording starts (lip-sync from the start).
   await new Promise((r) => setTimeout(r, 3000));
 
@@ -241,11 +246,7 @@ test('recording through the SFU worker pool (workers: 1): started, listed and st
   // The worker answers refusals with the same codes as the in-process recorder.
   assert.equal((await api(node.httpUrl, 'sfu_record_start', { room: 'sfu:none' })).json.error?.code, 108);
   assert.equal((await api(node.httpUrl, 'sfu_record_start', { room: 'sfu:pool', client: 'nobody' })).json.error?.code, 107);
-  const t0 = Date.now();
-  while ((await sent(page)).framesSent < 60) {
-    if (Date.now() - t0 > 30_000) throw new Error(`publisher not sending: ${JSON.stringify(await sent(page))} ${JSON.stringify(sfu.stats())}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  await publisherSending(page, sfu);
   await new Promise((r) => setTimeout(r, 2000));
   const before = await sent(page);
   const tStart = performance.now();
