@@ -17,7 +17,9 @@
  * late is forwarded late, in its original place of each consumer's sequence (a consumer never
  * moves its newest sequence number, timestamp or padding slot backwards for it, and drops one
  * from before its current layer started).
- * Not yet here (see docs/sfu.md "Status"): receiver reports to the publisher.
+ * A publisher's padding-only packets (probes on the media SSRC) are not forwarded: each consumer
+ * hides their sequence numbers, and remembers where its sequence offset changed (its own padding
+ * probes, hidden packets) so a late packet still lands in its own place.
  */
 import type { RtcpPacket, RtpPacket } from 'werift';
 import { AudioLevelMeter } from './audio-level.ts';
@@ -80,6 +82,8 @@ export const PLI_INTERVAL_MS = 1000;
 export const MAX_RTP = 1500;
 /** Packets of history per consumer for retransmissions (≈2.5 s at 100 packets/s). */
 export const HISTORY = 256;
+/** Sequence-offset changes a consumer remembers for packets forwarded late. */
+const SHIFTS = 128;
 
 /** A VP8 payload starts a keyframe (RFC 7741 §4.2–4.3: S=1, PID=0, VP8 header P bit 0). */
 export function isVp8Keyframe(p: Buffer): boolean {
@@ -119,6 +123,18 @@ export class Consumer {
   private readonly lengths = new Int32Array(HISTORY).fill(-1);
   private readonly seqs = new Int32Array(HISTORY).fill(-1);
   private outSeq = Math.floor(Math.random() * 0x8000);
+  /**
+   * Where `seqDelta` changed within the current layer (a padding probe of ours took a sequence
+   * number, or a publisher's padding-only packet was left out): input sequence numbers up to
+   * `shiftIn[i]` map through `shiftDelta[i]`, so a packet forwarded late lands in its own place.
+   * A ring of {@link SHIFTS}; a late packet at or before `shiftFloor` (an evicted change) is dropped.
+   */
+  private readonly shiftIn = new Int32Array(SHIFTS);
+  private readonly shiftDelta = new Int32Array(SHIFTS);
+  private shifts = 0;
+  private shiftFloor = -1;
+  /** Padding-only packets of the publisher left out (their sequence numbers hidden). */
+  skipped = 0;
   forwarded = 0;
   retransmitted = 0;
   /** Keyframe requests this consumer's subscriber sent (PLI/FIR). */
@@ -215,6 +231,7 @@ export class Consumer {
     const h = rtp.header;
     let switching = false;
     let late = false;
+    let delta = this.seqDelta;
     if (from === this.current && this.started && !seqNewer(h.sequenceNumber, this.newestIn)) {
       // Older than the newest forwarded: a repaired or reordered packet. One from before this
       // layer started would land on sequence numbers already used; a duplicate is dropped.
@@ -222,6 +239,8 @@ export class Consumer {
       // Older than the history: its slot holds a newer packet now.
       if (((this.newestIn - h.sequenceNumber) & 0xffff) >= HISTORY) return;
       late = true;
+      delta = this.deltaFor(h.sequenceNumber);
+      if (delta < 0) return;
     } else if (from !== this.current || !this.started) {
       if (!keyframe) return;
       switching = true;
@@ -233,8 +252,11 @@ export class Consumer {
         const rate = from.kind === 'video' ? 90 : 48;
         this.tsDelta = (this.lastTsOut + elapsed * rate - h.timestamp) >>> 0;
       }
+      delta = this.seqDelta;
       this.started = true;
       this.startIn = h.sequenceNumber;
+      this.shifts = 0;
+      this.shiftFloor = -1;
       if (this.current !== from) {
         if (this.current !== undefined) this.switches++;
         this.current = from;
@@ -245,7 +267,7 @@ export class Consumer {
     const ext = this.sink.twccExtId ? TWCC_EXT_BYTES : 0;
     const length = 12 + ext + payload.length;
     if (length > MAX_RTP) return;
-    const seq = (h.sequenceNumber + this.seqDelta) & 0xffff;
+    const seq = (h.sequenceNumber + delta) & 0xffff;
     // A late packet already sent (a second retransmission of it) is not sent again.
     if (late && this.seqs[seq % HISTORY] === seq && this.lengths[seq % HISTORY]! > 0) return;
     const off = this.writeHeader(seq, (h.timestamp + this.tsDelta) >>> 0, h.marker, 0);
@@ -266,6 +288,49 @@ export class Consumer {
     this.lastTsOut = (h.timestamp + this.tsDelta) >>> 0;
     this.lastSentAt = Date.now();
     this.send(off, length);
+  }
+
+  /**
+   * A packet of the layer this consumer forwards that it leaves out (a publisher's padding-only
+   * probe: nothing for the subscriber to decode): later packets move one sequence number down so
+   * the subscriber sees no gap to NACK. Only for the newest packet of the current layer; a late
+   * one leaves its place empty.
+   */
+  skip(seq: number, from: Producer): void {
+    if (this.closed || !this.active || this.paused || !this.started || from !== this.current) return;
+    if (!seqNewer(seq, this.newestIn)) return;
+    // Inputs up to the skipped one keep the old offset (the skipped one itself is never sent;
+    // ones between the newest and it are still missing and may come late).
+    this.recordShift(seq, false);
+    this.newestIn = seq;
+    this.seqDelta = (this.seqDelta - 1) & 0xffff;
+    this.skipped++;
+  }
+
+  /**
+   * Notes that `seqDelta` is about to change for inputs after `lastIn`. With `merge`, a change
+   * after the same input as the last one keeps the last one (its offset is the older).
+   */
+  private recordShift(lastIn: number, merge = true): void {
+    if (merge && this.shifts > 0 && this.shiftIn[(this.shifts - 1) % SHIFTS] === lastIn) return;
+    const i = this.shifts % SHIFTS;
+    if (this.shifts >= SHIFTS) this.shiftFloor = this.shiftIn[i]!;
+    this.shiftIn[i] = lastIn;
+    this.shiftDelta[i] = this.seqDelta;
+    this.shifts++;
+  }
+
+  /** The offset input `seq` (older than the newest) was, or would have been, sent with; -1 if no longer known. */
+  private deltaFor(seq: number): number {
+    if (this.shiftFloor >= 0 && !seqNewer(seq, this.shiftFloor)) return -1;
+    let delta = this.seqDelta;
+    const oldest = Math.max(0, this.shifts - SHIFTS);
+    for (let n = this.shifts - 1; n >= oldest; n--) {
+      const i = n % SHIFTS;
+      if (seqNewer(seq, this.shiftIn[i]!)) break;
+      delta = this.shiftDelta[i]!;
+    }
+    return delta;
   }
 
   /**
@@ -318,6 +383,7 @@ export class Consumer {
     this.slab[start + pad - 1] = pad;
     const length = 12 + ext + pad;
     this.commit(seq, length);
+    this.recordShift(this.newestIn);
     this.seqDelta = (this.seqDelta + 1) & 0xffff;
     this.padded++;
     this.send(off, length);
@@ -471,6 +537,8 @@ export class Producer {
   vp8Valid = false;
   /** Video packets whose VP8 descriptor did not parse (forwarded as they are). */
   badVp8 = 0;
+  /** Padding-only packets received (not forwarded: consumers hide their sequence numbers). */
+  paddingOnly = 0;
   /** Dynacast paused this layer at the publisher (nobody receives it); see {@link setDynacastPaused}. */
   dynacastPaused = false;
   /** Smoothed bitrate when dynacast paused it: what the layer will cost once it is back. */
@@ -518,6 +586,16 @@ export class Producer {
     this.bytes += rtp.payload.length;
     this.ssrc = rtp.header.ssrc;
     this.lastPacketAt = Date.now();
+    if (rtp.payload.length === 0) {
+      // Padding only (a bandwidth probe on the media SSRC, sent by publishers without RTX): not
+      // missing, not forwarded; each consumer hides its sequence number.
+      this.paddingOnly++;
+      const now = performance.now();
+      this.nack?.onPacket(rtp.header.sequenceNumber, now, false);
+      if (this.receiveStats?.ssrc === rtp.header.ssrc >>> 0) this.receiveStats.onPacket(rtp.header.sequenceNumber, rtp.header.timestamp, now);
+      for (const c of this.consumers) c.skip(rtp.header.sequenceNumber, this);
+      return;
+    }
     if (this.kind === 'video') {
       try {
         this.vp8.parse(rtp.payload, 0, rtp.payload.length);

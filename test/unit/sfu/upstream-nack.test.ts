@@ -106,3 +106,81 @@ test('a repaired packet older than the consumer\'s history is dropped (its slot 
   assert.equal(c.late, 0);
   assert.deepEqual(p.nack!.poll(performance.now() + 1000), [], '1001 was given up by the producer too');
 });
+
+/** A publisher's padding-only packet (RTP P bit, no payload left after the padding). */
+function paddingOnly(seq: number): RtpPacket {
+  return { header: { sequenceNumber: seq & 0xffff, timestamp: (seq * 3000) >>> 0, ssrc: 1, marker: false, padding: true, extensions: [] }, payload: Buffer.alloc(0) } as unknown as RtpPacket;
+}
+
+test('a packet repaired after our padding probes lands in its own place, before the probes (they took later sequence numbers)', () => {
+  const { sent, p, c } = setup();
+  p.push(rtp(10, true));
+  p.push(rtp(11, false));
+  // 12 lost upstream; 13 arrives, then we probe twice, then 14.
+  p.push(rtp(13, false));
+  c.sendPadding(100);
+  c.sendPadding(100);
+  p.push(rtp(14, false));
+  const seqs = sent.map((b) => b.readUInt16BE(2));
+  const base = seqs[0]!;
+  assert.deepEqual(seqs.map((s) => (s - base) & 0xffff), [0, 1, 3, 4, 5, 6], '12\'s place (2) stays free; the probes take 4 and 5');
+  p.push(rtp(12, false));
+  assert.equal(sent.length, 7, 'the repair is forwarded');
+  assert.equal((sent[6]!.readUInt16BE(2) - base) & 0xffff, 2, 'into 12\'s place, not onto a probe\'s');
+  assert.equal(c.late, 1);
+});
+
+for (const base of [500, 0xfffe]) {
+  test(`a publisher's padding-only packets are not forwarded and leave no gap at the subscriber; a repair from before them still lands in its place (base ${base})`, () => {
+    const { sent, p, c } = setup();
+    const s = (i: number) => (base + i) & 0xffff;
+    p.push(rtp(s(0), true));
+    p.push(rtp(s(1), false));
+    // s(2) lost upstream, s(3) arrives, then three padding-only probes, then media again.
+    p.push(rtp(s(3), false));
+    p.push(paddingOnly(s(4)));
+    p.push(paddingOnly(s(5)));
+    p.push(paddingOnly(s(6)));
+    p.push(rtp(s(7), false));
+    p.push(rtp(s(8), false));
+    assert.equal(p.paddingOnly, 3);
+    assert.equal(c.skipped, 3);
+    assert.equal(p.badVp8, 0, 'an empty payload is not a bad VP8 descriptor');
+    const out = sent.map((b) => b.readUInt16BE(2));
+    const o = out[0]!;
+    assert.deepEqual(out.map((x) => (x - o) & 0xffff), [0, 1, 3, 4, 5], 'no packet without payload goes out, and s(7) follows s(3) directly');
+    assert.ok(sent.every((b) => b.length > 12), 'every packet sent carries payload');
+    assert.deepEqual(p.nack!.poll(performance.now() + 1000), [s(2)], 'only the real gap is NACKed upstream, not the probes');
+    p.push(rtp(s(2), false));
+    assert.equal((sent[5]!.readUInt16BE(2) - o) & 0xffff, 2, 'the repair goes into its own place');
+    // A late padding-only packet (reordered) is simply dropped.
+    p.push(paddingOnly(s(5)));
+    assert.equal(sent.length, 6);
+    p.push(rtp(s(9), false));
+    assert.equal((sent[6]!.readUInt16BE(2) - o) & 0xffff, 6);
+  });
+}
+
+test('a late packet older than the offset changes the consumer still remembers is dropped, never sent onto a used place', () => {
+  const { sent, p, c } = setup();
+  p.push(rtp(10, true));
+  // 11 is lost; then many media packets, each followed by a probe: more offset changes than kept.
+  for (let i = 12; i < 12 + 200; i++) {
+    p.push(rtp(i, false));
+    c.sendPadding(50);
+  }
+  const used = new Set(sent.map((b) => b.readUInt16BE(2)));
+  const n = sent.length;
+  p.push(rtp(11, false));
+  if (sent.length > n) assert.ok(!used.has(sent[n]!.readUInt16BE(2)), 'a late packet never reuses a sequence number');
+  assert.equal(sent.length, n, 'dropped: its offset is no longer known');
+  // A recent one is still placed right.
+  p.push(rtp(213, false));
+  p.push(rtp(215, false));
+  const before = sent.length;
+  p.push(rtp(214, false));
+  assert.equal(sent.length, before + 1);
+  const got = sent[before]!.readUInt16BE(2);
+  assert.ok(!used.has(got), 'not a used sequence number');
+  assert.equal((sent[before - 1]!.readUInt16BE(2) - got) & 0xffff, 1, 'right before 215');
+});
