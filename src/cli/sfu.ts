@@ -22,6 +22,7 @@ const RANGES: Partial<Record<keyof SfuOptions, [number, number]>> = {
   connectTimeoutMs: [1_000, 300_000],
   answerTimeoutMs: [1_000, 300_000],
   workers: [0, 64],
+  maxPublishBitrate: [0, 1_000_000_000],
   maxRecordings: [0, 1_000],
   maxRecordingBytes: [1024 * 1024, Number.MAX_SAFE_INTEGER],
   maxRecordingMs: [1_000, 7 * 24 * 3600 * 1000],

@@ -66,9 +66,10 @@ export interface SfuCallEvents {
   layer: { track: string; spatial: number; temporal: number; bitrate: number };
   /**
    * Dynacast: the SFU told which simulcast layers of a published track anyone receives; the call
-   * has turned the others off at the encoder (`RTCRtpSender.setParameters`) and back on.
+   * has turned the others off at the encoder (`RTCRtpSender.setParameters`) and back on. With a
+   * bitrate cap in the room, `maxBitrate` per layer (bps; 0 = kept off), set on the encodings.
    */
-  publishlayers: { track: string; layers: { rid: string; active: boolean }[] };
+  publishlayers: { track: string; layers: { rid: string; active: boolean; maxBitrate?: number }[] };
   /** Active speakers of the room changed: loudest first, `level` 0–1; empty when nobody speaks. */
   speakers: { speakers: { user: string; client: string; level: number }[] };
   /** A negotiation step or a request failed; or a listener threw. */
@@ -93,7 +94,7 @@ interface Pc {
 interface Transceiver {
   readonly mid: string | null;
   readonly sender?: {
-    getParameters(): { encodings?: { rid?: string; active?: boolean }[] };
+    getParameters(): { encodings?: { rid?: string; active?: boolean; maxBitrate?: number }[] };
     setParameters(params: unknown): Promise<void>;
   };
 }
@@ -255,7 +256,14 @@ export class SfuCall extends TypedEmitter<SfuCallEvents> {
     return new Ctor(config);
   }
 
-  private async publish(stream: MediaStreamLike): Promise<void> {
+  private publish(stream: MediaStreamLike): Promise<void> {
+    const done = this.negotiatePublish(stream);
+    // Encoding changes the SFU asks for (dynacast, caps) wait until the answer is applied.
+    this.encodingChain = this.encodingChain.then(() => done.catch(() => undefined));
+    return done;
+  }
+
+  private async negotiatePublish(stream: MediaStreamLike): Promise<void> {
     const pc = (this.pub ??= this.createPc());
     const s = stream as unknown as { getTracks(): unknown[] };
     for (const track of s.getTracks()) {
@@ -326,7 +334,9 @@ export class SfuCall extends TypedEmitter<SfuCallEvents> {
       }
       case 'publish-layers': {
         if (typeof msg.track !== 'string' || !Array.isArray(msg.layers) || msg.layers.length > 8) return;
-        const layers = msg.layers.filter((l) => typeof l?.rid === 'string' && typeof l.active === 'boolean').map((l) => ({ rid: l.rid, active: l.active }));
+        const layers = msg.layers
+          .filter((l) => typeof l?.rid === 'string' && typeof l.active === 'boolean')
+          .map((l) => ({ rid: l.rid, active: l.active, ...(typeof l.maxBitrate === 'number' && Number.isFinite(l.maxBitrate) && l.maxBitrate >= 0 ? { maxBitrate: Math.floor(l.maxBitrate) } : {}) }));
         const track = msg.track;
         this.encodingChain = this.encodingChain
           .then(() => this.applyPublishLayers(track, layers))
@@ -339,8 +349,12 @@ export class SfuCall extends TypedEmitter<SfuCallEvents> {
     }
   }
 
-  /** Turns the encodings of one published simulcast track on or off, by rid (dynacast). */
-  private async applyPublishLayers(track: string, layers: readonly { rid: string; active: boolean }[]): Promise<void> {
+  /**
+   * Turns the encodings of one published track on or off, by rid (dynacast; rid '' is a
+   * single-layer track's one encoding), and sets their `maxBitrate` when the SFU caps the
+   * participant (0 keeps the encoding off).
+   */
+  private async applyPublishLayers(track: string, layers: readonly { rid: string; active: boolean; maxBitrate?: number }[]): Promise<void> {
     if (this._state === 'left') return;
     // Track ids are `<client>:<mid>` of the publish transport.
     const mid = track.slice(track.lastIndexOf(':') + 1);
@@ -349,9 +363,15 @@ export class SfuCall extends TypedEmitter<SfuCallEvents> {
     const params = sender.getParameters();
     let changed = false;
     for (const e of params.encodings ?? []) {
-      const want = layers.find((l) => l.rid === e.rid);
-      if (want && e.active !== want.active) {
-        e.active = want.active;
+      const want = layers.find((l) => l.rid === (e.rid ?? ''));
+      if (!want) continue;
+      const active = want.active && want.maxBitrate !== 0;
+      if (e.active !== active) {
+        e.active = active;
+        changed = true;
+      }
+      if (want.maxBitrate !== undefined && want.maxBitrate > 0 && e.maxBitrate !== want.maxBitrate) {
+        e.maxBitrate = want.maxBitrate;
         changed = true;
       }
     }

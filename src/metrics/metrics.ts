@@ -67,6 +67,7 @@ export class Metrics {
       counter('switchboard_sfu_keyframe_requests_total', 'Keyframe requests (PLI) the SFU sent to publishers', () => st().keyframeRequests);
       counter('switchboard_sfu_upstream_nacks_total', 'Lost publisher packets the SFU asked for again (NACK entries)', () => st().nacksSent);
       counter('switchboard_sfu_upstream_recovered_total', 'Publisher packets that arrived after being counted missing (retransmitted or reordered)', () => st().packetsRecovered);
+      gauge('switchboard_sfu_layers_capped', 'Published layers not forwarded now because their publisher exceeds its bitrate cap', () => st().layersCapped);
     }
 
     // Per-connection figures are gathered in one pass over the sessions per scrape (O(connections),

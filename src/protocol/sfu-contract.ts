@@ -26,6 +26,8 @@ export interface SfuPeerRef {
   room: string;
   user: string;
   client: string;
+  /** Bits per second the participant's video may use (the room's cap); absent: the SFU's own. */
+  maxPublishBitrate?: number;
 }
 
 /** What a client may ask the SFU (validated by protocol/sfu.ts before the media plane sees it). */
@@ -85,8 +87,10 @@ export type SfuEvent =
    * Dynacast, to the publisher: which simulcast layers of its track someone receives. A layer
    * marked inactive is not forwarded to anyone; stop encoding it (RTCRtpSender.setParameters,
    * `encodings[i].active = false`) until it is marked active again. The lowest layer stays active.
+   * Also sent when the participant's bitrate cap applies: `maxBitrate` (bps) per layer, to set as
+   * `encodings[i].maxBitrate` (0: keep the layer off). A single-layer track has one entry, rid ''.
    */
-  | { op: 'publish-layers'; track: string; layers: { rid: string; active: boolean }[] }
+  | { op: 'publish-layers'; track: string; layers: { rid: string; active: boolean; maxBitrate?: number }[] }
   /**
    * Active speakers of the room, loudest first (at most 8), sent when the list changes: `level`
    * is the speech level from 0 to 1 (linear amplitude); an empty list when nobody speaks.

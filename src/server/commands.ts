@@ -186,7 +186,7 @@ async function signal(s: Session, cmd: SignalCommand): Promise<void> {
     const data = validateSignal(cmd.data);
     if (data.type !== 'sfu') throw new ReplyError('badRequest', 'signal: only data.type "sfu" may be sent to $sfu');
     const { type: _type, ...req } = data;
-    s.ctx.sfuSignals.request(s, cmd.ch, req);
+    s.ctx.sfuSignals.request(s, cmd.ch, req, ns.sfuMaxPublishBitrate);
     return s.reply(cmd.id);
   }
   const data = validateSignal(cmd.data);

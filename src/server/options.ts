@@ -47,6 +47,12 @@ export interface NamespaceOptions {
    * same node. @default false
    */
   sfu: boolean;
+  /**
+   * SFU rooms: bits per second one participant's video may use in all (told to the publisher as
+   * per-layer `maxBitrate` and REMB; layers of a publisher far over it are not forwarded). 0: the
+   * SFU's `maxPublishBitrate` (6 Mbit/s by default). @default 0
+   */
+  sfuMaxPublishBitrate: number;
 }
 
 export interface JwtOptions {
@@ -245,6 +251,7 @@ export const defaultNamespaceOptions: NamespaceOptions = {
   datagrams: false,
   signaling: false,
   sfu: false,
+  sfuMaxPublishBitrate: 0,
 };
 
 /** The default namespace in insecure (development) mode: everything on, anyone may do anything. */
@@ -262,6 +269,7 @@ export const insecureNamespaceOptions: NamespaceOptions = {
   datagrams: false,
   signaling: false,
   sfu: false,
+  sfuMaxPublishBitrate: 0,
 };
 
 export function defaultNodeOptions(): NodeOptions {

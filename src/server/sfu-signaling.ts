@@ -63,9 +63,10 @@ export class SfuSignaling {
   /**
    * Handles a validated SFU request from `s`, a member of SFU room `room` (the caller authorized
    * it). Throws ReplyError (108 no SFU, 106 too many pending, 111 rate, 107 duplicate id) before
-   * accepting; once accepted, the outcome arrives as a reply push.
+   * accepting; once accepted, the outcome arrives as a reply push. `maxPublishBitrate`: the
+   * room namespace's cap for the participant's video (0: the SFU's own).
    */
-  request(s: Session, room: string, req: SfuRequest): void {
+  request(s: Session, room: string, req: SfuRequest, maxPublishBitrate = 0): void {
     const service = this.service;
     if (!service) throw new ReplyError('notAvailable', 'no SFU runs on this node');
     const st = this.sessionState(s);
@@ -82,7 +83,7 @@ export class SfuSignaling {
     if (st.pending.size >= MAX_PENDING_SFU) throw new ReplyError('limitExceeded', `sfu: at most ${MAX_PENDING_SFU} requests pending per connection`);
     let m = st.rooms.get(room);
     if (!m) {
-      const peer: SfuPeerRef = Object.freeze({ room, user: s.user, client: s.id });
+      const peer: SfuPeerRef = Object.freeze({ room, user: s.user, client: s.id, ...(maxPublishBitrate > 0 ? { maxPublishBitrate } : {}) });
       const membership: Membership = { peer, closed: false, send: (ev) => this.deliver(s, membership, ev) };
       m = membership;
       st.rooms.set(room, m);

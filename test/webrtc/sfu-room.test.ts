@@ -114,7 +114,7 @@ test(`three participants in one SFU room (${mode}): each receives the other two 
     // A worker pool's counts arrive every 500 ms.
     await until(() => sfu.stats().consumers === 6 && sfu.stats().packetsForwarded >= 6 * 20, 5000, () => JSON.stringify(sfu.stats()));
     const st = sfu.stats();
-    assert.deepEqual({ ...st, packetsForwarded: 0, packetsRetransmitted: 0, keyframeRequests: 0, nacksSent: 0, packetsRecovered: 0 }, { rooms: 1, participants: 3, producers: 3, consumers: 6, packetsForwarded: 0, packetsRetransmitted: 0, keyframeRequests: 0, nacksSent: 0, packetsRecovered: 0 });
+    assert.deepEqual({ ...st, packetsForwarded: 0, packetsRetransmitted: 0, keyframeRequests: 0, nacksSent: 0, packetsRecovered: 0 }, { rooms: 1, participants: 3, producers: 3, consumers: 6, packetsForwarded: 0, packetsRetransmitted: 0, keyframeRequests: 0, nacksSent: 0, packetsRecovered: 0, layersCapped: 0 });
     assert.ok(st.packetsForwarded >= 6 * 20, `forwarded ${st.packetsForwarded}`);
     // The same counts in /metrics.
     const metrics = await (await fetch(`${node.httpUrl}/metrics`)).text();

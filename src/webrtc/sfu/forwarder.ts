@@ -206,7 +206,7 @@ export class Consumer {
     const max = Math.min(this.targetSpatial, this.bweSpatial);
     for (let i = 0; i < ls.length; i++) {
       const p = ls[i]!;
-      if (now - p.lastPacketAt > LAYER_LIVE_MS) continue;
+      if (now - p.lastPacketAt > LAYER_LIVE_MS || p.capped) continue;
       lowestLive ??= p;
       if (i <= max) best = p;
     }
@@ -227,7 +227,7 @@ export class Consumer {
    * packet sent (layers have their own RTP timestamp bases).
    */
   forward(rtp: RtpPacket, keyframe: boolean, from: Producer = this.producer): void {
-    if (this.closed || !this.active || this.paused) return;
+    if (this.closed || !this.active || this.paused || from.capped) return;
     const h = rtp.header;
     let switching = false;
     let late = false;
@@ -539,6 +539,8 @@ export class Producer {
   badVp8 = 0;
   /** Padding-only packets received (not forwarded: consumers hide their sequence numbers). */
   paddingOnly = 0;
+  /** Held back by the publisher's bitrate cap (publish-cap.ts): not forwarded to anyone. */
+  capped = false;
   /** Dynacast paused this layer at the publisher (nobody receives it); see {@link setDynacastPaused}. */
   dynacastPaused = false;
   /** Smoothed bitrate when dynacast paused it: what the layer will cost once it is back. */
@@ -630,6 +632,7 @@ export class Producer {
    * or it was just resumed and its first packets are on the way.
    */
   available(now = Date.now()): boolean {
+    if (this.capped) return false;
     if (now - this.lastPacketAt <= LAYER_LIVE_MS || now < this.availableUntil) return true;
     // A paused layer that never had a rate may be one the publisher's encoder had not ramped up to
     // yet when dynacast paused it: it is planned on (and so resumed when granted), but once a resume

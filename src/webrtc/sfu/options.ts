@@ -30,6 +30,15 @@ export interface SfuOptions {
    * messaging loop. @default 0
    */
   workers: number;
+  /**
+   * Bits per second one participant's video may use in all (every track and simulcast layer).
+   * Below what the layers typically use (~3.2 Mbit/s for three), the publisher is told a
+   * `maxBitrate` per layer (`publish-layers`); the SFU always sends it REMB with the cap; and a
+   * publisher over 1.5× the cap (+100 kbit/s) for 2 s has its highest layers held back (not
+   * forwarded) until it is under again. 0: no cap. A room's namespace can set its own
+   * (`sfuMaxPublishBitrate`). @default 6000000
+   */
+  maxPublishBitrate: number;
   /** Directory recordings are written to (created on the first start). @default './recordings' */
   recordDir: string;
   /** Recordings running at once on this node. @default 4 */
@@ -49,6 +58,7 @@ export const SFU_DEFAULTS: SfuOptions = {
   answerTimeoutMs: 15_000,
   hostAddresses: ['127.0.0.1'],
   dynacast: true,
+  maxPublishBitrate: 6_000_000,
   workers: 0,
   recordDir: './recordings',
   maxRecordings: 4,
@@ -137,6 +147,8 @@ export interface SfuStats {
   nacksSent: number;
   /** Publisher packets that arrived after being counted missing (retransmitted or reordered), since start. */
   packetsRecovered: number;
+  /** Layers held back now because their publisher exceeds its bitrate cap (publish-cap.ts). */
+  layersCapped: number;
 }
 
 /** The node's SFU: the SfuService contract plus its counts. */

@@ -31,7 +31,8 @@ import { SFU_DEFAULTS, type SfuNode, type SfuOptions, type SfuStats } from './op
 import { Downlink } from './downlink.ts';
 import { Consumer, Producer } from './forwarder.ts';
 import { TwccGenerator } from './rtp/twcc-generator.ts';
-import { buildNack, buildRr, buildSdes, buildSr } from './rtp/rtcp.ts';
+import { buildNack, buildRemb, buildRr, buildSdes, buildSr } from './rtp/rtcp.ts';
+import { PublishCapGuard, splitPublishCap } from './publish-cap.ts';
 import { speakersChanged, type Speaker } from './audio-level.ts';
 import { EXT_AUDIO_LEVEL, EXT_MID, EXT_REPAIRED_RID, EXT_RID, EXT_TWCC, parseMediaSections, type MediaSection } from './sdp-info.ts';
 import { OPUS_PT, publishConfig, senderReportOf, subscribeConfig, VP8_PT, WeriftPeer, type SendSlot } from './werift-adapter.ts';
@@ -73,6 +74,9 @@ function codecOf(section: MediaSection): { name: string; ok: boolean } {
 }
 
 /** One member of a room as the SFU sees it. */
+/** What the REMB to a capped publisher adds to its video cap for its audio (bps). */
+const REMB_AUDIO_BPS = 64_000;
+
 export class Participant {
   private pub: WeriftPeer | undefined;
   private sub: WeriftPeer | undefined;
@@ -107,11 +111,20 @@ export class Participant {
   unknownSsrcPackets = 0;
   closed = false;
 
+  /** Bits per second this participant's video may use in all (0: no cap). */
+  readonly maxPublishBitrate: number;
+  /** Holds back its highest layers while what arrives exceeds the cap (publish-cap.ts). */
+  readonly capGuard: PublishCapGuard<Producer>;
+
   constructor(
     readonly router: Router,
     readonly ref: SfuPeerRef,
     readonly send: (ev: SfuEvent) => void,
-  ) {}
+  ) {
+    const own = ref.maxPublishBitrate;
+    this.maxPublishBitrate = Math.max(0, own !== undefined && own > 0 ? own : router.options.maxPublishBitrate);
+    this.capGuard = new PublishCapGuard(this.maxPublishBitrate);
+  }
 
   /**
    * Answers a publish offer: per new sending audio/video m-line a track, with one producer, or
@@ -172,6 +185,10 @@ export class Participant {
       }
     }
     for (const s of fresh) this.addTrack(s, pub);
+    if (fresh.some((s) => s.kind === 'video')) {
+      // After the reply (the SDK applies it once its answer is set).
+      setTimeout(() => this.sendPublishCaps(), 0).unref?.();
+    }
     return answer;
   }
 
@@ -346,7 +363,43 @@ export class Participant {
     const reports = [];
     for (const entry of this.published.values()) for (const l of entry.layers) if (l.receiveStats && reports.length < 31) reports.push(l.receiveStats.report(now));
     if (reports.length === 0) return;
-    pub.sendRtcpRaw(Buffer.concat([buildRr({ ssrc: pub.rtcpSsrc, reports }), buildSdes([{ ssrc: pub.rtcpSsrc, cname: 'switchboard-sfu' }])]));
+    const parts = [buildRr({ ssrc: pub.rtcpSsrc, reports }), buildSdes([{ ssrc: pub.rtcpSsrc, cname: 'switchboard-sfu' }])];
+    // The cap as REMB (plus room for audio): libwebrtc bounds its send estimate by it (with
+    // transport-cc too).
+    if (this.maxPublishBitrate > 0) {
+      const video: number[] = [];
+      for (const entry of this.published.values()) for (const l of entry.layers) if (l.kind === 'video' && l.ssrc !== undefined && video.length < 16) video.push(l.ssrc);
+      if (video.length > 0) parts.push(buildRemb(pub.rtcpSsrc, this.maxPublishBitrate + REMB_AUDIO_BPS, video));
+    }
+    pub.sendRtcpRaw(Buffer.concat(parts));
+  }
+
+  /**
+   * The `maxBitrate` of every layer of this participant's video tracks under its cap (shared
+   * evenly by its video tracks), or undefined when the cap does not constrain them.
+   */
+  private capSplit(entry: Published): number[] | undefined {
+    if (!(this.maxPublishBitrate > 0) || entry.info.kind !== 'video') return undefined;
+    let videos = 0;
+    for (const e of this.published.values()) if (e.info.kind === 'video') videos++;
+    return splitPublishCap(this.maxPublishBitrate / Math.max(1, videos), entry.layers.length);
+  }
+
+  /** `publish-layers` for a video track: dynacast's on/off per layer, and the cap's maxBitrate. */
+  private publishLayers(entry: Published): SfuEvent {
+    const split = this.capSplit(entry);
+    const simulcast = entry.layers.length > 1;
+    return {
+      op: 'publish-layers',
+      track: entry.info.track,
+      layers: entry.layers.map((l, i) => ({ rid: simulcast ? ridOf(l) : '', active: !l.dynacastPaused, ...(split ? { maxBitrate: split[i]! } : {}) })),
+    };
+  }
+
+  /** Tells the publisher its per-layer caps (after a publish: the split depends on its video tracks). */
+  private sendPublishCaps(): void {
+    if (this.closed) return;
+    for (const entry of this.published.values()) if (this.capSplit(entry)) this.send(this.publishLayers(entry));
   }
 
   /** Starts receiving another participant's track: a consumer in the next subscribe offer. */
@@ -390,6 +443,10 @@ export class Participant {
   /** Periodic work: rates, the downlink's layer caps and probes, layer keyframe requests, dynacast; every other tick sender reports. */
   tick(now: number): void {
     for (const e of this.published.values()) for (const l of e.layers) l.updateRate(now);
+    if (this.maxPublishBitrate > 0 && this.published.size > 0) {
+      const held = this.capGuard.update([...this.published.values()].map((e) => e.layers), now);
+      for (const e of this.published.values()) for (const l of e.layers) l.capped = held.has(l);
+    }
     if (this.downlink) this.downlink.update([...this.received.values()].map((r) => r.consumer), now);
     for (const r of this.received.values()) r.consumer.tick(now);
     if (++this.ticks % 2 === 0) this.sendSenderReports();
@@ -451,7 +508,7 @@ export class Participant {
           changed = true;
         }
       });
-      if (changed) this.send({ op: 'publish-layers', track: entry.info.track, layers: ls.map((l) => ({ rid: ridOf(l), active: !l.dynacastPaused })) });
+      if (changed) this.send(this.publishLayers(entry));
     }
   }
 
@@ -778,6 +835,7 @@ export class SfuRouterService implements SfuNode {
     let producers = 0;
     let consumers = 0;
     let { forwarded, retransmitted, plis, nacks, recovered } = this.retired;
+    let capped = 0;
     for (const r of this.routers.values()) {
       participants += r.participants.size;
       for (const p of r.participants.values()) {
@@ -788,6 +846,7 @@ export class SfuRouterService implements SfuNode {
             plis += l.plis;
             nacks += l.nack?.nacksSent ?? 0;
             recovered += l.nack?.recovered ?? 0;
+            if (l.capped) capped++;
           }
         }
         for (const { consumer } of p.received.values()) {
@@ -796,7 +855,7 @@ export class SfuRouterService implements SfuNode {
         }
       }
     }
-    return { rooms: this.routers.size, participants, producers, consumers, packetsForwarded: forwarded, packetsRetransmitted: retransmitted, keyframeRequests: plis, nacksSent: nacks, packetsRecovered: recovered };
+    return { rooms: this.routers.size, participants, producers, consumers, packetsForwarded: forwarded, packetsRetransmitted: retransmitted, keyframeRequests: plis, nacksSent: nacks, packetsRecovered: recovered, layersCapped: capped };
   }
 
   /** Counts of closed consumers and producers, so the totals of stats() never go down. */

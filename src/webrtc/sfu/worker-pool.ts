@@ -50,7 +50,7 @@ export interface SfuWorkerOptions {
   statsIntervalMs: number;
 }
 
-const ZERO: SfuStats = { rooms: 0, participants: 0, producers: 0, consumers: 0, packetsForwarded: 0, packetsRetransmitted: 0, keyframeRequests: 0, nacksSent: 0, packetsRecovered: 0 };
+const ZERO: SfuStats = { rooms: 0, participants: 0, producers: 0, consumers: 0, packetsForwarded: 0, packetsRetransmitted: 0, keyframeRequests: 0, nacksSent: 0, packetsRecovered: 0, layersCapped: 0 };
 
 /**
  * The worker's entry: worker-main.js beside this module in the compiled package; from the sources
@@ -212,7 +212,7 @@ export class SfuWorkerPool implements SfuNode {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, slot });
-      const m: ToWorker = { t: 'handle', id, peer: { room: peer.room, user: peer.user, client: peer.client }, req };
+      const m: ToWorker = { t: 'handle', id, peer: { room: peer.room, user: peer.user, client: peer.client, ...(peer.maxPublishBitrate !== undefined ? { maxPublishBitrate: peer.maxPublishBitrate } : {}) }, req };
       slot.worker.postMessage(m);
     }).then((r) => {
       if (req.op === 'leave') this.sinks.delete(`${peer.room}\n${peer.client}`);
