@@ -32,6 +32,13 @@ export interface SfuCallOptions {
    * allow. Off: one layer. @default true
    */
   simulcast: boolean;
+  /**
+   * The video codec to publish with: `'h264'` puts H.264 (packetization mode 1, constrained
+   * baseline first) ahead of the others with `setCodecPreferences`, where the browser has it;
+   * the SFU forwards the publisher's codec as it is (subscribers that cannot decode it do not get
+   * the track). @default 'vp8'
+   */
+  videoCodec: 'vp8' | 'h264';
   /** `'relay'` uses only TURN relay candidates. @default 'all' */
   iceTransportPolicy: 'all' | 'relay';
   /** ICE servers. @default the client's `iceServers` (from the connect reply) */
@@ -42,7 +49,7 @@ export interface SfuCallOptions {
   createPeerConnection: ((config: PeerConfiguration) => PeerConnection) | undefined;
 }
 
-const DEFAULTS: SfuCallOptions = { localStream: undefined, simulcast: true, iceTransportPolicy: 'all', iceServers: undefined, requestTimeoutMs: 20_000, createPeerConnection: undefined };
+const DEFAULTS: SfuCallOptions = { localStream: undefined, simulcast: true, videoCodec: 'vp8', iceTransportPolicy: 'all', iceServers: undefined, requestTimeoutMs: 20_000, createPeerConnection: undefined };
 
 export type SfuCallState = 'idle' | 'joining' | 'joined' | 'left';
 
@@ -90,9 +97,33 @@ interface Pc {
   close(): unknown;
 }
 
+/** A codec of `RTCRtpSender.getCapabilities`. */
+interface CodecCapability {
+  mimeType: string;
+  sdpFmtpLine?: string;
+}
+
+/**
+ * Puts H.264 first in a video transceiver's codec preferences: packetization mode 1 before 0,
+ * constrained baseline (42e0..) first. Does nothing where the browser has no H.264 or no
+ * `setCodecPreferences`.
+ */
+function preferH264(t: Transceiver): void {
+  const caps = (globalThis as { RTCRtpSender?: { getCapabilities?(kind: string): { codecs: CodecCapability[] } | null } }).RTCRtpSender?.getCapabilities?.('video')?.codecs;
+  if (!caps || typeof t.setCodecPreferences !== 'function') return;
+  const rank = (c: CodecCapability): number => {
+    if (c.mimeType.toLowerCase() !== 'video/h264') return 10;
+    const f = c.sdpFmtpLine ?? '';
+    return (/packetization-mode=1/.test(f) ? 0 : 2) + (/profile-level-id=42e0/i.test(f) ? 0 : 1);
+  };
+  if (!caps.some((c) => rank(c) < 10)) return;
+  t.setCodecPreferences([...caps].sort((a, b) => rank(a) - rank(b)));
+}
+
 /** A transceiver as this module uses it (its sender's encodings, for dynacast). */
 interface Transceiver {
   readonly mid: string | null;
+  setCodecPreferences?(codecs: CodecCapability[]): void;
   readonly sender?: {
     getParameters(): { encodings?: { rid?: string; active?: boolean; maxBitrate?: number }[] };
     setParameters(params: unknown): Promise<void>;
@@ -146,6 +177,7 @@ export class SfuCall extends TypedEmitter<SfuCallEvents> {
     const o: SfuCallOptions = { ...DEFAULTS };
     for (const [k, v] of Object.entries(options)) if (v !== undefined) (o as unknown as Record<string, unknown>)[k] = v;
     if (o.iceTransportPolicy !== 'all' && o.iceTransportPolicy !== 'relay') throw new ClientError(`SFU call option "iceTransportPolicy" must be 'all' or 'relay'`);
+    if (o.videoCodec !== 'vp8' && o.videoCodec !== 'h264') throw new ClientError(`SFU call option "videoCodec" must be 'vp8' or 'h264'`);
     if (!Number.isFinite(o.requestTimeoutMs) || o.requestTimeoutMs <= 0) throw new ClientError('SFU call option "requestTimeoutMs" must be a positive number');
     this.options = Object.freeze(o);
     this.onListenerError = (error, event) => {
@@ -269,7 +301,10 @@ export class SfuCall extends TypedEmitter<SfuCallEvents> {
     for (const track of s.getTracks()) {
       const video = (track as { kind?: string }).kind === 'video';
       const t = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream], ...(video && this.options.simulcast ? { sendEncodings: SIMULCAST } : {}) });
-      if (video) this.sending.push(t);
+      if (video) {
+        this.sending.push(t);
+        if (this.options.videoCodec === 'h264') preferH264(t);
+      }
     }
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);

@@ -27,6 +27,7 @@ import { NackGenerator } from './rtp/nack-generator.ts';
 import { ReceiverStatistics } from './stats.ts';
 import { seqNewer } from './rtp/seq.ts';
 import { Vp8Descriptor, Vp8Munger } from './rtp/vp8.ts';
+import { isH264Keyframe } from './rtp/h264.ts';
 
 /** Where a consumer's packets go (a WeriftPeer in the SFU; anything with SRTP in tests). */
 export interface RtpSink {
@@ -185,7 +186,7 @@ export class Consumer {
   ) {
     this.slab = Buffer.alloc(HISTORY * MAX_RTP);
     this.layers = [producer];
-    if (producer.kind === 'video') this.vp8 = new Vp8Munger();
+    if (producer.kind === 'video' && producer.codec === 'VP8') this.vp8 = new Vp8Munger();
   }
 
   /** Whether it has forwarded its first (key)frame since it became active. */
@@ -537,6 +538,14 @@ export class Producer {
   vp8Valid = false;
   /** Video packets whose VP8 descriptor did not parse (forwarded as they are). */
   badVp8 = 0;
+  /** What the publisher sends (from the publish answer); consumers send the same. */
+  codec: 'VP8' | 'H264' | 'opus';
+  /** The payload type the publisher sends it with (-1: any); packets with another are dropped. */
+  payloadType = -1;
+  /** H.264 packetization mode of the publisher's stream (RFC 6184). */
+  packetizationMode: 0 | 1 = 1;
+  /** Packets dropped for a payload type other than the negotiated codec's. */
+  wrongPayloadType = 0;
   /** Padding-only packets received (not forwarded: consumers hide their sequence numbers). */
   paddingOnly = 0;
   /** Held back by the publisher's bitrate cap (publish-cap.ts): not forwarded to anyone. */
@@ -575,6 +584,7 @@ export class Producer {
     ssrc?: number,
   ) {
     this.ssrc = ssrc;
+    this.codec = kind === 'audio' ? 'opus' : 'VP8';
     if (kind === 'audio') this.audioLevel = new AudioLevelMeter();
     // Not further back than a consumer's history (HISTORY packets, ~1.5 s of 720p): a consumer
     // drops a repaired packet older than that.
@@ -584,6 +594,10 @@ export class Producer {
   /** One decrypted RTP packet of this stream. */
   push(rtp: RtpPacket): void {
     if (this.closed) return;
+    if (this.payloadType >= 0 && rtp.header.payloadType !== this.payloadType) {
+      this.wrongPayloadType++;
+      return;
+    }
     this.received++;
     this.bytes += rtp.payload.length;
     this.ssrc = rtp.header.ssrc;
@@ -598,7 +612,8 @@ export class Producer {
       for (const c of this.consumers) c.skip(rtp.header.sequenceNumber, this);
       return;
     }
-    if (this.kind === 'video') {
+    let key = this.kind === 'audio';
+    if (this.codec === 'VP8') {
       try {
         this.vp8.parse(rtp.payload, 0, rtp.payload.length);
         this.vp8Valid = true;
@@ -606,15 +621,18 @@ export class Producer {
         this.vp8Valid = false;
         this.badVp8++;
       }
+      key = this.vp8Valid && this.vp8.keyframe;
+    } else if (this.codec === 'H264') {
+      // A switching point: an IDR or SPS starting in this packet (single NAL, STAP-A, first FU-A).
+      key = isH264Keyframe(rtp.payload, 0, rtp.payload.length, this.packetizationMode);
     }
-    const key = this.kind === 'audio' || (this.vp8Valid && this.vp8.keyframe);
     const now = performance.now();
     this.nack?.onPacket(rtp.header.sequenceNumber, now, key);
     if (this.receiveStats?.ssrc !== rtp.header.ssrc >>> 0) this.receiveStats = new ReceiverStatistics(rtp.header.ssrc, this.kind === 'video' ? 90_000 : 48_000);
     this.receiveStats.onPacket(rtp.header.sequenceNumber, rtp.header.timestamp, now);
     if (key && this.kind === 'video') {
       this.keyframes++;
-      const size = vp8KeyframeSize(rtp.payload);
+      const size = this.codec === 'VP8' ? vp8KeyframeSize(rtp.payload) : undefined;
       if (size && (size.width !== this.width || size.height !== this.height)) {
         this.width = size.width;
         this.height = size.height;

@@ -183,6 +183,8 @@ class LiveFile {
 class Recording {
   readonly files: LiveFile[] = [];
   state: 'recording' | 'stopped' = 'recording';
+  /** Tracks not recorded because their codec has no WebM path here (H.264). */
+  skippedTracks = 0;
   reason: string | undefined;
   readonly startedAt = new Date();
   private readonly startedMono = performance.now();
@@ -204,6 +206,11 @@ class Recording {
   addTrack(p: Participant, entry: Published): void {
     if (this.state !== 'recording') return;
     const producer = this.pickLayer(entry);
+    // The WebM path depacketizes VP8 and Opus only: an H.264 track is not recorded (yet).
+    if (producer.codec === 'H264') {
+      this.skippedTracks++;
+      return;
+    }
     let file = this.files.find((f) => f.participant === p && f.accepts(producer.kind));
     if (!file) {
       if (this.files.length >= MAX_FILES) return;

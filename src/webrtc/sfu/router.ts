@@ -35,7 +35,8 @@ import { buildNack, buildRemb, buildRr, buildSdes, buildSr } from './rtp/rtcp.ts
 import { PublishCapGuard, splitPublishCap } from './publish-cap.ts';
 import { speakersChanged, type Speaker } from './audio-level.ts';
 import { EXT_AUDIO_LEVEL, EXT_MID, EXT_REPAIRED_RID, EXT_RID, EXT_TWCC, parseMediaSections, type MediaSection } from './sdp-info.ts';
-import { OPUS_PT, publishConfig, senderReportOf, subscribeConfig, VP8_PT, WeriftPeer, type SendSlot } from './werift-adapter.ts';
+import { H264_PT, OPUS_PT, publishConfig, senderReportOf, subscribeConfig, VP8_PT, WeriftPeer, type SendSlot } from './werift-adapter.ts';
+import { packetizationModeOf } from './rtp/h264.ts';
 import { Recorder } from './recorder.ts';
 
 export { SFU_DEFAULTS, type SfuOptions } from './options.ts';
@@ -69,8 +70,27 @@ function ridOf(l: Producer): string {
 }
 
 function codecOf(section: MediaSection): { name: string; ok: boolean } {
-  const want = section.kind === 'video' ? 'vp8' : 'opus';
-  return { name: section.kind === 'video' ? 'VP8' : 'Opus', ok: section.codecs.some((c) => c.name === want) };
+  if (section.kind === 'video') {
+    const c = section.codecs.find((x) => x.name === 'vp8' || (x.name === 'h264' && packetizationModeOf(x.fmtp ?? '') !== null));
+    return { name: c?.name === 'h264' ? 'H264' : 'VP8', ok: c !== undefined };
+  }
+  return { name: 'Opus', ok: section.codecs.some((c) => c.name === 'opus') };
+}
+
+/**
+ * The codec a publisher will send in one section of our answer: the first media codec the answer
+ * kept (werift keeps the offer's order, so the browser's preference), with its payload type.
+ */
+function sendingCodec(answer: MediaSection | undefined): { codec: 'VP8' | 'H264' | 'opus'; pt: number; mode: 0 | 1 } | undefined {
+  for (const c of answer?.codecs ?? []) {
+    if (c.name === 'vp8') return { codec: 'VP8', pt: c.pt, mode: 1 };
+    if (c.name === 'opus') return { codec: 'opus', pt: c.pt, mode: 1 };
+    if (c.name === 'h264') {
+      const mode = packetizationModeOf(c.fmtp ?? '');
+      if (mode !== null) return { codec: 'H264', pt: c.pt, mode };
+    }
+  }
+  return undefined;
 }
 
 /** One member of a room as the SFU sees it. */
@@ -136,7 +156,7 @@ export class Participant {
     for (const s of sending) {
       if (!s.mid) throw new ReplyError('badRequest', 'sfu: every media section needs a=mid');
       const c = codecOf(s);
-      if (!c.ok) throw new ReplyError('notAvailable', `sfu: the ${s.kind} section "${s.mid}" offers no ${c.name}; this SFU forwards VP8 video and Opus audio`);
+      if (!c.ok) throw new ReplyError('notAvailable', `sfu: the ${s.kind} section "${s.mid}" offers no ${s.kind === 'video' ? 'VP8 or H.264 (packetization mode 0 or 1)' : 'Opus'}; this SFU forwards VP8 and H.264 video and Opus audio`);
       if (s.rids.length > 1 && s.kind !== 'video') throw new ReplyError('badRequest', 'sfu: simulcast is for video');
       if (s.rids.length > 1 && !s.extmap.has(EXT_RID)) throw new ReplyError('badRequest', `sfu: the simulcast section "${s.mid}" does not offer the rtp-stream-id header extension`);
       if (s.rids.length <= 1 && s.ssrcs.length === 0) throw new ReplyError('badRequest', `sfu: the section "${s.mid}" declares no a=ssrc`);
@@ -177,14 +197,15 @@ export class Participant {
     // RTX the answer kept: Chromium then retransmits on the RTX SSRC, and sends its bandwidth
     // probes there as padding instead of on the media SSRC (where a lost probe is a gap nobody can
     // repair).
-    for (const a of parseMediaSections(answer)) {
+    const answered = parseMediaSections(answer);
+    for (const a of answered) {
       if (a.kind !== 'video' || a.rejected) continue;
       for (const c of a.codecs) {
         const apt = c.name === 'rtx' ? /(?:^|;)\s*apt=(\d+)/.exec(c.fmtp ?? '')?.[1] : undefined;
         if (apt !== undefined && this.rtxPts.size < 16) this.rtxPts.set(c.pt, Number(apt));
       }
     }
-    for (const s of fresh) this.addTrack(s, pub);
+    for (const s of fresh) this.addTrack(s, pub, sendingCodec(answered.find((a) => a.mid === s.mid)));
     if (fresh.some((s) => s.kind === 'video')) {
       // After the reply (the SDK applies it once its answer is set).
       setTimeout(() => this.sendPublishCaps(), 0).unref?.();
@@ -192,12 +213,20 @@ export class Participant {
     return answer;
   }
 
-  private addTrack(s: MediaSection, pub: WeriftPeer): void {
+  private addTrack(s: MediaSection, pub: WeriftPeer, sending: ReturnType<typeof sendingCodec>): void {
     const id = this.trackId(s.mid!);
     const kind = s.kind as 'audio' | 'video';
     const simulcast = s.rids.length > 1;
     const layers = simulcast ? s.rids.map((rid) => new Producer(`${id}/${rid}`, kind, pub)) : [new Producer(id, kind, pub, s.ssrcs[0])];
-    const info: SfuTrackInfo = { track: id, user: this.ref.user, client: this.ref.client, kind, codec: codecOf(s).name, layers: simulcast ? s.rids.map((rid) => ({ rid })) : [] };
+    const codec = sending?.codec ?? (kind === 'video' ? 'VP8' : 'opus');
+    for (const l of layers) {
+      l.codec = codec;
+      if (sending) {
+        l.payloadType = sending.pt;
+        l.packetizationMode = sending.mode;
+      }
+    }
+    const info: SfuTrackInfo = { track: id, user: this.ref.user, client: this.ref.client, kind, codec: codec === 'opus' ? 'Opus' : codec, layers: simulcast ? s.rids.map((rid) => ({ rid })) : [] };
     const entry: Published = { producer: layers[0]!, layers, info };
     this.published.set(id, entry);
     if (simulcast) s.rids.forEach((rid, i) => this.byRid.set(`${s.mid}\n${rid}`, layers[i]!));
@@ -416,7 +445,7 @@ export class Participant {
     // werift's DTLS transport exists once there is a transceiver.
     if (this.slots === 0) sub.onRtcp((p) => this.onSubscriberRtcp(p));
     this.slots++;
-    const consumer = new Consumer(sub, slot.ssrc, producer.kind === 'video' ? VP8_PT : OPUS_PT, producer);
+    const consumer = new Consumer(sub, slot.ssrc, producer.kind === 'audio' ? OPUS_PT : producer.codec === 'H264' ? H264_PT : VP8_PT, producer);
     consumer.layers = entry.layers;
     consumer.onSwitch = (spatial, layer) => this.send({ op: 'layer', track, spatial, temporal: 0, bitrate: layer.bitrate });
     for (const l of entry.layers) l.add(consumer);
@@ -614,11 +643,18 @@ export class Participant {
    */
   private applyRtx(answer: string): void {
     const sections = parseMediaSections(answer, this.router.options.maxConsumers + 1);
-    for (const r of this.received.values()) {
+    const cannot: string[] = [];
+    for (const [track, r] of this.received) {
       if (r.entry.producer.kind !== 'video' || r.slot.mid === undefined) continue;
       const s = sections.find((x) => x.mid === r.slot.mid);
-      const rtx = s?.codecs.find((c) => c.name === 'rtx' && c.clockRate === 90000 && /(?:^|;)\s*apt=(\d+)/.exec(c.fmtp ?? '')?.[1] === String(VP8_PT));
+      // The subscriber cannot decode the publisher's codec (no transcoding here): not forwarded.
+      if (s && !s.rejected && !s.codecs.some((c) => c.pt === r.consumer.payloadType)) cannot.push(track);
+      const rtx = s?.codecs.find((c) => c.name === 'rtx' && c.clockRate === 90000 && /(?:^|;)\s*apt=(\d+)/.exec(c.fmtp ?? '')?.[1] === String(r.consumer.payloadType));
       r.consumer.rtx = rtx && !s!.rejected ? { ssrc: r.slot.rtxSsrc, payloadType: rtx.pt } : undefined;
+    }
+    for (const track of cannot) {
+      this.unconsume(track);
+      this.send({ op: 'track-removed', track });
     }
   }
 

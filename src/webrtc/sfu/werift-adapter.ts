@@ -21,12 +21,25 @@ export const VP8_PT = 96;
 export const OPUS_PT = 111;
 /** Payload type of RTX (RFC 4588) for VP8 on subscribe transports (`apt` = {@link VP8_PT}). */
 export const RTX_PT = 97;
+/** Payload type our subscribe offers give H.264 (constrained baseline, packetization mode 1). */
+export const H264_PT = 102;
+/** Payload type of RTX for H.264 on subscribe transports (`apt` = {@link H264_PT}). */
+export const H264_RTX_PT = 103;
+/** The H.264 format our offers and answers take (RFC 6184: constrained baseline 3.1, non-interleaved). */
+export const H264_FMTP = 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f';
 
 /** VP8 with NACK and PLI feedback, plus `transport-cc` when asked. */
 function vp8(transportCc: boolean): RTCRtpCodecParameters {
   const rtcpFeedback = [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }];
   if (transportCc) rtcpFeedback.push({ type: 'transport-cc' });
   return new RTCRtpCodecParameters({ mimeType: 'video/VP8', clockRate: 90000, payloadType: VP8_PT, rtcpFeedback });
+}
+
+/** H.264 with NACK and PLI feedback, plus `transport-cc` when asked. */
+function h264(transportCc: boolean): RTCRtpCodecParameters {
+  const rtcpFeedback = [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }];
+  if (transportCc) rtcpFeedback.push({ type: 'transport-cc' });
+  return new RTCRtpCodecParameters({ mimeType: 'video/H264', clockRate: 90000, payloadType: H264_PT, parameters: H264_FMTP, rtcpFeedback });
 }
 
 /** werift peer configuration: VP8 with NACK and PLI feedback, Opus, loopback candidates added. */
@@ -54,7 +67,9 @@ export function publishConfig(extra: Partial<RTCPeerConnectionConfig> = {}): RTC
     ...base,
     codecs: {
       // RTX: the browser retransmits what the SFU NACKs on its RTX stream, and probes there.
-      video: [vp8(true), new RTCRtpCodecParameters({ mimeType: 'video/rtx', clockRate: 90000, payloadType: RTX_PT, parameters: `apt=${VP8_PT}` })],
+      // werift answers with the offer's own codecs of these types, in the offer's order (so the
+      // browser sends the one it prefers: VP8 unless it put H.264 first).
+      video: [vp8(true), new RTCRtpCodecParameters({ mimeType: 'video/rtx', clockRate: 90000, payloadType: RTX_PT, parameters: `apt=${VP8_PT}` }), h264(true)],
       audio: base.codecs?.audio ?? [],
     },
     headerExtensions: { video: [useSdesMid(), useSdesRTPStreamId(), useRepairedRtpStreamId(), useTransportWideCC()], audio: [useSdesMid(), useTransportWideCC(), useAudioLevelIndication()] },
@@ -78,7 +93,12 @@ export function subscribeConfig(extra: Partial<RTCPeerConnectionConfig> = {}): R
     codecs: {
       // RTX: werift then declares an RTX SSRC per video m-line (a=ssrc-group:FID); the SFU's
       // consumers send their retransmissions on it when the answer keeps the codec.
-      video: [vp8(true), new RTCRtpCodecParameters({ mimeType: 'video/rtx', clockRate: 90000, payloadType: RTX_PT, parameters: `apt=${VP8_PT}` })],
+      video: [
+        vp8(true),
+        new RTCRtpCodecParameters({ mimeType: 'video/rtx', clockRate: 90000, payloadType: RTX_PT, parameters: `apt=${VP8_PT}` }),
+        h264(true),
+        new RTCRtpCodecParameters({ mimeType: 'video/rtx', clockRate: 90000, payloadType: H264_RTX_PT, parameters: `apt=${H264_PT}` }),
+      ],
       audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2, payloadType: OPUS_PT, rtcpFeedback: [{ type: 'transport-cc' }] })],
     },
     headerExtensions: { video: [twcc], audio: [twcc] },
