@@ -161,6 +161,7 @@ export class Participant {
       if (s.rids.length > 1 && !s.extmap.has(EXT_RID)) throw new ReplyError('badRequest', `sfu: the simulcast section "${s.mid}" does not offer the rtp-stream-id header extension`);
       if (s.rids.length <= 1 && s.ssrcs.length === 0) throw new ReplyError('badRequest', `sfu: the section "${s.mid}" declares no a=ssrc`);
     }
+    if (sending.length === 0 && this.pub === undefined) throw new ReplyError('badRequest', 'sfu: the publish offer sends no audio or video');
     const fresh = sending.filter((s) => !this.published.has(this.trackId(s.mid!)));
     if (this.published.size + fresh.length > this.router.options.maxProducers) throw new ReplyError('limitExceeded', `sfu: at most ${this.router.options.maxProducers} published tracks per participant`);
     const first = this.pub === undefined;
