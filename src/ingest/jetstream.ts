@@ -70,7 +70,7 @@ export class JetStreamConsumer implements Consumer {
   private lastLogged = '';
   /** The session's message iterator, stopped by close() and on a lost lease. */
   private messages: ConsumerMessages | null = null;
-  /** Gathering (after start, takeover or failure): messages are held, not published. */
+  /** Gathering (after start, takeover or failure): messages are held, not published, until the broker is connected and (exclusive) every unacked message is here. */
   private gathering = true;
   private readonly held = new Map<number, JsMsg>();
   /** Bumped on every broker failure: chain work of an older generation is nacked, not published. */
@@ -261,7 +261,9 @@ export class JetStreamConsumer implements Consumer {
           const info = await c.info();
           let old = 0;
           for (const seq of this.held.keys()) if (seq <= info.delivered.stream_seq) old++;
-          if (old >= info.num_ack_pending) {
+          // Not exclusive, other nodes hold messages all the time and there is no order to
+          // restore: holding only waits for the broker.
+          if (!this.o.exclusive || old >= info.num_ack_pending) {
             const batch = [...this.held.values()].sort((a, b) => a.seq - b.seq);
             this.held.clear();
             this.gathering = false;
