@@ -26,6 +26,11 @@
  * - `naive-redis-stream` (with --streams, the stream anchor) — XRANGE 500 entries and publish them
  *   all at once, unkeyed, no group and no acks: what the guarantees cost on this source.
  * - `jetstream` (with --streams) — the durable pull consumer, `batch` as max_ack_pending, a channel header.
+ * - `naive-jetstream` (with --streams, the JetStream anchor) — consume() and for each message
+ *   publish unkeyed without waiting and ack at once: the client's own rate with no ordering and
+ *   no exactly-once (a crash loses what was acked but not yet stored).
+ *
+ * `--systems outbox,jetstream,…` runs only those rows (default: all that the flags enable).
  *
  * Pitfalls: PostgreSQL, Redis and the node share the machine's cores; with one channel the
  * consumer is bound by one publish round trip per row (rows of a channel are never in flight
@@ -55,6 +60,7 @@ const { values } = parseArgs({
     amqp: { type: 'string', default: 'amqp://guest:guest@127.0.0.1:5672' },
     streams: { type: 'boolean', default: false },
     nats: { type: 'string', default: 'nats://127.0.0.1:4222' },
+    systems: { type: 'string', default: '' },
   },
 });
 const ROWS = Number(values.rows);
@@ -251,7 +257,8 @@ async function naiveStream(kind: string, channels: number): Promise<Row> {
   }
 }
 
-async function jetstream(kind: string, channels: number): Promise<Row> {
+/** A fresh JetStream stream with ROWS messages round-robin over `channels` (header-named). */
+async function fillJetStream(channels: number) {
   const { connect, headers } = await import('nats');
   const nc = await connect({ servers: values.nats });
   const jsm = await nc.jetstreamManager();
@@ -268,6 +275,11 @@ async function jetstream(kind: string, channels: number): Promise<Row> {
     }
     await Promise.all(batch);
   }
+  return { nc, jsm, js, stream };
+}
+
+async function jetstream(kind: string, channels: number): Promise<Row> {
+  const { nc, jsm, stream } = await fillJetStream(channels);
   const prefix = `sbbench${randomId(3)}`;
   const broker = makeBroker(kind, prefix);
   const t0 = performance.now();
@@ -285,6 +297,36 @@ async function jetstream(kind: string, channels: number): Promise<Row> {
   }
 }
 
+/** The JetStream anchor: consume, publish each message unkeyed without waiting, ack at once. */
+async function naiveJetStream(kind: string, channels: number): Promise<Row> {
+  const { AckPolicy } = await import('nats');
+  const { nc, jsm, js, stream } = await fillJetStream(channels);
+  const prefix = `sbbench${randomId(3)}`;
+  const broker = makeBroker(kind, prefix);
+  broker.setHandler({ onPublication() {}, onJoin() {}, onLeave() {}, onStreamReset() {} });
+  const opts = { historySize: NS.feed.historySize, historyTtlMs: NS.feed.historyTtl * 1000 };
+  await jsm.consumers.add(stream, { durable_name: 'naive', ack_policy: AckPolicy.Explicit, max_ack_pending: BATCH });
+  const t0 = performance.now();
+  try {
+    const it = await (await js.consumers.get(stream, 'naive')).consume({ max_messages: BATCH });
+    const inflight: Promise<unknown>[] = [];
+    let n = 0;
+    for await (const m of it) {
+      inflight.push(broker.publish(m.headers!.get('Switchboard-Channel'), JSON.parse(new TextDecoder().decode(m.data)), opts));
+      m.ack();
+      if (++n >= ROWS) break;
+    }
+    await Promise.all(inflight);
+    const ms = performance.now() - t0;
+    return { scenario: 'ingest', system: 'naive-jetstream', broker: kind, channels, rows: ROWS, rowsPerSec: Math.round((ROWS / ms) * 1000) };
+  } finally {
+    await cleanup(broker, kind, prefix);
+    await jsm.streams.delete(stream).catch(() => {});
+    await nc.close();
+  }
+}
+
+const only = values.systems ? new Set(values.systems.split(',').map((x) => x.trim())) : null;
 const rows: Row[] = [];
 try {
   for (const kind of values.brokers.split(',').map((s) => s.trim())) {
@@ -294,9 +336,10 @@ try {
         ['outbox', outbox],
         ['naive-outbox', naive],
         ...(values.rabbitmq ? [['rabbitmq', rabbit] as const] : []),
-        ...(values.streams ? ([['redis-stream', redisStream], ['naive-redis-stream', naiveStream], ['jetstream', jetstream]] as const) : []),
+        ...(values.streams ? ([['redis-stream', redisStream], ['naive-redis-stream', naiveStream], ['jetstream', jetstream], ['naive-jetstream', naiveJetStream]] as const) : []),
       ] as const;
       for (const [name, run] of runs) {
+        if (only && !only.has(name)) continue;
         log(`${name} on ${kind}, ${channels} channels, ${ROWS} rows…`);
         rows.push(await run(kind, channels));
       }

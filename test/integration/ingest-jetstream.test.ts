@@ -19,6 +19,7 @@ import { metricSum, NATS_URL, readAll, requireUrl, scrape, uniqueName, waitUntil
 
 const natsUp = await requireUrl('NATS', NATS_URL, 4222);
 const redisUp = await requireUrl('Redis', SHARED_REDIS_URL, 6379);
+const ADMIN = 'admin-secret-for-stream-tests';
 const skip = !natsUp ? 'no NATS (not CI)' : false;
 const skipRedis = !natsUp || !redisUp ? 'no NATS or Redis (not CI)' : false;
 
@@ -83,6 +84,7 @@ test('channels by header and by subject route; poison messages go to the dead-le
     port: 0,
     host: '127.0.0.1',
     insecure: true,
+    adminSecret: ADMIN,
     broker: new MemoryBroker(),
     namespaces: { orders: { historySize: 100 }, other: { historySize: 100 } },
     consumers: [{ type: 'jetstream', name: 'js', url: NATS_URL, stream: s, maxBytes: 1000, namespaces: ['orders'], routes: [{ match: `${s}.orders.*.created`, channel: 'orders:{1}' }] }],
@@ -115,6 +117,9 @@ test('channels by header and by subject route; poison messages go to the dead-le
     assert.equal(dead.find((d) => d.seq === '3')!.data, '{"n":', 'the original payload');
     const m = await scrape(node.httpUrl);
     assert.equal(metricSum(m, 'switchboard_consumer_dead_letters_total', { consumer: 'js', kind: 'jetstream' }), 6);
+    // The admin page's row (its table is rendered from these figures, test/integration/ingest-admin.test.ts).
+    const stats = (await (await fetch(`${node.httpUrl}/admin/api/stats`, { headers: { 'X-Admin-Secret': ADMIN } })).json()) as { consumers: { name: string; kind: string; up: boolean; published: number; deadLetters: number }[] };
+    assert.deepEqual(stats.consumers.map((c) => [c.name, c.kind, c.up, c.published, c.deadLetters]), [['js', 'jetstream', true, 4, 6]]);
   } finally {
     await node.close();
   }

@@ -17,6 +17,7 @@ import { startNodeProcess, type NodeProcess } from '../helpers/cluster-nodes.ts'
 import { metricSum, readAll, requireUrl, scrape, uniqueName, waitUntil as waitFor } from '../helpers/ingest.ts';
 
 const redisUp = await requireUrl('Redis', SHARED_REDIS_URL, 6379);
+const ADMIN = 'admin-secret-for-stream-tests';
 const skip = !redisUp ? 'no Redis (not CI)' : false;
 const r = redisUp ? new Redis(SHARED_REDIS_URL) : null;
 const keys: string[] = [];
@@ -62,6 +63,7 @@ test('channels by field and by route; poison entries go to the dead-letter strea
     port: 0,
     host: '127.0.0.1',
     insecure: true,
+    adminSecret: ADMIN,
     broker: new MemoryBroker(),
     namespaces: { orders: { historySize: 100 }, other: { historySize: 100 } },
     consumers: [{ type: 'redis-stream', name: 'rs', url: SHARED_REDIS_URL, stream: s, maxBytes: 1000, namespaces: ['orders'], routes: [{ match: 'orders.*.created', channel: 'orders:{1}' }] }],
@@ -97,6 +99,9 @@ test('channels by field and by route; poison entries go to the dead-letter strea
     assert.deepEqual(dead, Object.fromEntries(bad.map((id, i) => [id, ['bad_json', 'too_large', 'no_channel', 'unknown_namespace', 'not_allowed', 'invalid_channel', 'no_data'][i]])));
     const m = await scrape(node.httpUrl);
     assert.equal(metricSum(m, 'switchboard_consumer_dead_letters_total', { consumer: 'rs', kind: 'redis-stream' }), 7);
+    // The admin page's row (its table is rendered from these figures, test/integration/ingest-admin.test.ts).
+    const stats = (await (await fetch(`${node.httpUrl}/admin/api/stats`, { headers: { 'X-Admin-Secret': ADMIN } })).json()) as { consumers: { name: string; kind: string; up: boolean; published: number; deadLetters: number }[] };
+    assert.deepEqual(stats.consumers.map((c) => [c.name, c.kind, c.up, c.published, c.deadLetters]), [['rs', 'redis-stream', true, 4, 7]]);
     assert.equal(metricSum(m, 'switchboard_consumer_dead_letters_total', { consumer: 'rs', reason: 'no_data' }), 1);
   } finally {
     await node.close();
