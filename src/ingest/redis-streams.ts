@@ -273,8 +273,9 @@ export class RedisStreamConsumer implements Consumer {
     }
     const out = await deliverBatch(this.node, ready);
     if (out.done.length > 0) {
-      await cmd.xack(this.o.stream, this.o.group, ...out.done);
+      // Counted as stored: an XACK whose reply is lost must not hide them from the metric.
       this.stats.published += out.done.length;
+      await cmd.xack(this.o.stream, this.o.group, ...out.done);
     }
     if (out.dead.length > 0) {
       const byId = new Map(entries.map(([id, f]) => [id.toString(), f ?? []]));
