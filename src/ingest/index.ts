@@ -1,8 +1,9 @@
 /**
  * Event ingestion: consumers that publish into channels from a PostgreSQL outbox, a RabbitMQ
- * queue or an MQTT broker (the MQTT bridge, which also forwards channels out to topics), exactly once into history by keying every publish with the source's own identity
- * (docs/integrations.md). The drivers (`pg`, `amqplib`, `mqtt`) are loaded only when a consumer of that
- * type is configured.
+ * queue, a Redis stream (consumer group), a NATS JetStream stream (durable pull consumer) or an
+ * MQTT broker (the MQTT bridge, which also forwards channels out to topics), exactly once into
+ * history by keying every publish with the source's own identity (docs/integrations.md). The
+ * drivers (`pg`, `amqplib`, `ioredis`, `nats`, `mqtt`) are loaded only when a consumer of that type is configured.
  */
 import type { NodeCore } from '../server/core.ts';
 import type { Consumer } from './consumer.ts';
@@ -10,8 +11,10 @@ import { resolveConsumers, type ConsumerOptions } from './options.ts';
 import { OutboxConsumer } from './outbox.ts';
 import { RabbitMqConsumer } from './rabbitmq.ts';
 import { MqttBridge } from './mqtt.ts';
+import { RedisStreamConsumer } from './redis-streams.ts';
+import { JetStreamConsumer } from './jetstream.ts';
 
-export { resolveConsumers, type ConsumerOptions, type OutboxOptions, type RabbitMqOptions, type MqttOptions, type MqttRouteOptions, type MqttOutboundOptions } from './options.ts';
+export { resolveConsumers, type ConsumerOptions, type OutboxOptions, type RabbitMqOptions, type MqttOptions, type MqttRouteOptions, type MqttOutboundOptions, type RedisStreamOptions, type JetStreamOptions } from './options.ts';
 export { outboxSchemaSql, OUTBOX_PARTITIONS } from './outbox-sql.ts';
 export type { Consumer } from './consumer.ts';
 
@@ -36,6 +39,8 @@ export class ConsumerSet {
 
 function create(node: NodeCore, o: ConsumerOptions): Consumer {
   if (o.type === 'mqtt') return new MqttBridge(node, o);
+  if (o.type === 'redis-stream') return new RedisStreamConsumer(node, o);
+  if (o.type === 'jetstream') return new JetStreamConsumer(node, o);
   return o.type === 'outbox' ? new OutboxConsumer(node, o) : new RabbitMqConsumer(node, o);
 }
 

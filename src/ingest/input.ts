@@ -22,6 +22,8 @@ export type DeadReason =
   | 'unknown_namespace'
   | 'not_allowed'
   | 'no_message_id'
+  | 'no_data'
+  | 'max_deliver'
   | 'rejected';
 
 /** An input that must not be retried: set it aside with this reason and detail. */
@@ -131,4 +133,30 @@ function matchWords(pattern: readonly string[], pi: number, words: readonly stri
   if (wi === words.length) return null;
   if (p === '*') return matchWords(pattern, pi + 1, words, wi + 1, [...caught, words[wi]!]);
   return p === words[wi] ? matchWords(pattern, pi + 1, words, wi + 1, caught) : null;
+}
+
+/**
+ * The channel for a NATS `subject` from the first matching route (`*` is one token, `>` one or
+ * more at the end), its `{n}` filled with what the n-th wildcard matched (`>`: the dotted rest); null if none.
+ */
+export function natsRouteChannel(routes: readonly Route[], subject: string): string | null {
+  const tokens = subject.split('.');
+  for (const r of routes) {
+    const caught: string[] = [];
+    let ok = true;
+    for (let i = 0; i < r.words.length && ok; i++) {
+      const w = r.words[i]!;
+      if (w === '>') {
+        if (tokens.length <= i) ok = false;
+        else caught.push(tokens.slice(i).join('.'));
+        break;
+      }
+      if (i >= tokens.length) ok = false;
+      else if (w === '*') caught.push(tokens[i]!);
+      else if (w !== tokens[i]) ok = false;
+    }
+    if (ok && r.words[r.words.length - 1] !== '>' && tokens.length !== r.words.length) ok = false;
+    if (ok) return r.channel.replace(/\{(\d+)\}/g, (_, n: string) => caught[Number(n) - 1] ?? '');
+  }
+  return null;
 }

@@ -132,7 +132,69 @@ export interface MqttOptions extends Omit<CommonOptions, 'batchSize'> {
   retained: 'latest' | 'ignore';
 }
 
-export type ConsumerOptions = OutboxOptions | RabbitMqOptions | MqttOptions;
+/** Fields the Redis Streams and JetStream consumers share: exclusivity and claiming. */
+interface StreamCommonOptions extends CommonOptions {
+  /**
+   * Consume exclusively: one node at a time holds a lease (Redis: a key `SET NX PX`; JetStream: a
+   * key in the KV bucket `switchboard_leases_<leaseTime>s`) and consumes, the others stand by and
+   * take over when it lapses. That keeps source order per channel with several nodes; false
+   * spreads the entries over the nodes (each once; a channel's entries then published by several
+   * nodes at once, out of order). @default true
+   */
+  exclusive: boolean;
+  /** Seconds a lease lives without renewal (renewed every third of it): the takeover time after a node dies. @default 5 */
+  leaseTime: number;
+}
+
+/** A Redis stream read through a consumer group (docs/integrations.md "Redis Streams"). */
+export interface RedisStreamOptions extends StreamCommonOptions {
+  type: 'redis-stream';
+  /** The stream key. */
+  stream: string;
+  /** Consumer group, created at start (`XGROUP CREATE … $ MKSTREAM`, or from `startId`) when absent. @default 'switchboard' */
+  group: string;
+  /** Where a new group starts: `$` (entries added from now on) or `0` (the whole stream). @default '0' */
+  startId: string;
+  /** This node's consumer name in the group; stable across restarts so its pending entries are resumed. @default the node's `name` */
+  consumer: string;
+  /** Entry field naming the channel; '' turns it off. Wins over `routes`. @default 'channel' */
+  channelField: string;
+  /** Entry field holding the data (JSON text). @default 'data' */
+  dataField: string;
+  /** Entry field matched against `routes` (dot-separated words) when there is no channel field. @default 'type' */
+  routeField: string;
+  /** routeField value → channel mappings (AMQP topic patterns), first match wins. @default [] */
+  routes: RouteOptions[];
+  /** Stream poison entries are added to (their fields plus `switchboard-reason` …), in one MULTI with the XACK. @default `${stream}:dead` */
+  deadLetterStream: string;
+  /** Seconds an entry pending at another consumer must have been idle before it is claimed (XAUTOCLAIM). @default 10 */
+  claimIdle: number;
+  /** Seconds one XREADGROUP blocks waiting for entries. @default 1 */
+  block: number;
+}
+
+/** A JetStream stream read through a durable pull consumer (docs/integrations.md "NATS JetStream"). */
+export interface JetStreamOptions extends StreamCommonOptions {
+  type: 'jetstream';
+  /** The stream (it must exist). */
+  stream: string;
+  /** Durable consumer name, created at start when absent (explicit acks, deliver all). @default 'switchboard' */
+  durable: string;
+  /** Subject filter of the durable when it is created ('' = the whole stream). @default '' */
+  filterSubject: string;
+  /** Message header naming the channel; '' turns it off. Wins over `routes`. @default 'Switchboard-Channel' */
+  channelHeader: string;
+  /** Subject → channel mappings (NATS wildcards: `*` one token, `>` the rest), first match wins. @default [] */
+  routes: RouteOptions[];
+  /** Subject poison messages are published to (a stream `${stream}_dead` is created for it when none captures it). @default `switchboard.dead.${stream}` */
+  deadLetterSubject: string;
+  /** Seconds the server waits for an ack before redelivering (a dead node's messages come back after it). @default 30 */
+  ackWait: number;
+  /** Deliveries of one message before it is dead-lettered as `max_deliver` instead of tried again. @default 10 */
+  maxDeliver: number;
+}
+
+export type ConsumerOptions = OutboxOptions | RabbitMqOptions | MqttOptions | RedisStreamOptions | JetStreamOptions;
 
 const COMMON = { name: '', url: '', batchSize: 100, maxBytes: 65536, namespaces: [] as string[] };
 const OUTBOX: Omit<OutboxOptions, 'name' | 'url' | 'type'> = { ...COMMON, table: 'switchboard_outbox', migrate: true, pollInterval: 1, concurrency: 4 };
@@ -164,6 +226,65 @@ const MQTT: Omit<MqttOptions, 'name' | 'url' | 'type'> = {
   contentKey: true,
   retained: 'latest',
 };
+
+const STREAM_COMMON = { ...COMMON, exclusive: true, leaseTime: 5 };
+const REDIS_STREAM: Omit<RedisStreamOptions, 'name' | 'url' | 'type'> = {
+  ...STREAM_COMMON,
+  stream: '',
+  group: 'switchboard',
+  startId: '0',
+  consumer: '',
+  channelField: 'channel',
+  dataField: 'data',
+  routeField: 'type',
+  routes: [],
+  deadLetterStream: '',
+  claimIdle: 10,
+  block: 1,
+};
+const JETSTREAM: Omit<JetStreamOptions, 'name' | 'url' | 'type'> = {
+  ...STREAM_COMMON,
+  stream: '',
+  durable: 'switchboard',
+  filterSubject: '',
+  channelHeader: 'Switchboard-Channel',
+  routes: [],
+  deadLetterSubject: '',
+  ackWait: 30,
+  maxDeliver: 10,
+};
+
+/** Redis keys and fields we take from config: printable ASCII, bounded. */
+const REDIS_NAME = /^[\x21-\x7e]{1,512}$/;
+/** JetStream stream and consumer names (conservative: what also works as a KV key token). */
+const JS_NAME = /^[A-Za-z0-9_-]{1,200}$/;
+/** A NATS subject without wildcards, or (filter) with `*` tokens and a final `>`. */
+function natsSubject(s: unknown, filter: boolean, field: string): string {
+  if (typeof s !== 'string' || s === '' || s.length > 1024 || !/^[\x21-\x7e]+$/.test(s)) throw new ConfigError(`option "${field}" must be a NATS subject (printable ASCII, no spaces)`);
+  const tokens = s.split('.');
+  tokens.forEach((t, i) => {
+    if (t === '') throw new ConfigError(`option "${field}": empty token in "${s}"`);
+    if (t.includes('*') || t.includes('>')) {
+      if (!filter) throw new ConfigError(`option "${field}": no wildcards here`);
+      if (t.length !== 1 || (t === '>' && i !== tokens.length - 1)) throw new ConfigError(`option "${field}": * and > fill a whole token, > only the last`);
+    }
+  });
+  return s;
+}
+
+function resolveNatsRoutes(value: unknown, where: string): RouteOptions[] {
+  return objects(value, where, ['match', 'channel']).map((r, i) => {
+    const f = `${where}[${i}]`;
+    const match = natsSubject(r.match, true, `${f}.match`);
+    if (typeof r.channel !== 'string' || r.channel === '') throw new ConfigError(`option "${f}.channel" must be a non-empty string`);
+    const wildcards = match.split('.').filter((w) => w === '*' || w === '>').length;
+    for (const m of r.channel.matchAll(/\{(\d+)\}/g)) {
+      const n = Number(m[1]);
+      if (n < 1 || n > wildcards) throw new ConfigError(`option "${f}.channel": {${n}} has no wildcard in "${match}"`);
+    }
+    return { match, channel: r.channel };
+  });
+}
 
 /** SQL identifiers we create tables from: unquoted-safe, and short enough for `${table}_dead` and index names. */
 const TABLE = /^[a-z_][a-z0-9_]{0,47}$/;
@@ -265,14 +386,17 @@ export function resolveConsumers(input: readonly Record<string, unknown>[]): Con
   return input.map((raw, i) => {
     const where = `consumers[${i}]`;
     const type = raw.type;
-    if (type !== 'outbox' && type !== 'rabbitmq' && type !== 'mqtt') throw new ConfigError(`option "${where}.type" must be "outbox", "rabbitmq" or "mqtt"`);
-    const base: Record<string, unknown> = type === 'outbox' ? { ...OUTBOX } : type === 'mqtt' ? { ...MQTT } : { ...RABBIT, queue: '' };
+    if (type !== 'outbox' && type !== 'rabbitmq' && type !== 'mqtt' && type !== 'redis-stream' && type !== 'jetstream') {
+      throw new ConfigError(`option "${where}.type" must be "outbox", "rabbitmq", "mqtt", "redis-stream" or "jetstream"`);
+    }
+    const base: Record<string, unknown> =
+      type === 'outbox' ? { ...OUTBOX } : type === 'mqtt' ? { ...MQTT } : type === 'redis-stream' ? { ...REDIS_STREAM } : type === 'jetstream' ? { ...JETSTREAM } : { ...RABBIT, queue: '' };
     const out: Record<string, unknown> = { ...base, type, name: `${type}-${i}`, url: '' };
     for (const [k, v] of Object.entries(raw)) {
       if (k === 'type' || v === undefined) continue;
       if (!Object.hasOwn(out, k)) throw new ConfigError(`unknown option "${where}.${k}"`);
       if (k === 'routes') {
-        out.routes = type === 'mqtt' ? resolveMqttRoutes(v, `${where}.routes`) : resolveRoutes(v, `${where}.routes`);
+        out.routes = type === 'mqtt' ? resolveMqttRoutes(v, `${where}.routes`) : type === 'jetstream' ? resolveNatsRoutes(v, `${where}.routes`) : resolveRoutes(v, `${where}.routes`);
         continue;
       }
       if (k === 'outbound' && type === 'mqtt') {
@@ -302,6 +426,38 @@ export function resolveConsumers(input: readonly Record<string, unknown>[]): Con
       return c;
     }
     integer(c.batchSize, `${where}.batchSize`, 1, 10_000);
+    if (c.type === 'redis-stream' || c.type === 'jetstream') {
+      if (c.leaseTime < 1 || c.leaseTime > 300) throw new ConfigError(`option "${where}.leaseTime" must be 1–300 seconds`);
+      if (!Number.isInteger(c.leaseTime)) throw new ConfigError(`option "${where}.leaseTime" must be a whole number of seconds`);
+    }
+    if (c.type === 'redis-stream') {
+      if (!/^rediss?:\/\//.test(c.url)) throw new ConfigError(`option "${where}.url" must be a redis:// or rediss:// URL`);
+      if (!REDIS_NAME.test(c.stream)) throw new ConfigError(`option "${where}.stream" must be a stream key (printable ASCII, 1–512)`);
+      if (!REDIS_NAME.test(c.group)) throw new ConfigError(`option "${where}.group" must be a group name (printable ASCII, 1–512)`);
+      if (c.consumer !== '' && !REDIS_NAME.test(c.consumer)) throw new ConfigError(`option "${where}.consumer" must be printable ASCII, 1–512`);
+      if (c.startId !== '$' && !/^\d+(-\d+)?$/.test(c.startId)) throw new ConfigError(`option "${where}.startId" must be "$" or a stream id like "0"`);
+      if (c.dataField === '' || Buffer.byteLength(c.dataField) > 256) throw new ConfigError(`option "${where}.dataField" must be 1–256 bytes`);
+      if (Buffer.byteLength(c.channelField) > 256 || Buffer.byteLength(c.routeField) > 256) throw new ConfigError(`option "${where}.channelField" and routeField must be at most 256 bytes`);
+      if (c.channelField === '' && (c.routes.length === 0 || c.routeField === '')) throw new ConfigError(`option "${where}": give channelField or routes (with routeField), or no entry can name its channel`);
+      if (c.deadLetterStream === '') c.deadLetterStream = `${c.stream}:dead`;
+      if (!REDIS_NAME.test(c.deadLetterStream) || c.deadLetterStream === c.stream) throw new ConfigError(`option "${where}.deadLetterStream" must be another stream's key`);
+      if (c.claimIdle < 0.1 || c.claimIdle > 86_400) throw new ConfigError(`option "${where}.claimIdle" must be 0.1–86400 seconds`);
+      if (c.block < 0.01 || c.block > 60) throw new ConfigError(`option "${where}.block" must be 0.01–60 seconds`);
+      return c;
+    }
+    if (c.type === 'jetstream') {
+      if (!/^(nats|tls):\/\//.test(c.url)) throw new ConfigError(`option "${where}.url" must be a nats:// or tls:// URL`);
+      if (!JS_NAME.test(c.stream)) throw new ConfigError(`option "${where}.stream" must be a stream name (letters, digits, _ -; 1–200)`);
+      if (!JS_NAME.test(c.durable)) throw new ConfigError(`option "${where}.durable" must be a consumer name (letters, digits, _ -; 1–200)`);
+      if (c.filterSubject !== '') natsSubject(c.filterSubject, true, `${where}.filterSubject`);
+      if (c.deadLetterSubject === '') c.deadLetterSubject = `switchboard.dead.${c.stream}`;
+      natsSubject(c.deadLetterSubject, false, `${where}.deadLetterSubject`);
+      if (c.channelHeader !== '' && !/^[\x21-\x39\x3b-\x7e]{1,256}$/.test(c.channelHeader)) throw new ConfigError(`option "${where}.channelHeader" must be a header name (printable ASCII without ":")`);
+      if (c.channelHeader === '' && c.routes.length === 0) throw new ConfigError(`option "${where}": give channelHeader or routes, or no message can name its channel`);
+      if (c.ackWait < 1 || c.ackWait > 3600) throw new ConfigError(`option "${where}.ackWait" must be 1–3600 seconds`);
+      integer(c.maxDeliver, `${where}.maxDeliver`, 1, 1000);
+      return c;
+    }
     if (c.type === 'outbox') {
       if (!/^postgres(ql)?:\/\//.test(c.url)) throw new ConfigError(`option "${where}.url" must be a postgres:// URL`);
       if (!TABLE.test(c.table)) throw new ConfigError(`option "${where}.table" must match ${TABLE}`);

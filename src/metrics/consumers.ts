@@ -1,5 +1,5 @@
 /**
- * Metrics of the event consumers (src/ingest: PostgreSQL outbox, RabbitMQ, the MQTT bridge). The families are
+ * Metrics of the event consumers (src/ingest: PostgreSQL outbox, RabbitMQ, Redis Streams, JetStream, the MQTT bridge). The families are
  * registered on every node, so alert rules that read them are valid whether or not a node runs
  * consumers; each consumer adds one label set (`consumer`, `kind`) when it starts.
  */
@@ -23,7 +23,7 @@ export function registerConsumerMetrics(registry: Registry, sources: ReadonlySet
       },
     });
   gauge('switchboard_consumer_up', '1 while an event consumer is connected to its source (consuming, or standing by for an exclusive queue).', (c) => (c.up() ? 1 : 0));
-  gauge('switchboard_consumer_lag_seconds', 'Age of the oldest input an event consumer has not delivered yet (outbox row, in-flight queue message).', (c) => c.lagSeconds());
+  gauge('switchboard_consumer_lag_seconds', 'Age of the oldest input an event consumer has not delivered yet (outbox row, in-flight queue or stream message, oldest unacked stream entry).', (c) => c.lagSeconds());
   gauge('switchboard_consumer_backlog', 'Inputs waiting at the source of an event consumer (outbox rows, counted up to 100000; ready queue messages).', (c) => c.backlog());
   new Counter({
     name: 'switchboard_consumer_published_total',

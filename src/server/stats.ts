@@ -81,7 +81,7 @@ export class Stats {
 export interface ConsumerMetricsSource {
   /** The consumer's configured name (label `consumer`). */
   readonly name: string;
-  /** `outbox`, `rabbitmq` or `mqtt` (label `kind`). */
+  /** `outbox`, `rabbitmq`, `mqtt`, `redis-stream` or `jetstream` (label `kind`). */
   readonly kind: string;
   /** Connected to its source (consuming, or standing by while another node has an exclusive queue). */
   up(): boolean;

@@ -1,5 +1,5 @@
 /**
- * Helpers for the event-consumer tests (src/ingest): the PostgreSQL, RabbitMQ and Mosquitto the machine runs
+ * Helpers for the event-consumer tests (src/ingest): the PostgreSQL, RabbitMQ, NATS and Mosquitto the machine runs
  * (with the mosquitto_pub / mosquitto_sub clients),
  * whole-channel history reads, and metric reads from a node's /metrics.
  */
@@ -9,6 +9,7 @@ import { requireService } from './cluster-redis.ts';
 
 export const PG_URL = process.env.SWITCHBOARD_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const AMQP_URL = process.env.SWITCHBOARD_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+export const NATS_URL = process.env.SWITCHBOARD_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 
 /** requireService for a URL's host and port. */
 export function requireUrl(what: string, url: string, defaultPort: number): Promise<boolean> {

@@ -1,20 +1,26 @@
 /**
  * The consumers' source connections cut in the middle of the stream (a TCP fault proxy in front of
- * the real PostgreSQL and RabbitMQ, every connection destroyed three times): transactions in
- * flight roll back, unacked messages are redelivered, the consumers reconnect on their own, and
- * every input still lands in history exactly once and in order per channel.
+ * the real PostgreSQL, RabbitMQ, Redis and NATS, every connection destroyed three times):
+ * transactions in flight roll back, unacked messages are redelivered (acks in flight are lost, so
+ * published inputs come back and are deduplicated by their keys), the consumers reconnect on their
+ * own, and every input still lands in history exactly once and in order per channel.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import amqp from 'amqplib';
+import { Redis } from 'ioredis';
+import { connect as natsConnect, headers as natsHeaders } from 'nats';
 import pg from 'pg';
 import { MemoryBroker } from '../../src/broker/memory.ts';
 import { startNode } from '../../src/app/index.ts';
 import { FaultProxy } from '../helpers/fault-proxy.ts';
-import { AMQP_URL, metricSum, PG_URL, requireUrl, scrape, uniqueName, waitUntil } from '../helpers/ingest.ts';
+import { SHARED_REDIS_URL } from '../helpers/cluster-redis.ts';
+import { AMQP_URL, metricSum, NATS_URL, PG_URL, requireUrl, scrape, uniqueName, waitUntil } from '../helpers/ingest.ts';
 
 const pgUp = await requireUrl('PostgreSQL', PG_URL, 5432);
 const amqpUp = await requireUrl('RabbitMQ', AMQP_URL, 5672);
+const redisUp = await requireUrl('Redis', SHARED_REDIS_URL, 6379);
+const natsUp = await requireUrl('NATS', NATS_URL, 4222);
 const CHANNELS = 5;
 const TOTAL = 5000;
 const NS = { feed: { historySize: 10_000 } };
@@ -105,3 +111,74 @@ test('rabbitmq: connection cut three times mid-stream; every message once, in or
   await waitUntil(async () => (await ch.checkQueue(q)).messageCount === 0, 10_000, 'queue drained');
   await checkHistory(broker);
 });
+
+/** Inputs not yet in history (of TOTAL over the CHANNELS channels). */
+function notStored(broker: MemoryBroker): () => Promise<number> {
+  return async () => {
+    let n = 0;
+    for (let k = 0; k < CHANNELS; k++) n += (await broker.history(`feed:f${k}`, { limit: 0 })).position.offset;
+    return TOTAL - n;
+  };
+}
+
+test('redis-stream: connections cut three times mid-stream; every entry once, in order', { skip: !redisUp && 'no Redis (not CI)' }, async (ctx) => {
+  const r = new Redis(SHARED_REDIS_URL);
+  const s = uniqueName('sbt:fault');
+  cleanups.push(async () => {
+    await r.del(s, `${s}:dead`, `switchboard:lease:${s}:switchboard`);
+    r.disconnect();
+  });
+  const p = r.pipeline();
+  for (let i = 0; i < TOTAL; i++) p.xadd(s, '*', 'channel', `feed:f${i % CHANNELS}`, 'data', JSON.stringify({ seq: Math.floor(i / CHANNELS) }));
+  await p.exec();
+  const { proxy, url } = await proxied(SHARED_REDIS_URL, 6379);
+  const broker = new MemoryBroker();
+  cleanups.push(() => broker.close());
+  const node = await startNode({ port: 0, host: '127.0.0.1', insecure: true, broker, namespaces: NS, consumers: [{ type: 'redis-stream', name: 'rs', url, stream: s, batchSize: 50 }] });
+  cleanups.push(() => node.close());
+  const left = notStored(broker);
+  const cuts = await cutWhileDraining(proxy, left, [4000, 2500, 1000]);
+  assert.ok(cuts >= 3, 'the cuts hit live connections');
+  await waitUntil(async () => (await left()) === 0, 30_000, 'all stored');
+  await waitUntil(async () => Number(((await r.xpending(s, 'switchboard')) as [number])[0]) === 0, 10_000, 'nothing pending');
+  ctx.diagnostic(`${cuts} connections cut; published ${metricSum(await scrape(node.httpUrl), 'switchboard_consumer_published_total', { consumer: 'rs' })} for ${TOTAL} entries (above ${TOTAL}: replays, deduplicated)`);
+  await checkHistory(broker);
+});
+
+test('jetstream: connection cut three times mid-stream; every message once, in order', { skip: !natsUp && 'no NATS (not CI)' }, async (ctx) => {
+  const nc = await natsConnect({ servers: NATS_URL });
+  const jsm = await nc.jetstreamManager();
+  const js = nc.jetstream();
+  const s = uniqueName('sbt_fault').replace(/[^A-Za-z0-9_-]/g, '_');
+  await jsm.streams.add({ name: s, subjects: [`${s}.>`] });
+  cleanups.push(async () => {
+    await jsm.streams.delete(s).catch(() => {});
+    await jsm.streams.delete(`${s}_dead`).catch(() => {});
+    await nc.close();
+  });
+  for (let start = 0; start < TOTAL; start += 500) {
+    const batch: Promise<unknown>[] = [];
+    for (let i = start; i < start + 500; i++) {
+      const h = natsHeaders();
+      h.set('Switchboard-Channel', `feed:f${i % CHANNELS}`);
+      batch.push(js.publish(`${s}.in`, new TextEncoder().encode(JSON.stringify({ seq: Math.floor(i / CHANNELS) })), { headers: h }));
+    }
+    await Promise.all(batch);
+  }
+  const { proxy, url } = await proxied(NATS_URL, 4222);
+  const broker = new MemoryBroker();
+  cleanups.push(() => broker.close());
+  const node = await startNode({ port: 0, host: '127.0.0.1', insecure: true, broker, namespaces: NS, consumers: [{ type: 'jetstream', name: 'js', url: url.replace(/\/$/, ''), stream: s, batchSize: 50, ackWait: 2, leaseTime: 1 }] });
+  cleanups.push(() => node.close());
+  const left = notStored(broker);
+  const cuts = await cutWhileDraining(proxy, left, [4000, 2500, 1000]);
+  assert.ok(cuts >= 3, 'the cuts hit live connections');
+  await waitUntil(async () => (await left()) === 0, 40_000, 'all stored');
+  await waitUntil(async () => {
+    const i = await jsm.consumers.info(s, 'switchboard');
+    return i.num_pending + i.num_ack_pending === 0;
+  }, 20_000, 'everything acked');
+  ctx.diagnostic(`${cuts} connections cut; published ${metricSum(await scrape(node.httpUrl), 'switchboard_consumer_published_total', { consumer: 'js' })} for ${TOTAL} messages (above ${TOTAL}: replays, deduplicated)`);
+  await checkHistory(broker);
+});
+

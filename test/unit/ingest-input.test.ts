@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { loadConfig, maskSecrets } from '../../src/cli/config.ts';
 import { SwitchboardNode } from '../../src/app/node.ts';
-import { checkChannel, compileRoutes, decodeData, PoisonError, routeChannel, sourceKey } from '../../src/ingest/input.ts';
+import { checkChannel, compileRoutes, decodeData, natsRouteChannel, PoisonError, routeChannel, sourceKey } from '../../src/ingest/input.ts';
+import { deliverBatch } from '../../src/ingest/deliver.ts';
+import { ReplyError } from '../../src/protocol/errors.ts';
 import { resolveConsumers } from '../../src/ingest/options.ts';
 import { outboxSchemaSql } from '../../src/ingest/outbox-sql.ts';
 import { MAX_IDEMPOTENCY_KEY_BYTES } from '../../src/protocol/frames.ts';
@@ -111,4 +113,84 @@ test('the printed config hides passwords inside URLs', () => {
 test('docs/integrations.md prints the schema the consumer creates', () => {
   const doc = readFileSync(new URL('../../docs/integrations.md', import.meta.url), 'utf8');
   assert.ok(doc.includes(outboxSchemaSql('switchboard_outbox')), 'the SQL block in docs/integrations.md must equal outboxSchemaSql("switchboard_outbox")');
+});
+
+test('redis-stream and jetstream options: defaults, derived dead-letter names, bad fields named', () => {
+  const [rs, js] = resolveConsumers([
+    { type: 'redis-stream', url: 'redis://h:6379', stream: 'events' },
+    { type: 'jetstream', url: 'nats://h:4222', stream: 'EVENTS' },
+  ]);
+  assert.deepEqual(rs, {
+    type: 'redis-stream', name: 'redis-stream-0', url: 'redis://h:6379', batchSize: 100, maxBytes: 65536, namespaces: [], exclusive: true, leaseTime: 5,
+    stream: 'events', group: 'switchboard', startId: '0', consumer: '', channelField: 'channel', dataField: 'data', routeField: 'type', routes: [],
+    deadLetterStream: 'events:dead', claimIdle: 10, block: 1,
+  });
+  assert.deepEqual(js, {
+    type: 'jetstream', name: 'jetstream-1', url: 'nats://h:4222', batchSize: 100, maxBytes: 65536, namespaces: [], exclusive: true, leaseTime: 5,
+    stream: 'EVENTS', durable: 'switchboard', filterSubject: '', channelHeader: 'Switchboard-Channel', routes: [], deadLetterSubject: 'switchboard.dead.EVENTS', ackWait: 30, maxDeliver: 10,
+  });
+  const RS = { type: 'redis-stream', url: 'redis://h', stream: 's' };
+  const JS = { type: 'jetstream', url: 'nats://h', stream: 'S' };
+  const bad: [Record<string, unknown>, RegExp][] = [
+    [{ ...RS, url: 'http://h' }, /consumers\[0\]\.url" must be a redis:\/\//],
+    [{ ...RS, stream: '' }, /consumers\[0\]\.stream/],
+    [{ ...RS, stream: 'a b' }, /consumers\[0\]\.stream/],
+    [{ ...RS, startId: 'now' }, /startId/],
+    [{ ...RS, deadLetterStream: 's' }, /deadLetterStream/],
+    [{ ...RS, channelField: '' }, /give channelField or routes/],
+    [{ ...RS, claimIdle: 0 }, /claimIdle/],
+    [{ ...RS, block: 100 }, /block/],
+    [{ ...RS, leaseTime: 0.5 }, /leaseTime/],
+    [{ ...RS, exclusive: 'yes' }, /exclusive" must be a boolean/],
+    [{ ...RS, queue: 'q' }, /unknown option "consumers\[0\]\.queue"/],
+    [{ ...JS, url: 'redis://h' }, /nats:\/\//],
+    [{ ...JS, stream: 'a.b' }, /consumers\[0\]\.stream/],
+    [{ ...JS, durable: 'd*' }, /durable/],
+    [{ ...JS, filterSubject: 'a..b' }, /filterSubject/],
+    [{ ...JS, filterSubject: 'a.>.b' }, /> only the last/],
+    [{ ...JS, deadLetterSubject: 'dead.*' }, /deadLetterSubject/],
+    [{ ...JS, channelHeader: '' }, /give channelHeader or routes/],
+    [{ ...JS, channelHeader: 'a:b' }, /channelHeader/],
+    [{ ...JS, ackWait: 0 }, /ackWait/],
+    [{ ...JS, maxDeliver: 0 }, /maxDeliver/],
+    [{ ...JS, routes: [{ match: 'a.*', channel: 'x:{2}' }] }, /\{2\} has no wildcard/],
+  ];
+  for (const [input, re] of bad) assert.throws(() => resolveConsumers([input]), (e: unknown) => e instanceof ConfigError && re.test(e.message), JSON.stringify(input));
+  // `#` is an ordinary token character in NATS, and a valid config is not refused.
+  assert.doesNotThrow(() => resolveConsumers([{ ...JS, routes: [{ match: 'a.#', channel: 'x' }] }, { ...JS, name: 'b', routes: [{ match: 'a.*.>', channel: 'x:{1}.{2}' }] }]));
+});
+
+test('NATS subject routes: * one token, > one or more at the end', () => {
+  const routes = compileRoutes([
+    { match: 'orders.*.created', channel: 'orders:{1}' },
+    { match: 'sensors.>', channel: 'sensors:{1}' },
+  ]);
+  assert.equal(natsRouteChannel(routes, 'orders.42.created'), 'orders:42');
+  assert.equal(natsRouteChannel(routes, 'orders.42.created.x'), null);
+  assert.equal(natsRouteChannel(routes, 'orders.created'), null);
+  assert.equal(natsRouteChannel(routes, 'sensors.a.b'), 'sensors:a.b');
+  assert.equal(natsRouteChannel(routes, 'sensors'), null, '> needs at least one token');
+  assert.equal(natsRouteChannel(routes, 'other'), null);
+});
+
+test('deliverBatch: a channel stops at its first temporary failure, other channels go on, refusals are dead', async () => {
+  const calls: string[] = [];
+  const node = {
+    broker: { connected: true },
+    async publish(channel: string, data: unknown) {
+      calls.push(`${channel}/${String(data)}`);
+      if (channel === 'b' && data === 2) throw new ReplyError('brokerUnavailable');
+      if (channel === 'c') throw new ReplyError('invalidChannel', 'c');
+      return {};
+    },
+  } as unknown as Parameters<typeof deliverBatch>[0];
+  const items = [
+    ['a', 1], ['b', 1], ['a', 2], ['b', 2], ['c', 1], ['b', 3], ['a', 3],
+  ].map(([channel, n], i) => ({ ref: i, channel: channel as string, data: n, key: `k${i}` }));
+  const out = await deliverBatch(node, items);
+  assert.deepEqual(out.done.sort(), [0, 1, 2, 6]);
+  assert.deepEqual(out.retry.sort(), [3, 5], 'b/2 failed, b/3 not tried');
+  assert.deepEqual(out.dead.map((d) => [d.ref, d.err.reason]), [[4, 'invalid_channel']]);
+  assert.ok(!calls.includes('b/3'), 'nothing after the failure in its channel was tried');
+  assert.equal(out.failure?.message, 'broker unavailable');
 });
