@@ -26,7 +26,7 @@
  */
 import type { RtcpPacket, RtpPacket } from 'werift';
 import { ReplyError } from '../../protocol/errors.ts';
-import type { SfuEvent, SfuPeerRef, SfuReplies, SfuRequest, SfuTrackInfo } from './contract.ts';
+import type { SfuEvent, SfuPeerRef, SfuReplies, SfuRequest, SfuSnapshot, SfuTrackInfo } from './contract.ts';
 import { SFU_DEFAULTS, type SfuNode, type SfuOptions, type SfuStats } from './options.ts';
 import { Downlink } from './downlink.ts';
 import { Consumer, Producer } from './forwarder.ts';
@@ -36,6 +36,7 @@ import { speakersChanged, type Speaker } from './audio-level.ts';
 import { EXT_AUDIO_LEVEL, EXT_MID, EXT_REPAIRED_RID, EXT_RID, EXT_TWCC, parseMediaSections, type MediaSection } from './sdp-info.ts';
 import { OPUS_PT, publishConfig, senderReportOf, subscribeConfig, VP8_PT, WeriftPeer, type SendSlot } from './werift-adapter.ts';
 import { Recorder } from './recorder.ts';
+import { snapshotRouters, type SnapshotLimits } from './snapshot.ts';
 
 export { SFU_DEFAULTS, type SfuOptions } from './options.ts';
 
@@ -391,7 +392,10 @@ export class Participant {
   tick(now: number): void {
     for (const e of this.published.values()) for (const l of e.layers) l.updateRate(now);
     if (this.downlink) this.downlink.update([...this.received.values()].map((r) => r.consumer), now);
-    for (const r of this.received.values()) r.consumer.tick(now);
+    for (const r of this.received.values()) {
+      r.consumer.tick(now);
+      r.consumer.updateRate(now);
+    }
     if (++this.ticks % 2 === 0) this.sendSenderReports();
   }
 
@@ -797,6 +801,11 @@ export class SfuRouterService implements SfuNode {
       }
     }
     return { rooms: this.routers.size, participants, producers, consumers, packetsForwarded: forwarded, packetsRetransmitted: retransmitted, keyframeRequests: plis, nacksSent: nacks, packetsRecovered: recovered };
+  }
+
+  /** Rooms → participants → producers and consumers, bounded (the admin page; snapshot.ts). */
+  async snapshot(limits?: Partial<SnapshotLimits>): Promise<SfuSnapshot> {
+    return snapshotRouters(this.routers.values(), limits);
   }
 
   /** Counts of closed consumers and producers, so the totals of stats() never go down. */
