@@ -1,11 +1,12 @@
 /**
  * The demo's call beyond 4 people, in headless Chromium (fake camera and microphone, 480×270
- * capture to keep five pages light: two simulcast layers): five pages of one browser join one demo room on a node
- * configured like `npm start` (namespaces `call` and `sfu`, an SFU of its own). The first four
+ * capture to keep five pages light: two simulcast layers): five pages of one browser join one
+ * demo room on a node configured like `npm start` (namespaces `call` and `sfu`, an SFU of its own). The first four
  * press Call and form a mesh (`call:<room>`); the fifth finds four in the mesh and joins through
  * the SFU (`sfu:<room>`), and the four move there. Then every page decodes 4 remote videos from
  * its SFU subscribe transport, and every remote tile's caption shows the layer, the resolution
- * and the bitrate. One page hangs up: the others drop its tile and keep the rest.
+ * and the bitrate. One page hangs up: the others drop its tile and keep the rest. Named sfu-*
+ * so scripts/test.mjs runs it with the other heavy SFU browser tests, one at a time.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -136,8 +137,8 @@ test('demo: five people in one room — the call moves from the mesh to the SFU,
     }
     assert.match(r.status, /^5 people in the call · through the SFU/);
   }
-  console.log(`[demo-sfu] captions seen: ${[...captioned].map(([k, v]) => `${k}: ${v}`).join('; ')}`);
-  console.log(`[demo-sfu] now: ${last.map((r, i) => `${names[i]}: ${r.captions.map((c) => `${c.name} ${c.stats || '—'}`).join(', ')} (frames ${r.decoded.join('/')})`).join(' | ')}`);
+  console.log(`[sfu-demo] captions seen: ${[...captioned].map(([k, v]) => `${k}: ${v}`).join('; ')}`);
+  console.log(`[sfu-demo] now: ${last.map((r, i) => `${names[i]}: ${r.captions.map((c) => `${c.name} ${c.stats || '—'}`).join(', ')} (frames ${r.decoded.join('/')})`).join(' | ')}`);
   await screenshot(pages[0]!, 'demo-sfu-5');
 
   // The SFU holds the room: five participants, each receiving the other four's video and audio.
