@@ -86,14 +86,14 @@ test('admin page: SFU rooms, participants, producers and consumers with resoluti
     assert.equal(producer.cells[2], 'video');
     assert.equal(producer.cells[3], 'single');
     assert.equal(producer.cells[4], size);
-    assert.ok(kbps(producer.cells[5]!) > 40, `producer bitrate ${producer.cells[5]}`);
+    assert.ok(kbps(producer.cells[5]!) > 10, `producer bitrate ${producer.cells[5]}`);
     assert.match(producer.cells[9]!, /^live · 1 receiving$/);
     assert.equal(consumer.kind, 'sfu-consumer');
     assert.equal(consumer.cells[0], '↓ receives');
     assert.match(consumer.cells[1]!, new RegExp(`^${other}:\\S+ from \\(anonymous\\)$`), 'the other participant’s producer');
     assert.equal(consumer.cells[3], 'single', 'forwarding the only layer');
     assert.equal(consumer.cells[4], size === '320×180' ? '640×360' : '320×180', 'the resolution of the layer it forwards');
-    assert.ok(kbps(consumer.cells[5]!) > 40, `consumer bitrate ${consumer.cells[5]}`);
+    assert.ok(kbps(consumer.cells[5]!) > 10, `consumer bitrate ${consumer.cells[5]}`);
     assert.match(consumer.cells[9]!, /^forwarding/);
   }
   // It refreshes: a consumer's packet count grows.

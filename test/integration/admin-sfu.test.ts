@@ -79,7 +79,7 @@ for (const [mode, workers] of [
           if (r.status !== 200) return false;
           answer = r.body;
           room = answer.rooms.find((x) => x.room === 'sfu:standup');
-          return !!room && room.participants.length === 3 && room.participants.every((p) => p.consumers.length === 2 && p.consumers.every((c) => c.bitrate > 0) && p.producers.every((x) => x.bitrate > 0 && x.width !== undefined));
+          return !!room && room.participants.length === 3 && room.participants.every((p) => p.consumers.length === 2 && p.consumers.every((c) => c.bitrate > 10_000) && p.producers.every((x) => x.bitrate > 10_000 && x.width !== undefined));
         },
         30_000,
         () => JSON.stringify(answer),
@@ -107,8 +107,8 @@ for (const [mode, workers] of [
         assert.equal(x.rid, undefined, 'a single-layer track has no rid');
         assert.deepEqual([x.width, x.height], [sizes[i]![0], sizes[i]![1]], 'the size of its keyframes');
         assert.ok(x.packets > 10, `packets ${x.packets}`);
-        // 400-byte payloads at 50 packets/s: 160 kbit/s, measured on a loaded machine.
-        assert.ok(x.bitrate > 40_000 && x.bitrate < 400_000, `producer bitrate ${x.bitrate}`);
+        // 400-byte payloads at 50 packets/s: 160 kbit/s nominal; a loaded machine sends in bursts (one 500 ms period may see far less).
+        assert.ok(x.bitrate > 10_000 && x.bitrate < 400_000, `producer bitrate ${x.bitrate}`);
         assert.ok(x.keyframes > 0);
         assert.equal(x.dynacastPaused, false);
         assert.equal(x.consumers, 2, 'both others receive it');
@@ -128,7 +128,7 @@ for (const [mode, workers] of [
           assert.equal(c.maxSpatial, 0);
           assert.deepEqual([c.width, c.height], [source.width, source.height]);
           assert.ok(c.packets > 5, `consumer packets ${c.packets}`);
-          assert.ok(c.bitrate > 40_000 && c.bitrate < 400_000, `consumer bitrate ${c.bitrate}`);
+          assert.ok(c.bitrate > 10_000 && c.bitrate < 400_000, `consumer bitrate ${c.bitrate}`);
           assert.equal(typeof c.nacks, 'number');
           assert.equal(typeof c.plis, 'number');
         }
