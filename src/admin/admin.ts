@@ -1,6 +1,7 @@
 /**
  * The admin page at `/admin`: live connection and message-rate charts, the cluster's nodes, the
- * busiest channels, and a client lookup with disconnect.
+ * busiest channels, a client lookup with disconnect, and the SFU's rooms (producers, consumers,
+ * their layers and bitrates).
  *
  * The page itself (page.ts) is static and holds no data; everything it shows comes from the JSON
  * endpoints under `/admin/api/`, which require the admin secret in an `X-Admin-Secret` header
@@ -20,6 +21,10 @@
  *                                      from the broker-kept registry
  *   GET  /admin/api/connections?limit=&cursor=&user=|anonymous=1   a page of this node's
  *                                      connections (connections.ts: order, cursor, limits)
+ *   GET  /admin/api/sfu?rooms=20&participants=32   this node's SFU rooms → participants →
+ *                                      producers and consumers with bitrates, layers, NACKs/PLIs
+ *                                      (SfuService.snapshot through the SFU contract; merged over
+ *                                      its worker threads); `enabled: false` without an SFU
  *   POST /admin/api/disconnect         {"client"|"user", "reconnect"?: boolean}, cluster-wide
  *
  * Which node answers: behind a balancer, consecutive requests reach different nodes. A GET with
@@ -33,6 +38,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { SfuService } from '../protocol/sfu-contract.ts';
 import type { NodeCore } from '../server/core.ts';
 import { SessionState, type Session } from '../server/session.ts';
 import { AdminQueryError, connectionPage, MAX_NODE, parseConnectionQuery } from './connections.ts';
@@ -121,6 +127,13 @@ async function api(node: NodeCore, req: IncomingMessage, res: ServerResponse, ur
     if (url.searchParams.get('scope') === 'cluster') return json(res, 200, { scope: 'cluster', ...node.cluster.busiestChannels(n) });
     // Internal channels ('$sb:nodes', the cluster registry) are not client channels: left out.
     return json(res, 200, { channels: node.hub.busiest(n, (c) => c.startsWith('$')) });
+  }
+  if (op === 'sfu' && get) {
+    try {
+      return json(res, 200, await sfuRooms(node, url.searchParams));
+    } catch (err) {
+      return json(res, 503, { error: { code: 503, message: `sfu: ${(err as Error).message}` } });
+    }
   }
   if (op === 'clients' && get) {
     const client = url.searchParams.get('client');
@@ -253,6 +266,25 @@ function stats(node: NodeCore) {
       errors: [...c.errors.values()].reduce((a, b) => a + b, 0),
     })),
   };
+}
+
+/** Most rooms, and participants per room, one `/admin/api/sfu` answer lists. */
+export const SFU_MAX_ROOMS = 50;
+export const SFU_MAX_PARTICIPANTS = 50;
+
+/**
+ * This node's SFU rooms for the page: the media plane's snapshot (bounded there too: at most 5000
+ * producers + consumers), its counters when it has them, and whether anything was left out.
+ */
+async function sfuRooms(node: NodeCore, q: URLSearchParams) {
+  const bound = (v: string | null, def: number, max: number) => Math.min(max, Math.max(1, Math.floor(Number(v)) || def));
+  const maxRooms = bound(q.get('rooms'), 20, SFU_MAX_ROOMS);
+  const maxParticipants = bound(q.get('participants'), 32, SFU_MAX_PARTICIPANTS);
+  const sfu = node.sfu as (SfuService & { stats?: () => Record<string, number> }) | undefined;
+  if (!sfu?.snapshot) return { node: node.options.name, enabled: false, rooms: [], totalRooms: 0, truncated: false };
+  const snap = await sfu.snapshot({ maxRooms, maxParticipants });
+  const truncated = snap.totalRooms > snap.rooms.length || snap.rooms.some((r) => r.participantCount > r.participants.length);
+  return { node: node.options.name, enabled: true, time: Date.now(), ...(typeof sfu.stats === 'function' ? { stats: sfu.stats() } : {}), ...snap, truncated };
 }
 
 function describe(s: Session, node: NodeCore) {

@@ -54,6 +54,9 @@ export const ADMIN_PAGE = /* html */ `<!doctype html>
   button:disabled { opacity:.45; cursor:default; }
   button.danger { background:#8b2c2c; border-color:#a33; }
   .muted { color:var(--muted); }
+  tr.sfu-room td { background:#1b2430; font-weight:600; }
+  tr.sfu-participant td:first-child { padding-left:18px; }
+  tr.sfu-producer td:first-child, tr.sfu-consumer td:first-child { padding-left:32px; color:var(--muted); }
   .pager { display:flex; gap:8px; align-items:center; flex-wrap:wrap; margin-top:10px; }
   #login { position:fixed; inset:0; background:rgba(8,10,14,.92); display:none; align-items:center; justify-content:center; padding:12px; }
   #login .card { width:360px; max-width:100%; }
@@ -90,6 +93,12 @@ export const ADMIN_PAGE = /* html */ `<!doctype html>
   <div class="card wide"><h2>Cluster nodes <span class="scope">cluster registry</span></h2><div class="scroll"><table><thead><tr><th>node</th><th class="num">connections</th><th class="num">channels</th><th class="num">publishes</th><th class="num">RSS</th><th class="num">uptime</th><th>state</th></tr></thead><tbody id="nodes"></tbody></table></div></div>
   <div class="card narrow"><h2>Busiest channels <span class="scope" id="s-ch">cluster</span></h2><div class="scroll"><table><thead><tr><th>channel</th><th class="num">subscribers</th><th style="width:40%"></th></tr></thead><tbody id="channels"></tbody></table></div><div class="muted" id="ch-note"></div></div>
   <div class="card full" style="display: none" id="consumers-card"><h2>Event consumers <span class="scope node" data-node-scope></span></h2><div class="scroll"><table><thead><tr><th>consumer</th><th>kind</th><th>state</th><th class="num">lag</th><th class="num">backlog</th><th class="num">published / s</th><th class="num">published</th><th class="num">dead letters</th><th class="num">errors</th><th class="num">forwarded</th></tr></thead><tbody id="consumers"></tbody></table></div></div>
+  <div class="card full" style="display: none" id="sfu-card">
+    <h2>SFU rooms <span class="scope node" data-node-scope></span></h2>
+    <div class="muted" id="sfu-summary"></div>
+    <div class="scroll"><table><thead><tr><th>room / participant</th><th>stream</th><th>kind</th><th>layer</th><th class="num">resolution</th><th class="num">bitrate</th><th class="num">packets</th><th class="num">NACKs</th><th class="num">PLIs</th><th>state</th></tr></thead><tbody id="sfu"></tbody></table></div>
+    <div class="muted" id="sfu-note"></div>
+  </div>
   <div class="card full" id="conn-card">
     <h2>Connections <span class="scope node" data-node-scope></span></h2>
     <form id="conn-filter"><input id="conn-user" placeholder="user id (empty: everyone)" autocomplete="off" maxlength="256"><label class="muted"><input id="conn-anon" type="checkbox"> anonymous only</label><select id="conn-size" aria-label="page size"><option>10</option><option>25</option><option selected>50</option><option>100</option><option>200</option></select><button type="submit">List</button></form>
@@ -273,6 +282,8 @@ async function tick() {
       const rate = before ? (x.published - before.published) / Math.max(0.001, (s.time - prev.time) / 1000) : 0;
       return tr([td(x.name), td(x.kind), tdWith(el('span', x.up ? 'up' : 'down', x.up ? 'pill' : 'pill stale')), td(dur(Math.round(x.lagSeconds)), 'num'), td(fmt(x.backlog), 'num'), td(fmt(rate), 'num'), td(fmt(x.published), 'num'), td(fmt(x.deadLetters), 'num'), td(fmt(x.errors), 'num'), td(fmt(x.forwarded || 0), 'num')]);
     }));
+    // The SFU section (every 2 s): its own errors stay in its note.
+    refreshSfu().catch((err) => { if (!(err instanceof Unauthorized)) $('sfu-note').textContent = String(err && err.message || err); });
     // Rates only between two answers of the same node (a balancer may have answered from another).
     if (prev && prev.node === s.node && s.time > prev.time) {
       const dt = (s.time - prev.time) / 1000;
@@ -312,6 +323,48 @@ async function tick() {
   } finally {
     ticking = false;
   }
+}
+
+// ---- the SFU: rooms → participants → producers (publishes) and consumers (receives) ----------
+function bps(n) { n = num(n); return n >= 1e6 ? (n / 1e6).toFixed(2) + ' Mbit/s' : (n / 1e3).toFixed(0) + ' kbit/s'; }
+function size(x) { return x.width && x.height ? num(x.width) + '×' + num(x.height) : '—'; }
+function sfuRow(kind, cells) { const r = tr(cells); r.className = 'sfu-' + kind; return r; }
+let sfuAt = 0;
+async function refreshSfu() {
+  if (Date.now() - sfuAt < 1900) return;
+  sfuAt = Date.now();
+  const r = await call(withNode('sfu?rooms=20&participants=32'));
+  const card = $('sfu-card');
+  if (r.error || !r.enabled) { card.style.display = r.error ? '' : 'none'; $('sfu-note').textContent = r.error ? String(r.error.message) : ''; if (r.error) $('sfu').replaceChildren(); return; }
+  card.style.display = '';
+  const st = r.stats || {};
+  $('sfu-summary').textContent = fmt(r.totalRooms) + ' room' + (num(r.totalRooms) === 1 ? '' : 's') + (r.stats ? ' · ' + fmt(st.participants) + ' participants · ' + fmt(st.producers) + ' tracks · ' + fmt(st.consumers) + ' consumers · ' + fmt(st.packetsForwarded) + ' packets forwarded · ' + fmt(st.packetsRetransmitted) + ' retransmitted' : '');
+  const rows = [];
+  for (const room of r.rooms || []) {
+    const head = td(room.room);
+    const count = td(fmt(room.participantCount) + ' participant' + (num(room.participantCount) === 1 ? '' : 's') + ((room.participants || []).length < num(room.participantCount) ? ' (' + (room.participants || []).length + ' shown)' : ''), 'muted');
+    count.colSpan = 9;
+    rows.push(sfuRow('room', [head, count]));
+    for (const p of room.participants || []) {
+      const d = p.downlink;
+      const who = td(p.client);
+      const user = td('user ' + userText(p.user));
+      user.colSpan = 4;
+      rows.push(sfuRow('participant', [who, user, td(d ? 'downlink ' + bps(d.estimateBps) : 'no downlink estimate', 'num'), td(d ? 'wants ' + bps(d.desiredBps) : '', 'muted'), td(''), td(''), td('')]));
+      for (const x of p.producers || []) {
+        const layer = x.rid !== undefined ? x.rid + ' (' + num(x.spatial) + ')' : 'single';
+        rows.push(sfuRow('producer', [td('↑ publishes'), td(x.track), td(x.kind), td(layer), td(size(x), 'num'), td(bps(x.bitrate), 'num'), td(fmt(x.packets), 'num'), td(fmt(x.nacks), 'num'), td(fmt(x.plis), 'num'), td(x.dynacastPaused ? 'paused (dynacast)' : 'live · ' + fmt(x.consumers) + ' receiving')]));
+      }
+      for (const x of p.consumers || []) {
+        const cur = num(x.spatial) < 0 ? 'none' : x.rid !== undefined ? x.rid + ' (' + num(x.spatial) + ')' : num(x.maxSpatial) > 0 ? String(num(x.spatial)) : 'single';
+        const layer = num(x.maxSpatial) > 0 ? cur + ' → ' + num(x.targetSpatial) + ' of 0–' + num(x.maxSpatial) : cur;
+        const state = x.paused ? 'paused' : x.active ? 'forwarding' : 'negotiating';
+        rows.push(sfuRow('consumer', [td('↓ receives'), td(x.track + ' from ' + userText(x.publisherUser)), td(x.kind), td(layer), td(size(x), 'num'), td(bps(x.bitrate), 'num'), td(fmt(x.packets) + (num(x.retransmitted) ? ' +' + fmt(x.retransmitted) + ' rtx' : ''), 'num'), td(fmt(x.nacks), 'num'), td(fmt(x.plis), 'num'), td(state + (num(x.switches) ? ' · ' + fmt(x.switches) + ' switches' : ''))]));
+      }
+    }
+  }
+  $('sfu').replaceChildren(...(rows.length ? rows : [note('No SFU rooms on this node.', 10)]));
+  $('sfu-note').textContent = r.truncated ? 'Not everything is shown: the largest 20 rooms and up to 32 participants of each.' : '';
 }
 
 // ---- the paged connection list (one node's; cursor paging, Prev from a stack of cursors) -----

@@ -103,6 +103,95 @@ export type SfuServerMessage =
   | { op: 'reply'; id: string; ok: false; error: { code: number; message: string } }
   | SfuEvent;
 
+/**
+ * What the SFU holds right now, for the admin page (`SfuService.snapshot`): rooms → participants
+ * → what each publishes (producers, one per simulcast layer) and receives (consumers). Bitrates
+ * are of RTP payload over the SFU's last 500 ms rate period (bits per second). Bounded: at most
+ * `maxRooms` rooms (largest first), `maxParticipants` per room; the totals say how many there were.
+ */
+export interface SfuSnapshot {
+  /** Rooms listed, most participants first (then by name). */
+  rooms: SfuRoomSnapshot[];
+  /** Rooms on this node (listed or not). */
+  totalRooms: number;
+}
+
+export interface SfuRoomSnapshot {
+  room: string;
+  /** Listed participants (at most the request's `maxParticipants`), in join order. */
+  participants: SfuParticipantSnapshot[];
+  /** Participants in the room (listed or not). */
+  participantCount: number;
+}
+
+export interface SfuParticipantSnapshot {
+  client: string;
+  user: string;
+  /** One entry per published stream: a single-layer track has one, a simulcast track one per rid. */
+  producers: SfuProducerSnapshot[];
+  /** One per remote track this participant receives. */
+  consumers: SfuConsumerSnapshot[];
+  /** The subscribe transport's bandwidth estimate (bps) and what its consumers would want; absent without transport-cc. */
+  downlink?: { estimateBps: number; desiredBps: number };
+}
+
+export interface SfuProducerSnapshot {
+  /** The track id (`<client>:<mid>`). */
+  track: string;
+  kind: 'audio' | 'video';
+  /** The simulcast rid (absent for a single-layer track). */
+  rid?: string;
+  /** Spatial index among the track's layers, lowest resolution first (0 for a single layer). */
+  spatial: number;
+  /** Frame size from the last VP8 keyframe (absent until one arrived, and for audio). */
+  width?: number;
+  height?: number;
+  /** Payload bits per second. */
+  bitrate: number;
+  packets: number;
+  keyframes: number;
+  /** Keyframe requests (PLI) the SFU sent the publisher for this stream. */
+  plis: number;
+  /** Lost packets the SFU asked the publisher for again (NACK entries), and those that came. */
+  nacks: number;
+  recovered: number;
+  /** Paused at the publisher by dynacast (nobody receives this layer). */
+  dynacastPaused: boolean;
+  /** Consumers attached (for a simulcast track: of the whole track). */
+  consumers: number;
+}
+
+export interface SfuConsumerSnapshot {
+  /** The remote track (`<publisher client>:<mid>`). */
+  track: string;
+  /** The publisher's client and user id. */
+  publisher: string;
+  publisherUser: string;
+  kind: 'audio' | 'video';
+  /** Spatial index forwarded now (-1: none yet, or paused), its rid and frame size when known. */
+  spatial: number;
+  rid?: string;
+  width?: number;
+  height?: number;
+  /** The layer it is heading for: the lower of the subscriber's request and what its bandwidth pays for. */
+  targetSpatial: number;
+  /** Highest layer the track has (layers − 1). */
+  maxSpatial: number;
+  /** Payload bits per second sent to the subscriber. */
+  bitrate: number;
+  packets: number;
+  retransmitted: number;
+  /** NACK packets and keyframe requests (PLI/FIR) the subscriber sent for this stream. */
+  nacks: number;
+  plis: number;
+  /** Layer switches done. */
+  switches: number;
+  /** The subscriber paused it (`pause`, or adaptive stream: not visible). */
+  paused: boolean;
+  /** Forwarding (the subscriber's answer applied and its transport up). */
+  active: boolean;
+}
+
 /** The media plane as the signaling side uses it. One instance per node. */
 export interface SfuService {
   /**
@@ -114,4 +203,10 @@ export interface SfuService {
   leave(peer: SfuPeerRef): void;
   /** Closes every router. */
   close(): Promise<void>;
+  /**
+   * What the SFU holds now (the admin page), bounded by `limits`. Optional: a media plane without
+   * it shows no SFU section. With worker threads, each worker answers for its rooms and the
+   * answers are merged.
+   */
+  snapshot?(limits: { maxRooms: number; maxParticipants: number }): Promise<SfuSnapshot>;
 }

@@ -2,7 +2,8 @@
  * The admin page renders every field as text (issue 11, E2), in headless Chromium:
  * - a registry entry signed with the right cluster secret (an insider) whose name is markup shows
  *   that markup as text; one whose `uptime` is markup is rejected by the node's field checks;
- * - whatever the admin API returns — every field of the cluster, channel and client tables set to
+ * - whatever the admin API returns — every field of the cluster, channel, client and SFU tables (room
+ *   and participant names included) set to
  *   an `<img src=x onerror=…>` payload (the responses are replaced in the browser, to test the
  *   page's rendering alone) — becomes text, no element is created from it and no script runs.
  */
@@ -83,8 +84,31 @@ test('every field the admin API returns is rendered as text (responses replaced 
       body: JSON.stringify({ node: XSS, total: XSS, connections: [{ client: XSS, user: XSS, anonymous: false, transport: XSS, remoteAddress: XSS, since: XSS, connectedSince: XSS, channels: XSS }] }),
     }),
   );
+  // The SFU section (issue 12): room, participant, user, track, rid and every other field hostile.
+  const producer = { track: XSS, kind: XSS, rid: XSS, spatial: XSS, width: XSS, height: XSS, bitrate: XSS, packets: XSS, keyframes: XSS, plis: XSS, nacks: XSS, recovered: XSS, dynacastPaused: false, consumers: XSS };
+  const consumer = { track: XSS, publisher: XSS, publisherUser: XSS, kind: XSS, spatial: 0, rid: XSS, width: XSS, height: XSS, targetSpatial: XSS, maxSpatial: 2, bitrate: XSS, packets: XSS, retransmitted: XSS, nacks: XSS, plis: XSS, switches: XSS, paused: false, active: true };
+  await page.route('**/admin/api/sfu**', (r) =>
+    r.fulfill({
+      contentType: 'application/json',
+      body: JSON.stringify({
+        node: XSS,
+        enabled: true,
+        truncated: true,
+        totalRooms: XSS,
+        stats: { participants: XSS, producers: XSS, consumers: XSS, packetsForwarded: XSS, packetsRetransmitted: XSS },
+        rooms: [{ room: XSS, participantCount: XSS, participants: [{ client: XSS, user: XSS, downlink: { estimateBps: XSS, desiredBps: XSS }, producers: [producer], consumers: [consumer] }] }],
+      }),
+    }),
+  );
   await page.goto(`${node.httpUrl}/admin#secret=${ADMIN}`);
   await page.waitForFunction(() => (document.getElementById('nodes')?.textContent ?? '').includes('<img'), undefined, { timeout: 10_000 });
+  await page.waitForFunction(() => (document.getElementById('sfu')?.textContent ?? '').includes('<img'), undefined, { timeout: 10_000 });
+  const sfuText = (await page.textContent('#sfu')) ?? '';
+  // room, client, user, producer track, kind, rid, consumer track, publisher user, kind, rid
+  assert.ok(sfuText.split(XSS).length - 1 >= 10, `SFU fields shown as text: ${sfuText}`);
+  assert.equal(await page.$eval('#sfu tr.sfu-room td', (t) => t.textContent), XSS, 'the room name');
+  assert.equal(await page.$eval('#sfu tr.sfu-participant td', (t) => t.textContent), XSS, 'the participant');
+  assert.equal(await page.$$eval('#sfu img, #sfu-summary img, #sfu-note img', (x) => x.length), 0, 'no element was made from an SFU field');
   // The connection list (issue 13): every field as text.
   await page.waitForFunction(() => (document.getElementById('conns')?.textContent ?? '').includes('<img'), undefined, { timeout: 10_000 });
   const connText = (await page.textContent('#conns')) ?? '';

@@ -140,6 +140,12 @@ export class Consumer {
   retransmitted = 0;
   /** Keyframe requests this consumer's subscriber sent (PLI/FIR). */
   keyframeRequests = 0;
+  /** Generic NACK packets this consumer's subscriber sent (admin figures). */
+  nacksReceived = 0;
+  /** Payload bits per second sent over the last rate period ({@link updateRate}; admin figures). */
+  bitrate = 0;
+  private rateOctets = 0;
+  private rateAt = 0;
   /** Forwarding is off until the subscriber can receive (its answer applied, transport up). */
   active = false;
   /**
@@ -457,6 +463,7 @@ export class Consumer {
     const { type, feedback: f } = p as unknown as FeedbackLike;
     // RTPFB (205) generic NACK (FMT 1), or PSFB (206) PLI (FMT 1) / FIR (FMT 4, SSRCs in entries).
     if (type === 205 && f?.count === 1 && f.mediaSourceSsrc === this.ssrc && Array.isArray(f.lost)) {
+      this.nacksReceived++;
       for (const seq of f.lost.slice(0, 64)) {
         const slot = seq % HISTORY;
         if (this.seqs[slot] === seq && this.lengths[slot]! > 0) this.retransmit(slot);
@@ -490,6 +497,13 @@ export class Consumer {
     const rtp = (sr.rtp + this.tsDelta + Math.round(elapsed * (p.kind === 'video' ? 90 : 48))) >>> 0;
     const frac = sr.ntpLo + Math.round((elapsed / 1000) * 0x100000000);
     return { ntpHi: (sr.ntpHi + Math.floor(frac / 0x100000000)) >>> 0, ntpLo: frac % 0x100000000 >>> 0, rtp, packets: (this.forwarded + this.padded) >>> 0, octets: this.octets >>> 0 };
+  }
+
+  /** Updates `bitrate` from the payload bytes sent since the last call (the router's tick). */
+  updateRate(now = Date.now()): void {
+    if (this.rateAt > 0 && now > this.rateAt) this.bitrate = Math.round(((this.octets - this.rateOctets) * 8 * 1000) / (now - this.rateAt));
+    this.rateOctets = this.octets;
+    this.rateAt = now;
   }
 
   /** Last sequence number sent (-1 before the first). */

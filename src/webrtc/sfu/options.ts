@@ -2,7 +2,7 @@
  * The SFU's options and its public face as a node sees it, kept free of werift's types so that
  * the package's declarations do not pull werift's into a consumer's type check.
  */
-import type { SfuService } from './contract.ts';
+import type { SfuService, SfuSnapshot } from './contract.ts';
 
 export interface SfuOptions {
   /** Rooms this node serves at once. @default 256 */
@@ -154,6 +154,8 @@ export interface SfuStats {
 /** The node's SFU: the SfuService contract plus its counts. */
 export interface SfuNode extends SfuService {
   stats(): SfuStats;
+  /** Rooms → participants → producers and consumers, bounded (the admin page; snapshot.ts). */
+  snapshot(limits?: { maxRooms?: number; maxParticipants?: number }): Promise<SfuSnapshot>;
   /** Recordings (recorder.ts), on the main thread or routed to the room's worker thread. */
   readonly recorder: SfuRecordings;
 }

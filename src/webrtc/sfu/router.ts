@@ -26,7 +26,7 @@
  */
 import type { RtcpPacket, RtpPacket } from 'werift';
 import { ReplyError } from '../../protocol/errors.ts';
-import type { SfuEvent, SfuPeerRef, SfuReplies, SfuRequest, SfuTrackInfo } from './contract.ts';
+import type { SfuEvent, SfuPeerRef, SfuReplies, SfuRequest, SfuSnapshot, SfuTrackInfo } from './contract.ts';
 import { SFU_DEFAULTS, type SfuNode, type SfuOptions, type SfuStats } from './options.ts';
 import { Downlink } from './downlink.ts';
 import { Consumer, Producer } from './forwarder.ts';
@@ -38,6 +38,7 @@ import { EXT_AUDIO_LEVEL, EXT_MID, EXT_REPAIRED_RID, EXT_RID, EXT_TWCC, parseMed
 import { H264_PT, OPUS_PT, publishConfig, senderReportOf, subscribeConfig, VP8_PT, WeriftPeer, type SendSlot } from './werift-adapter.ts';
 import { packetizationModeOf } from './rtp/h264.ts';
 import { Recorder } from './recorder.ts';
+import { snapshotRouters, type SnapshotLimits } from './snapshot.ts';
 
 export { SFU_DEFAULTS, type SfuOptions } from './options.ts';
 
@@ -478,7 +479,10 @@ export class Participant {
       for (const e of this.published.values()) for (const l of e.layers) l.capped = held.has(l);
     }
     if (this.downlink) this.downlink.update([...this.received.values()].map((r) => r.consumer), now);
-    for (const r of this.received.values()) r.consumer.tick(now);
+    for (const r of this.received.values()) {
+      r.consumer.tick(now);
+      r.consumer.updateRate(now);
+    }
     if (++this.ticks % 2 === 0) this.sendSenderReports();
   }
 
@@ -893,6 +897,11 @@ export class SfuRouterService implements SfuNode {
       }
     }
     return { rooms: this.routers.size, participants, producers, consumers, packetsForwarded: forwarded, packetsRetransmitted: retransmitted, keyframeRequests: plis, nacksSent: nacks, packetsRecovered: recovered, layersCapped: capped };
+  }
+
+  /** Rooms → participants → producers and consumers, bounded (the admin page; snapshot.ts). */
+  async snapshot(limits?: Partial<SnapshotLimits>): Promise<SfuSnapshot> {
+    return snapshotRouters(this.routers.values(), limits);
   }
 
   /** Counts of closed consumers and producers, so the totals of stats() never go down. */

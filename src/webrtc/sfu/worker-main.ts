@@ -41,6 +41,9 @@ port.on('message', (m: ToWorker) => {
       answer(m.id, r.op === 'start' ? sfu.recorder.start({ room: r.room, ...(r.client !== undefined ? { client: r.client } : {}), ...(r.layer !== undefined ? { layer: r.layer } : {}) }) : r.op === 'stop' ? sfu.recorder.stop(r.id) : sfu.recorder.list());
       return;
     }
+    case 'snapshot':
+      answer(m.id, sfu.snapshot(m.limits));
+      return;
     case 'leave':
       sfu.leave(m.peer);
       return;

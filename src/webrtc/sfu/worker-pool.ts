@@ -19,11 +19,15 @@
  * Recordings (`recorder`) run in the room's worker, as the media does: `start` goes to the
  * worker of its room, `stop` to the worker that started it (by id), `list` asks every worker
  * and merges the answers.
+ *
+ * The admin page's `snapshot` asks every live worker for its rooms and merges them (a worker that
+ * does not answer within 3 s, or died, is left out).
  */
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { ErrorCode, type ErrorName } from '../../protocol/codes.ts';
 import { ReplyError } from '../../protocol/errors.ts';
-import type { SfuEvent, SfuPeerRef, SfuReplies, SfuRequest } from './contract.ts';
+import type { SfuEvent, SfuPeerRef, SfuReplies, SfuRequest, SfuSnapshot } from './contract.ts';
+import { boundLimits, mergeSnapshots, type SnapshotLimits } from './snapshot.ts';
 import type { RecordingInfo, SfuNode, SfuOptions, SfuRecordings, SfuStats } from './options.ts';
 
 /** A recording request, as the worker runs it on its own Recorder. */
@@ -33,13 +37,14 @@ export type RecordingOp = { op: 'start'; room: string; client?: string; layer?: 
 export type ToWorker =
   | { t: 'handle'; id: number; peer: SfuPeerRef; req: SfuRequest }
   | { t: 'record'; id: number; req: RecordingOp }
+  | { t: 'snapshot'; id: number; limits: SnapshotLimits }
   | { t: 'leave'; peer: SfuPeerRef }
   | { t: 'close' };
 
 /** Worker → main thread. */
 export type FromWorker =
   | { t: 'ready' }
-  | { t: 'reply'; id: number; ok: true; result: SfuReplies[keyof SfuReplies] | RecordingInfo | RecordingInfo[] }
+  | { t: 'reply'; id: number; ok: true; result: SfuReplies[keyof SfuReplies] | RecordingInfo | RecordingInfo[] | SfuSnapshot }
   | { t: 'reply'; id: number; ok: false; code: number; message: string }
   | { t: 'event'; room: string; client: string; ev: SfuEvent }
   | { t: 'stats'; stats: SfuStats }
@@ -139,16 +144,41 @@ export class SfuWorkerPool implements SfuNode {
     };
   }
 
-  /** Sends a recording request to one worker; resolves with its answer. */
-  private request(slot: Slot, req: RecordingOp): Promise<unknown> {
+  /** Sends a recording request (or, with `limits`, a snapshot request) to one worker; resolves with its answer. */
+  private request(slot: Slot, req: RecordingOp | undefined, limits?: SnapshotLimits): Promise<unknown> {
     if (this.closing) return Promise.reject(new ReplyError('notAvailable', 'sfu: shutting down'));
     if (!slot.alive) return Promise.reject(new ReplyError('notAvailable', 'sfu: the media worker stopped'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, slot });
-      const m: ToWorker = { t: 'record', id, req };
+      const m: ToWorker = req ? { t: 'record', id, req } : { t: 'snapshot', id, limits: limits! };
       slot.worker.postMessage(m);
     });
+  }
+
+  /** Every live worker's rooms, merged (largest first, bounded like one worker's answer). */
+  async snapshot(limits?: Partial<SnapshotLimits>): Promise<SfuSnapshot> {
+    const bounded = boundLimits(limits);
+    const parts = await Promise.all(
+      this.slots
+        .filter((s) => s.alive)
+        .map((s) => {
+          const answer = this.request(s, undefined, bounded) as Promise<SfuSnapshot>;
+          let timer: NodeJS.Timeout | undefined;
+          const late = new Promise<undefined>((resolve) => {
+            timer = setTimeout(() => resolve(undefined), 3000);
+            timer.unref();
+          });
+          return Promise.race([answer, late]).then(
+            (x) => (clearTimeout(timer), x),
+            () => (clearTimeout(timer), undefined),
+          );
+        }),
+    );
+    return mergeSnapshots(
+      parts.filter((x): x is SfuSnapshot => x !== undefined),
+      bounded,
+    );
   }
 
   private spawn(index: number, retired: SfuStats): Slot {
