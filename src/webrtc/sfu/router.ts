@@ -125,6 +125,9 @@ export class Participant {
   downlink: Downlink | undefined;
   private offering = false;
   private dirty = false;
+  /** Tracks to consume once the outstanding subscribe offer is settled (see consume()). */
+  private readonly deferred: { entry: Published; publisher: Participant }[] = [];
+  private takingDeferred = false;
   private answerTimer: ReturnType<typeof setTimeout> | undefined;
   private resolveAnswer: ((sdp: string | undefined) => void) | undefined;
   private slots = 0;
@@ -438,6 +441,14 @@ export class Participant {
     const track = entry.info.track;
     const producer = entry.producer;
     if (this.closed || this.received.has(track)) return;
+    if (this.offering && !this.takingDeferred) {
+      // Not while an offer is out: a transceiver added between werift's offer and the answer
+      // gets a transport of its own that never connects, and the connection never becomes
+      // "connected" (seen with several participants joining at once). The next offer takes it.
+      if (!this.deferred.some((d) => d.entry === entry)) this.deferred.push({ entry, publisher });
+      this.dirty = true;
+      return;
+    }
     if (this.slots >= this.router.options.maxConsumers) {
       this.send({ op: 'track-removed', track });
       return;
@@ -590,6 +601,15 @@ export class Participant {
 
   private async offerOnce(): Promise<void> {
     const sub = this.subscribeTransport();
+    // Tracks that came while the last offer was out: added now, before this offer is made.
+    if (this.deferred.length > 0) {
+      const later = this.deferred.splice(0);
+      this.takingDeferred = true;
+      for (const d of later) if (!d.publisher.closed && d.publisher.published.get(d.entry.info.track) === d.entry) this.consume(d.entry, d.publisher);
+      this.takingDeferred = false;
+      // (their negotiate() calls only marked this participant dirty: this offer carries them)
+      this.dirty = this.deferred.length > 0;
+    }
     const included = [...this.received.values()];
     let sdp: string;
     try {
