@@ -360,6 +360,14 @@ export class SfuCall extends TypedEmitter<SfuCallEvents> {
       case 'layer':
         this.safeEmit('layer', { track: msg.track, spatial: msg.spatial, temporal: msg.temporal, bitrate: msg.bitrate });
         return;
+      case 'dropped': {
+        // The SFU closed our transports: the call is over (a new SfuCall joins again).
+        if (this._state === 'left') return;
+        const reason = typeof msg.reason === 'string' ? msg.reason.slice(0, 200) : 'unknown';
+        this.close();
+        this.safeEmit('error', { error: new ClientError(`the SFU dropped this call: ${reason}`) });
+        return;
+      }
       case 'speakers': {
         if (!Array.isArray(msg.speakers) || msg.speakers.length > 64) return;
         const speakers = msg.speakers.filter((x) => typeof x?.client === 'string' && typeof x.user === 'string' && typeof x.level === 'number').map((x) => ({ user: x.user, client: x.client, level: x.level }));

@@ -95,7 +95,12 @@ export type SfuEvent =
    * Active speakers of the room, loudest first (at most 8), sent when the list changes: `level`
    * is the speech level from 0 to 1 (linear amplitude); an empty list when nobody speaks.
    */
-  | { op: 'speakers'; speakers: { user: string; client: string; level: number }[] };
+  | { op: 'speakers'; speakers: { user: string; client: string; level: number }[] }
+  /**
+   * The SFU closed this participant's transports (`reason`: a transport did not connect, an offer
+   * failed): the call is over; join again to continue.
+   */
+  | { op: 'dropped'; reason: string };
 
 /** Everything a reply or an event can be, as it goes on the wire inside `{type: 'sfu', ...}`. */
 export type SfuServerMessage =

@@ -882,6 +882,8 @@ export class SfuRouterService implements SfuNode {
   /** A participant whose transport failed: closed, and told so (it may join again). */
   dropParticipant(p: Participant, why: string): void {
     if (p.closed) return;
+    // Told first: the client's call is over (its SDK closes it and reports why).
+    p.send({ op: 'dropped', reason: why.slice(0, 200) });
     p.close();
     console.warn(`switchboard: sfu: ${p.ref.client} in ${p.ref.room} dropped: ${why}`);
   }
