@@ -15,14 +15,6 @@ import { Code, ConnectError } from '@connectrpc/connect';
 /** Bytes before each message: the compressed flag and the 4-byte big-endian length. */
 export const PREFIX_BYTES = 5;
 
-/** A framing failure, with the gRPC status the spec gives it. */
-export class GrpcWireError extends ConnectError {
-  constructor(message: string, code: Code) {
-    super(message, code);
-    this.name = 'GrpcWireError';
-  }
-}
-
 /** One message off the wire: its bytes (a view into the received chunk when it fit in one) and its flag. */
 export interface WireMessage {
   compressed: boolean;
@@ -31,7 +23,7 @@ export interface WireMessage {
 
 /**
  * Splits a stream of DATA chunks into length-prefixed messages. `push` calls `onMessage` for each
- * complete message and throws a GrpcWireError (RESOURCE_EXHAUSTED) as soon as a prefix announces
+ * complete message and throws a ConnectError (RESOURCE_EXHAUSTED) as soon as a prefix announces
  * more than `maxBytes`, before any of it is buffered; a flag other than 0 or 1 is INTERNAL. After
  * the last chunk, `idle` says whether the stream stopped between messages (false: one was cut off).
  */
@@ -91,8 +83,8 @@ export class MessageReader {
   }
 
   private check(flag: number, len: number): void {
-    if (flag > 1) throw new GrpcWireError(`bad message prefix: compressed flag ${flag} (0 or 1)`, Code.Internal);
-    if (len > this.maxBytes) throw new GrpcWireError(`message of ${len} bytes is larger than the limit of ${this.maxBytes}`, Code.ResourceExhausted);
+    if (flag > 1) throw new ConnectError(`bad message prefix: compressed flag ${flag} (0 or 1)`, Code.Internal);
+    if (len > this.maxBytes) throw new ConnectError(`message of ${len} bytes is larger than the limit of ${this.maxBytes}`, Code.ResourceExhausted);
   }
 
   private start(flag: number, len: number): void {

@@ -156,6 +156,11 @@ export class GrpcServer {
     return `${host}:${this.port}`;
   }
 
+  /** Native gRPC calls running now (grpc-native.ts; not the Connect ones). */
+  get nativeCalls(): number {
+    return this.native.running;
+  }
+
   /** Whether the port speaks TLS (the node's `tls` option). */
   readonly secure: boolean = false;
 
@@ -222,9 +227,13 @@ export class GrpcServer {
   close(): Promise<void> {
     this.closingP ??= (async () => {
       const reason = new ConnectError('the server is shutting down', Code.Unavailable);
-      this.native.abortAll(reason);
-      this.shutdown.abort(reason);
       const closed = new Promise<void>((resolve) => this.net.close(() => resolve()));
+      this.shutdown.abort(reason);
+      if (this.native.running > 0) {
+        this.native.abortAll(reason);
+        // Let the UNAVAILABLE answers reach the sockets before they are destroyed.
+        await new Promise((r) => setTimeout(r, 20));
+      }
       for (const s of this.sockets) s.destroy();
       this.h1.closeAllConnections();
       await closed;
