@@ -350,7 +350,8 @@ class NativeCall implements ApiCall {
     const s = this.stream;
     this.finish();
     if (s.destroyed || s.headersSent) return;
-    s.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity,gzip' }, { waitForTrailers: true });
+    // No `date` (gRPC has no use for it; node formats one per answer otherwise).
+    s.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity,gzip' }, { waitForTrailers: true, sendDate: false } as { waitForTrailers: boolean });
     s.once('wantTrailers', () => s.sendTrailers({ 'grpc-status': '0' }));
     s.end(frame);
   }
@@ -381,7 +382,7 @@ function refuse(stream: ServerHttp2Stream, e: ConnectError): void {
   e.metadata.forEach((v, k) => {
     headers[k] = v;
   });
-  stream.respond(headers, { endStream: true });
+  stream.respond(headers, { endStream: true, sendDate: false } as { endStream: boolean });
   if (!stream.readableEnded) {
     stream.resume();
     stream.close(h2.NGHTTP2_NO_ERROR);

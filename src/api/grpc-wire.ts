@@ -28,7 +28,8 @@ export interface WireMessage {
  * the last chunk, `idle` says whether the stream stopped between messages (false: one was cut off).
  */
 export class MessageReader {
-  private readonly prefix = Buffer.alloc(PREFIX_BYTES);
+  /** A prefix split across chunks (allocated the first time one is). */
+  private prefix: Buffer | null = null;
   private prefixLen = 0;
   private body: Buffer | null = null;
   private bodyLen = 0;
@@ -62,13 +63,14 @@ export class MessageReader {
           at += PREFIX_BYTES;
           continue;
         }
+        const prefix = (this.prefix ??= Buffer.alloc(PREFIX_BYTES));
         const n = Math.min(PREFIX_BYTES - this.prefixLen, chunk.length - at);
-        chunk.copy(this.prefix, this.prefixLen, at, at + n);
+        chunk.copy(prefix, this.prefixLen, at, at + n);
         this.prefixLen += n;
         at += n;
         if (this.prefixLen < PREFIX_BYTES) return;
-        const flag = this.prefix[0]!;
-        const len = this.prefix.readUInt32BE(1);
+        const flag = prefix[0]!;
+        const len = prefix.readUInt32BE(1);
         this.check(flag, len);
         this.start(flag, len);
         if (len === 0) this.emit();
