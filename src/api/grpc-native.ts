@@ -28,7 +28,8 @@ import { gunzip } from 'node:zlib';
 import { fromBinary, create, toBinary, type DescMessage, type DescMethod } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { NodeCore } from '../server/core.ts';
-import { ApiService } from './gen/switchboard/v1/api_pb.ts';
+import { ApiService, PublishResponseSchema } from './gen/switchboard/v1/api_pb.ts';
+import { publishResponseFrame } from './grpc-codec.ts';
 import { gate, toConnectError, type ApiCall, type ApiHandlers } from './grpc-service.ts';
 import { frameMessage, grpcPercentEncode, MessageReader, parseGrpcTimeout, type WireMessage } from './grpc-wire.ts';
 
@@ -41,6 +42,22 @@ interface Route {
   input: DescMessage;
   output: DescMessage;
   handler: (req: unknown, call: ApiCall) => Promise<unknown>;
+  /** The answer's frame, by hand for the hot one (grpc-codec.ts); else `create` + `toBinary`. */
+  encode: (res: unknown) => Buffer;
+}
+
+/** `create` + `toBinary` of `schema`, framed. */
+function schemaEncoder(schema: DescMessage): (res: unknown) => Buffer {
+  return (res) => frameMessage(toBinary(schema, create(schema, res as never)));
+}
+
+/** PublishResponse by hand when the handler answered `{ epoch, offset }`, as Publish does. */
+function publishEncoder(schema: DescMessage): (res: unknown) => Buffer {
+  const general = schemaEncoder(schema);
+  return (res) => {
+    const r = res as { epoch?: unknown; offset?: unknown };
+    return typeof r.epoch === 'string' && typeof r.offset === 'bigint' ? publishResponseFrame(r.epoch, r.offset) : general(res);
+  };
 }
 
 /** Whether a request is native gRPC: POST with `application/grpc` or `application/grpc+proto`. */
@@ -67,7 +84,8 @@ export class NativeGrpc {
       if (m.methodKind !== 'unary' && m.methodKind !== 'client_streaming') throw new Error(`rpc ${m.name}: ${m.methodKind} is not served`);
       const handler = (handlers as unknown as Record<string, Route['handler']>)[m.localName];
       if (!handler) throw new Error(`no handler for rpc ${m.name}`);
-      this.routes.set(`/${ApiService.typeName}/${m.name}`, { rpc: m.name, streaming: m.methodKind === 'client_streaming', input: m.input, output: m.output, handler });
+      const encode = m.output.typeName === PublishResponseSchema.typeName ? publishEncoder(m.output) : schemaEncoder(m.output);
+      this.routes.set(`/${ApiService.typeName}/${m.name}`, { rpc: m.name, streaming: m.methodKind === 'client_streaming', input: m.input, output: m.output, handler, encode });
     }
   }
 
@@ -342,8 +360,7 @@ class NativeCall implements ApiCall {
     if (this.done) return;
     let frame: Buffer;
     try {
-      const out = this.route.output;
-      frame = frameMessage(toBinary(out, create(out, res as never)));
+      frame = this.route.encode(res);
     } catch (err) {
       return this.fail(this.owner.failure(err));
     }
