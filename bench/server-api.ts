@@ -6,7 +6,7 @@
  *     npx tsx bench/server-api.ts [--seconds 5] [--warmup 1] [--concurrency 64] [--batch 100]
  *                                 [--prewarm 1] [--size 100] [--channels 100] [--json] [--no-pin]
  *                                 [--modes grpc-unary,grpc-stream,http,bare-connect,bare-grpc-js]
- *                                 [--client grpc-js|h2] [--clients 1] [--sessions 1]
+ *                                 [--client grpc-js|h2] [--clients 1] [--sessions 1] [--rounds 1]
  *     npm run bench -- server-api [same flags]
  *
  * The node runs in a child process (this file with `--serve`): memory broker, history on (100
@@ -65,6 +65,8 @@ export type ServerApiRow = ResultRow & {
   serverUsPerPublish: number | null;
   clientCpuPct: number | null;
   errors: number;
+  /** Which pass over the modes (`--rounds`), from 1. */
+  round: number;
   /** The load generator: `grpc-js` or `h2` (raw node:http2), processes and HTTP/2 connections each. */
   client: string;
   error?: string;
@@ -88,12 +90,14 @@ interface Options {
   clients: number;
   /** HTTP/2 connections per load process (`--client h2`). */
   sessions: number;
+  /** Passes over the modes, one after the other (on a noisy machine, so each mode sees the same conditions). */
+  rounds: number;
 }
 
 const MODES = ['grpc-unary', 'grpc-stream', 'http', 'bare-connect', 'bare-grpc-js'];
 
 function parse(argv: string[]): Options {
-  const o: Options = { seconds: 5, warmup: 1, prewarm: 1, concurrency: 64, batch: 100, size: 100, channels: 100, modes: [...MODES], json: false, pin: true, client: 'grpc-js', clients: 1, sessions: 1 };
+  const o: Options = { seconds: 5, warmup: 1, prewarm: 1, concurrency: 64, batch: 100, size: 100, channels: 100, modes: [...MODES], json: false, pin: true, client: 'grpc-js', clients: 1, sessions: 1, rounds: 1 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (): number => {
@@ -112,6 +116,7 @@ function parse(argv: string[]): Options {
     else if (a === '--no-pin') o.pin = false;
     else if (a === '--clients') o.clients = Math.round(num());
     else if (a === '--sessions') o.sessions = Math.round(num());
+    else if (a === '--rounds') o.rounds = Math.round(num());
     else if (a === '--client') {
       const c = argv[++i];
       if (c !== 'grpc-js' && c !== 'h2') throw new Error(`--client takes grpc-js or h2, got ${c ?? 'nothing'}`);
@@ -501,9 +506,10 @@ export async function run(argv: string[]): Promise<ServerApiRow[]> {
         }
       }
     }
-    for (const mode of o.modes) {
-      log(`${mode}…`);
+    for (let round = 1; round <= o.rounds; round++) for (const mode of o.modes) {
+      log(`${mode}${o.rounds > 1 ? ` (round ${round} of ${o.rounds})` : ''}…`);
       const row: ServerApiRow = {
+        round,
         scenario: 'server-api',
         system: `switchboard/${mode}`,
         mode,
@@ -547,10 +553,12 @@ export async function run(argv: string[]): Promise<ServerApiRow[]> {
 }
 
 export function render(rows: readonly ServerApiRow[]): string {
-  const out = ['| mode | publishes/s | p50 ms | p99 ms | latency of | server CPU % | server µs/publish | client CPU % | errors |', '|---|--:|--:|--:|---|--:|--:|--:|--:|'];
+  const rounds = new Set(rows.map((r) => r.round)).size > 1;
+  const out = [`| ${rounds ? 'round | ' : ''}mode | publishes/s | p50 ms | p99 ms | latency of | server CPU % | server µs/publish | client CPU % | errors |`, `|${rounds ? '--:|' : ''}---|--:|--:|--:|---|--:|--:|--:|--:|`];
   for (const r of rows) {
-    if (r.error) out.push(`| ${r.mode} | failed: ${r.error} |`);
-    else out.push(`| ${r.mode} | ${r.publishesPerSec} | ${r.p50Ms} | ${r.p99Ms} | ${r.latencyOf === 'batch' ? `batch of ${r.batch}` : 'call'} | ${r.serverCpuPct} | ${r.serverUsPerPublish} | ${r.clientCpuPct} | ${r.errors} |`);
+    const lead = rounds ? `| ${r.round} | ` : '| ';
+    if (r.error) out.push(`${lead}${r.mode} | failed: ${r.error} |`);
+    else out.push(`${lead}${r.mode} | ${r.publishesPerSec} | ${r.p50Ms} | ${r.p99Ms} | ${r.latencyOf === 'batch' ? `batch of ${r.batch}` : 'call'} | ${r.serverCpuPct} | ${r.serverUsPerPublish} | ${r.clientCpuPct} | ${r.errors} |`);
   }
   out.push('', `concurrency ${rows[0]?.concurrency ?? '-'} (calls, streams or keep-alive requests in flight); clients: ${[...new Set(rows.map((r) => `${r.mode}: ${r.client}`))].join('; ')}; the seed's Node figure for gRPC: 50–100 K requests/s`);
   return out.join('\n');
