@@ -5,7 +5,7 @@
  *
  *     npx tsx bench/server-api.ts [--seconds 5] [--warmup 1] [--concurrency 64] [--batch 100]
  *                                 [--prewarm 1] [--size 100] [--channels 100] [--json] [--no-pin]
- *                                 [--modes grpc-unary,grpc-stream,http,bare-connect,bare-grpc-js]
+ *                                 [--modes grpc-unary,grpc-stream,http,bare-connect,bare-grpc-js,bare-h2]
  *                                 [--client grpc-js|h2] [--clients 1] [--sessions 1] [--rounds 1]
  *     npm run bench -- server-api [same flags]
  *
@@ -24,6 +24,9 @@
  *   stores nothing and answers at once, served in the same child by a bare Connect server
  *   (node:http2 + connectNodeAdapter, what grpc.ts builds on) and by @grpc/grpc-js's own server:
  *   the ceiling each library sets before Switchboard does any work.
+ * - `bare-h2` (the floor): unary calls to a node:http2 server that reads the request and answers a
+ *   canned PublishResponse with grpc-status 0 — no parsing, no handler: what node:http2 itself
+ *   costs per gRPC call, under any server built on it (grpc-js's, Connect's, grpc-native.ts).
  * Every mode sends the same `size`-byte JSON publications round-robin over `channels` channels.
  *
  * The load generator (issue 15): `--client h2` drives the unary gRPC modes (grpc-unary and the two
@@ -94,7 +97,7 @@ interface Options {
   rounds: number;
 }
 
-const MODES = ['grpc-unary', 'grpc-stream', 'http', 'bare-connect', 'bare-grpc-js'];
+const MODES = ['grpc-unary', 'grpc-stream', 'http', 'bare-connect', 'bare-grpc-js', 'bare-h2'];
 
 function parse(argv: string[]): Options {
   const o: Options = { seconds: 5, warmup: 1, prewarm: 1, concurrency: 64, batch: 100, size: 100, channels: 100, modes: [...MODES], json: false, pin: true, client: 'grpc-js', clients: 1, sessions: 1, rounds: 1 };
@@ -157,11 +160,29 @@ async function serveChild(): Promise<void> {
   const bareGrpc = new grpc.Server();
   bareGrpc.addService(pkg.switchboard.v1.ApiService.service, { Publish: (_c: unknown, cb: (e: null, r: object) => void) => cb(null, { epoch: 'bare', offset: '1' }) });
   const grpcJsPort = await new Promise<number>((r, j) => bareGrpc.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? j(e) : r(p))));
+  const { create, toBinary } = await import('@bufbuild/protobuf');
+  const { PublishResponseSchema } = await import('../src/api/gen/switchboard/v1/api_pb.ts');
+  const canned = toBinary(PublishResponseSchema, create(PublishResponseSchema, { epoch: 'bare', offset: 1n }));
+  const cannedFrame = Buffer.alloc(5 + canned.length);
+  cannedFrame.writeUInt32BE(canned.length, 1);
+  cannedFrame.set(canned, 5);
+  const bareH2 = createH2();
+  bareH2.on('stream', (stream) => {
+    stream.on('error', () => {});
+    stream.on('data', () => {});
+    stream.once('end', () => {
+      if (stream.destroyed) return;
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+      stream.end(cannedFrame);
+    });
+  });
+  await new Promise<void>((r) => bareH2.listen(0, '127.0.0.1', r));
   process.on('message', (m: { type: string }) => {
     if (m.type === 'cpu') process.send?.({ type: 'cpu', usage: process.cpuUsage(), publishes: node.stats.publishes });
     if (m.type === 'stop') void node.close().then(() => process.exit(0));
   });
-  process.send?.({ type: 'ready', http: node.port, grpc: node.grpc!.address, bareConnect: `127.0.0.1:${(bareConnect.address() as { port: number }).port}`, bareGrpcJs: `127.0.0.1:${grpcJsPort}` });
+  process.send?.({ type: 'ready', http: node.port, grpc: node.grpc!.address, bareConnect: `127.0.0.1:${(bareConnect.address() as { port: number }).port}`, bareGrpcJs: `127.0.0.1:${grpcJsPort}`, bareH2: `127.0.0.1:${(bareH2.address() as { port: number }).port}` });
 }
 
 /** Where each mode sends its load. */
@@ -170,6 +191,7 @@ interface Targets {
   grpcAddress: string;
   bareConnect: string;
   bareGrpcJs: string;
+  bareH2: string;
 }
 
 interface ChildHandle extends Targets {
@@ -180,8 +202,8 @@ interface ChildHandle extends Targets {
 
 async function startChild(pin: boolean): Promise<ChildHandle> {
   const proc = fork(fileURLToPath(import.meta.url), ['--serve'], { execArgv: ['--import', 'tsx', ...(process.env.SERVER_API_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SERVER_API_CPU_PROF}`] : [])], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const ready = await new Promise<{ http: number; grpc: string; bareConnect: string; bareGrpcJs: string }>((resolve, reject) => {
-    proc.once('message', (m: { type: string; http: number; grpc: string; bareConnect: string; bareGrpcJs: string }) => (m.type === 'ready' ? resolve(m) : reject(new Error(`unexpected ${m.type}`))));
+  const ready = await new Promise<{ http: number; grpc: string; bareConnect: string; bareGrpcJs: string; bareH2: string }>((resolve, reject) => {
+    proc.once('message', (m: { type: string; http: number; grpc: string; bareConnect: string; bareGrpcJs: string; bareH2: string }) => (m.type === 'ready' ? resolve(m) : reject(new Error(`unexpected ${m.type}`))));
     proc.once('exit', (code) => reject(new Error(`server child exited with ${code}`)));
   });
   if (pin && cpus().length >= 2) {
@@ -198,6 +220,7 @@ async function startChild(pin: boolean): Promise<ChildHandle> {
     grpcAddress: ready.grpc,
     bareConnect: ready.bareConnect,
     bareGrpcJs: ready.bareGrpcJs,
+    bareH2: ready.bareH2,
     cpu: () =>
       new Promise((resolve) => {
         const on = (m: { type: string; usage: NodeJS.CpuUsage; publishes: number }) => {
@@ -347,7 +370,7 @@ function flood(runner: Runner, concurrency: number): Flood {
 
 /** Load in `o.clients` child processes (this file with `--load`), each with its share of `concurrency`. */
 async function loaders(mode: string, child: ChildHandle, o: Options): Promise<{ measure(): void; stop(): Promise<Array<{ publishes: number; lat: number[]; errors: number; cpuUs: number }>> }> {
-  const targets: Targets = { httpPort: child.httpPort, grpcAddress: child.grpcAddress, bareConnect: child.bareConnect, bareGrpcJs: child.bareGrpcJs };
+  const targets: Targets = { httpPort: child.httpPort, grpcAddress: child.grpcAddress, bareConnect: child.bareConnect, bareGrpcJs: child.bareGrpcJs, bareH2: child.bareH2 };
   const procs = Array.from({ length: o.clients }, (_, k) => {
     const share = Math.floor(o.concurrency / o.clients) + (k < o.concurrency % o.clients ? 1 : 0);
     const p = fork(fileURLToPath(import.meta.url), ['--load'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
@@ -442,7 +465,7 @@ async function measure(mode: string, o: Options, child: ChildHandle): Promise<{ 
 }
 
 async function runnerFor(mode: string, child: Targets, o: Options): Promise<Runner> {
-  const address = mode === 'bare-connect' ? child.bareConnect : mode === 'bare-grpc-js' ? child.bareGrpcJs : child.grpcAddress;
+  const address = mode === 'bare-connect' ? child.bareConnect : mode === 'bare-grpc-js' ? child.bareGrpcJs : mode === 'bare-h2' ? child.bareH2 : child.grpcAddress;
   if (mode === 'http') return httpRunner(child.httpPort, o);
   if (mode !== 'grpc-stream' && o.client === 'h2') return h2Runner(address, o);
   return grpcRunner(address, o, mode === 'grpc-stream');
