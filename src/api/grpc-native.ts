@@ -158,6 +158,8 @@ class NativeCall implements ApiCall {
   private inputError: ConnectError | undefined;
   /** Gunzips in flight (client streaming keeps message order through this chain). */
   private inflate: Promise<void> | undefined;
+  /** Messages waiting in that chain (the stream is paused past STREAM_QUEUE, as for the queue). */
+  private inflating = 0;
 
   constructor(
     private readonly owner: NativeGrpc,
@@ -235,7 +237,11 @@ class NativeCall implements ApiCall {
     if (m.compressed || this.inflate) {
       // Keep the order: each message waits for the gunzips before it.
       const prev = this.inflate ?? Promise.resolve();
-      const next = prev.then(() => this.decode(m)).then((req) => this.enqueue(req));
+      if (++this.inflating >= STREAM_QUEUE) this.stream.pause();
+      const next = prev.then(() => this.decode(m)).then((req) => {
+        if (--this.inflating === STREAM_QUEUE / 2 && this.queue.length < STREAM_QUEUE) this.stream.resume();
+        this.enqueue(req);
+      });
       this.inflate = next.catch((err: unknown) => this.inputFailed(err as ConnectError));
       return;
     }
