@@ -33,6 +33,9 @@ import { publishResponseFrame } from './grpc-codec.ts';
 import { gate, toConnectError, type ApiCall, type ApiHandlers } from './grpc-service.ts';
 import { frameMessage, grpcPercentEncode, MessageReader, parseGrpcTimeout, type WireMessage } from './grpc-wire.ts';
 
+/** The longest delay setTimeout takes (2^31 − 1 ms). */
+const MAX_TIMER_MS = 0x7fffffff;
+
 /** Decoded messages a client-streaming call buffers before the stream is paused. */
 const STREAM_QUEUE = 32;
 
@@ -170,7 +173,8 @@ class NativeCall implements ApiCall {
   ) {
     this.method = route.rpc;
     this.deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
-    if (timeoutMs !== undefined) {
+    // Past setTimeout's range (~24.8 days; node would fire it after 1 ms) there is no timer to set.
+    if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
       this.timer = setTimeout(() => this.abort(new ConnectError('the call took longer than its deadline (grpc-timeout)', Code.DeadlineExceeded)), timeoutMs);
     }
     this.reader = new MessageReader(owner.limit, (m) => this.onMessage(m));

@@ -206,6 +206,20 @@ describe('native gRPC path', () => {
       assert.equal(r.status, String(grpc.status.INVALID_ARGUMENT), t);
       assert.match(r.message!, /malformed grpc-timeout/);
     }
+    // The longest deadline the format allows (~11 years) is no deadline in practice, not an expired one.
+    const far = await raw(session, PUBLISH, [msg], { 'grpc-timeout': '99999999H' });
+    assert.equal(far.status, '0', far.message);
+    const farStream = session.request({ ':method': 'POST', ':path': STREAM, 'content-type': 'application/grpc', authorization: `apikey ${KEY}`, 'grpc-timeout': '99999999H' });
+    const farDone = new Promise<unknown>((resolve) => {
+      let st: unknown;
+      farStream.on('trailers', (x) => (st = x['grpc-status']));
+      farStream.on('response', (x) => (st ??= x['grpc-status']));
+      farStream.on('data', () => {});
+      farStream.on('close', () => resolve(st));
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    farStream.end(msg);
+    assert.equal(await farDone, '0', 'a stream with the longest deadline is still open after 50 ms');
     const before = node.stats.publishes;
     const noKey = await raw(session, PUBLISH, [msg], { authorization: 'Bearer x' });
     assert.equal(noKey.status, String(grpc.status.UNAUTHENTICATED));
