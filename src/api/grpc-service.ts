@@ -3,11 +3,12 @@
  * its protobuf request into the HTTP API's body shape, runs the same operation (operations.ts, so
  * validation and behaviour are the HTTP API's), and turns the result into the protobuf response.
  * Failures become gRPC status codes with the Switchboard code in trailers (`toConnectError`).
- * Served over gRPC, gRPC-Web and Connect by grpc.ts.
+ * Served over gRPC by grpc-native.ts and over gRPC-Web and Connect by Connect (grpc.ts), both
+ * through `apiHandlers`, which sees its call only as an `ApiCall`.
  */
 import { log } from '../util/log.ts';
 import { Code, ConnectError, type ConnectRouter, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
-import type { MessageInitShape } from '@bufbuild/protobuf';
+import type { DescMethodClientStreaming, DescMethodUnary, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
 import { checkDepth } from '../protocol/codec.ts';
 import { ErrorCode } from '../protocol/codes.ts';
 import { ProtocolError, ReplyError } from '../protocol/errors.ts';
@@ -104,16 +105,47 @@ function brokerUnavailable(node: NodeCore): ConnectError {
 /**
  * Runs before the request message is read: the API key from `authorization: apikey KEY`, then the
  * broker check (UNAVAILABLE at once while it is down, as the HTTP API's 503), so neither a
- * refused caller nor a call that cannot succeed costs a body read.
+ * refused caller nor a call that cannot succeed costs a body read. `rpc` is the method's name
+ * (`Publish`).
  */
-export function gate(node: NodeCore, ctx: HandlerContext): void {
+export function gate(node: NodeCore, rpc: string, authorization: string | undefined): void {
   try {
-    checkApiKey(node, ctx.requestHeader.get('authorization') ?? undefined, { api: 'grpc', method: ctx.method.name });
+    checkApiKey(node, authorization, { api: 'grpc', method: rpc });
   } catch (err) {
     throw toConnectError(node, err);
   }
-  const method = METHOD_OF[ctx.method.name];
+  const method = METHOD_OF[rpc];
   if (method !== undefined && needsBroker(method) && !node.broker.connected) throw brokerUnavailable(node);
+}
+
+/**
+ * What a handler sees of its call, whichever server runs it: Connect (`connectCall`) or the native
+ * gRPC path (grpc-native.ts), which has no AbortSignal per call.
+ */
+export interface ApiCall {
+  /** The rpc's name (`Publish`), for the logs. */
+  readonly method: string;
+  /** Milliseconds left until the client's deadline; undefined without one. */
+  timeoutMs(): number | undefined;
+  /** Why the call ended early (the deadline, a cancel, the server closing); undefined while it runs. */
+  abortReason(): ConnectError | undefined;
+  /** Calls `fn` once when the call ends early; returns a function that unregisters it. */
+  onAbort(fn: (reason: ConnectError) => void): () => void;
+}
+
+/** A Connect HandlerContext as an ApiCall. */
+export function connectCall(ctx: HandlerContext): ApiCall {
+  const signal = ctx.signal;
+  return {
+    method: ctx.method.name,
+    timeoutMs: () => ctx.timeoutMs(),
+    abortReason: () => (signal.aborted ? abortReason(signal) : undefined),
+    onAbort(fn) {
+      const on = () => fn(abortReason(signal));
+      signal.addEventListener('abort', on, { once: true });
+      return () => signal.removeEventListener('abort', on);
+    },
+  };
 }
 
 /**
@@ -123,21 +155,23 @@ export function gate(node: NodeCore, ctx: HandlerContext): void {
  * any call that times out, a publish may still have been stored (retry with the same idempotency
  * key to be sure).
  */
-function bounded<T>(node: NodeCore, ctx: HandlerContext, p: Promise<T>, unary: boolean): Promise<T> {
-  const signal = ctx.signal;
-  if (signal.aborted) return Promise.reject(abortReason(signal));
+function bounded<T>(node: NodeCore, call: ApiCall, p: Promise<T>, unary: boolean): Promise<T> {
+  const early = call.abortReason();
+  if (early) {
+    p.catch(() => {}); // still running; its failure is not the call's any more
+    return Promise.reject(early);
+  }
   return new Promise<T>((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
     const done = () => {
-      signal.removeEventListener('abort', onAbort);
+      off();
       if (timer) clearTimeout(timer);
     };
-    const onAbort = () => {
+    const off = call.onAbort((reason) => {
       done();
-      reject(abortReason(signal));
-    };
-    signal.addEventListener('abort', onAbort);
-    if (unary && ctx.timeoutMs() === undefined) {
+      reject(reason);
+    });
+    if (unary && call.timeoutMs() === undefined) {
       const ms = node.options.requestTimeout * 1000;
       timer = setTimeout(() => {
         done();
@@ -219,29 +253,43 @@ function publishBytes(r: PublishRequest): number {
 }
 
 /** An info record for a refused call (not for INTERNAL, logged as an error by toConnectError). */
-function logRefusal(ctx: HandlerContext, e: ConnectError): void {
+function logRefusal(call: ApiCall, e: ConnectError): void {
   if (e.code === Code.Internal) return;
-  log.refused('api_call_refused', `gRPC API call refused: ${e.rawMessage.slice(0, 200)}`, { api: 'grpc', method: ctx.method.name, status: Code[e.code], code: e.metadata.get(ERROR_CODE_TRAILER) ?? undefined }, 'info');
+  log.refused('api_call_refused', `gRPC API call refused: ${e.rawMessage.slice(0, 200)}`, { api: 'grpc', method: call.method, status: Code[e.code], code: e.metadata.get(ERROR_CODE_TRAILER) ?? undefined }, 'info');
 }
 
-/** The service implementation over `node`. */
-export function apiService(node: NodeCore, limits: PublishStreamLimits = DEFAULT_STREAM_LIMITS): ServiceImpl<typeof ApiService> {
-  const run = async <N extends OperationName>(ctx: HandlerContext, name: N, b: () => Body): Promise<OperationResult<N>> => {
+type Methods = (typeof ApiService)['method'];
+
+/** One handler per rpc of ApiService: unary ones take the request, client-streaming ones the messages. */
+export type ApiHandlers = {
+  [K in keyof Methods]: Methods[K] extends DescMethodUnary<infer I, infer O>
+    ? (req: MessageShape<I>, call: ApiCall) => Promise<MessageInitShape<O>>
+    : Methods[K] extends DescMethodClientStreaming<infer I, infer O>
+      ? (requests: AsyncIterable<MessageShape<I>>, call: ApiCall) => Promise<MessageInitShape<O>>
+      : never;
+};
+
+/**
+ * The handlers over `node`, shared by both servers. A failure rejects with a ConnectError carrying
+ * the gRPC status and the Switchboard trailers.
+ */
+export function apiHandlers(node: NodeCore, limits: PublishStreamLimits = DEFAULT_STREAM_LIMITS): ApiHandlers {
+  const run = async <N extends OperationName>(call: ApiCall, name: N, b: () => Body): Promise<OperationResult<N>> => {
     try {
       // b() validates inside the promise, so its ApiError becomes the call's status like the rest.
-      return await bounded(node, ctx, (async () => runOperation(node, name, b()))() as Promise<OperationResult<N>>, true);
+      return await bounded(node, call, (async () => runOperation(node, name, b()))() as Promise<OperationResult<N>>, true);
     } catch (err) {
       const e = toConnectError(node, err);
-      logRefusal(ctx, e);
+      logRefusal(call, e);
       throw e;
     }
   };
   return {
-    async publish(req, ctx) {
-      return position(await run(ctx, 'publish', () => publishBody(req)));
+    async publish(req, call) {
+      return position(await run(call, 'publish', () => publishBody(req)));
     },
 
-    async publishStream(requests, ctx) {
+    async publishStream(requests, call) {
       let published = 0n;
       let index = 0;
       let bytes = 0;
@@ -256,7 +304,7 @@ export function apiService(node: NodeCore, limits: PublishStreamLimits = DEFAULT
           // Checked per message, as the gate checks per call: fail fast, not after broker retries.
           if (!node.broker.connected) throw brokerUnavailable(node);
           try {
-            last = await bounded(node, ctx, (async () => runOperation(node, 'publish', publishBody(req)))(), false);
+            last = await bounded(node, call, (async () => runOperation(node, 'publish', publishBody(req)))(), false);
             published++;
           } catch (err) {
             if (!messageFault(node, err)) throw err;
@@ -270,7 +318,7 @@ export function apiService(node: NodeCore, limits: PublishStreamLimits = DEFAULT
         }
       } catch (err) {
         const e = toConnectError(node, err);
-        logRefusal(ctx, e);
+        logRefusal(call, e);
         e.metadata.set(PUBLISHED_TRAILER, String(published));
         e.metadata.set(FAILED_INDEX_TRAILER, String(index));
         throw e;
@@ -278,8 +326,8 @@ export function apiService(node: NodeCore, limits: PublishStreamLimits = DEFAULT
       return { published, failures, failed, ...(last ? { last: position(last) } : {}) };
     },
 
-    async broadcast(req, ctx) {
-      const r = await run(ctx, 'broadcast', () => body({ channels: req.channels, data: decodeJson(req.data, 'data') }));
+    async broadcast(req, call) {
+      const r = await run(call, 'broadcast', () => body({ channels: req.channels, data: decodeJson(req.data, 'data') }));
       return {
         responses: r.responses.map((x) =>
           'error' in x ? { result: { case: 'error' as const, value: x.error } } : { result: { case: 'position' as const, value: position(x) } },
@@ -287,18 +335,18 @@ export function apiService(node: NodeCore, limits: PublishStreamLimits = DEFAULT
       };
     },
 
-    async presence(req, ctx) {
-      const r = await run(ctx, 'presence', () => body({ channel: req.channel, limit: req.limit, cursor: req.cursor }));
+    async presence(req, call) {
+      const r = await run(call, 'presence', () => body({ channel: req.channel, limit: req.limit, cursor: req.cursor }));
       return { presence: Object.values(r.presence).map(clientInfo), cursor: r.cursor };
     },
 
-    async presenceStats(req, ctx) {
-      return run(ctx, 'presence_stats', () => body({ channel: req.channel }));
+    async presenceStats(req, call) {
+      return run(call, 'presence_stats', () => body({ channel: req.channel }));
     },
 
-    async history(req, ctx) {
+    async history(req, call) {
       const since = req.since ? { epoch: req.since.epoch, offset: Number(req.since.offset) } : undefined;
-      const r = await run(ctx, 'history', () => body({ channel: req.channel, limit: req.limit, since, reverse: req.reverse }));
+      const r = await run(call, 'history', () => body({ channel: req.channel, limit: req.limit, since, reverse: req.reverse }));
       return {
         epoch: r.epoch,
         offset: BigInt(r.offset),
@@ -306,12 +354,12 @@ export function apiService(node: NodeCore, limits: PublishStreamLimits = DEFAULT
       };
     },
 
-    async disconnect(req, ctx) {
-      return run(ctx, 'disconnect', () => body({ user: req.user, client: req.client, reconnect: req.reconnect, delay: req.delay, reason: req.reason }));
+    async disconnect(req, call) {
+      return run(call, 'disconnect', () => body({ user: req.user, client: req.client, reconnect: req.reconnect, delay: req.delay, reason: req.reason }));
     },
 
-    async info(_req, ctx) {
-      const r = await run(ctx, 'info', () => ({}));
+    async info(_req, call) {
+      const r = await run(call, 'info', () => ({}));
       return {
         nodes: r.nodes.map((n) => ({
           name: n.name,
@@ -332,19 +380,29 @@ export function apiService(node: NodeCore, limits: PublishStreamLimits = DEFAULT
       };
     },
 
-    async channels(req, ctx) {
-      return run(ctx, 'channels', () => body({ limit: req.limit }));
+    async channels(req, call) {
+      return run(call, 'channels', () => body({ limit: req.limit }));
     },
 
-    async connections(req, ctx) {
-      return run(ctx, 'connections', () => body({ user: req.user, limit: req.limit, cursor: req.cursor }));
+    async connections(req, call) {
+      return run(call, 'connections', () => body({ user: req.user, limit: req.limit, cursor: req.cursor }));
     },
   };
 }
 
-/** Registers the service on a Connect router. */
-export function apiRoutes(node: NodeCore, limits: PublishStreamLimits = DEFAULT_STREAM_LIMITS): (router: ConnectRouter) => void {
+/** The handlers as a Connect service implementation. */
+export function connectService(h: ApiHandlers): ServiceImpl<typeof ApiService> {
+  const impl: Record<string, unknown> = {};
+  for (const name of Object.keys(ApiService.method) as Array<keyof ApiHandlers>) {
+    const fn = h[name] as (req: unknown, call: ApiCall) => Promise<unknown>;
+    impl[name] = (req: unknown, ctx: HandlerContext) => fn(req, connectCall(ctx));
+  }
+  return impl as ServiceImpl<typeof ApiService>;
+}
+
+/** Registers the handlers on a Connect router. */
+export function apiRoutes(h: ApiHandlers): (router: ConnectRouter) => void {
   return (router) => {
-    router.service(ApiService, apiService(node, limits));
+    router.service(ApiService, connectService(h));
   };
 }

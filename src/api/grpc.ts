@@ -1,9 +1,12 @@
 /**
  * The gRPC server API: `switchboard.v1.ApiService` (proto/switchboard/v1/api.proto, handlers in
  * grpc-service.ts) on its own port (`grpcPort`), speaking gRPC, gRPC-Web and the Connect protocol
- * from the same handlers through `@connectrpc/connect-node`.
+ * from the same handlers (grpc-service.ts `apiHandlers`). Native gRPC (`application/grpc`,
+ * `application/grpc+proto`) is served straight off the HTTP/2 stream by grpc-native.ts (issue 15:
+ * Connect's per-call pipeline cost ~4x the CPU of grpc-js's server); gRPC-Web, the Connect protocol
+ * and `application/grpc+json` go through `@connectrpc/connect-node`.
  *
- * Why Connect rather than `@grpc/grpc-js`'s server: grpc-js serves only gRPC over HTTP/2; Connect
+ * Why Connect rather than `@grpc/grpc-js`'s server for those: grpc-js serves only gRPC over HTTP/2; Connect
  * serves all three protocols from one router, so browsers (gRPC-Web, Connect over HTTP/1.1) and
  * gRPC clients in every language reach the same code. grpc-js stays the reference client in the
  * tests.
@@ -25,7 +28,7 @@
  * at most `maxStreamMessages` messages and `maxStreamBytes` bytes of them.
  */
 import { createServer as createHttp1Server, type Server as Http1Server } from 'node:http';
-import { createServer as createHttp2Server, type Http2Server, type Http2ServerResponse } from 'node:http2';
+import { createServer as createHttp2Server, Http2ServerRequest, Http2ServerResponse, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { setMaxListeners } from 'node:events';
@@ -33,7 +36,9 @@ import { createServer as createTlsServer, type Server as TlsServer, type TLSSock
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { NodeCore } from '../server/core.ts';
-import { apiRoutes, DEFAULT_STREAM_LIMITS, gate } from './grpc-service.ts';
+import { apiHandlers, apiRoutes, DEFAULT_STREAM_LIMITS, gate } from './grpc-service.ts';
+import { isNativeGrpc, NativeGrpc } from './grpc-native.ts';
+import { grpcPercentEncode } from './grpc-wire.ts';
 import { MAX_API_BODY } from './http.ts';
 import { loadTls } from '../server/tls.ts';
 
@@ -72,6 +77,7 @@ export class GrpcServer {
   private readonly shutdown = new AbortController();
   private closingP: Promise<void> | null = null;
   private readonly handshakeMs: number;
+  private readonly native: NativeGrpc;
 
   constructor(
     private readonly node: NodeCore,
@@ -80,15 +86,17 @@ export class GrpcServer {
     const maxBytes = options.maxMessageBytes ?? MAX_API_BODY;
     // Every running call listens on the shutdown signal: no MaxListenersExceededWarning past 10.
     setMaxListeners(0, this.shutdown.signal);
+    const handlers = apiHandlers(node, {
+      maxMessages: options.maxStreamMessages ?? DEFAULT_STREAM_LIMITS.maxMessages,
+      maxBytes: options.maxStreamBytes ?? DEFAULT_STREAM_LIMITS.maxBytes,
+    });
+    this.native = new NativeGrpc(node, handlers, maxBytes);
     const handler = connectNodeAdapter({
-      routes: apiRoutes(node, {
-        maxMessages: options.maxStreamMessages ?? DEFAULT_STREAM_LIMITS.maxMessages,
-        maxBytes: options.maxStreamBytes ?? DEFAULT_STREAM_LIMITS.maxBytes,
-      }),
+      routes: apiRoutes(handlers),
       readMaxBytes: maxBytes,
       writeMaxBytes: 16 << 20,
       shutdownSignal: this.shutdown.signal,
-      requestGate: (ctx) => gate(node, ctx),
+      requestGate: (ctx) => gate(node, ctx.method.name, ctx.requestHeader.get('authorization') ?? undefined),
     });
     const idle = options.idleTimeoutMs ?? 300_000;
     this.handshakeMs = options.handshakeTimeoutMs ?? node.options.handshakeTimeout * 1000;
@@ -99,11 +107,17 @@ export class GrpcServer {
         // Calls refused for going past maxConcurrentStreams before the session is closed as abusive.
         maxSessionRejectedStreams: 1000,
       },
-      (req, res) => {
-        plainGrpcMessage(res);
-        void handler(req, res);
-      },
     );
+    // No 'request' listener, so node:http2 builds no compatibility objects: native gRPC takes the
+    // bare stream; everything else gets the request/response pair Connect needs, built here as
+    // node's own onServerStream does.
+    this.h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
+      if (isNativeGrpc(headers)) return this.native.handle(stream, headers);
+      const req = new Http2ServerRequest(stream, headers, {}, rawHeaders);
+      const res = new Http2ServerResponse(stream);
+      plainGrpcMessage(res);
+      void handler(req, res);
+    });
     this.h2.setTimeout(idle);
     this.h1 = createHttp1Server(
       {
@@ -140,6 +154,11 @@ export class GrpcServer {
     const h = this.options.host ?? this.node.options.host;
     const host = h === '0.0.0.0' || h === '::' || h === '' ? '127.0.0.1' : h.includes(':') ? `[${h}]` : h;
     return `${host}:${this.port}`;
+  }
+
+  /** Native gRPC calls running now (grpc-native.ts; not the Connect ones). */
+  get nativeCalls(): number {
+    return this.native.running;
   }
 
   /** Whether the port speaks TLS (the node's `tls` option). */
@@ -207,8 +226,14 @@ export class GrpcServer {
   /** Stops listening, aborts running calls (UNAVAILABLE) and closes every connection. Idempotent. */
   close(): Promise<void> {
     this.closingP ??= (async () => {
-      this.shutdown.abort(new ConnectError('the server is shutting down', Code.Unavailable));
+      const reason = new ConnectError('the server is shutting down', Code.Unavailable);
       const closed = new Promise<void>((resolve) => this.net.close(() => resolve()));
+      this.shutdown.abort(reason);
+      if (this.native.running > 0) {
+        this.native.abortAll(reason);
+        // Let the UNAVAILABLE answers reach the sockets before they are destroyed.
+        await new Promise((r) => setTimeout(r, 20));
+      }
       for (const s of this.sockets) s.destroy();
       this.h1.closeAllConnections();
       await closed;
@@ -217,16 +242,7 @@ export class GrpcServer {
   }
 }
 
-/**
- * `grpc-message` percent-encoded as the gRPC spec says (PROTOCOL-HTTP2.md: only bytes outside
- * 0x20–0x7E and `%`). Connect encodes it with encodeURIComponent (`:` → `%3A`), which spec-following
- * decoders read fine but grpc-js decodes with decodeURI, which leaves `%3A`, `%2C`… in the message.
- */
-export function grpcPercentEncode(message: string): string {
-  let out = '';
-  for (const b of Buffer.from(message, 'utf8')) out += b < 0x20 || b > 0x7e || b === 0x25 ? `%${b.toString(16).toUpperCase().padStart(2, '0')}` : String.fromCharCode(b);
-  return out;
-}
+export { grpcPercentEncode } from './grpc-wire.ts';
 
 function fixHeaders<T>(headers: T): T {
   if (typeof headers !== 'object' || headers === null) return headers;

@@ -32,3 +32,17 @@ test('bench/server-api.ts: a short run gives a row per mode with publishes, late
   assert.equal(rows[1]!.batch, 10);
   assert.match(render(rows), /\| grpc-stream \| \d+ \|/);
 });
+
+test('bench/server-api.ts: the raw HTTP/2 client in two load processes drives the unary modes', { timeout: 120_000 }, async () => {
+  await assert.rejects(run(['--client', 'carrier-pigeon']), /--client takes grpc-js or h2/);
+  const rows = await run(['--seconds', '0.5', '--warmup', '0.2', '--prewarm', '0', '--concurrency', '6', '--no-pin', '--client', 'h2', '--clients', '2', '--sessions', '2', '--modes', 'grpc-unary,bare-grpc-js,bare-connect']);
+  for (const r of rows) {
+    assert.equal(r.error, undefined, `${r.mode}: ${r.error}`);
+    assert.equal(r.errors, 0, r.mode);
+    assert.ok(r.publishesPerSec! > 0, `${r.mode} published`);
+    assert.ok(r.clientCpuPct! > 0, `${r.mode} client CPU summed over the load processes`);
+    assert.equal(r.client, 'h2 × 2 processes, 2 connections each');
+  }
+  // The node counted what the clients did: the grpc-unary row's server CPU is per stored publish.
+  assert.ok(rows[0]!.serverUsPerPublish! > 0);
+});
