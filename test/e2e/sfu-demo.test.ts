@@ -148,7 +148,7 @@ test('demo: five people in one room — the call moves from the mesh to the SFU,
   // Ed hangs up: everyone else drops his tile, the other three stay.
   await pages[4]!.click('#hangup');
   for (const page of pages.slice(0, 4)) {
-    await until(page, 'Ed’s tile gone', 30_000, () => document.querySelectorAll('.tile:not(.local)').length === 3 && ![...document.querySelectorAll('.tile .name')].some((n) => n.textContent === 'Ed'));
+    await until(page, 'Ed’s tile gone', 60_000, () => document.querySelectorAll('.tile:not(.local)').length === 3 && ![...document.querySelectorAll('.tile .name')].some((n) => n.textContent === 'Ed'));
   }
   assert.match((await report(pages[0]!)).status, /^4 people in the call · through the SFU/);
 });
