@@ -186,6 +186,8 @@ test('two nodes on one durable: exclusive, one stands by and takes over in order
         await new Promise((res) => setTimeout(res, 300));
         assert.equal(metricSum(await scrape(b.httpUrl), 'switchboard_consumer_published_total'), 0, 'b publishes nothing while a holds the lease');
         await a.close();
+        // a may have drained the stream already: 400 more messages that only b can publish.
+        await fill(s, 400, (i) => ({ channel: `feed:x${(i + 4000) % 4}`, data: JSON.stringify({ seq: Math.floor((i + 4000) / 4) }) }));
       } else {
         await waitFor(async () => metricSum(await scrape(b!.httpUrl), 'switchboard_consumer_published_total') > 0, 10_000, 'b consuming too');
       }
@@ -195,7 +197,7 @@ test('two nodes on one durable: exclusive, one stands by and takes over in order
       assert.ok(pb > 0, 'b published');
       for (let k = 0; k < 4; k++) {
         const seqs = (await broker.history(`feed:x${k}`, { limit: 5000 })).publications.map((p) => (p.data as { seq: number }).seq);
-        if (exclusive) assert.deepEqual(seqs, Array.from({ length: 1000 }, (_, i) => i), `channel ${k}: once each, in order across the takeover`);
+        if (exclusive) assert.deepEqual(seqs, Array.from({ length: 1100 }, (_, i) => i), `channel ${k}: once each, in order across the takeover`);
         else assert.deepEqual([...seqs].sort((x, y) => x - y), Array.from({ length: 1000 }, (_, i) => i), `channel ${k}: once each (a ${pa}, b ${pb})`);
       }
       if (!exclusive) {
