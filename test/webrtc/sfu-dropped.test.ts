@@ -1,8 +1,9 @@
 /**
  * A participant whose transport never connects is dropped by the SFU and told so (`dropped`
  * event): the SDK's SfuCall reports an error naming the reason and ends in state `left`, instead
- * of staying `joined` without media. The participant here is a werift peer that accepts no
- * candidate pair, so ICE cannot succeed.
+ * of staying `joined` without media. The participant here is a werift peer that closes itself
+ * once the SFU's answer is applied, so the SFU's ICE checks go unanswered. (A peer that merely
+ * filtered out every candidate pair still connected sometimes, through a peer-reflexive pair.)
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,7 +23,17 @@ test('a participant whose transport does not connect is told it was dropped; its
   const call = new SfuCall(client, 'sfu:doomed', {
     localStream: new MediaStream([track]) as never,
     simulcast: false,
-    createPeerConnection: () => new RTCPeerConnection(peerConfig({ iceFilterCandidatePair: () => false })) as never,
+    // Closes itself once the SFU's answer is applied: nothing answers the SFU's ICE checks.
+    createPeerConnection: () => {
+      const pc = new RTCPeerConnection(peerConfig());
+      const apply = pc.setRemoteDescription.bind(pc);
+      pc.setRemoteDescription = (async (d: Parameters<typeof apply>[0]) => {
+        const r = await apply(d);
+        if (d.type === 'answer') await pc.close();
+        return r;
+      }) as typeof pc.setRemoteDescription;
+      return pc as never;
+    },
   });
   const errors: string[] = [];
   call.on('error', ({ error }) => errors.push(error.message));
