@@ -12,7 +12,8 @@
  * `werift-naive` is the anchor the issue measured: one werift RTCPeerConnection per peer and the
  * publisher track's packets written to every consumer track (`track.writeRtp`), werift's own
  * media plane doing the rest. `switchboard` drives our SfuService (src/protocol/sfu-contract.ts)
- * through the same control API, when the media plane is present in this checkout.
+ * through the same control API, when the media plane is present in this checkout; started with
+ * SWITCHBOARD_SFU_NATIVE=0 (bench/sfu.ts `switchboard-js`) it takes the JavaScript send path.
  *
  * The event-loop delay is sampled on this process's main loop, the one the messaging server
  * would share (`lagP99Ms`): what the issue calls the messaging loop's lag.
@@ -27,6 +28,8 @@ interface System {
   subscribe(): Promise<{ id: string; sdp: string }>;
   answer(id: string, sdp: string): Promise<void>;
   consumers(): number;
+  /** Which send path the consumers take (switchboard: "native" or "js" and counts). */
+  mediaPath?(): string;
 }
 
 /** Waits until werift has gathered its candidates into the local description. */
@@ -130,6 +133,7 @@ async function main(): Promise<void> {
         lagP99Ms: lag.percentile(99) / 1e6,
         lagMaxMs: lag.max / 1e6,
         consumers: system.consumers(),
+        mediaPath: system.mediaPath?.() ?? 'werift',
       };
       if (body.reset) lag.reset();
     } else {

@@ -137,6 +137,14 @@ export interface SfuStats {
   nacksSent: number;
   /** Publisher packets that arrived after being counted missing (retransmitted or reordered), since start. */
   packetsRecovered: number;
+  /**
+   * SFU threads (this one, or each worker thread) whose send path is the native helper: SRTP in
+   * OpenSSL contexts and sendmmsg batches (srtp/native.ts, udp-batch.ts); 0: the JavaScript path
+   * (node:crypto + dgram; not built, or SWITCHBOARD_SFU_NATIVE=0).
+   */
+  nativeThreads: number;
+  /** Datagrams sent to subscribers through the native batch, since start (the rest went through dgram). */
+  packetsSentNative: number;
 }
 
 /** The node's SFU: the SfuService contract plus its counts. */

@@ -36,6 +36,8 @@ import { speakersChanged, type Speaker } from './audio-level.ts';
 import { EXT_AUDIO_LEVEL, EXT_MID, EXT_REPAIRED_RID, EXT_RID, EXT_TWCC, parseMediaSections, type MediaSection } from './sdp-info.ts';
 import { OPUS_PT, publishConfig, senderReportOf, subscribeConfig, VP8_PT, WeriftPeer, type SendSlot } from './werift-adapter.ts';
 import { Recorder } from './recorder.ts';
+import { nativeStatus } from './srtp/native.ts';
+import { udpBatch } from './udp-batch.ts';
 
 export { SFU_DEFAULTS, type SfuOptions } from './options.ts';
 
@@ -796,7 +798,7 @@ export class SfuRouterService implements SfuNode {
         }
       }
     }
-    return { rooms: this.routers.size, participants, producers, consumers, packetsForwarded: forwarded, packetsRetransmitted: retransmitted, keyframeRequests: plis, nacksSent: nacks, packetsRecovered: recovered };
+    return { rooms: this.routers.size, participants, producers, consumers, packetsForwarded: forwarded, packetsRetransmitted: retransmitted, keyframeRequests: plis, nacksSent: nacks, packetsRecovered: recovered, nativeThreads: nativeStatus().path === 'native' ? 1 : 0, packetsSentNative: udpBatch()?.sent ?? 0 };
   }
 
   /** Counts of closed consumers and producers, so the totals of stats() never go down. */
