@@ -45,14 +45,16 @@ export async function createBenchSystem(): Promise<BenchSystem> {
       pending.delete(id);
       await p.peer.accept(sdp);
       const prod = producer;
-      void p.peer.ready().then(() => {
+      const start = (): void => {
         const c = new Consumer(p.peer, p.ssrc, VP8_PT, prod);
         p.peer.onRtcp((pkt) => c.handleRtcp(pkt));
         peers.push(p.peer);
         c.activate();
         prod.add(c);
         live++;
-      });
+      };
+      // A consumer whose transport never came up (the bench connects a new one): closed, not counted.
+      void p.peer.ready().then(start, () => p.peer.close());
     },
     consumers: () => live,
     mediaPath() {
