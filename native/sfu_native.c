@@ -363,7 +363,7 @@ static napi_value protect_rtcp(napi_env env, napi_callback_info info) {
 /*
  * sendBatch(desc: Int32Array, arena: Buffer, count) → entries done. Entry i of `desc` is
  * [fd, IPv4 address as a 32-bit integer, port, offset, length]: the datagram arena[offset..+length)
- * to address:port from socket fd. Consecutive entries of one fd go out in one sendmmsg. Sends
+ * to address:port from socket fd (length 0: skip the entry). Consecutive entries of one fd go out in one sendmmsg. Sends
  * stop at the first entry the socket cannot take now (EAGAIN, ENOBUFS): the return value is its
  * index (count when all went out), so the caller sends the rest another way. An entry that failed
  * otherwise gets its length replaced by -errno and the sends go on.
@@ -389,7 +389,7 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
   if (!get_buffer(env, argv[1], &arena, &cap, "arena") || !get_int(env, argv[2], 0, (int64_t)(n / ENTRY), &count, "count")) return NULL;
   for (int64_t i = 0; i < count; i++) {
     int32_t *e = desc + i * ENTRY;
-    if (e[0] < 0 || e[2] <= 0 || e[2] > 65535 || e[3] < 0 || e[4] <= 0 || e[4] > 65535 || (size_t)e[3] + (size_t)e[4] > cap)
+    if (e[0] < 0 || e[2] <= 0 || e[2] > 65535 || e[3] < 0 || e[4] < 0 || e[4] > 65535 || (size_t)e[3] + (size_t)e[4] > cap)
       return throw_range(env, "ERR_SFU_NATIVE_RANGE", "sendBatch entry out of range (fd, port, offset or length)");
   }
   int64_t done = 0;
@@ -398,9 +398,13 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
   struct iovec iov[BATCH];
   struct sockaddr_in addr[BATCH];
   while (done < count) {
+    if (desc[done * ENTRY + 4] == 0) { /* skipped by the caller */
+      done++;
+      continue;
+    }
     int fd = desc[done * ENTRY];
     int k = 0;
-    while (done + k < count && k < BATCH && desc[(done + k) * ENTRY] == fd) {
+    while (done + k < count && k < BATCH && desc[(done + k) * ENTRY] == fd && desc[(done + k) * ENTRY + 4] > 0) {
       int32_t *e = desc + (done + k) * ENTRY;
       memset(&addr[k], 0, sizeof addr[k]);
       addr[k].sin_family = AF_INET;
