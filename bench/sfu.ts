@@ -3,7 +3,7 @@
  * under test, every peer a real werift WebRTC stack (ICE, DTLS-SRTP, RTCP) in its own process.
  *
  *     npx tsx bench/sfu.ts [--consumers 100] [--procs 4] [--seconds 10] [--warmup 3]
- *                          [--rate 100] [--size 1100] [--systems switchboard,werift-naive] [--json]
+ *                          [--rate 100] [--size 1100] [--systems switchboard,switchboard-js,werift-naive] [--json]
  *     npm run bench -- sfu [same flags]
  *
  * The server (bench/sfu/server.ts) runs pinned to CPU 0 when taskset exists; the publisher and the
@@ -54,7 +54,7 @@ interface Options {
 }
 
 function parse(argv: string[]): Options {
-  const o: Options = { consumers: 100, procs: 4, seconds: 10, warmup: 3, rate: 100, size: 1100, systems: ['switchboard', 'werift-naive'], json: false };
+  const o: Options = { consumers: 100, procs: 4, seconds: 10, warmup: 3, rate: 100, size: 1100, systems: ['switchboard', 'switchboard-js', 'werift-naive'], json: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const num = (): number => {
@@ -87,11 +87,11 @@ function hasTaskset(): boolean {
 }
 
 /** Spawns a bench/sfu/*.ts child with tsx, pinned to `cpus` when given. */
-function child(script: string, args: string[], cpus: string | undefined, ipc = false): ChildProcess {
+function child(script: string, args: string[], cpus: string | undefined, ipc = false, env: NodeJS.ProcessEnv = process.env): ChildProcess {
   const prof = script === 'server.ts' && process.env.SFU_BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.SFU_BENCH_CPU_PROF] : [];
   const node = [process.execPath, ...prof, '--import', 'tsx', join(here, 'sfu', script), ...args];
   const [cmd, ...rest] = cpus ? ['taskset', '-c', cpus, ...node] : node;
-  return spawn(cmd!, rest, { stdio: ipc ? ['ignore', 'pipe', 'inherit', 'ipc'] : ['ignore', 'pipe', 'inherit'] });
+  return spawn(cmd!, rest, { env, stdio: ipc ? ['ignore', 'pipe', 'inherit', 'ipc'] : ['ignore', 'pipe', 'inherit'] });
 }
 
 /** Resolves with the first stdout line matching `re`, or rejects when the child exits first. */
@@ -138,6 +138,7 @@ interface Stats {
   lagP99Ms: number;
   lagMaxMs: number;
   consumers: number;
+  mediaPath: string;
 }
 
 async function stats(base: string, reset = false): Promise<Stats> {
@@ -170,7 +171,9 @@ async function runSystem(system: string, o: Options, pin: boolean): Promise<SfuR
   const n = availableParallelism();
   const loadCpus = pin && n > 1 ? `1-${n - 1}` : undefined;
   try {
-    const server = child('server.ts', ['--system', system], pin ? '0' : undefined);
+    // switchboard-js: our SFU with the native helper switched off (SWITCHBOARD_SFU_NATIVE=0).
+    const js = system === 'switchboard-js';
+    const server = child('server.ts', ['--system', js ? 'switchboard' : system], pin ? '0' : undefined, false, js ? { ...process.env, SWITCHBOARD_SFU_NATIVE: '0' } : process.env);
     procs.push(server);
     const port = (await line(server, /listening (\d+)/, 20_000))[1];
     const base = `http://127.0.0.1:${port}`;
@@ -216,6 +219,7 @@ async function runSystem(system: string, o: Options, pin: boolean): Promise<SfuR
     row.loopLagP99Ms = Number(s1.lagP99Ms.toFixed(2));
     row.kibPerConsumer = Math.round((connected.rss - before.rss) / 1024 / o.consumers);
     row.lossPct = Number((Math.max(0, 1 - forwarded / expected) * 100).toFixed(2));
+    log(`${system}: send path ${s1.mediaPath}`);
     log(`${system}: ${forwarded} forwarded in ${windowSec.toFixed(1)} s with ${cpuSec.toFixed(2)} CPU s → ${row.cpuUsPerPacket} µs/packet, loss ${row.lossPct} %`);
     for (const c of consumers) c.send({ type: 'exit' });
   } catch (e) {
@@ -249,9 +253,11 @@ function render(rows: SfuRow[]): string {
     if (r.error) out.push(`| ${r.system} | ${r.consumers} | failed: ${r.error} |`);
     else out.push(`| ${r.system} | ${r.consumers} | ${r.deliveriesPerSec} | ${r.cpuUsPerPacket} | ${r.forwardedPerCoreSec} | ${r.consumersPerCore} | ${r.p50Ms} | ${r.p99Ms} | ${r.loopLagP99Ms} | ${r.kibPerConsumer} | ${r.lossPct} |`);
   }
-  const sb = rows.find((r) => r.system === 'switchboard' && !r.error);
   const wn = rows.find((r) => r.system === 'werift-naive' && !r.error);
-  if (sb && wn && sb.forwardedPerCoreSec && wn.forwardedPerCoreSec) out.push('', `switchboard / werift-naive forwarded per core-second: ${(sb.forwardedPerCoreSec / wn.forwardedPerCoreSec).toFixed(2)}× (goal ≥ 2×)`);
+  for (const name of ['switchboard', 'switchboard-js']) {
+    const sb = rows.find((r) => r.system === name && !r.error);
+    if (sb && wn && sb.forwardedPerCoreSec && wn.forwardedPerCoreSec) out.push('', `${name} / werift-naive forwarded per core-second: ${(sb.forwardedPerCoreSec / wn.forwardedPerCoreSec).toFixed(2)}× (goal ≥ 2×)`);
+  }
   return out.join('\n');
 }
 

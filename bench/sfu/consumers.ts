@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const lat = new Float64Array(2_000_000);
   let nLat = 0;
   const pcs: RTCPeerConnection[] = [];
-  const one = async (): Promise<void> => {
+  const attempt = async (): Promise<void> => {
     const pc = new RTCPeerConnection(peerConfig());
     pcs.push(pc);
     pc.onTrack.subscribe((track) => {
@@ -39,7 +39,26 @@ async function main(): Promise<void> {
     await pc.setLocalDescription(await pc.createAnswer());
     for (let i = 0; i < 200 && pc.iceGatheringState !== 'complete'; i++) await new Promise((r) => setTimeout(r, 10));
     await control(server, '/answer', { id, sdp: pc.localDescription!.sdp });
-    await whenConnected(pc, 20_000);
+    try {
+      await whenConnected(pc, 20_000);
+    } catch (e) {
+      pcs.splice(pcs.indexOf(pc), 1);
+      void pc.close();
+      throw e;
+    }
+  };
+  // On a loaded machine werift's ICE sometimes gives up on a pair ("connection failed"): a
+  // consumer that did not connect is replaced by a new one (the server's side of it never counts).
+  const one = async (): Promise<void> => {
+    for (let tries = 1; ; tries++) {
+      try {
+        await attempt();
+        return;
+      } catch (e) {
+        if (tries === 3) throw e;
+        process.stderr.write(`sfu bench consumers: ${(e as Error).message}; connecting a new one\n`);
+      }
+    }
   };
   // A few at a time: werift's DTLS handshakes are CPU-heavy.
   for (let i = 0; i < count; i += 2) await Promise.all(Array.from({ length: Math.min(2, count - i) }, one));

@@ -16,7 +16,8 @@
  * `switchboard-service` runs the whole SfuService a node runs (the publisher and the consumers are
  * participants of one room: signaling ops, feedback, reports, dynacast), `switchboard-workers` the
  * same in one worker thread — then this process's main loop only signals, as a node's messaging
- * loop would, and its lag is the one the issue bounds (≤ 20 ms p99).
+ * loop would, and its lag is the one the issue bounds (≤ 20 ms p99). Started with
+ * SWITCHBOARD_SFU_NATIVE=0 (bench/sfu.ts `switchboard-js`) any of them takes the JavaScript send path.
  *
  * The event-loop delay is sampled on this process's main loop, the one the messaging server
  * would share (`lagP99Ms`): what the issue calls the messaging loop's lag.
@@ -31,6 +32,8 @@ interface System {
   subscribe(): Promise<{ id: string; sdp: string }>;
   answer(id: string, sdp: string): Promise<void>;
   consumers(): number;
+  /** Which send path the consumers take (switchboard: "native" or "js" and counts). */
+  mediaPath?(): string;
 }
 
 /** Waits until werift has gathered its candidates into the local description. */
@@ -147,6 +150,7 @@ async function main(): Promise<void> {
         lagP99Ms: lag.percentile(99) / 1e6,
         lagMaxMs: lag.max / 1e6,
         consumers: system.consumers(),
+        mediaPath: system.mediaPath?.() ?? 'werift',
       };
       if (body.reset) lag.reset();
     } else {

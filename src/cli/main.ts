@@ -10,7 +10,7 @@ import { createBroker, describeBroker, resolveBrokerConfig } from '../broker/fac
 import { ConfigError, type NodeOptionsInput } from '../server/options.ts';
 import { recoveryWarnings } from '../server/authorize.ts';
 import { startNode, type SwitchboardNode } from '../app/node.ts';
-import { createSfu } from '../webrtc/sfu/index.ts';
+import { createSfu, sfuMediaPath } from '../webrtc/sfu/index.ts';
 import { resolveSfuConfig } from './sfu.ts';
 import { readFileSync } from 'node:fs';
 import { formatConfig, loadConfig, maskSecrets } from './config.ts';
@@ -228,7 +228,7 @@ async function start(argv: string[]): Promise<void> {
     // (sfu.workers / SWITCHBOARD_SFU_WORKERS). The section is checked even when no namespace uses it.
     const sfuConfig = resolveSfuConfig(cfg.extra.sfu, process.env);
     const sfu = Object.values(cfg.options.namespaces).some((ns) => ns.sfu) ? createSfu(sfuConfig) : undefined;
-    if (sfu) console.log(`switchboard: SFU ${sfuConfig.workers ? `in ${sfuConfig.workers} worker threads` : 'on the main thread'}, announcing ${(sfuConfig.hostAddresses ?? ['127.0.0.1']).join(', ')} besides the host's interfaces`);
+    if (sfu) console.log(`switchboard: SFU ${sfuConfig.workers ? `in ${sfuConfig.workers} worker threads` : 'on the main thread'}, announcing ${(sfuConfig.hostAddresses ?? ['127.0.0.1']).join(', ')} besides the host's interfaces; send path ${sfuMediaPath().path === 'native' ? 'native (OpenSSL SRTP + sendmmsg)' : `JavaScript (${sfuMediaPath().reason})`}`);
     node = await startNode({ ...startOptions, ...(broker ? { broker } : {}), ...(sfu ? { sfu } : {}) });
     if (devGrpc) {
       try {

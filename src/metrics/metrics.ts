@@ -66,6 +66,8 @@ export class Metrics {
       counter('switchboard_sfu_packets_retransmitted_total', 'RTP packets the SFU sent again for NACKs', () => st().packetsRetransmitted);
       counter('switchboard_sfu_keyframe_requests_total', 'Keyframe requests (PLI) the SFU sent to publishers', () => st().keyframeRequests);
       counter('switchboard_sfu_upstream_nacks_total', 'Lost publisher packets the SFU asked for again (NACK entries)', () => st().nacksSent);
+      gauge('switchboard_sfu_native_threads', 'SFU threads sending with the native helper (OpenSSL SRTP + sendmmsg); 0: the JavaScript path', () => st().nativeThreads);
+      counter('switchboard_sfu_packets_sent_native_total', 'RTP datagrams the SFU sent to subscribers through the native batch (sendmmsg)', () => st().packetsSentNative);
       counter('switchboard_sfu_upstream_recovered_total', 'Publisher packets that arrived after being counted missing (retransmitted or reordered)', () => st().packetsRecovered);
       gauge('switchboard_sfu_layers_capped', 'Published layers not forwarded now because their publisher exceeds its bitrate cap', () => st().layersCapped);
     }

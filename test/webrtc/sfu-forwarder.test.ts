@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { MediaStreamTrack, RTCPeerConnection, RtpHeader, RtpPacket, GenericNack, RtcpTransportLayerFeedback } from 'werift';
 import { Consumer, isVp8Keyframe, Producer } from '../../src/webrtc/sfu/forwarder.ts';
 import { peerConfig, VP8_PT, WeriftPeer } from '../../src/webrtc/sfu/werift-adapter.ts';
+import { nativeStatus } from '../../src/webrtc/sfu/srtp/native.ts';
 
 async function gathered(pc: RTCPeerConnection): Promise<void> {
   for (let i = 0; i < 300 && pc.iceGatheringState !== 'complete'; i++) await new Promise((r) => setTimeout(r, 10));
@@ -97,6 +98,8 @@ test('publisher → Producer → Consumer → subscriber over werift transports:
     }
     await until(() => got.length >= 31, 10_000, `31 packets at the subscriber (got ${got.length})`);
     assert.equal(subPeer.directUdp, true, 'sends take the direct UDP path of the nominated pair');
+    // With the native helper, werift's SRTP at the subscriber accepted what the native path encrypted.
+    assert.equal(subPeer.nativeSend, nativeStatus().path === 'native', `send path: ${nativeStatus().reason}`);
     assert.equal(subPeer.sendErrors, 0);
     const first = got[0]!;
     assert.equal(isVp8Keyframe(first.payload), true, 'the first forwarded packet is the keyframe');

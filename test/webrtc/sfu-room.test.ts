@@ -10,12 +10,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startNode } from '../../src/app/index.ts';
 import { SfuRouterService } from '../../src/webrtc/sfu/router.ts';
-import { createSfu, type SfuNode } from '../../src/webrtc/sfu/index.ts';
+import { createSfu, sfuMediaPath, type SfuNode } from '../../src/webrtc/sfu/index.ts';
 import { Member, until } from './sfu-member.ts';
 
-for (const [mode, make] of [
-  ['on the main thread', () => new SfuRouterService()],
-  ['in 2 worker threads', () => createSfu({ workers: 2 })],
+for (const [mode, make, threads] of [
+  ['on the main thread', () => new SfuRouterService(), 1],
+  ['in 2 worker threads', () => createSfu({ workers: 2 }), 2],
 ] as const) {
 test(`three participants in one SFU room (${mode}): each receives the other two through the SFU; one leaves, the others keep flowing`, { timeout: 90_000 }, async () => {
   const sfu: SfuNode = make();
@@ -50,8 +50,15 @@ test(`three participants in one SFU room (${mode}): each receives the other two 
     // A worker pool's counts arrive every 500 ms.
     await until(() => sfu.stats().consumers === 6 && sfu.stats().packetsForwarded >= 6 * 20, 5000, () => JSON.stringify(sfu.stats()));
     const st = sfu.stats();
-    assert.deepEqual({ ...st, packetsForwarded: 0, packetsRetransmitted: 0, keyframeRequests: 0, nacksSent: 0, packetsRecovered: 0 }, { rooms: 1, participants: 3, producers: 3, consumers: 6, packetsForwarded: 0, packetsRetransmitted: 0, keyframeRequests: 0, nacksSent: 0, packetsRecovered: 0, layersCapped: 0 });
+    // Every SFU thread loads the native helper itself when it is built (SWITCHBOARD_SFU_NATIVE=0: none does).
+    const native = sfuMediaPath().path === 'native';
+    assert.deepEqual(
+      { ...st, packetsForwarded: 0, packetsRetransmitted: 0, keyframeRequests: 0, nacksSent: 0, packetsRecovered: 0, packetsSentNative: 0 },
+      { rooms: 1, participants: 3, producers: 3, consumers: 6, packetsForwarded: 0, packetsRetransmitted: 0, keyframeRequests: 0, nacksSent: 0, packetsRecovered: 0, layersCapped: 0, nativeThreads: native ? threads : 0, packetsSentNative: 0 },
+    );
     assert.ok(st.packetsForwarded >= 6 * 20, `forwarded ${st.packetsForwarded}`);
+    if (native) assert.ok(st.packetsSentNative >= 6 * 20, `sent ${st.packetsSentNative} through the native batch`);
+    else assert.equal(st.packetsSentNative, 0);
     // The same counts in /metrics.
     const metrics = await (await fetch(`${node.httpUrl}/metrics`)).text();
     const value = (name: string): number => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
@@ -60,6 +67,8 @@ test(`three participants in one SFU room (${mode}): each receives the other two 
     assert.equal(value('switchboard_sfu_tracks'), 3);
     assert.equal(value('switchboard_sfu_consumers'), 6);
     assert.ok(value('switchboard_sfu_packets_forwarded_total') >= st.packetsForwarded, metrics.split('\n').filter((l) => l.includes('sfu')).join('\n'));
+    assert.equal(value('switchboard_sfu_native_threads'), native ? threads : 0);
+    assert.ok(value('switchboard_sfu_packets_sent_native_total') >= st.packetsSentNative);
 
     // Carol leaves: the others are told, and keep receiving each other.
     const carol = members.pop()!;

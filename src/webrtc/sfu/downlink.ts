@@ -7,7 +7,7 @@
  * came back climbs again in seconds instead of creeping at 8 %/s.
  *
  * The pieces it joins are pure and tested on their own; this class owns the I/O-facing glue:
- * - `stamp` (the sink's `beforeSend`): writes the next transport-wide sequence number into each
+ * - `stamp` (the sink's `beforeSend`, the packet at buf[offset..]): writes the next transport-wide sequence number into each
  *   packet a consumer wrote with our extension (forwarder.ts `TWCC_SEQ_OFFSET`) and records the
  *   send (size on the wire, time, probe cluster);
  * - `onRtcp`: the subscriber's clear-text RTCP compound, parsed by rtp/rtcp.ts (bounded,
@@ -84,11 +84,11 @@ export class Downlink {
   }
 
   /** Stamps a transport-wide sequence number into an outgoing packet and records its send. */
-  readonly stamp = (buf: Buffer, length: number): void => {
-    if (length < 20 || (buf[0]! & 0x10) === 0 || buf.readUInt16BE(12) !== 0xbede || buf[16]! >> 4 !== this.extId) return;
+  readonly stamp = (buf: Buffer, offset: number, length: number): void => {
+    if (length < 20 || (buf[offset]! & 0x10) === 0 || buf.readUInt16BE(offset + 12) !== 0xbede || buf[offset + 16]! >> 4 !== this.extId) return;
     const seq = this.seq;
     this.seq = (seq + 1) & 0xffff;
-    buf.writeUInt16BE(seq, TWCC_SEQ_OFFSET);
+    buf.writeUInt16BE(seq, offset + TWCC_SEQ_OFFSET);
     this.bwe.onSent(seq, length + WIRE_OVERHEAD, this.now(), this.probeCluster);
   };
 

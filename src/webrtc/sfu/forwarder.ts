@@ -38,7 +38,13 @@ export interface RtpSink {
    * set, every packet carries the extension with a placeholder the sink stamps at send time.
    */
   readonly twccExtId?: number;
+  /** Encrypts `buf[0..length)` in place (it has `overhead` spare bytes) and sends it. */
   sendRtp(buf: Buffer, length: number): void;
+  /**
+   * Sends an encrypted copy of `src[offset..offset+length)` without changing `src` (a history
+   * slot), when the sink can do that without an allocation per packet (werift-adapter.ts's batch).
+   */
+  sendRtpFrom?(src: Buffer, offset: number, length: number): void;
 }
 
 /** Bytes of our one header extension (RFC 8285 one-byte form, transport-cc's 2-byte value, padded). */
@@ -418,6 +424,10 @@ export class Consumer {
   }
 
   private send(off: number, length: number): void {
+    if (this.sink.sendRtpFrom) {
+      this.sink.sendRtpFrom(this.slab, off, length);
+      return;
+    }
     // The socket may hold the buffer after send returns: encrypt into a fresh one.
     const out = Buffer.allocUnsafe(length + this.sink.overhead);
     this.slab.copy(out, 0, off, off + length);

@@ -7,6 +7,7 @@ import { SfuRouterService } from './router.ts';
 import { SfuWorkerPool } from './worker-pool.ts';
 
 export { SFU_DEFAULTS, type SfuNode, type SfuOptions, type SfuStats } from './options.ts';
+export { nativeStatus as sfuMediaPath, type NativeStatus } from './srtp/native.ts';
 
 /**
  * A new SFU (routers per room, werift transports, our forwarding) with `options` over

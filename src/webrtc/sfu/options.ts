@@ -149,6 +149,14 @@ export interface SfuStats {
   packetsRecovered: number;
   /** Layers held back now because their publisher exceeds its bitrate cap (publish-cap.ts). */
   layersCapped: number;
+  /**
+   * SFU threads (this one, or each worker thread) whose send path is the native helper: SRTP in
+   * OpenSSL contexts and sendmmsg batches (srtp/native.ts, udp-batch.ts); 0: the JavaScript path
+   * (node:crypto + dgram; not built, or SWITCHBOARD_SFU_NATIVE=0).
+   */
+  nativeThreads: number;
+  /** Datagrams sent to subscribers through the native batch, since start (the rest went through dgram). */
+  packetsSentNative: number;
 }
 
 /** The node's SFU: the SfuService contract plus its counts. */

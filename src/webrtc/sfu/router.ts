@@ -39,6 +39,8 @@ import { H264_PT, OPUS_PT, publishConfig, senderReportOf, subscribeConfig, VP8_P
 import { packetizationModeOf } from './rtp/h264.ts';
 import { Recorder } from './recorder.ts';
 import { snapshotRouters, type SnapshotLimits } from './snapshot.ts';
+import { nativeStatus } from './srtp/native.ts';
+import { udpBatch } from './udp-batch.ts';
 
 export { SFU_DEFAULTS, type SfuOptions } from './options.ts';
 
@@ -918,7 +920,7 @@ export class SfuRouterService implements SfuNode {
         }
       }
     }
-    return { rooms: this.routers.size, participants, producers, consumers, packetsForwarded: forwarded, packetsRetransmitted: retransmitted, keyframeRequests: plis, nacksSent: nacks, packetsRecovered: recovered, layersCapped: capped };
+    return { rooms: this.routers.size, participants, producers, consumers, packetsForwarded: forwarded, packetsRetransmitted: retransmitted, keyframeRequests: plis, nacksSent: nacks, packetsRecovered: recovered, layersCapped: capped, nativeThreads: nativeStatus().path === 'native' ? 1 : 0, packetsSentNative: udpBatch()?.sent ?? 0 };
   }
 
   /** Rooms → participants → producers and consumers, bounded (the admin page; snapshot.ts). */

@@ -9,11 +9,16 @@
  * transport (`onRtp`, before its RTP receivers see them): that is once per published packet, not
  * once per consumer, and moves to our SrtpContext in a later step.
  *
+ * With the native helper (srtp/native.ts) a send is copied into this thread's UDP batch
+ * (udp-batch.ts), encrypted there and sent with the rest of the fan-out in one sendmmsg call;
+ * without it, or on a TURN/TCP pair, through dgram or werift as before.
+ *
  * Every werift-internal access is in this file; test/unit/sfu/werift-adapter.test.ts fails if they move.
  */
 import { MediaStream, PictureLossIndication, useSdesMid, useSdesRTPStreamId, useRepairedRtpStreamId, useTransportWideCC, useAudioLevelIndication, RtcpPayloadSpecificFeedback, RTCPeerConnection, RTCRtpCodecParameters, type MediaStreamTrack, type RTCRtpTransceiver, type RtcpPacket, type RtpPacket, type RTCPeerConnectionConfig, type RTCDtlsTransport } from 'werift';
 import type { Socket } from 'node:dgram';
 import { keyLengths, SrtpContext, type SrtpProfile } from './srtp/srtp.ts';
+import { udpBatch, type UdpBatch, type UdpTarget } from './udp-batch.ts';
 
 /** Payload type our offers give VP8. */
 export const VP8_PT = 96;
@@ -181,11 +186,11 @@ export class WeriftPeer {
   private srtpOut: SrtpContext | undefined;
   private rawRtcp: ((buf: Buffer) => void) | undefined;
   /**
-   * Called with each outgoing RTP packet (`buf[0..length)`, clear text) just before it is
-   * encrypted: where the subscribe leg stamps transport-wide sequence numbers and records the send
-   * for bandwidth estimation (retransmissions get their own number, as TWCC wants).
+   * Called with each outgoing RTP packet (`buf[offset..offset+length)`, clear text) just before it
+   * is encrypted: where the subscribe leg stamps transport-wide sequence numbers and records the
+   * send for bandwidth estimation (retransmissions get their own number, as TWCC wants).
    */
-  beforeSend: ((buf: Buffer, length: number) => void) | undefined;
+  beforeSend: ((buf: Buffer, offset: number, length: number) => void) | undefined;
   /**
    * The transport-cc header extension id both sides agreed on for what we send (0: none); our
    * consumers write the extension when it is set (forwarder.ts `RtpSink.twccExtId`).
@@ -198,6 +203,9 @@ export class WeriftPeer {
   /** The nominated pair the direct send path was resolved for, and that path. */
   private pair: NominatedPair | undefined;
   private udp: { socket: Socket; port: number; host: string; transport: { closed?: boolean } } | undefined;
+  /** This thread's native send batch and our target in it (undefined: dgram path). */
+  private readonly batch: UdpBatch | undefined = udpBatch();
+  private target: UdpTarget | undefined;
   sendErrors = 0;
 
   constructor(config: RTCPeerConnectionConfig = peerConfig()) {
@@ -299,14 +307,41 @@ export class WeriftPeer {
    * sends it. The caller keeps ownership of `buf` once this returns (the socket copies it).
    */
   sendRtp(buf: Buffer, length: number): void {
-    if (!this.srtpOut || !this.dtls || this.closed) return;
-    this.beforeSend?.(buf, length);
-    const n = this.srtpOut.protectRtp(buf, length, buf);
+    this.send(buf, 0, length, true);
+  }
+
+  /**
+   * Sends a copy of the RTP packet `src[offset..offset+length)`, encrypted; `src` is not changed
+   * (a consumer's history slot). On the native path the copy is the batch's arena: no allocation.
+   */
+  sendRtpFrom(src: Buffer, offset: number, length: number): void {
+    this.send(src, offset, length, false);
+  }
+
+  private send(src: Buffer, offset: number, length: number, inPlace: boolean): void {
+    const srtp = this.srtpOut;
+    if (!srtp || !this.dtls || this.closed) return;
     const conn = this.dtls.iceTransport.connection;
     // Straight to the UDP socket of the nominated pair: werift's path is four async functions and
     // a promise per packet. Re-resolved whenever werift nominates another pair; TURN and TCP
     // pairs keep werift's path (they frame the data).
     if (conn.nominated !== this.pair) this.resolveDirect(conn.nominated);
+    const t = this.target;
+    const b = this.batch;
+    if (t && b && srtp.native && !t.transport.closed) {
+      const at = b.reserve(length + srtp.rtpOverhead);
+      src.copy(b.arena, at, offset, offset + length);
+      this.beforeSend?.(b.arena, at, length);
+      b.commit(t, at, srtp.protectRtpAt(b.arena, at, length));
+      return;
+    }
+    let buf = src;
+    if (!inPlace || offset !== 0) {
+      buf = Buffer.allocUnsafe(length + srtp.rtpOverhead);
+      src.copy(buf, 0, offset, offset + length);
+    }
+    this.beforeSend?.(buf, 0, length);
+    const n = srtp.protectRtp(buf, length, buf);
     const udp = this.udp;
     if (udp && !udp.transport.closed) udp.socket.send(buf.subarray(0, n), udp.port, udp.host, this.onSent);
     else void conn.send(buf.subarray(0, n)).catch(() => void this.sendErrors++);
@@ -319,8 +354,17 @@ export class WeriftPeer {
   private resolveDirect(pair: NominatedPair | undefined): void {
     this.pair = pair;
     this.udp = undefined;
+    this.target = undefined;
     const t = pair?.protocol.transport;
-    if (pair && t?.type === 'udp' && t.socket && !t.closed) this.udp = { socket: t.socket, port: pair.remoteAddr[1], host: pair.remoteAddr[0], transport: t };
+    if (pair && t?.type === 'udp' && t.socket && !t.closed) {
+      this.udp = { socket: t.socket, port: pair.remoteAddr[1], host: pair.remoteAddr[0], transport: t };
+      this.target = this.batch?.target(t.socket, pair.remoteAddr[0], pair.remoteAddr[1], t);
+    }
+  }
+
+  /** Whether sends take the native batch (native SRTP + sendmmsg) on the current pair (for tests, stats). */
+  get nativeSend(): boolean {
+    return this.target !== undefined && this.srtpOut?.native === true;
   }
 
   /** Whether sends currently take the direct UDP path (for tests). */

@@ -55,7 +55,7 @@ export interface SfuWorkerOptions {
   statsIntervalMs: number;
 }
 
-const ZERO: SfuStats = { rooms: 0, participants: 0, producers: 0, consumers: 0, packetsForwarded: 0, packetsRetransmitted: 0, keyframeRequests: 0, nacksSent: 0, packetsRecovered: 0, layersCapped: 0 };
+const ZERO: SfuStats = { rooms: 0, participants: 0, producers: 0, consumers: 0, packetsForwarded: 0, packetsRetransmitted: 0, keyframeRequests: 0, nacksSent: 0, packetsRecovered: 0, layersCapped: 0, nativeThreads: 0, packetsSentNative: 0 };
 
 /**
  * The worker's entry: worker-main.js beside this module in the compiled package; from the sources
@@ -227,7 +227,7 @@ export class SfuWorkerPool implements SfuNode {
     this.crashes++;
     console.error(`switchboard: sfu worker ${slot.index} exited (code ${code}); its rooms are gone, a new worker takes new ones`);
     const retired = { ...slot.retired };
-    for (const k of ['packetsForwarded', 'packetsRetransmitted', 'keyframeRequests', 'nacksSent', 'packetsRecovered'] as const) retired[k] += slot.stats[k];
+    for (const k of ['packetsForwarded', 'packetsRetransmitted', 'keyframeRequests', 'nacksSent', 'packetsRecovered', 'packetsSentNative'] as const) retired[k] += slot.stats[k];
     this.slots[slot.index] = this.spawn(slot.index, retired);
   }
 

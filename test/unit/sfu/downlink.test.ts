@@ -42,7 +42,7 @@ function setup(initialBps: number) {
     overhead: 16,
     twccExtId: EXT,
     sendRtp(buf: Buffer, length: number) {
-      d.stamp(buf, length);
+      d.stamp(buf, 0, length);
       sent.push(Buffer.from(buf.subarray(0, length)));
     },
   };
@@ -90,7 +90,7 @@ test('stamps transport-wide sequence numbers on media and retransmissions; feedb
   // A packet without our extension is left alone.
   const plain = Buffer.alloc(40);
   plain[0] = 0x80;
-  d.stamp(plain, 40);
+  d.stamp(plain, 0, 40);
   assert.equal(plain.readUInt16BE(TWCC_SEQ_OFFSET), 0);
 });
 
