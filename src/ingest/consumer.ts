@@ -108,3 +108,22 @@ export class Waker {
     else this.woken = true;
   }
 }
+
+/** The sleeps of one consumer's loops: each ends at its time, or at once on `wakeAll()` (close()). */
+export class Sleepers {
+  private readonly set = new Set<Waker>();
+
+  async sleep(ms: number): Promise<void> {
+    const w = new Waker();
+    this.set.add(w);
+    try {
+      await w.sleep(ms);
+    } finally {
+      this.set.delete(w);
+    }
+  }
+
+  wakeAll(): void {
+    for (const w of this.set) w.wake();
+  }
+}

@@ -33,7 +33,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer as JsConsumer, ConsumerMessages, JetStreamClient, JsMsg, KV, NatsConnection } from 'nats';
 import type { NodeCore } from '../server/core.ts';
-import { Backoff, ConsumerStats, Waker, type Consumer } from './consumer.ts';
+import { Backoff, ConsumerStats, Sleepers, type Consumer } from './consumer.ts';
 import { LeaseKeeper } from './deliver.ts';
 import { checkChannel, compileRoutes, decodeData, isPermanent, natsRouteChannel, PoisonError, poisonFromReply, sourceKey, type Route } from './input.ts';
 import type { JetStreamOptions } from './options.ts';
@@ -66,7 +66,7 @@ export class JetStreamConsumer implements Consumer {
   private readonly token = randomUUID();
   private closed = false;
   private running: Promise<void> | null = null;
-  private readonly sleepers = new Set<Waker>();
+  private readonly sleepers = new Sleepers();
   private lastLogged = '';
   /** The session's message iterator, stopped by close() and on a lost lease. */
   private messages: ConsumerMessages | null = null;
@@ -93,18 +93,12 @@ export class JetStreamConsumer implements Consumer {
   async close(): Promise<void> {
     this.closed = true;
     this.messages?.stop();
-    for (const w of this.sleepers) w.wake();
+    this.sleepers.wakeAll();
     await this.running;
   }
 
-  private async sleep(ms: number): Promise<void> {
-    const w = new Waker();
-    this.sleepers.add(w);
-    try {
-      await w.sleep(ms);
-    } finally {
-      this.sleepers.delete(w);
-    }
+  private sleep(ms: number): Promise<void> {
+    return this.sleepers.sleep(ms);
   }
 
   private log(message: string): void {

@@ -38,7 +38,7 @@ import { createHash } from 'node:crypto';
 import type { IClientOptions, IClientSubscribeOptions, IPublishPacket, MqttClient } from 'mqtt';
 import type { Envelope, HubSubscriber } from '../server/hub.ts';
 import type { NodeCore } from '../server/core.ts';
-import { Backoff, ConsumerStats, Waker, type Consumer } from './consumer.ts';
+import { Backoff, ConsumerStats, Sleepers, type Consumer } from './consumer.ts';
 import { checkChannel, decodeData, isPermanent, PoisonError, poisonFromReply, sourceKey } from './input.ts';
 import { unshared, type MqttOptions, type MqttOutboundOptions } from './options.ts';
 
@@ -125,7 +125,7 @@ export class MqttBridge implements Consumer {
   private starting: Promise<void> | null = null;
   /** Incremented on every connect and close: a handling that outlives its connection must not ack on the next one. */
   private generation = 0;
-  private readonly sleepers = new Set<Waker>();
+  private readonly sleepers = new Sleepers();
   /** Messages received, in order, with the connection generation they came on. */
   private readonly queue: Array<{ packet: IPublishPacket; gen: number }> = [];
   private pumping = false;
@@ -155,7 +155,7 @@ export class MqttBridge implements Consumer {
   async close(): Promise<void> {
     if (this.closed) return this.starting ?? undefined;
     this.closed = true;
-    for (const w of this.sleepers) w.wake();
+    this.sleepers.wakeAll();
     await this.starting;
     for (const { channel, sub } of this.subscribers) this.node.hub.remove(channel, sub);
     this.subscribers.length = 0;
@@ -172,14 +172,8 @@ export class MqttBridge implements Consumer {
     this.stats.connected = false;
   }
 
-  private async sleep(ms: number): Promise<void> {
-    const w = new Waker();
-    this.sleepers.add(w);
-    try {
-      await w.sleep(ms);
-    } finally {
-      this.sleepers.delete(w);
-    }
+  private sleep(ms: number): Promise<void> {
+    return this.sleepers.sleep(ms);
   }
 
   private log(message: string): void {

@@ -26,7 +26,7 @@
  */
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import type { NodeCore } from '../server/core.ts';
-import { Backoff, ConsumerStats, Waker, type Consumer } from './consumer.ts';
+import { Backoff, ConsumerStats, Sleepers, type Consumer } from './consumer.ts';
 import { checkChannel, compileRoutes, decodeData, isPermanent, PoisonError, poisonFromReply, routeChannel, sourceKey, type Route } from './input.ts';
 import type { RabbitMqOptions } from './options.ts';
 
@@ -61,7 +61,7 @@ export class RabbitMqConsumer implements Consumer {
   private closed = false;
   private running: Promise<void> | null = null;
   /** Every pending sleep, so close() ends them all. */
-  private readonly sleepers = new Set<Waker>();
+  private readonly sleepers = new Sleepers();
   /** The current session's channel; deliveries of an older one are never acked on this one. */
   private ch: ConfirmChannel | null = null;
   private consumerTag = '';
@@ -86,19 +86,13 @@ export class RabbitMqConsumer implements Consumer {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const w of this.sleepers) w.wake();
+    this.sleepers.wakeAll();
     await this.running;
   }
 
   /** A sleep that close() ends early. */
-  private async sleep(ms: number): Promise<void> {
-    const w = new Waker();
-    this.sleepers.add(w);
-    try {
-      await w.sleep(ms);
-    } finally {
-      this.sleepers.delete(w);
-    }
+  private sleep(ms: number): Promise<void> {
+    return this.sleepers.sleep(ms);
   }
 
   private log(message: string): void {

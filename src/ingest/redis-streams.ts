@@ -30,7 +30,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { NodeCore } from '../server/core.ts';
-import { Backoff, ConsumerStats, Waker, type Consumer } from './consumer.ts';
+import { Backoff, ConsumerStats, Sleepers, type Consumer } from './consumer.ts';
 import { deliverBatch, LeaseKeeper, type Prepared } from './deliver.ts';
 import { checkChannel, compileRoutes, decodeData, PoisonError, routeChannel, sourceKey, type Route } from './input.ts';
 import type { RedisStreamOptions } from './options.ts';
@@ -75,7 +75,7 @@ export class RedisStreamConsumer implements Consumer {
   private readonly token = randomUUID();
   private closed = false;
   private running: Promise<void> | null = null;
-  private readonly sleepers = new Set<Waker>();
+  private readonly sleepers = new Sleepers();
   private lastLogged = '';
   private lastSample = 0;
 
@@ -95,18 +95,12 @@ export class RedisStreamConsumer implements Consumer {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const w of this.sleepers) w.wake();
+    this.sleepers.wakeAll();
     await this.running;
   }
 
-  private async sleep(ms: number): Promise<void> {
-    const w = new Waker();
-    this.sleepers.add(w);
-    try {
-      await w.sleep(ms);
-    } finally {
-      this.sleepers.delete(w);
-    }
+  private sleep(ms: number): Promise<void> {
+    return this.sleepers.sleep(ms);
   }
 
   private log(message: string): void {

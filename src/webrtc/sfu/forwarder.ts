@@ -309,7 +309,7 @@ export class Consumer {
    * the subscriber sees no gap to NACK. Only for the newest packet of the current layer; a late
    * one leaves its place empty.
    */
-  skip(seq: number, from: Producer): void {
+  hide(seq: number, from: Producer): void {
     if (this.closed || !this.active || this.paused || !this.started || from !== this.current) return;
     if (!seqNewer(seq, this.newestIn)) return;
     // Inputs up to the skipped one keep the old offset (the skipped one itself is never sent;
@@ -633,7 +633,7 @@ export class Producer {
       const now = performance.now();
       this.nack?.onPacket(rtp.header.sequenceNumber, now, false);
       if (this.receiveStats?.ssrc === rtp.header.ssrc >>> 0) this.receiveStats.onPacket(rtp.header.sequenceNumber, rtp.header.timestamp, now);
-      for (const c of this.consumers) c.skip(rtp.header.sequenceNumber, this);
+      for (const c of this.consumers) c.hide(rtp.header.sequenceNumber, this);
       return;
     }
     let key = this.kind === 'audio';
